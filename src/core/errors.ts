@@ -1,0 +1,89 @@
+/**
+ * The error hierarchy every part of the service speaks. Adapters translate vendor errors
+ * (HTTP statuses, SDK exceptions, exit codes) into these and rethrow anything they do not know.
+ * No message ever carries a token: callers pass runner ids, urls and statuses, never values.
+ */
+export class RotatorError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Base for every failed GitLab call. `status` is the HTTP status, absent when no reply came. */
+export class GitLabError extends RotatorError {
+  readonly status: number | undefined;
+  readonly endpoint: string;
+  constructor(message: string, details: { status?: number; endpoint: string; cause?: unknown }) {
+    super(message, { cause: details.cause });
+    this.status = details.status;
+    this.endpoint = details.endpoint;
+  }
+}
+
+/** 401: the access token (PRIVATE-TOKEN) is missing, wrong or expired. */
+export class GitLabUnauthorizedError extends GitLabError {}
+
+/** 403: GitLab rejects the runner token (expired, revoked, or already reset) or the access token lacks a scope. */
+export class GitLabForbiddenError extends GitLabError {}
+
+/** 404: no such runner, or the access token cannot see it. */
+export class GitLabNotFoundError extends GitLabError {}
+
+/** 410: legacy registration tokens are disabled ("runner registration disallowed"). */
+export class GitLabGoneError extends GitLabError {}
+
+/** 429 after the adapter's own bounded waits; `retryAfterSeconds` is what GitLab last asked for. */
+export class GitLabRateLimitedError extends GitLabError {
+  readonly retryAfterSeconds: number | undefined;
+  constructor(message: string, details: { status?: number; endpoint: string; retryAfterSeconds?: number; cause?: unknown }) {
+    super(message, details);
+    this.retryAfterSeconds = details.retryAfterSeconds;
+  }
+}
+
+/** 5xx after bounded retries. A reset may or may not have been applied. */
+export class GitLabServerError extends GitLabError {}
+
+/** No HTTP reply at all: DNS, refused connection, TLS, timeout. A reset may or may not have been applied. */
+export class GitLabUnreachableError extends GitLabError {}
+
+/** Any other 4xx (400 bad request and the like). */
+export class GitLabRequestError extends GitLabError {}
+
+/** A rotation step cannot go on. `runnerName` and `step` say where; `fix` says what an operator does next. */
+export class RotationError extends RotatorError {
+  readonly secretId: string;
+  readonly step: string;
+  readonly fix: string | undefined;
+  constructor(message: string, details: { secretId: string; step: string; fix?: string; cause?: unknown }) {
+    super(message, { cause: details.cause });
+    this.secretId = details.secretId;
+    this.step = details.step;
+    this.fix = details.fix;
+  }
+}
+
+/** The Secrets Manager rotation template's guards: rotation disabled, unknown version, wrong stage. */
+export class RotationGuardError extends RotationError {}
+
+/** Another rotation of the same runner holds the lock or has a version in AWSPENDING. */
+export class RotationInProgressError extends RotationError {}
+
+/** A secret or one of its versions does not exist. */
+export class SecretNotFoundError extends RotatorError {
+  readonly secretId: string;
+  constructor(message: string, details: { secretId: string; cause?: unknown }) {
+    super(message, { cause: details.cause });
+    this.secretId = details.secretId;
+  }
+}
+
+/** Input that does not have the expected shape: a config file, an event, a secret value. `where` names the place. */
+export class InvalidInputError extends RotatorError {
+  readonly where: string;
+  constructor(where: string, problem: string, options?: { cause?: unknown }) {
+    super(`${where}: ${problem}`, options);
+    this.where = where;
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The ports the pure core calls. Each outside system has one adapter in src/adapters that
+ * implements its port; tests of the core pass in-memory implementations of the same interfaces.
+ */
+import type {
+  HostResult,
+  IssuedToken,
+  ManagedRunner,
+  RotationRecord,
+  RotationStep,
+  RunnerDetails,
+  RunnerManager,
+  VersionStage,
+} from './types.ts';
+
+export interface Clock {
+  now(): Date;
+  sleep(ms: number): Promise<void>;
+}
+
+export interface SecretVersionInfo {
+  versionId: string;
+  stages: VersionStage[];
+}
+
+export interface SecretDescription {
+  secretId: string;
+  rotationEnabled: boolean;
+  versions: SecretVersionInfo[];
+}
+
+export type VersionRef = { versionId: string } | { stage: VersionStage };
+
+/** A secret with versions and stages, as AWS Secrets Manager keeps them. */
+export interface SecretStore {
+  /** Throws SecretNotFoundError when the secret does not exist. */
+  describe(secretId: string): Promise<SecretDescription>;
+  /** The version's value, or undefined when that version or stage has no value. */
+  getValue(secretId: string, ref: VersionRef): Promise<string | undefined>;
+  /**
+   * Stores `value` as `versionId` with the AWSPENDING stage. Idempotent: the same version id and value
+   * again is a no-op (PutSecretValue with the same ClientRequestToken).
+   */
+  putPendingValue(secretId: string, versionId: string, value: string): Promise<void>;
+  /** Moves AWSCURRENT to `toVersionId`; the old current becomes AWSPREVIOUS and AWSPENDING is cleared. */
+  promote(secretId: string, toVersionId: string, fromVersionId: string | null): Promise<void>;
+}
+
+/** What outlives one step: the reset timing, per-host results and the rotation history. */
+export interface PendingRotation {
+  secretId: string;
+  versionId: string;
+  fromVersionId: string | null;
+  resetAt: string;
+  storedAt: string;
+  /** True when the token came from a reset by id with the admin access token. */
+  recovered: boolean;
+  hosts: HostResult[];
+}
+
+export interface RotationLedger {
+  savePending(pending: PendingRotation): Promise<void>;
+  pending(secretId: string, versionId: string): Promise<PendingRotation | undefined>;
+  /** Records a finished rotation and drops its pending record. */
+  saveRotation(record: RotationRecord): Promise<void>;
+  lastRotation(secretId: string): Promise<RotationRecord | undefined>;
+}
+
+/** The GitLab REST API v4 calls the core needs. Errors are the GitLab* classes of errors.ts. */
+export interface GitLab {
+  /** POST /runners/reset_authentication_token with the current token. 403 when it is no longer valid. */
+  resetWithToken(gitlabUrl: string, token: string): Promise<IssuedToken>;
+  /** POST /runners/:id/reset_authentication_token with an access token that may manage the runner. */
+  resetById(gitlabUrl: string, runnerId: number, accessToken: string): Promise<IssuedToken>;
+  /**
+   * POST /runners/verify. Only ever called with the system_id of a manager that exists already (a host
+   * reported it): a made-up id would create a manager record.
+   */
+  verify(gitlabUrl: string, token: string, systemId: string): Promise<{ runnerId: number; tokenExpiresAt: string | null }>;
+  runner(gitlabUrl: string, runnerId: number, accessToken: string): Promise<RunnerDetails>;
+  managers(gitlabUrl: string, runnerId: number, accessToken: string): Promise<RunnerManager[]>;
+}
+
+/** Which version the hosts should fetch, and what to write beside it. The token itself never travels here. */
+export interface Delivery {
+  secretId: string;
+  versionId: string;
+  /** The version the hosts hold now: lets a host without `id` in config.toml find its table. */
+  previousVersionId: string | null;
+  tokenExpiresAt: string | null;
+}
+
+/** Every host of a runner: SSM Run Command in AWS, the host updater on this machine in the local engine. */
+export interface Fleet {
+  /** One result per host, never a throw for one host's failure. `onResult` reports each as it lands. */
+  push(runner: ManagedRunner, delivery: Delivery, onResult?: (result: HostResult) => void): Promise<HostResult[]>;
+}
+
+/** Progress of a rotation, for the CLI's lines and the Lambda's structured log. Never carries a token. */
+export type RotationEvent =
+  | { kind: 'step-started'; secretId: string; step: RotationStep; versionId: string }
+  | { kind: 'step-skipped'; secretId: string; step: RotationStep; versionId: string; reason: string }
+  | { kind: 'token-reset'; secretId: string; runnerId: number; via: 'current-token' | 'admin-token' }
+  | { kind: 'token-stored'; secretId: string; versionId: string; attempts: number }
+  | { kind: 'host-result'; secretId: string; result: HostResult }
+  | { kind: 'token-verified'; secretId: string; versionId: string; systemId: string | null; verified: boolean; reason: string }
+  | { kind: 'promoted'; secretId: string; versionId: string; record: RotationRecord }
+  | { kind: 'warning'; secretId: string; message: string };
+
+export type RotationEvents = (event: RotationEvent) => void;
+
+export interface RotationDeps {
+  secrets: SecretStore;
+  gitlab: GitLab;
+  fleet: Fleet;
+  ledger: RotationLedger;
+  clock: Clock;
+  /** The managed runner behind a secret id, from the fleet config. */
+  runnerFor(secretId: string): ManagedRunner | undefined;
+  /** The admin access token for reset-by-id at this GitLab, when one is configured. */
+  adminToken(gitlabUrl: string): Promise<string | undefined>;
+  events: RotationEvents;
+}

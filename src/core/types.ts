@@ -1,0 +1,121 @@
+/** Shapes shared by the core, the adapters and the CLI. Nothing here does I/O. */
+
+/** The secret stages of AWS Secrets Manager; the local file store uses the same names. */
+export type VersionStage = 'AWSCURRENT' | 'AWSPENDING' | 'AWSPREVIOUS';
+
+/** The four steps of a Secrets Manager rotation hook. */
+export type RotationStep = 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
+export const ROTATION_STEPS: readonly RotationStep[] = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'];
+
+/** How a host's gitlab-runner picks up a new config.toml. */
+export type ReloadMode = 'sighup' | 'restart' | 'none';
+
+/**
+ * The value stored in each version of a runner's secret (JSON). It identifies the runner so that a
+ * rotation needs nothing else: DESIGN.md "createSecret: read AWSCURRENT (runner id, GitLab url, token)".
+ */
+export interface RunnerSecretValue {
+  runnerId: number;
+  gitlabUrl: string;
+  token: string;
+  /** ISO 8601 from GitLab's `token_expires_at`; null where GitLab sets no expiry. */
+  tokenExpiresAt: string | null;
+  /** ISO 8601: when GitLab issued this token (the reset reply), or when it was adopted. */
+  tokenObtainedAt: string;
+}
+
+/** A token as GitLab hands it out: reset, create, legacy register. */
+export interface IssuedToken {
+  token: string;
+  tokenExpiresAt: string | null;
+}
+
+/** One runner-manager record from `GET /runners/:id/managers`. */
+export interface RunnerManager {
+  systemId: string;
+  contactedAt: string | null;
+  status: string;
+  version: string | null;
+  ipAddress: string | null;
+}
+
+/** What `GET /runners/:id` says about a runner (access token needed). */
+export interface RunnerDetails {
+  id: number;
+  description: string;
+  runnerType: string;
+  paused: boolean;
+  status: string;
+  tokenExpiresAt: string | null;
+  contactedAt: string | null;
+}
+
+/** Where one host's copy of the runner's config lives, and how to reach it. */
+export interface HostTarget {
+  /** A stable name for reports and alerts: an instance id, or a config path in the local engine. */
+  name: string;
+  configPath: string;
+}
+
+/** A runner this service keeps in step: one GitLab runner, one secret, one or more hosts. */
+export interface ManagedRunner {
+  /** Operator-facing name; also the secret id in the local engine. */
+  name: string;
+  secretId: string;
+  gitlabUrl: string;
+  runnerId: number;
+  hosts: HostTarget[];
+  reload: ReloadMode;
+  policy: ExpiryPolicy;
+}
+
+/** When a token is due for rotation. See expiry-policy.ts for the rule. */
+export interface ExpiryPolicy {
+  /** Rotate when less than this share of the token's lifetime is left (0 < share < 1). */
+  rotateAtRemainingShare: number;
+  /** Never later than this many days before expiry (capped at half the lifetime). */
+  minDaysBeforeExpiry: number;
+  /** Where GitLab sets no expiry: rotate once the token is this many days old. */
+  maxAgeDaysWithoutExpiry: number;
+}
+
+export const DEFAULT_EXPIRY_POLICY: ExpiryPolicy = {
+  rotateAtRemainingShare: 0.5,
+  minDaysBeforeExpiry: 7,
+  maxAgeDaysWithoutExpiry: 90,
+};
+
+/** What happened on one host when a version was pushed to it. */
+export type HostStatus = 'updated' | 'already-current' | 'failed' | 'undeliverable' | 'timed-out';
+
+export interface HostResult {
+  host: string;
+  status: HostStatus;
+  /** The gitlab-runner system_id the host reported (`.runner_system_id`), when it did. */
+  systemId: string | null;
+  /** One line for operators: the updater's reason, an SSM status detail. Never a token. */
+  detail: string;
+  /** ISO 8601: when this host's result was known. */
+  finishedAt: string;
+}
+
+/** Hosts that hold the version they were sent. */
+export function hostHoldsVersion(result: HostResult): boolean {
+  return result.status === 'updated' || result.status === 'already-current';
+}
+
+/** The record of one finished rotation, kept in the ledger and shown by `rotator status`. */
+export interface RotationRecord {
+  secretId: string;
+  runnerId: number;
+  fromVersionId: string | null;
+  toVersionId: string;
+  /** ISO 8601: GitLab's reply to the reset arrived (the old token died). */
+  resetAt: string;
+  /** ISO 8601: the new token was stored as AWSPENDING. */
+  storedAt: string;
+  /** ISO 8601: AWSCURRENT moved to the new version. */
+  promotedAt: string;
+  tokenExpiresAt: string | null;
+  hosts: HostResult[];
+}
