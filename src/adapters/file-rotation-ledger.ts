@@ -1,0 +1,55 @@
+import { join } from 'node:path';
+import type { PendingRotation, RotationLedger } from '../core/ports.ts';
+import type { RotationRecord } from '../core/types.ts';
+import { checkSecretId, ensureStateDir, readJsonFile, writeJsonFile } from './state-files.ts';
+
+interface LedgerFile {
+  pending: Record<string, PendingRotation>;
+  rotations: RotationRecord[];
+}
+
+/** How many finished rotations each runner's ledger keeps. */
+const HISTORY = 50;
+
+/**
+ * The local engine's copy of the records the AWS engine keeps in DynamoDB: per-version progress (reset
+ * time, per-host results) and the rotation history, one 0600 JSON file per secret beside the secret store.
+ * Writers hold the secret's rotation lock, so a read-modify-write here never races another.
+ */
+export class FileRotationLedger implements RotationLedger {
+  constructor(private readonly dir: string) {}
+
+  async savePending(pending: PendingRotation): Promise<void> {
+    const ledger = await this.load(pending.secretId);
+    ledger.pending[pending.versionId] = pending;
+    await this.save(pending.secretId, ledger);
+  }
+
+  async pending(secretId: string, versionId: string): Promise<PendingRotation | undefined> {
+    return (await this.load(secretId)).pending[versionId];
+  }
+
+  async saveRotation(record: RotationRecord): Promise<void> {
+    const ledger = await this.load(record.secretId);
+    delete ledger.pending[record.toVersionId];
+    ledger.rotations = [...ledger.rotations.filter((r) => r.toVersionId !== record.toVersionId), record].slice(-HISTORY);
+    await this.save(record.secretId, ledger);
+  }
+
+  async lastRotation(secretId: string): Promise<RotationRecord | undefined> {
+    return (await this.load(secretId)).rotations.at(-1);
+  }
+
+  private path(secretId: string): string {
+    return join(this.dir, `${checkSecretId(secretId)}.ledger.json`);
+  }
+
+  private async load(secretId: string): Promise<LedgerFile> {
+    return (await readJsonFile<LedgerFile>(this.path(secretId))) ?? { pending: {}, rotations: [] };
+  }
+
+  private async save(secretId: string, ledger: LedgerFile): Promise<void> {
+    await ensureStateDir(this.dir);
+    await writeJsonFile(this.path(secretId), ledger);
+  }
+}

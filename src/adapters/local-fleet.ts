@@ -1,0 +1,125 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pLimit from 'p-limit';
+import type { Clock, Delivery, Fleet, SecretStore } from '../core/ports.ts';
+import { parseSecretValue } from '../core/secret-value.ts';
+import type { HostResult, HostStatus, HostTarget, ManagedRunner } from '../core/types.ts';
+
+export const HOST_UPDATER_PATH = fileURLToPath(new URL('../../host/update-runner-token.sh', import.meta.url));
+
+export interface LocalFleetOptions {
+  /** Where the hosts fetch the token from, as a host fetches it from Secrets Manager with its role. */
+  secrets: SecretStore;
+  clock: Clock;
+  updaterPath?: string;
+  /** Hosts updated at once. Default 8. */
+  concurrency?: number;
+  /** A host whose updater runs longer is reported timed-out. Default 60 s. */
+  timeoutMs?: number;
+}
+
+interface UpdaterRun {
+  code: number | null;
+  timedOut: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The local engine's fleet: each host of a runner is a config.toml on this machine (one runner may list
+ * several, standing for several hosts). For each it writes the token to a 0600 file in a private temp
+ * folder, runs host/update-runner-token.sh on it, and removes the folder: the token never travels in
+ * arguments or output.
+ */
+export class LocalFleet implements Fleet {
+  private readonly updaterPath: string;
+  private readonly limit: ReturnType<typeof pLimit>;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly options: LocalFleetOptions) {
+    this.updaterPath = options.updaterPath ?? HOST_UPDATER_PATH;
+    this.limit = pLimit(options.concurrency ?? 8);
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+  }
+
+  async push(runner: ManagedRunner, delivery: Delivery, onResult?: (result: HostResult) => void): Promise<HostResult[]> {
+    const token = await this.tokenOf(delivery.secretId, delivery.versionId);
+    const previous = delivery.previousVersionId ? await this.tokenOf(delivery.secretId, delivery.previousVersionId) : undefined;
+    const folder = await mkdtemp(join(tmpdir(), 'rotator-'));
+    try {
+      const tokenFile = join(folder, 'token');
+      await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+      const previousFile = previous === undefined ? undefined : join(folder, 'previous-token');
+      if (previousFile) await writeFile(previousFile, `${previous}\n`, { mode: 0o600 });
+      return await Promise.all(
+        runner.hosts.map((host) =>
+          this.limit(async () => {
+            const result = await this.updateHost(runner, host, delivery, tokenFile, previousFile);
+            onResult?.(result);
+            return result;
+          }),
+        ),
+      );
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  }
+
+  private async updateHost(runner: ManagedRunner, host: HostTarget, delivery: Delivery, tokenFile: string, previousFile?: string): Promise<HostResult> {
+    const args = [this.updaterPath, '--config', host.configPath, '--runner-id', String(runner.runnerId), '--url', runner.gitlabUrl, '--token-file', tokenFile];
+    if (previousFile) args.push('--previous-token-file', previousFile);
+    if (delivery.tokenExpiresAt) args.push('--expires-at', delivery.tokenExpiresAt);
+    args.push('--reload', runner.reload);
+    const run = await runBash(args, this.timeoutMs);
+    return { host: host.name, ...interpretRun(run, this.timeoutMs), finishedAt: this.options.clock.now().toISOString() };
+  }
+
+  private async tokenOf(secretId: string, versionId: string): Promise<string> {
+    const raw = await this.options.secrets.getValue(secretId, { versionId });
+    if (raw === undefined) throw new Error(`${secretId} has no value at version ${versionId} to push`);
+    return parseSecretValue(raw, `${secretId} version ${versionId}`).token;
+  }
+}
+
+/** Reads the updater's one status line (`status=updated runner_id=… system_id=… reload=…`) or its one error line. */
+export function interpretRun(run: UpdaterRun, timeoutMs: number): { status: HostStatus; systemId: string | null; detail: string } {
+  if (run.timedOut) return { status: 'timed-out', systemId: null, detail: `updater did not finish within ${timeoutMs} ms` };
+  const fields = parseStatusLine(run.stdout);
+  const systemId = fields.system_id ? fields.system_id : null;
+  if (run.code === 0 && (fields.status === 'updated' || fields.status === 'already-current')) {
+    const warning = lastLine(run.stderr);
+    const detail = `reload=${fields.reload ?? 'unknown'}${warning ? `; ${warning}` : ''}`;
+    return { status: fields.status, systemId, detail };
+  }
+  const reason = lastLine(run.stderr) || lastLine(run.stdout) || `updater exited with code ${run.code}`;
+  return { status: 'failed', systemId, detail: `exit ${run.code}: ${reason}` };
+}
+
+function parseStatusLine(stdout: string): Record<string, string> {
+  const line = stdout.split('\n').find((l) => l.startsWith('status=')) ?? '';
+  return Object.fromEntries(
+    line
+      .trim()
+      .split(/\s+/)
+      .map((pair) => pair.split('=', 2) as [string, string | undefined])
+      .filter((pair): pair is [string, string] => pair[1] !== undefined),
+  );
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1)?.trim() ?? '';
+}
+
+function runBash(args: string[], timeoutMs: number): Promise<UpdaterRun> {
+  return new Promise((resolve) => {
+    execFile('bash', args, { timeout: timeoutMs, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
+      const failure = error as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
+      const timedOut = Boolean(failure?.killed);
+      const code = failure === null ? 0 : typeof failure.code === 'number' ? failure.code : null;
+      resolve({ code, timedOut, stdout, stderr });
+    });
+  });
+}

@@ -1,0 +1,40 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import writeFileAtomic from 'write-file-atomic';
+import { InvalidInputError } from '../core/errors.ts';
+
+/**
+ * JSON state files of the local engine: 0700 folders, 0600 files, written by rename so a reader never
+ * sees half a file (write-file-atomic writes a temp file beside the target, fsyncs it and renames it).
+ */
+export async function ensureStateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+}
+
+export async function readJsonFile<T>(path: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new InvalidInputError(path, 'state file is not valid JSON (restore it from its backup or remove it)', { cause: error });
+  }
+}
+
+export async function writeJsonFile(path: string, data: unknown): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600, fsync: true });
+}
+
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** Secret ids become file names: letters, digits, '.', '_' and '-' only. */
+export function checkSecretId(secretId: string): string {
+  if (!SAFE_NAME.test(secretId) || secretId.includes('..')) {
+    throw new InvalidInputError(`secret id "${secretId}"`, 'use 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  }
+  return secretId;
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env -S node --import tsx
+import { readFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { Command, Option } from 'commander';
+import { parseFleetConfig } from '../config/fleet-config.ts';
+import { readCliEnvironment } from '../config/environment.ts';
+import { adoptRunner, findCurrentToken } from './adopt-command.ts';
+import { runDemo } from './demo-command.ts';
+import { createLocalEngine, type LocalEngine } from './local-engine.ts';
+import { consoleOutput, type Output } from './output.ts';
+import { progressPrinter } from './progress.ts';
+import { printRotationReport, rotateRunners, selectRunners } from './rotate-command.ts';
+import { collectStatus, printStatus } from './status-command.ts';
+
+/** Exit codes: 0 all well, 1 a rotation or a host failed, 2 bad input (config, arguments). */
+export async function main(argv: string[], output: Output = consoleOutput): Promise<number> {
+  const env = readCliEnvironment();
+  let exitCode = 0;
+  const program = new Command('rotator')
+    .description('Keeps GitLab Runner authentication tokens from expiring and every host of a runner in step.')
+    .option('--fleet <path>', 'fleet file of the local engine (env ROTATOR_FLEET)', env.fleetPath)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => output.out(s.trimEnd()), writeErr: (s) => output.err(s.trimEnd()) });
+
+  const engine = async (): Promise<LocalEngine> => {
+    const path = program.opts<{ fleet: string }>().fleet;
+    const config = parseFleetConfig(await readFile(path, 'utf8'), path);
+    return createLocalEngine(config, { events: progressPrinter(output) });
+  };
+
+  program
+    .command('status')
+    .description('table of every managed runner: url, expiry, days left, hosts, last rotation')
+    .option('--json', 'one JSON object per runner')
+    .action(async (opts: { json?: boolean }) => {
+      const rows = await collectStatus(await engine(), new Date());
+      if (opts.json) {
+        for (const r of rows) {
+          output.out(JSON.stringify({ runner: r.runner.name, url: r.runner.gitlabUrl, runnerId: r.runner.runnerId, adopted: r.adopted, expiresAt: r.expiresAt, daysLeft: r.daysLeft, due: r.due, reason: r.reason, hosts: r.runner.hosts.length, lastRotation: r.lastRotation }));
+        }
+      } else {
+        printStatus(rows, output);
+      }
+    });
+
+  program
+    .command('rotate')
+    .description('rotate one runner now, or every runner that is due (--due)')
+    .argument('[runner]', 'runner name from the fleet file')
+    .option('--due', 'rotate every adopted runner whose token is due')
+    .action(async (name: string | undefined, opts: { due?: boolean }) => {
+      const e = await engine();
+      const runners = await selectRunners(e, name, opts.due === true, new Date());
+      if (runners.length === 0) {
+        output.out('No runner is due.');
+        return;
+      }
+      const problems = printRotationReport(await rotateRunners(e, runners, output), output);
+      if (problems > 0) exitCode = 1;
+    });
+
+  program
+    .command('adopt')
+    .description("store a runner's current token (from its first host's config.toml, or --token-file) and rotate at once")
+    .argument('<runner>', 'runner name from the fleet file')
+    .option('--token-file <path>', 'read the current token from this file instead of config.toml')
+    .option('--no-rotate', 'only store the token; do not rotate now')
+    .action(async (name: string, opts: { tokenFile?: string; rotate: boolean }) => {
+      const e = await engine();
+      const [runner] = await selectRunners(e, name, false, new Date());
+      if (!runner) return;
+      const found = await findCurrentToken(runner, opts.tokenFile);
+      await adoptRunner(e, runner, found, new Date());
+      output.out(`[${runner.name}] adopted the token from ${found.source} as AWSCURRENT`);
+      if (opts.rotate) {
+        const problems = printRotationReport(await rotateRunners(e, [runner], output), output);
+        if (problems > 0) exitCode = 1;
+      }
+    });
+
+  program
+    .command('demo')
+    .description('a whole rotation of 3 runners on 8 hosts against the built-in GitLab simulator (no network)')
+    .addOption(new Option('--strategy <strategy>', 'rotation strategy').choices(['reset']).default('reset'))
+    .option('--keep <dir>', 'keep the demo files (config.toml of each host, state) in this folder')
+    .action(async (opts: { keep?: string }) => {
+      exitCode = (await runDemo({ output, keepDir: opts.keep })).exitCode;
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    const err = error as Error & { code?: string; exitCode?: number; fix?: string };
+    if (err.code?.startsWith('commander.')) return err.exitCode === 0 ? 0 : 2;
+    output.err(`rotator: ${err.message}`);
+    if (err.fix) output.err(`fix: ${err.fix}`);
+    return err.name === 'InvalidInputError' || err.code === 'ENOENT' ? 2 : 1;
+  }
+  return exitCode;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,49 @@
+import type { RotationEvent } from '../core/ports.ts';
+import { outageWindow } from '../core/outage-window.ts';
+import type { Output } from './output.ts';
+
+/** One line per rotation event: what the operator watches while a rotation runs. Never a token. */
+export function progressPrinter(output: Output): (event: RotationEvent) => void {
+  return (event) => {
+    const tag = `[${event.secretId}]`;
+    switch (event.kind) {
+      case 'step-started':
+        output.out(`${tag} ${event.step} (version ${shortId(event.versionId)})`);
+        break;
+      case 'step-skipped':
+        output.out(`${tag} ${event.step} skipped: ${event.reason}`);
+        break;
+      case 'token-reset':
+        output.out(`${tag}   GitLab reset runner ${event.runnerId}'s token (${event.via === 'admin-token' ? 'by id with the admin token' : 'with the current token'})`);
+        break;
+      case 'token-stored':
+        output.out(`${tag}   new token stored as AWSPENDING (${event.attempts} attempt${event.attempts === 1 ? '' : 's'})`);
+        break;
+      case 'host-result': {
+        const r = event.result;
+        output.out(`${tag}   host ${r.host}: ${r.status}${r.systemId ? ` (system_id ${r.systemId})` : ''} - ${r.detail}`);
+        break;
+      }
+      case 'token-verified':
+        output.out(`${tag}   ${event.verified ? 'GitLab accepts the new token' : 'not verified'}: ${event.reason}`);
+        break;
+      case 'promoted': {
+        const window = outageWindow(event.record);
+        output.out(`${tag}   AWSCURRENT is now version ${shortId(event.versionId)}; outage window ${formatWindow(window.ms, window.complete)}`);
+        break;
+      }
+      case 'warning':
+        output.err(`${tag} warning: ${event.message}`);
+        break;
+    }
+  };
+}
+
+export function shortId(versionId: string): string {
+  return versionId.length > 8 ? `${versionId.slice(0, 8)}…` : versionId;
+}
+
+export function formatWindow(ms: number | null, complete: boolean): string {
+  if (ms === null) return 'open (no host took the new token)';
+  return `${ms} ms${complete ? '' : ' (some hosts still missing the token)'}`;
+}

@@ -1,0 +1,73 @@
+import { outageWindow } from '../core/outage-window.ts';
+import { rotateNow } from '../core/rotate-now.ts';
+import type { RotateNowResult } from '../core/rotate-now.ts';
+import { hostHoldsVersion } from '../core/types.ts';
+import type { ManagedRunner } from '../core/types.ts';
+import type { LocalEngine } from './local-engine.ts';
+import type { Output } from './output.ts';
+import { formatWindow } from './progress.ts';
+import { collectStatus } from './status-command.ts';
+import { formatTable } from './table.ts';
+
+/** How long one rotation may take before the store retries give up (the Lambda has 15 min at most). */
+const ROTATION_BUDGET_MS = 5 * 60_000;
+
+export interface RotationRun {
+  runner: ManagedRunner;
+  result?: RotateNowResult;
+  error?: Error;
+}
+
+/** Picks the runners to rotate: one by name, or every adopted runner whose token is due. */
+export async function selectRunners(engine: LocalEngine, name: string | undefined, due: boolean, now: Date): Promise<ManagedRunner[]> {
+  if (name !== undefined) {
+    const runner = engine.config.runners.find((r) => r.name === name);
+    if (!runner) throw new Error(`No runner named "${name}" in the fleet config (known: ${engine.config.runners.map((r) => r.name).join(', ')})`);
+    return [runner];
+  }
+  if (!due) throw new Error('Name a runner to rotate, or pass --due to rotate every runner that is due');
+  return (await collectStatus(engine, now)).filter((s) => s.adopted && s.due).map((s) => s.runner);
+}
+
+/** Rotates each runner in turn; one runner's failure does not stop the next. */
+export async function rotateRunners(engine: LocalEngine, runners: ManagedRunner[], output: Output): Promise<RotationRun[]> {
+  const runs: RotationRun[] = [];
+  for (const runner of runners) {
+    try {
+      runs.push({ runner, result: await rotateNow(engine.deps, runner.secretId, ROTATION_BUDGET_MS) });
+    } catch (error) {
+      const err = error instanceof Error ? error : new Error(String(error));
+      output.err(`[${runner.name}] rotation failed: ${err.message}`);
+      const fix = (err as { fix?: string }).fix;
+      if (fix) output.err(`[${runner.name}] fix: ${fix}`);
+      runs.push({ runner, error: err });
+    }
+  }
+  return runs;
+}
+
+/** The per-host report at the end of `rotator rotate`; returns the number of problems (failed runners + missed hosts). */
+export function printRotationReport(runs: RotationRun[], output: Output): number {
+  let problems = 0;
+  const rows: string[][] = [];
+  for (const run of runs) {
+    if (run.error || !run.result?.record) {
+      problems += 1;
+      rows.push([run.runner.name, '-', 'rotation failed', '-', run.error?.message ?? 'no rotation record']);
+      continue;
+    }
+    for (const host of run.result.record.hosts) {
+      if (!hostHoldsVersion(host)) problems += 1;
+      rows.push([run.runner.name, host.host, host.status, host.systemId ?? '-', host.detail]);
+    }
+  }
+  output.out('');
+  for (const line of formatTable(['RUNNER', 'HOST', 'RESULT', 'SYSTEM ID', 'DETAIL'], rows)) output.out(line);
+  output.out('');
+  for (const run of runs) {
+    if (!run.result?.record) continue;
+    const window = outageWindow(run.result.record);
+    output.out(`outage window ${run.runner.name}: ${formatWindow(window.ms, window.complete)} (GitLab reset -> last host updated)`);
+  }
+  return problems;
+}

@@ -1,0 +1,275 @@
+import { GitLabForbiddenError, RotationError } from './errors.ts';
+import type { PendingRotation, RotationDeps } from './ports.ts';
+import { checkRotationGuards, currentVersionId } from './rotation-guards.ts';
+import { parseSecretValue, serializeSecretValue } from './secret-value.ts';
+import { hostHoldsVersion } from './types.ts';
+import type { HostResult, IssuedToken, ManagedRunner, RotationRecord, RotationStep, RunnerSecretValue } from './types.ts';
+
+/** One invocation of the rotation hook: Secrets Manager's {Step, SecretId, ClientRequestToken}. */
+export interface StepRequest {
+  step: RotationStep;
+  secretId: string;
+  /** The ClientRequestToken: the id of the version this rotation fills. */
+  versionId: string;
+  /** Give up retrying (the store, the pushes) by then: the Lambda's deadline less a margin. */
+  deadline: Date;
+}
+
+export interface StepOutcome {
+  step: RotationStep;
+  /** Set when the step had nothing to do (a retry, an already finished rotation). */
+  skipped?: string;
+  hosts?: HostResult[];
+  record?: RotationRecord;
+}
+
+/**
+ * Runs one step of the default "reset" rotation. GitLab kills the old token the moment it issues the
+ * new one, so the order is the design (DESIGN.md, "Rotation, step by step"):
+ * createSecret resets and stores at once, setSecret pushes to every host, testSecret only reads,
+ * finishSecret promotes. Every step may run again for the same version without minting a second token.
+ */
+export async function runRotationStep(deps: RotationDeps, request: StepRequest): Promise<StepOutcome> {
+  const { step, secretId, versionId } = request;
+  const description = await deps.secrets.describe(secretId);
+  const guard = checkRotationGuards(description, versionId, step);
+  if (!guard.proceed) {
+    deps.events({ kind: 'step-skipped', secretId, step, versionId, reason: guard.reason });
+    return { step, skipped: guard.reason };
+  }
+  deps.events({ kind: 'step-started', secretId, step, versionId });
+  const fromVersionId = currentVersionId(description);
+  switch (step) {
+    case 'createSecret':
+      return createSecret(deps, request, fromVersionId);
+    case 'setSecret':
+      return setSecret(deps, request, fromVersionId);
+    case 'testSecret':
+      return testSecret(deps, request);
+    case 'finishSecret':
+      return finishSecret(deps, request, fromVersionId);
+  }
+}
+
+async function createSecret(deps: RotationDeps, request: StepRequest, fromVersionId: string | null): Promise<StepOutcome> {
+  const { secretId, versionId } = request;
+  const step = 'createSecret';
+  if ((await deps.secrets.getValue(secretId, { versionId })) !== undefined) {
+    const reason = `version ${versionId} already holds a token: not resetting again`;
+    deps.events({ kind: 'step-skipped', secretId, step, versionId, reason });
+    return { step, skipped: reason };
+  }
+  const current = await readValue(deps, secretId, { stage: 'AWSCURRENT' }, step);
+  const { issued, recovered } = await resetToken(deps, secretId, current);
+  const resetAt = deps.clock.now().toISOString();
+  const next: RunnerSecretValue = { ...current, token: issued.token, tokenExpiresAt: issued.tokenExpiresAt, tokenObtainedAt: resetAt };
+  const attempts = await storeUntilDeadline(deps, request, serializeSecretValue(next), current);
+  const storedAt = deps.clock.now().toISOString();
+  deps.events({ kind: 'token-stored', secretId, versionId, attempts });
+  await recordPending(deps, { secretId, versionId, fromVersionId, resetAt, storedAt, recovered, hosts: [] });
+  return { step };
+}
+
+/** Resets with the current token; on 403, by id with the admin token when there is one. */
+async function resetToken(
+  deps: RotationDeps,
+  secretId: string,
+  current: RunnerSecretValue,
+): Promise<{ issued: IssuedToken; recovered: boolean }> {
+  const { gitlabUrl, runnerId } = current;
+  try {
+    const issued = await deps.gitlab.resetWithToken(gitlabUrl, current.token);
+    deps.events({ kind: 'token-reset', secretId, runnerId, via: 'current-token' });
+    return { issued, recovered: false };
+  } catch (error) {
+    if (!(error instanceof GitLabForbiddenError)) throw error;
+    const adminToken = await deps.adminToken(gitlabUrl);
+    if (adminToken === undefined) {
+      throw new RotationError(
+        `GitLab at ${gitlabUrl} rejected the current token of runner ${runnerId} (expired, revoked, or reset earlier with its reply lost) and no admin access token is configured to reset it by id`,
+        {
+          secretId,
+          step: 'createSecret',
+          fix: `Reset runner ${runnerId}'s token by id (POST /runners/${runnerId}/reset_authentication_token with an access token that may manage the runner, or "Reset token" in the runner's page), store it as the current value of ${secretId}, then rotate again; or configure an admin access token for recovery.`,
+          cause: error,
+        },
+      );
+    }
+    const issued = await deps.gitlab.resetById(gitlabUrl, runnerId, adminToken);
+    deps.events({ kind: 'token-reset', secretId, runnerId, via: 'admin-token' });
+    return { issued, recovered: true };
+  }
+}
+
+/**
+ * Invariant 2: the reply is stored before anything else happens. The store is retried with the same
+ * version id (idempotent) until it lands or the deadline nears; the token is never held anywhere else.
+ */
+async function storeUntilDeadline(deps: RotationDeps, request: StepRequest, value: string, current: RunnerSecretValue): Promise<number> {
+  const { secretId, versionId, deadline } = request;
+  let waitMs = 100;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await deps.secrets.putPendingValue(secretId, versionId, value);
+      return attempt;
+    } catch (error) {
+      if (deps.clock.now().getTime() + waitMs >= deadline.getTime()) {
+        throw new RotationError(
+          `GitLab issued a new token for runner ${current.runnerId} but storing it as version ${versionId} of ${secretId} failed ${attempt} times; the old token is dead. The next attempt finds the current token rejected and recovers by id`,
+          {
+            secretId,
+            step: 'createSecret',
+            fix: `Make sure an admin access token is configured for ${current.gitlabUrl}, fix the store (${describeError(error)}), then rotate again.`,
+            cause: error,
+          },
+        );
+      }
+      await deps.clock.sleep(waitMs);
+      waitMs = Math.min(waitMs * 2, 2_000);
+    }
+  }
+}
+
+async function setSecret(deps: RotationDeps, request: StepRequest, fromVersionId: string | null): Promise<StepOutcome> {
+  const { secretId, versionId } = request;
+  const step = 'setSecret';
+  const pendingValue = await readValue(deps, secretId, { versionId }, step);
+  const runner = managedRunner(deps, secretId, step);
+  const hosts = await deps.fleet.push(
+    runner,
+    { secretId, versionId, previousVersionId: fromVersionId, tokenExpiresAt: pendingValue.tokenExpiresAt },
+    (result) => deps.events({ kind: 'host-result', secretId, result }),
+  );
+  const pending = (await deps.ledger.pending(secretId, versionId)) ?? fallbackPending(deps, secretId, versionId, fromVersionId);
+  await recordPending(deps, { ...pending, hosts });
+  for (const missed of hosts.filter((h) => !hostHoldsVersion(h))) {
+    deps.events({ kind: 'warning', secretId, message: `host ${missed.host} did not take version ${versionId}: ${missed.status} (${missed.detail})` });
+  }
+  return { step, hosts };
+}
+
+/**
+ * Read-only: confirms that GitLab accepts the pending token, through the system_id of a host that took it
+ * (POST /runners/verify with a made-up id would create a manager record). Behaves on a version with no
+ * value, as RotateSecret with RotateImmediately=false asks.
+ */
+async function testSecret(deps: RotationDeps, request: StepRequest): Promise<StepOutcome> {
+  const { secretId, versionId } = request;
+  const step = 'testSecret';
+  const raw = await deps.secrets.getValue(secretId, { versionId });
+  if (raw === undefined) {
+    const reason = `version ${versionId} holds no token yet: nothing to test`;
+    deps.events({ kind: 'step-skipped', secretId, step, versionId, reason });
+    return { step, skipped: reason };
+  }
+  const value = parseSecretValue(raw, `${secretId} version ${versionId}`);
+  const hosts = (await deps.ledger.pending(secretId, versionId))?.hosts ?? [];
+  const witness = hosts.find((h) => hostHoldsVersion(h) && h.systemId);
+  if (!witness?.systemId) {
+    deps.events({
+      kind: 'token-verified',
+      secretId,
+      versionId,
+      systemId: null,
+      verified: false,
+      reason: 'no host reported a system_id to verify with; GitLab issued this token in createSecret',
+    });
+    return { step, hosts };
+  }
+  try {
+    const verified = await deps.gitlab.verify(value.gitlabUrl, value.token, witness.systemId);
+    if (verified.runnerId !== value.runnerId) {
+      throw new RotationError(`GitLab says version ${versionId} of ${secretId} belongs to runner ${verified.runnerId}, not ${value.runnerId}`, {
+        secretId,
+        step,
+        fix: `Check that ${secretId} is the secret of runner ${value.runnerId}.`,
+      });
+    }
+  } catch (error) {
+    if (!(error instanceof GitLabForbiddenError)) throw error;
+    throw new RotationError(`GitLab rejects the pending token of runner ${value.runnerId} (version ${versionId} of ${secretId})`, {
+      secretId,
+      step,
+      fix: `Someone reset runner ${value.runnerId}'s token after this rotation issued it. Cancel the rotation (remove AWSPENDING from ${versionId}) and rotate again; recovery needs the admin access token.`,
+      cause: error,
+    });
+  }
+  deps.events({ kind: 'token-verified', secretId, versionId, systemId: witness.systemId, verified: true, reason: `verified through host ${witness.host}` });
+  return { step, hosts };
+}
+
+async function finishSecret(deps: RotationDeps, request: StepRequest, fromVersionId: string | null): Promise<StepOutcome> {
+  const { secretId, versionId } = request;
+  const step = 'finishSecret';
+  const value = await readValue(deps, secretId, { versionId }, step);
+  const pending = (await deps.ledger.pending(secretId, versionId)) ?? fallbackPending(deps, secretId, versionId, fromVersionId);
+  const record: RotationRecord = {
+    secretId,
+    runnerId: value.runnerId,
+    fromVersionId,
+    toVersionId: versionId,
+    resetAt: pending.resetAt,
+    storedAt: pending.storedAt,
+    promotedAt: deps.clock.now().toISOString(),
+    tokenExpiresAt: value.tokenExpiresAt,
+    hosts: pending.hosts,
+  };
+  // The record goes first: once AWSCURRENT moves, a retried finishSecret returns at the guard and
+  // would never write it.
+  await deps.ledger.saveRotation(record);
+  await deps.secrets.promote(secretId, versionId, fromVersionId);
+  deps.events({ kind: 'promoted', secretId, versionId, record });
+  for (const missed of record.hosts.filter((h) => !hostHoldsVersion(h))) {
+    deps.events({ kind: 'warning', secretId, message: `host ${missed.host} still lacks the current token (${missed.status}); the next scan re-pushes it` });
+  }
+  return { step, record, hosts: record.hosts };
+}
+
+async function readValue(
+  deps: RotationDeps,
+  secretId: string,
+  ref: { versionId: string } | { stage: 'AWSCURRENT' },
+  step: RotationStep,
+): Promise<RunnerSecretValue> {
+  const raw = await deps.secrets.getValue(secretId, ref);
+  const label = 'versionId' in ref ? `version ${ref.versionId}` : ref.stage;
+  if (raw === undefined) {
+    throw new RotationError(`${secretId} has no value at ${label}`, {
+      secretId,
+      step,
+      fix: step === 'createSecret' ? `Adopt the runner first so that ${secretId} holds its current token.` : 'Run createSecret for this version first.',
+    });
+  }
+  return parseSecretValue(raw, `${secretId} ${label}`);
+}
+
+function managedRunner(deps: RotationDeps, secretId: string, step: RotationStep): ManagedRunner {
+  const runner = deps.runnerFor(secretId);
+  if (!runner) {
+    throw new RotationError(`No managed runner in the fleet config uses secret ${secretId}`, {
+      secretId,
+      step,
+      fix: 'Add the runner to the fleet config (name, GitLab url, runner id, hosts) and deploy it.',
+    });
+  }
+  return runner;
+}
+
+/** When createSecret's ledger write was lost, later steps go on with what they know. */
+function fallbackPending(deps: RotationDeps, secretId: string, versionId: string, fromVersionId: string | null): PendingRotation {
+  const now = deps.clock.now().toISOString();
+  return { secretId, versionId, fromVersionId, resetAt: now, storedAt: now, recovered: false, hosts: [] };
+}
+
+/** The ledger holds timings and host results only: losing a write must not fail a rotation whose token is stored. */
+async function recordPending(deps: RotationDeps, pending: PendingRotation): Promise<void> {
+  try {
+    await deps.ledger.savePending(pending);
+  } catch (error) {
+    deps.events({ kind: 'warning', secretId: pending.secretId, message: `could not record rotation progress: ${describeError(error)}` });
+  }
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
