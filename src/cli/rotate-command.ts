@@ -1,3 +1,4 @@
+import { InvalidInputError } from '../core/errors.ts';
 import { outageWindow } from '../core/outage-window.ts';
 import { rotateNow } from '../core/rotate-now.ts';
 import type { RotateNowResult } from '../core/rotate-now.ts';
@@ -22,10 +23,10 @@ export interface RotationRun {
 export async function selectRunners(engine: LocalEngine, name: string | undefined, due: boolean, now: Date): Promise<ManagedRunner[]> {
   if (name !== undefined) {
     const runner = engine.config.runners.find((r) => r.name === name);
-    if (!runner) throw new Error(`No runner named "${name}" in the fleet config (known: ${engine.config.runners.map((r) => r.name).join(', ')})`);
+    if (!runner) throw new InvalidInputError(`runner "${name}"`, `not in the fleet config (known: ${engine.config.runners.map((r) => r.name).join(', ')})`);
     return [runner];
   }
-  if (!due) throw new Error('Name a runner to rotate, or pass --due to rotate every runner that is due');
+  if (!due) throw new InvalidInputError('rotate', 'name a runner to rotate, or pass --due to rotate every runner that is due');
   return (await collectStatus(engine, now)).filter((s) => s.adopted && s.due).map((s) => s.runner);
 }
 
