@@ -1,0 +1,128 @@
+/**
+ * Endpoints that need an access token (PRIVATE-TOKEN): reset by id, runner details and managers,
+ * runner lists, runner creation and deletion, version. See access-control.ts for who may do what.
+ */
+import { checkAccess, type AccessNeed } from './access-control.ts';
+import { paginate } from './pagination.ts';
+import { badParam, json, noContent, notFound, type Reply } from './replies.ts';
+import {
+  optionalBoolean,
+  optionalEnum,
+  optionalInteger,
+  optionalList,
+  optionalString,
+  type Params,
+} from './request-params.ts';
+import type { Handler, RequestContext, RouteSpec } from './routes.ts';
+import { issuedTokenBody, managerView, runnerDetail, runnerStatus, runnerSummary } from './runner-views.ts';
+import type { RunnerView } from './simulator-state.ts';
+
+const RUNNER_TYPES = ['instance_type', 'group_type', 'project_type'] as const;
+const STATUSES = ['online', 'offline', 'stale', 'never_contacted'] as const;
+
+/** Wraps a handler with an access check; the handler runs only when access is granted. */
+function withAccess(need: AccessNeed, handler: Handler): Handler {
+  return (context) => checkAccess(context.state, context.headers, need) ?? handler(context);
+}
+
+/** Looks up `:id`; 404 "Runner Not Found" when there is no such runner. */
+function withRunner(handler: (context: RequestContext, runner: RunnerView) => Reply): Handler {
+  return (context) => {
+    const runner = context.state.view(Number(context.pathParams.id));
+    return runner ? handler(context, runner) : notFound('Runner');
+  };
+}
+
+function resetById({ state }: RequestContext, runner: RunnerView): Reply {
+  const issued = state.resetToken(runner.id)!;
+  return json(201, issuedTokenBody(issued.token, issued.tokenExpiresAt));
+}
+
+function showRunner({ state }: RequestContext, runner: RunnerView): Reply {
+  return json(200, runnerDetail(runner, state.now()));
+}
+
+function listManagers({ state }: RequestContext, runner: RunnerView): Reply {
+  const now = state.now();
+  return json(200, [...runner.managers.values()].map((manager) => managerView(manager, now)));
+}
+
+function deleteRunner({ state }: RequestContext, runner: RunnerView): Reply {
+  state.deleteRunner(runner.id);
+  return noContent();
+}
+
+/**
+ * `GET /runners` and `GET /runners/all`, newest first (GitLab's default `created_at_desc`). Filters:
+ * `type`, `paused`, `status`, `tag_list` (the runner has every tag listed).
+ */
+function listRunners({ state, query, selfUrl }: RequestContext): Reply {
+  const filter = queryParams(query);
+  const type = optionalEnum(filter, 'type', RUNNER_TYPES);
+  const paused = optionalBoolean(filter, 'paused');
+  const status = optionalEnum(filter, 'status', STATUSES);
+  const tags = optionalList(filter, 'tag_list');
+  const now = state.now();
+  const matching: RunnerView[] = [];
+  for (const runner of state.views()) {
+    if (type !== undefined && runner.runnerType !== type) continue;
+    if (paused !== undefined && runner.paused !== paused) continue;
+    if (status !== undefined && runnerStatus(runner, now) !== status) continue;
+    if (tags !== undefined && !tags.every((tag) => runner.tagList.includes(tag))) continue;
+    matching.push(runner);
+  }
+  matching.reverse();
+  const page = paginate(matching, query, selfUrl);
+  return json(200, page.items.map((runner) => runnerSummary(runner, now)), page.headers);
+}
+
+/** `POST /user/runners`: runner_type required; group_id for group_type, project_id for project_type. */
+function createRunner({ state, params }: RequestContext): Reply {
+  const runnerType = optionalEnum(params, 'runner_type', RUNNER_TYPES);
+  if (runnerType === undefined) return badParam('runner_type', 'is missing');
+  const groupId = optionalInteger(params, 'group_id');
+  const projectId = optionalInteger(params, 'project_id');
+  if (runnerType === 'group_type' && groupId === undefined) return badParam('group_id', 'is missing');
+  if (runnerType === 'project_type' && projectId === undefined) return badParam('project_id', 'is missing');
+  const { id, token } = state.addRunner({
+    runnerType,
+    groupId: runnerType === 'group_type' ? groupId : undefined,
+    projectIds: runnerType === 'project_type' && projectId !== undefined ? [projectId] : [],
+    description: optionalString(params, 'description') ?? '',
+    paused: optionalBoolean(params, 'paused') ?? false,
+    locked: optionalBoolean(params, 'locked') ?? false,
+    runUntagged: optionalBoolean(params, 'run_untagged') ?? true,
+    tagList: optionalList(params, 'tag_list') ?? [],
+    accessLevel: optionalEnum(params, 'access_level', ['not_protected', 'ref_protected'] as const) ?? 'not_protected',
+    maximumTimeout: optionalInteger(params, 'maximum_timeout') ?? null,
+    maintenanceNote: optionalString(params, 'maintenance_note'),
+  });
+  return json(201, issuedTokenBody(token, state.view(id)!.tokenExpiresAt, id));
+}
+
+function version({ settings }: RequestContext): Reply {
+  return json(200, { version: settings.version, revision: settings.revision });
+}
+
+/** `GET /metadata` (GitLab 15.2+), what gitbeaker's Metadata.show reads. */
+function metadata({ settings }: RequestContext): Reply {
+  return json(200, { version: settings.version, revision: settings.revision, kas: { enabled: false, externalUrl: null, version: null }, enterprise: false });
+}
+
+function queryParams(query: URLSearchParams): Params {
+  const params: Params = {};
+  for (const [key, value] of query) params[key] = value;
+  return params;
+}
+
+export const accessTokenRoutes: readonly RouteSpec[] = [
+  { method: 'POST', pattern: '/runners/:id/reset_authentication_token', handler: withAccess('write', withRunner(resetById)), resetsToken: true },
+  { method: 'GET', pattern: '/runners/all', handler: withAccess('admin', listRunners) },
+  { method: 'GET', pattern: '/runners', handler: withAccess('read', listRunners) },
+  { method: 'GET', pattern: '/runners/:id', handler: withAccess('read', withRunner(showRunner)) },
+  { method: 'GET', pattern: '/runners/:id/managers', handler: withAccess('read', withRunner(listManagers)) },
+  { method: 'DELETE', pattern: '/runners/:id', handler: withAccess('write', withRunner(deleteRunner)) },
+  { method: 'POST', pattern: '/user/runners', handler: withAccess('create', createRunner) },
+  { method: 'GET', pattern: '/version', handler: withAccess('any', version) },
+  { method: 'GET', pattern: '/metadata', handler: withAccess('any', metadata) },
+];
