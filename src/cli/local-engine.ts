@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileRotationLedger } from '../adapters/file-rotation-ledger.ts';
 import { FileSecretStore } from '../adapters/file-secret-store.ts';
 import { GitLabAdapter } from '../adapters/gitlab.ts';
 import { LocalFleet } from '../adapters/local-fleet.ts';
+import { readTextIfExists } from '../adapters/state-files.ts';
 import { systemClock } from '../adapters/system-clock.ts';
 import type { LocalFleetConfig } from '../config/fleet-config.ts';
 import { InvalidInputError } from '../core/errors.ts';
@@ -53,13 +53,8 @@ export function createLocalEngine(config: LocalFleetConfig, options: LocalEngine
 /** The admin access token for reset-by-id: one line in a file only root can read, read when needed. */
 async function readAdminToken(path: string | undefined): Promise<string | undefined> {
   if (path === undefined) return undefined;
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = await readTextIfExists(path);
+  if (text === undefined) return undefined;
   const token = text.trim();
   if (token === '' || /\s/.test(token)) throw new InvalidInputError(path, 'admin token file must hold one access token on one line');
   return token;

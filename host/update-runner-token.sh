@@ -1,0 +1,794 @@
+#!/usr/bin/env bash
+# update-runner-token.sh — put a new GitLab Runner authentication token into config.toml.
+#
+# Usage:
+#   update-runner-token.sh --config PATH --runner-id ID --url GITLAB_URL --token-file FILE
+#                          [--previous-token-file FILE] [--expires-at ISO8601]
+#                          [--reload sighup|restart|none]
+#
+# What it does (see host/README.md for the operator view):
+#   * selects the [[runners]] table whose `url` equals GITLAB_URL (a trailing slash on either side is
+#     ignored) and whose `id` equals ID; when no table for that url has an `id` key (configs written
+#     before GitLab 15.x), the one whose `token` equals the previous token (or already the new one);
+#   * sets its `token`; when the token changes, sets `token_obtained_at` (now, UTC) if that key is
+#     present; sets `token_expires_at` from --expires-at if that key is present;
+#   * makes sure FF_DISABLE_AUTOMATIC_TOKEN_ROTATION = true in that runner's feature flags, so this
+#     host never rotates the shared token on its own (which would strand every other host);
+#   * leaves every other byte of the file as it was, writes atomically (temp file + rename) with the
+#     original owner and mode, and keeps the previous file as PATH.bak (mode 0600).
+#   The token is only ever read from files: it never appears in arguments, output or error messages.
+#
+# stdout (exactly one line on success):
+#   status=updated|already-current runner_id=ID config=PATH system_id=SID reload=MODE
+#   MODE: sighup | restart | none | not-running | failed | skipped (already current)
+#
+# Exit codes:
+#   0  updated, or already current (stdout says which); also when only the reload failed
+#   1  unexpected internal error (a bug: please report it)
+#   2  usage or bad argument (unknown option, bad runner id / url / expiry, bad token file)
+#   3  config file missing, not a regular file, or unreadable
+#   4  malformed TOML (or a target runner shape this tool will not edit)
+#   5  no matching [[runners]] table
+#   6  more than one matching [[runners]] table
+#   7  config file or its directory not writable, or writing the new file failed
+# Errors are exactly one line on stderr: "update-runner-token: error: <what> (<where>)".
+#
+# Test hooks (environment; default to the real tools):
+#   UPDATE_RUNNER_TOKEN_SYSTEMCTL  command used instead of `systemctl`
+#   UPDATE_RUNNER_TOKEN_PKILL      command used instead of `pkill`
+#
+# Requires bash and POSIX/GNU coreutils tools only (awk, sed, grep, mktemp, mv, chmod, chown, stat,
+# date, cat, tail, readlink, sync); runs with mawk (Ubuntu) and gawk (Amazon Linux).
+
+set -euo pipefail
+# Every file this script creates (temp file, backup) starts private; the new config.toml then gets
+# the original's mode with chmod --reference.
+umask 077
+# Byte semantics for awk length()/substr() and for regular expressions, whatever the host locale.
+export LC_ALL=C
+
+readonly PROG=update-runner-token
+# 4 (malformed TOML), 5 (no match) and 6 (several matches) come from the awk walker's verdicts.
+readonly E_INTERNAL=1 E_USAGE=2 E_CONFIG=3 E_WRITE=7
+readonly USAGE="usage: update-runner-token.sh --config PATH --runner-id ID --url GITLAB_URL --token-file FILE [--previous-token-file FILE] [--expires-at ISO8601] [--reload sighup|restart|none]"
+
+# Files to remove on exit unless they were renamed into place.
+TMP_NEW=""
+TMP_BAK=""
+
+cleanup() {
+  # Runs on every exit: a failure before the rename leaves no temp files behind.
+  if [[ -n $TMP_NEW ]]; then rm -f -- "$TMP_NEW" 2>/dev/null || true; fi
+  if [[ -n $TMP_BAK ]]; then rm -f -- "$TMP_BAK" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+# Without these, a signal would end bash without running the EXIT trap.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# A file size limit (ulimit -f) would kill a writer with SIGXFSZ, and bash would print its own
+# "File size limit exceeded" line. Ignored (inherited by children), it becomes an ordinary write
+# error (EFBIG) that the checks below turn into exit 7 with one line.
+trap '' XFSZ
+
+# die CODE WHAT WHERE — the single stderr line every failure produces.
+die() {
+  printf '%s: error: %s (%s)\n' "$PROG" "$2" "$3" >&2
+  exit "$1"
+}
+
+warn() {
+  printf '%s: warning: %s (%s)\n' "$PROG" "$1" "$2" >&2
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------------------------------
+CONFIG="" RUNNER_ID="" URL="" TOKEN_FILE="" PREV_TOKEN_FILE="" EXPIRES_AT="" RELOAD=""
+declare -A SEEN=()
+
+set_opt() {
+  # set_opt NAME VALUE — refuses repeats so a wrapper bug cannot silently pick one of two values.
+  local name=$1 value=$2
+  if [[ -n ${SEEN[$name]:-} ]]; then die "$E_USAGE" "option $name given twice" "arguments"; fi
+  SEEN[$name]=1
+  case $name in
+    --config) CONFIG=$value ;;
+    --runner-id) RUNNER_ID=$value ;;
+    --url) URL=$value ;;
+    --token-file) TOKEN_FILE=$value ;;
+    --previous-token-file) PREV_TOKEN_FILE=$value ;;
+    --expires-at) EXPIRES_AT=$value ;;
+    --reload) RELOAD=$value ;;
+  esac
+}
+
+parse_args() {
+  local arg name total=$#
+  while (($# > 0)); do
+    arg=$1
+    case $arg in
+      -h | --help)
+        printf '%s\n' "$USAGE"
+        exit 0
+        ;;
+      --config=* | --runner-id=* | --url=* | --token-file=* | --previous-token-file=* | --expires-at=* | --reload=*)
+        set_opt "${arg%%=*}" "${arg#*=}"
+        shift
+        ;;
+      --config | --runner-id | --url | --token-file | --previous-token-file | --expires-at | --reload)
+        if (($# < 2)); then die "$E_USAGE" "option $arg needs a value" "arguments"; fi
+        set_opt "$arg" "$2"
+        shift 2
+        ;;
+      -*)
+        # Only the option name is echoed (never "=value": a mistaken --token=… must not leak).
+        name=${arg%%=*}
+        die "$E_USAGE" "unknown option $name; $USAGE" "arguments"
+        ;;
+      *)
+        # A stray positional argument could be a token pasted by mistake: do not echo it.
+        die "$E_USAGE" "unexpected argument #$((total - $# + 1)); $USAGE" "arguments"
+        ;;
+    esac
+  done
+}
+
+# check_token_file FILE OPTION — one non-empty line, no whitespace, quotes, backslashes or control
+# characters (so it can be written into a TOML string as is). The content is held only in a local
+# variable and never printed.
+check_token_file() {
+  local file=$1 opt=$2 content=""
+  if [[ ! -e $file ]]; then die "$E_USAGE" "token file does not exist" "$opt $file"; fi
+  if [[ ! -f $file ]]; then die "$E_USAGE" "token file is not a regular file" "$opt $file"; fi
+  if [[ ! -r $file ]]; then die "$E_USAGE" "token file is not readable" "$opt $file"; fi
+  IFS= read -r -d '' content <"$file" || true
+  content=${content%$'\n'}
+  if [[ -z $content ]]; then die "$E_USAGE" "token file is empty" "$opt $file"; fi
+  if [[ $content == *$'\n'* ]]; then die "$E_USAGE" "token file must hold exactly one line" "$opt $file"; fi
+  if [[ $content == *[[:space:][:cntrl:]\"\'\\]* ]]; then
+    die "$E_USAGE" "token file must hold one token without whitespace, quotes or backslashes" "$opt $file"
+  fi
+}
+
+validate_args() {
+  local missing=""
+  [[ -n ${SEEN[--config]:-} ]] || missing+=" --config"
+  [[ -n ${SEEN[--runner-id]:-} ]] || missing+=" --runner-id"
+  [[ -n ${SEEN[--url]:-} ]] || missing+=" --url"
+  [[ -n ${SEEN[--token-file]:-} ]] || missing+=" --token-file"
+  if [[ -n $missing ]]; then die "$E_USAGE" "missing required option(s)$missing; $USAGE" "arguments"; fi
+
+  if [[ -z $CONFIG ]]; then die "$E_USAGE" "--config must not be empty" "--config"; fi
+  # Compared as a string of digits (no arithmetic): ids never overflow and never have leading zeros.
+  if [[ ! $RUNNER_ID =~ ^[1-9][0-9]*$ ]]; then
+    die "$E_USAGE" "runner id must be a positive integer, got '$RUNNER_ID'" "--runner-id"
+  fi
+  if [[ ! $URL =~ ^https?://[^[:space:][:cntrl:]]+$ ]]; then
+    die "$E_USAGE" "url must start with http:// or https:// and contain no whitespace" "--url"
+  fi
+  RELOAD=${RELOAD:-sighup}
+  case $RELOAD in
+    sighup | restart | none) ;;
+    *) die "$E_USAGE" "reload mode must be sighup, restart or none, got '$RELOAD'" "--reload" ;;
+  esac
+  if [[ -n ${SEEN[--expires-at]:-} ]]; then
+    # A TOML offset date-time as GitLab returns it; normalised to the form gitlab-runner writes
+    # itself (UTC, whole seconds), e.g. 2024-05-01T12:00:00.000+02:00 -> 2024-05-01T10:00:00Z.
+    local re='^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$'
+    if [[ ! $EXPIRES_AT =~ $re ]] || ! EXPIRES_AT=$(date -u -d "$EXPIRES_AT" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null); then
+      die "$E_USAGE" "expiry must be an ISO 8601 date-time with a zone, e.g. 2025-01-31T12:00:00Z" "--expires-at"
+    fi
+  fi
+  check_token_file "$TOKEN_FILE" --token-file
+  if [[ -n ${SEEN[--previous-token-file]:-} ]]; then check_token_file "$PREV_TOKEN_FILE" --previous-token-file; fi
+}
+
+# ---------------------------------------------------------------------------------------------------
+# The TOML walker: one awk program, run in two ways.
+#   plan  (no URT_OUT): validate, select the runner, decide; prints "ok current" or "ok change".
+#   apply (URT_OUT set): the same, and writes the edited file to URT_OUT; prints "ok change BYTES".
+# Errors print "err CODE MESSAGE". Inputs come through the environment (awk -v would interpret
+# backslashes) and the tokens through their files (never through arguments or the environment).
+# It is a line-based checker: it tokenises strings, brackets and comments well enough to never be
+# fooled by `[[runners]]` or `token = …` inside a multi-line string or a comment.
+# ---------------------------------------------------------------------------------------------------
+# shellcheck disable=SC2016 # the awk program is single-quoted on purpose
+AWK_PROG='
+function bad(msg) { if (err == "") { err = msg; errcode = 4; errline = NR } return 0 }
+function bad_at(line, msg) { if (err == "") { err = msg; errcode = 4; errline = line } return 0 }
+function fail(code, msg) { if (err == "") { err = msg; errcode = code; errline = 0 } }
+function skip_ws(s, p) { while (p <= length(s) && (substr(s, p, 1) == " " || substr(s, p, 1) == "\t")) p++; return p }
+function bare_end(s, p) { while (p <= length(s) && substr(s, p, 1) ~ /[A-Za-z0-9_+.:-]/) p++; return p - 1 }
+function key_end(s, p) { while (p <= length(s) && substr(s, p, 1) ~ /[A-Za-z0-9_-]/) p++; return p - 1 }
+
+# Position of the quote that closes the one-line string opening at p, or 0.
+function str_end(s, p,    q, c, e) {
+  q = substr(s, p, 1); p++
+  if (q == "\047") { e = index(substr(s, p), "\047"); return e ? p + e - 1 : 0 }
+  while (p <= length(s)) {
+    c = substr(s, p, 1)
+    if (c == "\\") { p += 2; continue }
+    if (c == "\"") return p
+    p++
+  }
+  return 0
+}
+
+function unescape(v,    o, i, c, d) {
+  o = ""
+  for (i = 1; i <= length(v); i++) {
+    c = substr(v, i, 1)
+    if (c == "\\" && i < length(v)) {
+      d = substr(v, ++i, 1)
+      o = o (d == "n" ? "\n" : d == "t" ? "\t" : d == "r" ? "\r" : d)
+      continue
+    }
+    o = o c
+  }
+  return o
+}
+
+# Position after the """ or triple-single-quote that closes the open multi-line string, or 0.
+function ml_close(s, p,    c, e, q) {
+  q = (ml == "mlbasic") ? "\"" : "\047"
+  while (p <= length(s)) {
+    c = substr(s, p, 1)
+    if (q == "\"" && c == "\\") { p += 2; continue }
+    if (substr(s, p, 3) == q q q) {
+      p += 3
+      # Up to two more quotes belong to the content ("""a""""" is legal).
+      for (e = 0; e < 2 && substr(s, p, 1) == q; e++) p++
+      return p
+    }
+    p++
+  }
+  return 0
+}
+
+# Dotted key (bare or quoted parts) at p; sets KEND (after trailing blanks) and KERR.
+function parse_key(s, p,    k, part, c, e, parts) {
+  k = ""; KERR = 0; parts = 0
+  while (1) {
+    p = skip_ws(s, p); c = substr(s, p, 1)
+    if (c == "\"" || c == "\047") {
+      e = str_end(s, p)
+      if (!e) { KERR = 2; return "" }
+      part = substr(s, p + 1, e - p - 1)
+      if (c == "\"") part = unescape(part)
+      p = e + 1
+    } else {
+      e = key_end(s, p)
+      if (e < p) { KERR = 1; return "" }
+      part = substr(s, p, e - p + 1); p = e + 1
+    }
+    k = parts++ ? k "." part : part
+    p = skip_ws(s, p)
+    if (substr(s, p, 1) == ".") { p++; continue }
+    KEND = p
+    return k
+  }
+}
+
+function valid_bare(v) {
+  if (v == "true" || v == "false") return 1
+  if (v ~ /^[+-]?(inf|nan)$/) return 1
+  if (v ~ /^[+-]?[0-9][0-9_]*(\.[0-9][0-9_]*)?([eE][+-]?[0-9][0-9_]*)?$/) return 1
+  if (v ~ /^0x[0-9A-Fa-f_]+$/ || v ~ /^0o[0-7_]+$/ || v ~ /^0b[01_]+$/) return 1
+  if (v ~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]([Tt ][0-9][0-9]:[0-9][0-9](:[0-9][0-9](\.[0-9]+)?)?([Zz]|[+-][0-9][0-9]:[0-9][0-9])?)?$/) return 1
+  if (v ~ /^[0-9][0-9]:[0-9][0-9](:[0-9][0-9](\.[0-9]+)?)?$/) return 1
+  return 0
+}
+
+# After a complete top-level value only blanks and a comment may follow.
+function after_value(s, p,    c) {
+  p = skip_ws(s, p)
+  if (p > length(s) || substr(s, p, 1) == "#") return
+  c = substr(s, p, 1)
+  if (c == "]" || c == "}") bad("unbalanced brackets")
+  else bad("unexpected text after value")
+}
+
+# Scan inside an open array / inline table / multi-line string. Returns the position after the
+# character that completes the top-level value, or 0 when the line ends with the value still open.
+function scan_in(s, p,    c, e, top) {
+  while (p <= length(s)) {
+    if (ml != "") {
+      e = ml_close(s, p)
+      if (!e) return 0
+      ml = ""; p = e
+      if (stk == "") return p
+      continue
+    }
+    c = substr(s, p, 1)
+    if (c == " " || c == "\t" || c == ",") { p++; continue }
+    if (c == "#") return 0
+    top = substr(stk, length(stk), 1)
+    if (c == "=") {
+      if (top != "{") { bad("unbalanced brackets (the \"[\" opened at line " stk_open " is not closed)"); return 0 }
+      p++; continue
+    }
+    if (c == "\"" || c == "\047") {
+      if (substr(s, p, 3) == c c c) { ml = (c == "\"") ? "mlbasic" : "mlliteral"; ml_open = NR; p += 3; continue }
+      e = str_end(s, p)
+      if (!e) { bad("unterminated string"); return 0 }
+      p = e + 1; continue
+    }
+    if (c == "[" || c == "{") { stk = stk c; p++; continue }
+    if (c == "]" || c == "}") {
+      if (top != (c == "]" ? "[" : "{")) { bad("unbalanced brackets"); return 0 }
+      stk = substr(stk, 1, length(stk) - 1); p++
+      if (stk == "") return p
+      continue
+    }
+    e = bare_end(s, p)
+    if (e < p) { bad("unexpected character in value"); return 0 }
+    p = e + 1
+  }
+  return 0
+}
+
+# First value of a key/value line, at p. Sets VK (kind), VS/VE (span), VD (decoded scalar).
+function value_start(s, p,    c, e) {
+  VS = p; VE = 0; VD = ""; VK = ""
+  if (p > length(s) || substr(s, p, 1) == "#") return bad("missing value")
+  c = substr(s, p, 1)
+  if (c == "\"" || c == "\047") {
+    if (substr(s, p, 3) == c c c) {
+      VK = (c == "\"") ? "mlbasic" : "mlliteral"; ml = VK; ml_open = NR
+      e = ml_close(s, p + 3)
+      if (!e) return 0
+      ml = ""; VE = e - 1
+      after_value(s, e); return 0
+    }
+    e = str_end(s, p)
+    if (!e) return bad("unterminated string")
+    VK = (c == "\"") ? "basic" : "literal"; VE = e
+    VD = substr(s, p + 1, e - p - 1)
+    if (c == "\"") VD = unescape(VD)
+    after_value(s, e + 1); return 0
+  }
+  if (c == "[" || c == "{") {
+    VK = (c == "[") ? "array" : "inline"; stk = c; stk_open = NR
+    e = scan_in(s, p + 1)
+    if (err != "" || !e) return 0
+    VE = e - 1
+    after_value(s, e); return 0
+  }
+  e = bare_end(s, p)
+  if (e < p) return bad("invalid value")
+  # Local date and time separated by a space: 1979-05-27 07:32:00
+  if (substr(s, p, e - p + 1) ~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$/ && substr(s, e + 1, 1) == " " && substr(s, e + 2, 1) ~ /[0-9]/)
+    e = bare_end(s, e + 2)
+  VD = substr(s, p, e - p + 1)
+  if (!valid_bare(VD)) return bad("invalid value")
+  VK = "bare"; VE = e
+  after_value(s, e + 1); return 0
+}
+
+# End position of the value at p inside a one-line inline table (string, bracketed or bare).
+function inline_value_end(s, p,    c, d, e) {
+  c = substr(s, p, 1)
+  if (c == "\"" || c == "\047") return str_end(s, p)
+  if (c == "[" || c == "{") {
+    d = 0
+    while (p <= length(s)) {
+      c = substr(s, p, 1)
+      if (c == "\"" || c == "\047") { e = str_end(s, p); if (!e) return 0; p = e + 1; continue }
+      if (c == "[" || c == "{") d++
+      if (c == "]" || c == "}") { d--; if (d == 0) return p }
+      p++
+    }
+    return 0
+  }
+  return bare_end(s, p)
+}
+
+# Look for the flag key at the top level of the one-line inline table s[a..b] ("{" … "}").
+# Sets INS/INE/INV (span and text of its value); returns 1 when found.
+function inline_find(s, a, b,    p, k, e) {
+  p = a + 1
+  while (p < b) {
+    p = skip_ws(s, p)
+    if (p >= b) return 0
+    if (substr(s, p, 1) == ",") { p++; continue }
+    k = parse_key(s, p)
+    if (KERR || substr(s, KEND, 1) != "=") return 0
+    p = skip_ws(s, KEND + 1)
+    e = inline_value_end(s, p)
+    if (!e) return 0
+    if (k == FF) { INS = p; INE = e; INV = substr(s, p, e - p + 1); return 1 }
+    p = e + 1
+  }
+  return 0
+}
+
+function header(s, p,    aot, name, q, closer, ind) {
+  ind = substr(s, 1, p - 1)
+  aot = (substr(s, p, 2) == "[[")
+  name = parse_key(s, p + (aot ? 2 : 1))
+  if (KERR == 2) return bad("unterminated string")
+  closer = aot ? "]]" : "]"
+  if (KERR || substr(s, KEND, length(closer)) != closer) return bad("bad table header")
+  q = skip_ws(s, KEND + length(closer))
+  if (q <= length(s) && substr(s, q, 1) != "#") return bad("bad table header")
+  hdr++
+  if (aot && name == "runners") {
+    R++; inr = 1; blk = "main"; rhdr[R] = NR; last[R] = NR
+    return 0
+  }
+  if (inr && substr(name, 1, 8) == "runners.") {
+    if (!(R in subind)) subind[R] = ind
+    last[R] = NR
+    if (!aot && name == "runners.feature_flags") {
+      if (R in ffhdr) return bad("duplicate table [runners.feature_flags]")
+      if ((R in ffinl) || (R in ffdot)) return bad("feature_flags is defined twice")
+      ffhdr[R] = NR; ffhind[R] = ind; blk = "ff"
+    } else blk = "sub"
+    return 0
+  }
+  inr = 0; blk = "other"
+  return 0
+}
+
+function keyval(s, p,    key) {
+  key = parse_key(s, p)
+  if (KERR == 2) return bad("unterminated string")
+  if (KERR || substr(s, KEND, 1) != "=") return bad("expected a table header or key = value")
+  if ((hdr, key) in seen) return bad("duplicate key " key)
+  seen[hdr, key] = 1
+  kvline = NR; kvkey = key; kvblk = blk; kvind = substr(s, 1, p - 1); kvr = inr ? R : 0
+  value_start(s, skip_ws(s, KEND + 1))
+  if (err == "" && ml == "" && stk == "") record_kv(NR, 0)
+  return 0
+}
+
+# Remember what the selection and the edit need about a key of a runner.
+function record_kv(endline, multi) {
+  if (!kvr) return
+  last[kvr] = endline
+  if (multi) VK = "multiline " VK
+  if (kvblk == "main") {
+    if (!(kvr in mind)) mind[kvr] = kvind
+    if (kvkey == "url") { if (VK == "basic" || VK == "literal") rurl[kvr] = VD; urll[kvr] = kvline }
+    else if (kvkey == "id") {
+      hasid[kvr] = 1; idl[kvr] = kvline
+      if ((VK == "bare" || VK == "basic" || VK == "literal") && VD ~ /^\+?[0-9]+$/) {
+        rid[kvr] = VD; sub(/^\+?0*/, "", rid[kvr])
+      }
+    }
+    else if (kvkey == "token") { tokl[kvr] = kvline; tokS[kvr] = VS; tokE[kvr] = VE; tokK[kvr] = VK; tokV[kvr] = VD }
+    else if (kvkey == "token_obtained_at") { obtl[kvr] = kvline; obtS[kvr] = VS; obtE[kvr] = VE; obtK[kvr] = VK }
+    else if (kvkey == "token_expires_at") { expl[kvr] = kvline; expS[kvr] = VS; expE[kvr] = VE; expK[kvr] = VK }
+    else if (kvkey == "feature_flags") {
+      if (kvr in ffdot) return bad_at(kvline, "feature_flags is defined twice")
+      ffinl[kvr] = kvline; ffinS[kvr] = VS; ffinE[kvr] = VE; ffinK[kvr] = VK
+      if (VK == "inline" && inline_find(C[kvline], VS, VE)) {
+        flagl[kvr] = kvline; flagS[kvr] = INS; flagE[kvr] = INE; flagV[kvr] = INV
+        flagK[kvr] = (INV ~ /^["\047]/) ? "string" : "bare"
+      }
+    }
+    else if (substr(kvkey, 1, 14) == "feature_flags.") {
+      if (kvr in ffinl) return bad_at(kvline, "feature_flags is defined twice")
+      ffdot[kvr] = endline
+      if (kvkey == "feature_flags." FF) { flagl[kvr] = kvline; flagS[kvr] = VS; flagE[kvr] = VE; flagK[kvr] = VK; flagV[kvr] = VD }
+    }
+  } else if (kvblk == "ff") {
+    fflast[kvr] = endline; ffkind[kvr] = kvind
+    if (kvkey == FF) { flagl[kvr] = kvline; flagS[kvr] = VS; flagE[kvr] = VE; flagK[kvr] = VK; flagV[kvr] = VD }
+  }
+  return 0
+}
+
+function norm_url(u) { sub(/\/+$/, "", u); return u }
+
+# Replace s[a..b] of line ln (CR already stripped) with text.
+function edit(ln, a, b, text,    s) {
+  if (ln in NEWC) { fail(1, "internal error: two edits on one line"); return }
+  s = C[ln]; NEWC[ln] = substr(s, 1, a - 1) text substr(s, b + 1)
+}
+function insert_after(ln, text) { INSN[ln]++; INST[ln, INSN[ln]] = text }
+function styled(kind, v) { return kind == "basic" ? "\"" v "\"" : kind == "literal" ? "\047" v "\047" : v }
+
+BEGIN {
+  FF = "FF_DISABLE_AUTOMATIC_TOKEN_ROTATION"
+  BOM = sprintf("%c%c%c", 239, 187, 191)
+  CTL = "[" sprintf("%c", 1) "-" sprintf("%c", 8) sprintf("%c", 11) "-" sprintf("%c", 31) sprintf("%c", 127) "]"
+  err = ""; R = 0; hdr = 0; inr = 0; blk = "other"; ml = ""; stk = ""; ncr = 0
+  out = ENVIRON["URT_OUT"]; want_url = norm_url(ENVIRON["URT_URL"]); want_id = ENVIRON["URT_ID"]
+  tokfile = ENVIRON["URT_TOKEN_FILE"]; prevfile = ENVIRON["URT_PREV_FILE"]
+  if ((getline newtok < tokfile) <= 0 || newtok == "") { fail(1, "internal error: cannot read the token file"); exit }
+  close(tokfile)
+  haveprev = 0
+  if (prevfile != "") {
+    if ((getline prevtok < prevfile) <= 0 || prevtok == "") { fail(1, "internal error: cannot read the previous token file"); exit }
+    close(prevfile); haveprev = 1
+  }
+}
+
+{
+  s = $0
+  if (NR == 1 && substr(s, 1, 3) == BOM) { bom = BOM; s = substr(s, 4) }
+  cr = (substr(s, length(s), 1) == "\r")
+  if (cr) s = substr(s, 1, length(s) - 1)
+  C[NR] = s; CRF[NR] = cr; ncr += cr
+  if (s ~ CTL) { bad("control character"); exit }
+  if (ml != "" || stk != "") {
+    e = scan_in(s, 1)
+    if (err == "" && ml == "" && stk == "") { after_value(s, e); if (err == "") record_kv(NR, 1) }
+    if (err != "") exit
+    next
+  }
+  p = skip_ws(s, 1)
+  if (p > length(s) || substr(s, p, 1) == "#") next
+  if (substr(s, p, 1) == "[") header(s, p)
+  else keyval(s, p)
+  if (err != "") exit
+}
+
+END {
+  n = NR
+  if (err == "" && ml != "") bad_at(ml_open, "unterminated multi-line string")
+  if (err == "" && stk != "") bad_at(stk_open, "unbalanced brackets (the \"" substr(stk, 1, 1) "\" is never closed)")
+  if (err != "") {
+    if (errcode == 4) print "err 4 malformed TOML at line " errline ": " err
+    else print "err " errcode " " err
+    exit 0
+  }
+
+  # Selection: url first, then id; where no table of that url has an id, the previous token.
+  nu = 0; anyid = 0
+  for (r = 1; r <= R; r++) if ((r in rurl) && norm_url(rurl[r]) == want_url) { U[++nu] = r; if (r in hasid) anyid = 1 }
+  if (nu == 0) { print "err 5 no [[runners]] table has url " want_url; exit 0 }
+  nm = 0; lines = ""
+  for (i = 1; i <= nu; i++) {
+    r = U[i]
+    if (anyid) { if ((r in rid) && rid[r] == want_id) { M[++nm] = r; lines = lines (nm > 1 ? ", " : "") rhdr[r] } }
+    else if (haveprev && (r in tokV) && (tokV[r] == prevtok || tokV[r] == newtok)) { M[++nm] = r; lines = lines (nm > 1 ? ", " : "") rhdr[r] }
+  }
+  if (!anyid && !haveprev) { print "err 5 no [[runners]] table with url " want_url " has an id; --previous-token-file is needed to select one"; exit 0 }
+  if (nm == 0) {
+    if (anyid) print "err 5 no [[runners]] table has url " want_url " and id " want_id
+    else print "err 5 no [[runners]] table with url " want_url " holds the previous token"
+    exit 0
+  }
+  if (nm > 1) {
+    if (anyid) print "err 6 " nm " [[runners]] tables have url " want_url " and id " want_id " (lines " lines ")"
+    else print "err 6 " nm " [[runners]] tables with url " want_url " hold the previous or new token (lines " lines ")"
+    exit 0
+  }
+  T = M[1]
+
+  eol = (ncr * 2 > n) ? "\r" : ""
+  ind = (T in mind) ? mind[T] : "  "
+  subi = (T in subind) ? subind[T] : ind
+
+  # Token
+  tokchanged = 0
+  if (!(T in tokl)) {
+    insert_after((T in idl) ? idl[T] : (T in urll) ? urll[T] : rhdr[T], ind "token = \"" newtok "\"")
+    tokchanged = 1
+  } else if (tokK[T] != "basic" && tokK[T] != "literal") {
+    print "err 4 malformed TOML at line " tokl[T] ": the token of the selected runner is not a one-line string"; exit 0
+  } else if (tokV[T] != newtok) {
+    edit(tokl[T], tokS[T], tokE[T], styled(tokK[T], newtok)); tokchanged = 1
+  }
+
+  # Flag
+  flagok = (T in flagl) && flagK[T] == "bare" && flagV[T] == "true"
+  if (!flagok) {
+    if (T in flagl) {
+      if (flagK[T] ~ /^multiline/) { print "err 4 malformed TOML at line " flagl[T] ": " FF " has a multi-line value"; exit 0 }
+      edit(flagl[T], flagS[T], flagE[T], "true")
+    } else if (T in ffhdr) {
+      insert_after((T in fflast) ? fflast[T] : ffhdr[T], ((T in ffkind) ? ffkind[T] : ffhind[T] "  ") FF " = true")
+    } else if (T in ffinl) {
+      if (ffinK[T] != "inline") { print "err 4 malformed TOML at line " ffinl[T] ": feature_flags of the selected runner is not a one-line inline table"; exit 0 }
+      # Appended as the last key of the inline table.
+      s = C[ffinl[T]]; a = ffinS[T]; b = ffinE[T]; j = b - 1
+      while (j > a && (substr(s, j, 1) == " " || substr(s, j, 1) == "\t")) j--
+      if (j == a) edit(ffinl[T], a, b, "{ " FF " = true }")
+      else if (substr(s, j, 1) == ",") edit(ffinl[T], j + 1, j, " " FF " = true")
+      else edit(ffinl[T], j + 1, j, ", " FF " = true")
+    } else if (T in ffdot) {
+      insert_after(ffdot[T], ind "feature_flags." FF " = true")
+    } else {
+      insert_after(last[T], subi "[runners.feature_flags]")
+      insert_after(last[T], subi "  " FF " = true")
+    }
+  }
+  if (err != "") { print "err " errcode " " err; exit 0 }
+  if (!tokchanged && flagok) { print "ok current"; exit 0 }
+
+  # Timestamps: obtained only when the token really changes; expiry whenever one is given.
+  if (tokchanged && (T in obtl) && (obtK[T] == "bare" || obtK[T] == "basic" || obtK[T] == "literal"))
+    edit(obtl[T], obtS[T], obtE[T], styled(obtK[T], ENVIRON["URT_NOW"]))
+  if (ENVIRON["URT_EXPIRES"] != "" && (T in expl) && (expK[T] == "bare" || expK[T] == "basic" || expK[T] == "literal"))
+    edit(expl[T], expS[T], expE[T], styled(expK[T], ENVIRON["URT_EXPIRES"]))
+  if (err != "") { print "err " errcode " " err; exit 0 }
+
+  if (out == "") { print "ok change"; exit 0 }
+  finalnl = (ENVIRON["URT_FINAL_NL"] == "1")
+  total = 0
+  for (i = 1; i <= n; i++) {
+    text = (i in NEWC) ? NEWC[i] : C[i]
+    if (i == 1) text = bom text
+    lend = (CRF[i] ? "\r" : "") ((i < n || finalnl) ? "\n" : "")
+    # An unterminated last line gets the line break of the file before the lines appended after it.
+    if ((i in INSN) && lend !~ /\n$/) lend = (CRF[i] ? "\r" : eol) "\n"
+    chunk = text lend
+    printf "%s", chunk > out; total += length(chunk)
+    for (k = 1; k <= INSN[i]; k++) {
+      chunk = INST[i, k] ((i == n && !finalnl && k == INSN[i]) ? "" : eol "\n")
+      printf "%s", chunk > out; total += length(chunk)
+    }
+  }
+  if (close(out) != 0) { print "err 7 writing the new file failed"; exit 0 }
+  print "ok change " total
+}
+'
+
+# run_walker INPUT [OUTPUT] — prints the walker's one-line verdict; fails if awk itself failed.
+run_walker() {
+  local input=$1 output=${2:-} final_nl=0 last
+  # awk cannot tell whether the last line ended with a newline; tail can.
+  if [[ -s $input ]]; then
+    # The trailing x keeps $(...) from stripping the newline we are looking for.
+    last=$(tail -c 1 -- "$input" && printf x) || return 1
+    if [[ $last == $'\n'x ]]; then final_nl=1; fi
+  fi
+  # The config is fed on stdin: an awk operand containing "=" would be taken as an assignment.
+  URT_OUT=$output URT_URL=$URL URT_ID=$RUNNER_ID URT_TOKEN_FILE=$TOKEN_FILE URT_PREV_FILE=$PREV_TOKEN_FILE \
+    URT_NOW=$NOW URT_EXPIRES=$EXPIRES_AT URT_FINAL_NL=$final_nl \
+    awk "$AWK_PROG" <"$input" 2>/dev/null
+}
+
+# verdict_or_die VERDICT WHERE — turns an "err CODE MESSAGE" verdict into the one error line.
+verdict_or_die() {
+  local verdict=$1 where=$2 code msg
+  case $verdict in
+    "ok "*) return 0 ;;
+    "err "*)
+      code=${verdict#err }
+      code=${code%% *}
+      msg=${verdict#err "$code" }
+      die "$code" "$msg" "$where"
+      ;;
+    *) die "$E_INTERNAL" "internal error: the TOML walker gave no verdict" "$where" ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Reload
+# ---------------------------------------------------------------------------------------------------
+# reload_runner — prints the reload= word; a failure is a warning, never an error: gitlab-runner
+# re-reads config.toml by itself within 3 s of an mtime change.
+reload_runner() {
+  local systemctl=${UPDATE_RUNNER_TOKEN_SYSTEMCTL:-systemctl} pkill=${UPDATE_RUNNER_TOKEN_PKILL:-pkill} rc=0
+  case $RELOAD in
+    none)
+      echo none
+      ;;
+    restart)
+      # Aborts running jobs unless the unit stops gitlab-runner with SIGQUIT (KillSignal=SIGQUIT).
+      if "$systemctl" restart gitlab-runner >/dev/null 2>&1; then
+        echo restart
+      else
+        warn "systemctl restart gitlab-runner failed; gitlab-runner reloads the changed file within 3 s if it is running" "$CONFIG"
+        echo failed
+      fi
+      ;;
+    sighup)
+      # SIGHUP makes gitlab-runner reload config.toml at once without interrupting jobs.
+      if "$systemctl" is-active --quiet gitlab-runner >/dev/null 2>&1; then
+        # --kill-who=main: the default ("all") would also signal every job process in the unit's
+        # cgroup (shell executor), and SIGHUP ends a shell. systemd >= 252 calls the option
+        # --kill-whom; getopt still accepts --kill-who there as its unambiguous prefix.
+        if "$systemctl" kill --kill-who=main --signal=SIGHUP gitlab-runner >/dev/null 2>&1; then
+          echo sighup
+        else
+          warn "systemctl kill --signal=SIGHUP gitlab-runner failed; gitlab-runner reloads the changed file within 3 s" "$CONFIG"
+          echo failed
+        fi
+      else
+        # No systemd unit running (container, manual start): signal the process by exact name.
+        "$pkill" -HUP -x gitlab-runner >/dev/null 2>&1 || rc=$?
+        case $rc in
+          0) echo sighup ;;
+          # pkill: 1 = no process matched. Not an error: the service reads the new file when it starts.
+          1) echo not-running ;;
+          *)
+            warn "pkill -HUP -x gitlab-runner failed (exit $rc); gitlab-runner reloads the changed file within 3 s if it is running" "$CONFIG"
+            echo failed
+            ;;
+        esac
+      fi
+      ;;
+  esac
+}
+
+# The runner's system_id (gitlab-runner keeps it next to config.toml), so reports can tell hosts apart.
+read_system_id() {
+  local file sid=""
+  file="$(dirname -- "$CONFIG")/.runner_system_id"
+  if [[ -f $file && -r $file ]]; then
+    IFS= read -r sid <"$file" || true
+    sid=${sid//[[:space:][:cntrl:]]/}
+  fi
+  printf '%s' "$sid"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------------
+main() {
+  local target dir base verdict bytes size reload_word
+
+  parse_args "$@"
+  validate_args
+  NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+  if [[ ! -e $CONFIG ]]; then die "$E_CONFIG" "config file does not exist" "$CONFIG"; fi
+  if [[ ! -f $CONFIG ]]; then die "$E_CONFIG" "config file is not a regular file" "$CONFIG"; fi
+  if [[ ! -r $CONFIG ]]; then die "$E_CONFIG" "config file is not readable" "$CONFIG"; fi
+  # Edit the file a symlink points at, so the link itself survives the rename.
+  target=$(readlink -f -- "$CONFIG") || die "$E_CONFIG" "cannot resolve the config path" "$CONFIG"
+  dir=$(dirname -- "$target")
+  base=$(basename -- "$target")
+
+  # 1. Plan on the live file: validate, select, decide. Nothing is created yet.
+  verdict=$(run_walker "$target") || die "$E_INTERNAL" "internal error: the TOML walker failed" "$CONFIG"
+  verdict_or_die "$verdict" "$CONFIG"
+  if [[ $verdict == "ok current" ]]; then
+    # Writability is not required when nothing needs writing (a read-only but current host is fine).
+    printf 'status=already-current runner_id=%s config=%s system_id=%s reload=skipped\n' \
+      "$RUNNER_ID" "$CONFIG" "$(read_system_id)"
+    return 0
+  fi
+
+  # 2. Preconditions for the write (as root these pass; the real write below is still checked).
+  if [[ ! -w $target ]]; then die "$E_WRITE" "config file is not writable" "$CONFIG"; fi
+  if [[ ! -w $dir || ! -x $dir ]]; then die "$E_WRITE" "config directory is not writable" "$dir"; fi
+
+  # 3. Snapshot the current file; it becomes PATH.bak and is the exact input of the edit, so the
+  #    backup always matches what was transformed.
+  TMP_BAK=$(mktemp -- "$dir/.$base.bak.XXXXXX" 2>/dev/null) ||
+    die "$E_WRITE" "cannot create a temporary file in the config directory" "$dir"
+  cat -- "$target" >"$TMP_BAK" 2>/dev/null || die "$E_WRITE" "writing the backup copy failed" "$TMP_BAK"
+
+  # 4. Write the edited file next to the original (same filesystem, so the rename is atomic).
+  TMP_NEW=$(mktemp -- "$dir/.$base.new.XXXXXX" 2>/dev/null) ||
+    die "$E_WRITE" "cannot create a temporary file in the config directory" "$dir"
+  verdict=$(run_walker "$TMP_BAK" "$TMP_NEW") || die "$E_WRITE" "writing the new file failed" "$TMP_NEW"
+  verdict_or_die "$verdict" "$CONFIG"
+  bytes=${verdict#ok change }
+  size=$(stat -c %s -- "$TMP_NEW") || die "$E_WRITE" "cannot stat the new file" "$TMP_NEW"
+  if [[ $verdict != "ok change "* || $size != "$bytes" ]]; then
+    die "$E_WRITE" "writing the new file failed (short write)" "$TMP_NEW"
+  fi
+  # 5. Read the result back: it must be valid and now current, or nothing is replaced.
+  verdict=$(run_walker "$TMP_NEW") || die "$E_WRITE" "the new file could not be read back" "$TMP_NEW"
+  if [[ $verdict != "ok current" ]]; then die "$E_WRITE" "the new file did not verify; nothing was replaced" "$CONFIG"; fi
+
+  # 6. Same owner and mode as the original; the backup keeps the owner but is private (0600).
+  chown --reference="$target" -- "$TMP_NEW" "$TMP_BAK" 2>/dev/null ||
+    die "$E_WRITE" "cannot give the new file the owner of the original" "$CONFIG"
+  chmod --reference="$target" -- "$TMP_NEW" 2>/dev/null ||
+    die "$E_WRITE" "cannot give the new file the mode of the original" "$CONFIG"
+  chmod 0600 -- "$TMP_BAK" 2>/dev/null || die "$E_WRITE" "cannot set the mode of the backup" "$TMP_BAK"
+  # Data on disk before the rename makes it visible: a crash never leaves an empty config.toml.
+  sync -- "$TMP_NEW" "$TMP_BAK" 2>/dev/null || die "$E_WRITE" "flushing the new file to disk failed" "$TMP_NEW"
+
+  # 7. Backup first, then the atomic replace. -T: never move into a directory of that name.
+  mv -f -T -- "$TMP_BAK" "$target.bak" 2>/dev/null || die "$E_WRITE" "cannot replace the backup file" "$target.bak"
+  TMP_BAK=""
+  mv -f -T -- "$TMP_NEW" "$target" 2>/dev/null || die "$E_WRITE" "cannot rename the new file over the original" "$CONFIG"
+  TMP_NEW=""
+  sync -- "$dir" 2>/dev/null || true
+
+  reload_word=$(reload_runner)
+  printf 'status=updated runner_id=%s config=%s system_id=%s reload=%s\n' \
+    "$RUNNER_ID" "$CONFIG" "$(read_system_id)" "$reload_word"
+}
+
+main "$@"
