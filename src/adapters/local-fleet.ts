@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
+import { InvalidInputError } from '../core/errors.ts';
 import type { Clock, Delivery, Fleet, SecretStore } from '../core/ports.ts';
 import { parseSecretValue } from '../core/secret-value.ts';
-import type { HostResult, HostStatus, HostTarget, ManagedRunner } from '../core/types.ts';
+import { interpretUpdaterRun, type UpdaterRun } from '../core/updater-output.ts';
+import type { HostResult, HostTarget, ManagedRunner } from '../core/types.ts';
 
 export const HOST_UPDATER_PATH = fileURLToPath(new URL('../../host/update-runner-token.sh', import.meta.url));
 
@@ -21,12 +23,6 @@ export interface LocalFleetOptions {
   timeoutMs?: number;
 }
 
-interface UpdaterRun {
-  code: number | null;
-  timedOut: boolean;
-  stdout: string;
-  stderr: string;
-}
 
 /**
  * The local engine's fleet: each host of a runner is a config.toml on this machine (one runner may list
@@ -55,7 +51,7 @@ export class LocalFleet implements Fleet {
       const previousFile = previous === undefined ? undefined : join(folder, 'previous-token');
       if (previousFile) await writeFile(previousFile, `${previous}\n`, { mode: 0o600 });
       return await Promise.all(
-        runner.hosts.map((host) =>
+        localHosts(runner).map((host) =>
           this.limit(async () => {
             const result = await this.updateHost(runner, host, delivery, tokenFile, previousFile);
             onResult?.(result);
@@ -74,7 +70,9 @@ export class LocalFleet implements Fleet {
     if (delivery.tokenExpiresAt) args.push('--expires-at', delivery.tokenExpiresAt);
     args.push('--reload', runner.reload);
     const run = await runBash(args, this.timeoutMs);
-    return { host: host.name, ...interpretRun(run, this.timeoutMs), finishedAt: this.options.clock.now().toISOString() };
+    const finishedAt = this.options.clock.now().toISOString();
+    if (run.timedOut) return { host: host.name, status: 'timed-out', systemId: null, detail: `updater did not finish within ${this.timeoutMs} ms`, finishedAt };
+    return { host: host.name, ...interpretUpdaterRun(run), finishedAt };
   }
 
   private async tokenOf(secretId: string, versionId: string): Promise<string> {
@@ -84,42 +82,20 @@ export class LocalFleet implements Fleet {
   }
 }
 
-/** Reads the updater's one status line (`status=updated runner_id=… system_id=… reload=…`) or its one error line. */
-export function interpretRun(run: UpdaterRun, timeoutMs: number): { status: HostStatus; systemId: string | null; detail: string } {
-  if (run.timedOut) return { status: 'timed-out', systemId: null, detail: `updater did not finish within ${timeoutMs} ms` };
-  const fields = parseStatusLine(run.stdout);
-  const systemId = fields.system_id ? fields.system_id : null;
-  if (run.code === 0 && (fields.status === 'updated' || fields.status === 'already-current')) {
-    const warning = lastLine(run.stderr);
-    const detail = `reload=${fields.reload ?? 'unknown'}${warning ? `; ${warning}` : ''}`;
-    return { status: fields.status, systemId, detail };
+function localHosts(runner: ManagedRunner): HostTarget[] {
+  if (runner.hosts.kind !== 'config-files') {
+    throw new InvalidInputError(`runner ${runner.name}`, `the local engine updates config files on this machine, not ${runner.hosts.kind} hosts`);
   }
-  const reason = lastLine(run.stderr) || lastLine(run.stdout) || `updater exited with code ${run.code}`;
-  return { status: 'failed', systemId, detail: `exit ${run.code}: ${reason}` };
+  return runner.hosts.files;
 }
 
-function parseStatusLine(stdout: string): Record<string, string> {
-  const line = stdout.split('\n').find((l) => l.startsWith('status=')) ?? '';
-  return Object.fromEntries(
-    line
-      .trim()
-      .split(/\s+/)
-      .map((pair) => pair.split('=', 2) as [string, string | undefined])
-      .filter((pair): pair is [string, string] => pair[1] !== undefined),
-  );
-}
-
-function lastLine(text: string): string {
-  return text.trim().split('\n').at(-1)?.trim() ?? '';
-}
-
-function runBash(args: string[], timeoutMs: number): Promise<UpdaterRun> {
+function runBash(args: string[], timeoutMs: number): Promise<UpdaterRun & { timedOut: boolean }> {
   return new Promise((resolve) => {
     execFile('bash', args, { timeout: timeoutMs, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
       const failure = error as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
       const timedOut = Boolean(failure?.killed);
-      const code = failure === null ? 0 : typeof failure.code === 'number' ? failure.code : null;
-      resolve({ code, timedOut, stdout, stderr });
+      const exitCode = failure === null ? 0 : typeof failure.code === 'number' ? failure.code : null;
+      resolve({ exitCode, timedOut, stdout, stderr });
     });
   });
 }

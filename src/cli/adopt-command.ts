@@ -24,8 +24,8 @@ export async function findCurrentToken(runner: ManagedRunner, tokenFile: string 
     if (token === '' || /\s/.test(token)) throw new InvalidInputError(tokenFile, 'token file must hold one runner token on one line');
     return { token, tokenExpiresAt: null, tokenObtainedAt: null, source: tokenFile };
   }
-  const host = runner.hosts[0];
-  if (!host) throw new InvalidInputError(`runner ${runner.name}`, 'has no hosts');
+  const host = runner.hosts.kind === 'config-files' ? runner.hosts.files[0] : undefined;
+  if (!host) throw new InvalidInputError(`runner ${runner.name}`, 'has no config file on this machine to read the token from; pass --token-file');
   let document: Record<string, unknown>;
   try {
     document = parse(await readFile(host.configPath, 'utf8')) as Record<string, unknown>;

@@ -7,6 +7,7 @@ import { readCliEnvironment } from '../config/environment.ts';
 import { adoptRunner, findCurrentToken } from './adopt-command.ts';
 import { runDemo } from './demo-command.ts';
 import { createLocalEngine, type LocalEngine } from './local-engine.ts';
+import { describeHosts } from '../core/types.ts';
 import { consoleOutput, type Output } from './output.ts';
 import { progressPrinter } from './progress.ts';
 import { printRotationReport, rotateRunners, selectRunners } from './rotate-command.ts';
@@ -36,7 +37,7 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
       const rows = await collectStatus(await engine(), new Date());
       if (opts.json) {
         for (const r of rows) {
-          output.out(JSON.stringify({ runner: r.runner.name, url: r.runner.gitlabUrl, runnerId: r.runner.runnerId, adopted: r.adopted, expiresAt: r.expiresAt, daysLeft: r.daysLeft, due: r.due, reason: r.reason, hosts: r.runner.hosts.length, lastRotation: r.lastRotation }));
+          output.out(JSON.stringify({ runner: r.runner.name, url: r.runner.gitlabUrl, runnerId: r.runner.runnerId, adopted: r.adopted, expiresAt: r.expiresAt, daysLeft: r.daysLeft, due: r.due, reason: r.reason, hosts: describeHosts(r.runner.hosts), lastRotation: r.lastRotation }));
         }
       } else {
         printStatus(rows, output);

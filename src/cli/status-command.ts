@@ -1,6 +1,6 @@
 import { decideRotation, formatDays } from '../core/expiry-policy.ts';
 import { parseSecretValue } from '../core/secret-value.ts';
-import type { ManagedRunner } from '../core/types.ts';
+import { describeHosts, type ManagedRunner } from '../core/types.ts';
 import type { LocalEngine } from './local-engine.ts';
 import type { Output } from './output.ts';
 import { formatTable } from './table.ts';
@@ -54,7 +54,7 @@ export function printStatus(rows: RunnerStatus[], output: Output): void {
       r.adopted ? (r.expiresAt ?? 'never') : '-',
       r.daysLeft === null ? '-' : formatDays(r.daysLeft),
       r.adopted ? (r.due ? 'yes' : 'no') : 'not adopted',
-      String(r.runner.hosts.length),
+      describeHosts(r.runner.hosts),
       r.lastRotation ?? 'never',
     ]),
   );

@@ -88,10 +88,13 @@ export function parseFleetConfig(text: string, path: string): LocalFleetConfig {
       runnerId: runner.runnerId,
       reload: runner.reload ?? fleet.defaults?.reload ?? 'sighup',
       policy,
-      hosts: runner.hosts.map((host) => {
-        const configPath = resolve(base, host.config);
-        return { name: host.name ?? configPath, configPath };
-      }),
+      hosts: {
+        kind: 'config-files',
+        files: runner.hosts.map((host) => {
+          const configPath = resolve(base, host.config);
+          return { name: host.name ?? configPath, configPath };
+        }),
+      },
     };
   });
   return {

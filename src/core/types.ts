@@ -50,11 +50,31 @@ export interface RunnerDetails {
   contactedAt: string | null;
 }
 
-/** Where one host's copy of the runner's config lives, and how to reach it. */
+/** One host of the local engine: a config.toml on this machine, with a name for reports. */
 export interface HostTarget {
-  /** A stable name for reports and alerts: an instance id, or a config path in the local engine. */
   name: string;
   configPath: string;
+}
+
+/**
+ * Which hosts share a runner's token. The local engine lists config files; the AWS engine names EC2
+ * instances by tag (every instance carrying it, found by SSM at send time) or by id (up to 50 a call).
+ */
+export type HostSelector =
+  | { kind: 'config-files'; files: HostTarget[] }
+  | { kind: 'ec2-tag'; tagKey: string; tagValue: string; configPath: string }
+  | { kind: 'ec2-instances'; instanceIds: string[]; configPath: string };
+
+/** A few words for tables: "3 hosts", "tag Role=builders", "4 instances". */
+export function describeHosts(selector: HostSelector): string {
+  switch (selector.kind) {
+    case 'config-files':
+      return `${selector.files.length} host${selector.files.length === 1 ? '' : 's'}`;
+    case 'ec2-tag':
+      return `tag ${selector.tagKey}=${selector.tagValue}`;
+    case 'ec2-instances':
+      return `${selector.instanceIds.length} instance${selector.instanceIds.length === 1 ? '' : 's'}`;
+  }
 }
 
 /** A runner this service keeps in step: one GitLab runner, one secret, one or more hosts. */
@@ -64,7 +84,7 @@ export interface ManagedRunner {
   secretId: string;
   gitlabUrl: string;
   runnerId: number;
-  hosts: HostTarget[];
+  hosts: HostSelector;
   reload: ReloadMode;
   policy: ExpiryPolicy;
 }

@@ -19,10 +19,13 @@ describe('parseFleetConfig', () => {
     expect(config.adminTokenFile).toBe('/srv/rotator/admin-token');
     const [builders, deployers] = config.runners;
     expect(builders).toMatchObject({ name: 'builders', secretId: 'builders', gitlabUrl: 'https://gitlab.example.com', runnerId: 12, reload: 'none' });
-    expect(builders?.hosts).toEqual([
-      { name: 'b1', configPath: '/etc/gitlab-runner/config.toml' },
-      { name: '/srv/rotator/hosts/b2.toml', configPath: '/srv/rotator/hosts/b2.toml' },
-    ]);
+    expect(builders?.hosts).toEqual({
+      kind: 'config-files',
+      files: [
+        { name: 'b1', configPath: '/etc/gitlab-runner/config.toml' },
+        { name: '/srv/rotator/hosts/b2.toml', configPath: '/srv/rotator/hosts/b2.toml' },
+      ],
+    });
     expect(builders?.policy).toEqual({ rotateAtRemainingShare: 0.5, minDaysBeforeExpiry: 3, maxAgeDaysWithoutExpiry: 90 });
     expect(deployers).toMatchObject({ reload: 'restart', policy: { rotateAtRemainingShare: 0.3, minDaysBeforeExpiry: 3 } });
   });

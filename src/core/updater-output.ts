@@ -1,0 +1,45 @@
+import type { HostStatus } from './types.ts';
+
+/** What one run of host/update-runner-token.sh left: its exit code and its two streams. */
+export interface UpdaterRun {
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface UpdaterVerdict {
+  status: HostStatus;
+  systemId: string | null;
+  detail: string;
+}
+
+/**
+ * Reads the updater's contract output, the same whether it ran here (local engine) or through SSM Run
+ * Command: one `status=updated|already-current … system_id=… reload=…` line on success, one error line
+ * on stderr otherwise. Anything else is a failure with the last line as the reason.
+ */
+export function interpretUpdaterRun(run: UpdaterRun): UpdaterVerdict {
+  const fields = parseStatusLine(run.stdout);
+  const systemId = fields.system_id ? fields.system_id : null;
+  if (run.exitCode === 0 && (fields.status === 'updated' || fields.status === 'already-current')) {
+    const warning = lastLine(run.stderr);
+    return { status: fields.status, systemId, detail: `reload=${fields.reload ?? 'unknown'}${warning ? `; ${warning}` : ''}` };
+  }
+  const reason = lastLine(run.stderr) || lastLine(run.stdout) || 'no output';
+  return { status: 'failed', systemId, detail: `exit ${run.exitCode ?? 'unknown'}: ${reason}` };
+}
+
+/** The `key=value` fields of the line that starts with `status=`. */
+export function parseStatusLine(stdout: string): Record<string, string> {
+  const line = stdout.split(/\r?\n/).find((l) => l.startsWith('status=')) ?? '';
+  const fields: Record<string, string> = {};
+  for (const pair of line.trim().split(/\s+/)) {
+    const at = pair.indexOf('=');
+    if (at > 0) fields[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return fields;
+}
+
+function lastLine(text: string): string {
+  return text.trim().split(/\r?\n/).at(-1)?.trim() ?? '';
+}

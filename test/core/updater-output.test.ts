@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { interpretUpdaterRun, parseStatusLine } from '../../src/core/updater-output.ts';
+
+describe('interpretUpdaterRun', () => {
+  it.each([
+    [
+      'an update',
+      { exitCode: 0, stdout: 'status=updated runner_id=3 config=/etc/gitlab-runner/config.toml system_id=s_0123456789ab reload=sighup\n', stderr: '' },
+      { status: 'updated', systemId: 's_0123456789ab', detail: 'reload=sighup' },
+    ],
+    [
+      'a host already current, with CRLF output',
+      { exitCode: 0, stdout: 'status=already-current runner_id=3 config=/c system_id= reload=skipped\r\n', stderr: '' },
+      { status: 'already-current', systemId: null, detail: 'reload=skipped' },
+    ],
+    [
+      'an update whose reload failed',
+      { exitCode: 0, stdout: 'status=updated runner_id=3 config=/c system_id=s_1 reload=failed\n', stderr: 'update-runner-token: warning: SIGHUP failed\n' },
+      { status: 'updated', systemId: 's_1', detail: 'reload=failed; update-runner-token: warning: SIGHUP failed' },
+    ],
+    [
+      'a malformed config',
+      { exitCode: 4, stdout: '', stderr: 'update-runner-token: error: malformed TOML at line 3: unterminated string (/c)\n' },
+      { status: 'failed', systemId: null, detail: 'exit 4: update-runner-token: error: malformed TOML at line 3: unterminated string (/c)' },
+    ],
+    ['a run with no output at all', { exitCode: 127, stdout: '', stderr: '' }, { status: 'failed', systemId: null, detail: 'exit 127: no output' }],
+    ['exit 0 without a status line', { exitCode: 0, stdout: 'hello\n', stderr: '' }, { status: 'failed', systemId: null, detail: 'exit 0: hello' }],
+  ])('reads %s', (_name, run, verdict) => {
+    expect(interpretUpdaterRun(run)).toEqual(verdict);
+  });
+
+  it('keeps values that contain "="', () => {
+    expect(parseStatusLine('status=updated config=/srv/a=b/config.toml')).toEqual({ status: 'updated', config: '/srv/a=b/config.toml' });
+  });
+});
