@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { InvalidInputError } from '../core/errors.ts';
+import { validateExpiryPolicy } from '../core/expiry-policy.ts';
+import { DEFAULT_EXPIRY_POLICY } from '../core/types.ts';
+import type { ExpiryPolicy, ReloadMode } from '../core/types.ts';
+
+/** The parts every fleet file shares, local or AWS: runner identity, reload mode and expiry policy. */
+export const runnerName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'use 1-64 letters, digits, ".", "_" or "-"');
+export const gitlabUrl = z.url({ protocol: /^https?$/ });
+export const runnerId = z.number().int().positive();
+export const reloadMode = z.enum(['sighup', 'restart', 'none']);
+
+export const policySchema = z
+  .object({
+    rotateAtRemainingShare: z.number().gt(0).lt(1),
+    minDaysBeforeExpiry: z.number().min(0),
+    maxAgeDaysWithoutExpiry: z.number().gt(0),
+  })
+  .partial()
+  .strict();
+
+export type PolicyInput = z.infer<typeof policySchema>;
+
+/** Parses JSON text against a schema; the first problem becomes an InvalidInputError naming file and field. */
+export function parseJsonWith<S extends z.ZodType>(schema: S, text: string, path: string): z.infer<S> {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new InvalidInputError(path, `not valid JSON (${(error as Error).message})`);
+  }
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue ? formatPath(issue.path) : '';
+    throw new InvalidInputError(`${path}${where ? `: ${where}` : ''}`, issue?.message ?? 'invalid');
+  }
+  return parsed.data;
+}
+
+/** The fields of a ManagedRunner that do not depend on the engine, with defaults applied and checked. */
+export function runnerBasics(
+  runner: { name: string; gitlabUrl: string; runnerId: number; reload?: ReloadMode; policy?: PolicyInput },
+  defaults: { reload?: ReloadMode; policy?: PolicyInput } | undefined,
+  where: string,
+): { name: string; gitlabUrl: string; runnerId: number; reload: ReloadMode; policy: ExpiryPolicy } {
+  return {
+    name: runner.name,
+    gitlabUrl: runner.gitlabUrl.replace(/\/+$/, ''),
+    runnerId: runner.runnerId,
+    reload: runner.reload ?? defaults?.reload ?? 'sighup',
+    policy: validateExpiryPolicy({ ...DEFAULT_EXPIRY_POLICY, ...defaults?.policy, ...runner.policy }, `${where}.policy`),
+  };
+}
+
+/** Each runner name once: it names the secret. */
+export function checkUniqueNames(runners: Array<{ name: string }>, path: string): void {
+  const seen = new Set<string>();
+  runners.forEach((runner, index) => {
+    if (seen.has(runner.name)) throw new InvalidInputError(`${path}: runners[${index}].name`, `"${runner.name}" is used twice`);
+    seen.add(runner.name);
+  });
+}
+
+function formatPath(path: PropertyKey[]): string {
+  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`)).join('');
+}

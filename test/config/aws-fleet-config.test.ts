@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { parseAwsFleetConfig, runnerForSecret, secretNameFromId } from '../../src/config/aws-fleet-config.ts';
+import { InvalidInputError } from '../../src/core/errors.ts';
+
+const fleet = {
+  adminTokenSecrets: { 'https://gitlab.example.com/': 'gitlab-runner-rotator/admin/gitlab.example.com' },
+  defaults: { reload: 'sighup', rotateEveryDays: 20 },
+  runners: [
+    { name: 'builders', gitlabUrl: 'https://gitlab.example.com', runnerId: 12, hosts: { tag: { key: 'gitlab-runner', value: 'builders' } } },
+    { name: 'deployers', gitlabUrl: 'https://gitlab.example.com', runnerId: 13, hosts: { instanceIds: ['i-0123456789abcdef0'] }, configPath: '/srv/runner/config.toml', reload: 'restart' },
+  ],
+};
+
+describe('parseAwsFleetConfig', () => {
+  it('names each secret after its runner and applies the defaults', () => {
+    const config = parseAwsFleetConfig(JSON.stringify(fleet), 'fleet.aws.json');
+    expect(config).toMatchObject({ secretPrefix: 'gitlab-runner-rotator/', scanEveryHours: 6, ssm: { maxConcurrency: '50', maxErrors: '100%', executionTimeoutSeconds: 120 } });
+    expect(config.adminTokenSecrets).toEqual({ 'https://gitlab.example.com': 'gitlab-runner-rotator/admin/gitlab.example.com' });
+    expect(config.runners[0]).toMatchObject({
+      secretId: 'gitlab-runner-rotator/builders',
+      reload: 'sighup',
+      rotateEveryDays: 20,
+      hosts: { kind: 'ec2-tag', tagKey: 'gitlab-runner', tagValue: 'builders', configPath: '/etc/gitlab-runner/config.toml' },
+    });
+    expect(config.runners[1]).toMatchObject({ reload: 'restart', hosts: { kind: 'ec2-instances', instanceIds: ['i-0123456789abcdef0'], configPath: '/srv/runner/config.toml' } });
+  });
+
+  it('finds the runner of a secret from the ARN a rotation event carries', () => {
+    const config = parseAwsFleetConfig(JSON.stringify(fleet), 'fleet.aws.json');
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-runner-rotator/deployers-AbC123';
+    expect(secretNameFromId(arn)).toBe('gitlab-runner-rotator/deployers');
+    expect(runnerForSecret(config, arn)?.name).toBe('deployers');
+    expect(runnerForSecret(config, 'gitlab-runner-rotator/builders')?.name).toBe('builders');
+    expect(runnerForSecret(config, 'other-secret')).toBeUndefined();
+  });
+
+  const withRunner = (patch: Record<string, unknown>) => JSON.stringify({ runners: [{ ...fleet.runners[0], ...patch }] });
+  it.each([
+    ['an instance id of the wrong shape', withRunner({ hosts: { instanceIds: ['host-1'] } }), 'runners[0].hosts'],
+    ['both a tag and instance ids', withRunner({ hosts: { tag: { key: 'a', value: 'b' }, instanceIds: ['i-0123456789abcdef0'] } }), 'runners[0].hosts'],
+    ['a relative config path', withRunner({ configPath: 'config.toml' }), 'runners[0].configPath'],
+    ['a config path with a shell metacharacter', withRunner({ configPath: '/etc/x;rm -rf' }), 'runners[0].configPath'],
+    ['a scan interval of 0 hours', JSON.stringify({ ...fleet, scanEveryHours: 0 }), 'scanEveryHours'],
+    ['an SSM concurrency that is not a count or a percentage', JSON.stringify({ ...fleet, ssm: { maxConcurrency: 'lots' } }), 'ssm.maxConcurrency'],
+  ])('rejects %s and says where', (_name, text, where) => {
+    expect(() => parseAwsFleetConfig(text, 'fleet.aws.json')).toThrow(InvalidInputError);
+    expect(() => parseAwsFleetConfig(text, 'fleet.aws.json')).toThrow(where);
+  });
+});
