@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { PendingRotation, RotationLedger } from '../core/ports.ts';
-import type { RotationRecord } from '../core/types.ts';
+import { mergeHostResults } from '../core/types.ts';
+import type { HostResult, RotationRecord } from '../core/types.ts';
 import { checkSecretId, ensureStateDir, readJsonFile, writeJsonFile } from './state-files.ts';
 
 interface LedgerFile {
@@ -38,6 +39,14 @@ export class FileRotationLedger implements RotationLedger {
 
   async lastRotation(secretId: string): Promise<RotationRecord | undefined> {
     return (await this.load(secretId)).rotations.at(-1);
+  }
+
+  async updateHosts(secretId: string, toVersionId: string, results: HostResult[]): Promise<void> {
+    const ledger = await this.load(secretId);
+    const record = ledger.rotations.find((r) => r.toVersionId === toVersionId);
+    if (!record) return;
+    record.hosts = mergeHostResults(record.hosts, results);
+    await this.save(secretId, ledger);
   }
 
   private path(secretId: string): string {

@@ -70,6 +70,9 @@ export interface AwsFleetConfig {
   runners: AwsManagedRunner[];
 }
 
+/** The tag every managed secret carries, with the runner's name as its value: how the scanner finds them. */
+export const MANAGED_SECRET_TAG_KEY = 'gitlab-runner-rotator:runner';
+
 const DEFAULT_CONFIG_PATH = '/etc/gitlab-runner/config.toml';
 
 /**

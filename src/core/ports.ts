@@ -64,6 +64,11 @@ export interface RotationLedger {
   /** Records a finished rotation and drops its pending record. */
   saveRotation(record: RotationRecord): Promise<void>;
   lastRotation(secretId: string): Promise<RotationRecord | undefined>;
+  /**
+   * After a re-push of the current version to some hosts: replaces those hosts' results (matched by host
+   * name) in the record of the rotation to `toVersionId`, keeping the others.
+   */
+  updateHosts(secretId: string, toVersionId: string, results: HostResult[]): Promise<void>;
 }
 
 /** The GitLab REST API v4 calls the core needs. Errors are the GitLab* classes of errors.ts. */

@@ -119,6 +119,13 @@ export interface HostResult {
   finishedAt: string;
 }
 
+/** `earlier` with each host that appears in `later` replaced by its later result; new hosts appended. */
+export function mergeHostResults(earlier: HostResult[], later: HostResult[]): HostResult[] {
+  const byHost = new Map(earlier.map((r) => [r.host, r]));
+  for (const result of later) byHost.set(result.host, result);
+  return [...byHost.values()];
+}
+
 /** Hosts that hold the version they were sent. */
 export function hostHoldsVersion(result: HostResult): boolean {
   return result.status === 'updated' || result.status === 'already-current';

@@ -37,3 +37,15 @@ describe('FileRotationLedger', () => {
     expect(await ledger.lastRotation('runner-a')).toMatchObject({ promotedAt: 'd' });
   });
 });
+
+describe('FileRotationLedger re-push records', () => {
+  it('replaces the re-pushed hosts in the rotation record and keeps the others', async () => {
+    const ledger = new FileRotationLedger(dir);
+    const missed = { ...host, host: 'h2', status: 'undeliverable' as const, systemId: null };
+    const record: RotationRecord = { secretId: 'runner-a', runnerId: 3, fromVersionId: 'v1', toVersionId: 'v2', resetAt: 'a', storedAt: 'b', promotedAt: 'c', tokenExpiresAt: null, hosts: [host, missed] };
+    await ledger.saveRotation(record);
+    const repaired = { ...missed, status: 'updated' as const, systemId: 's_2' };
+    await ledger.updateHosts('runner-a', 'v2', [repaired]);
+    expect((await ledger.lastRotation('runner-a'))?.hosts).toEqual([host, repaired]);
+  });
+});
