@@ -7,10 +7,12 @@ import { readCliEnvironment } from '../config/environment.ts';
 import { adoptRunner, findCurrentToken } from './adopt-command.ts';
 import { runDemo } from './demo-command.ts';
 import { createLocalEngine, type LocalEngine } from './local-engine.ts';
+import { InvalidInputError } from '../core/errors.ts';
 import { describeHosts } from '../core/types.ts';
 import { consoleOutput, type Output } from './output.ts';
 import { progressPrinter } from './progress.ts';
 import { printRotationReport, rotateRunners, selectRunners } from './rotate-command.ts';
+import { scanLocalFleet } from './scan-command.ts';
 import { collectStatus, printStatus } from './status-command.ts';
 
 /** Exit codes: 0 all well, 1 a rotation or a host failed, 2 bad input (config, arguments). */
@@ -58,6 +60,16 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
       }
       const problems = printRotationReport(await rotateRunners(e, runners, output), output);
       if (problems > 0) exitCode = 1;
+    });
+
+  program
+    .command('scan')
+    .description('rotate every runner that is due and re-push the current token to hosts that missed the last rotation')
+    .option('--every-hours <hours>', 'how often this scan runs (cron, timer): warns when a token lives less than two intervals', '6')
+    .action(async (opts: { everyHours: string }) => {
+      const hours = Number(opts.everyHours);
+      if (!(hours > 0)) throw new InvalidInputError('--every-hours', `must be a number of hours above 0, got "${opts.everyHours}"`);
+      if ((await scanLocalFleet(await engine(), output, hours * 3_600_000)) > 0) exitCode = 1;
     });
 
   program

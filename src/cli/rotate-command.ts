@@ -11,7 +11,7 @@ import { collectStatus } from './status-command.ts';
 import { formatTable } from './table.ts';
 
 /** How long one rotation may take before the store retries give up (the Lambda has 15 min at most). */
-const ROTATION_BUDGET_MS = 5 * 60_000;
+export const ROTATION_BUDGET_MS = 5 * 60_000;
 
 export interface RotationRun {
   runner: ManagedRunner;

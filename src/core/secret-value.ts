@@ -40,6 +40,9 @@ export function parseSecretValue(raw: string, where: string): RunnerSecretValue 
     throw new InvalidInputError(where, 'secret value is not a JSON object');
   }
   const o = data as Record<string, unknown>;
+  if (o.adopted === false) {
+    throw new InvalidInputError(where, 'the runner is not adopted yet: store its current token first (`rotator adopt`)');
+  }
   const runnerId = o.runner_id;
   if (typeof runnerId !== 'number' || !Number.isInteger(runnerId) || runnerId <= 0) {
     throw new InvalidInputError(`${where}: runner_id`, 'must be a positive integer');

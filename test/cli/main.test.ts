@@ -69,6 +69,18 @@ describe('rotator', () => {
     expect(output.lines).toContain('No runner is due.');
   });
 
+  it('scans: rotates what is due, and a second scan finds nothing to do', async () => {
+    expect(await rotator('adopt', 'fresh', '--no-rotate')).toBe(0);
+    expect(await rotator('adopt', 'old', '--no-rotate')).toBe(0);
+    output.lines.length = 0;
+    expect(await rotator('scan')).toBe(0);
+    expect(output.lines.find((l) => l.startsWith('[old] due'))).toContain('rotated');
+    expect(output.lines.find((l) => l.startsWith('[fresh] '))).toContain('not due');
+    output.lines.length = 0;
+    expect(await rotator('scan')).toBe(0);
+    expect(output.lines.filter((l) => l.includes('not due'))).toHaveLength(2);
+  });
+
   it('exits 1 and names the host when a host misses the token', async () => {
     expect(await rotator('adopt', 'fresh', '--no-rotate')).toBe(0);
     const broken = fleet.hosts.find((h) => h.name === 'fresh-2');
@@ -80,6 +92,7 @@ describe('rotator', () => {
   it.each([
     [['rotate', 'nobody'], 'runner "nobody": not in the fleet config'],
     [['rotate'], 'name a runner to rotate'],
+    [['scan', '--every-hours', 'soon'], '--every-hours: must be a number of hours above 0'],
   ])('exits 2 with a clear line for %j', async (args, message) => {
     expect(await rotator(...args)).toBe(2);
     expect(output.lines.join('\n')).toContain(message);

@@ -1,0 +1,49 @@
+import { rotateNow } from '../core/rotate-now.ts';
+import { scanRunner, type RunnerScanResult, type ScanDeps } from '../core/scan-runner.ts';
+import { hostHoldsVersion } from '../core/types.ts';
+import type { LocalEngine } from './local-engine.ts';
+import type { Output } from './output.ts';
+import { ROTATION_BUDGET_MS } from './rotate-command.ts';
+
+/**
+ * `rotator scan`: what the AWS engine's scheduled scanner does, on this machine: rotate what is due,
+ * re-push the current token to hosts that missed the last rotation. Returns the number of problems.
+ */
+export async function scanLocalFleet(engine: LocalEngine, output: Output, scanIntervalMs: number): Promise<number> {
+  const deps: ScanDeps = {
+    ...engine.deps,
+    startRotation: async (_runner, secretId) => {
+      await rotateNow(engine.deps, secretId, ROTATION_BUDGET_MS);
+    },
+  };
+  let problems = 0;
+  for (const runner of engine.config.runners) {
+    if (!(await engine.store.exists(runner.secretId))) {
+      output.err(`[${runner.name}] not adopted: run \`rotator adopt ${runner.name}\``);
+      problems += 1;
+      continue;
+    }
+    try {
+      const result = await scanRunner(deps, runner, runner.secretId, scanIntervalMs);
+      output.out(`[${runner.name}] ${describeScan(result)}`);
+      for (const warning of result.warnings) output.err(`[${runner.name}] warning: ${warning}`);
+      problems += result.warnings.length + result.repushed.filter((h) => !hostHoldsVersion(h)).length;
+    } catch (error) {
+      output.err(`[${runner.name}] scan failed: ${(error as Error).message}`);
+      const fix = (error as { fix?: string }).fix;
+      if (fix) output.err(`[${runner.name}] fix: ${fix}`);
+      problems += 1;
+    }
+  }
+  return problems;
+}
+
+function describeScan(result: RunnerScanResult): string {
+  const reason = result.plan?.decision.reason ?? 'not checked';
+  if (result.rotationStarted) return `due (${reason}): rotated`;
+  if (result.repushed.length > 0) {
+    const took = result.repushed.filter(hostHoldsVersion).length;
+    return `not due (${reason}); re-pushed the current token to ${result.repushed.length} host(s), ${took} took it`;
+  }
+  return `not due (${reason})`;
+}

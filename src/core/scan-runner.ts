@@ -1,0 +1,118 @@
+import { GitLabError, InvalidInputError, RotationInProgressError } from './errors.ts';
+import type { Clock, Fleet, GitLab, RotationEvents, RotationLedger, SecretStore } from './ports.ts';
+import { currentVersionId } from './rotation-guards.ts';
+import { planScan, type ScanPlan } from './scan-plan.ts';
+import { parseSecretValue } from './secret-value.ts';
+import type { HostResult, HostSelector, ManagedRunner } from './types.ts';
+
+export interface ScanDeps {
+  secrets: SecretStore;
+  ledger: RotationLedger;
+  fleet: Fleet;
+  gitlab: GitLab;
+  clock: Clock;
+  events: RotationEvents;
+  adminToken(gitlabUrl: string): Promise<string | undefined>;
+  /** RotateSecret in the AWS engine (the hook then runs on its own); a whole rotation in the local engine. */
+  startRotation(runner: ManagedRunner, secretId: string): Promise<void>;
+}
+
+export interface RunnerScanResult {
+  runner: string;
+  secretId: string;
+  plan: ScanPlan | undefined;
+  rotationStarted: boolean;
+  repushed: HostResult[];
+  warnings: string[];
+}
+
+/**
+ * One runner's part of a scan: read its secret, ledger and (with an access token, in one call) GitLab's
+ * managers; rotate when due; re-push AWSCURRENT to hosts that missed the last rotation or went silent.
+ * Problems become warnings on the result: one runner never stops the scan of the others.
+ */
+export async function scanRunner(deps: ScanDeps, runner: ManagedRunner, secretId: string, scanIntervalMs: number): Promise<RunnerScanResult> {
+  const result: RunnerScanResult = { runner: runner.name, secretId, plan: undefined, rotationStarted: false, repushed: [], warnings: [] };
+  const description = await deps.secrets.describe(secretId);
+  const versionId = currentVersionId(description);
+  const raw = await deps.secrets.getValue(secretId, { stage: 'AWSCURRENT' });
+  if (versionId === null || raw === undefined) {
+    result.warnings.push('no AWSCURRENT value: adopt the runner first');
+    return result;
+  }
+  let current;
+  try {
+    current = parseSecretValue(raw, `${runner.name} AWSCURRENT`);
+  } catch (error) {
+    if (!(error instanceof InvalidInputError)) throw error;
+    result.warnings.push(error.message);
+    return result;
+  }
+  const rotationInProgress = description.versions.some((v) => v.stages.includes('AWSPENDING') && !v.stages.includes('AWSCURRENT'));
+  const lastRotation = await deps.ledger.lastRotation(secretId);
+  const managers = await readManagers(deps, runner, result.warnings);
+  const plan = planScan({ runner, current, currentVersionId: versionId, rotationInProgress, lastRotation, managers, now: deps.clock.now(), scanIntervalMs });
+  result.plan = plan;
+  result.warnings.push(...plan.warnings);
+  if (plan.rotate) {
+    try {
+      await deps.startRotation(runner, secretId);
+      result.rotationStarted = true;
+    } catch (error) {
+      if (!(error instanceof RotationInProgressError)) throw error;
+      result.warnings.push(`due but not rotated: ${error.message}`);
+    }
+  }
+  if (plan.repushHosts.length > 0) result.repushed = await repushCurrent(deps, runner, secretId, plan.repushHosts);
+  return result;
+}
+
+async function readManagers(deps: ScanDeps, runner: ManagedRunner, warnings: string[]) {
+  const token = await deps.adminToken(runner.gitlabUrl);
+  if (token === undefined) return undefined;
+  try {
+    return await deps.gitlab.managers(runner.gitlabUrl, runner.runnerId, token);
+  } catch (error) {
+    if (!(error instanceof GitLabError)) throw error;
+    warnings.push(`could not read runner ${runner.runnerId}'s managers: ${error.message}`);
+    return undefined;
+  }
+}
+
+/**
+ * Pushes AWSCURRENT again to the named hosts, without a new rotation (invariant 5), and records their
+ * new results in the ledger's record of the current rotation.
+ */
+export async function repushCurrent(deps: Pick<ScanDeps, 'secrets' | 'fleet' | 'ledger' | 'events'>, runner: ManagedRunner, secretId: string, hostNames: string[]): Promise<HostResult[]> {
+  const description = await deps.secrets.describe(secretId);
+  const versionId = currentVersionId(description);
+  const raw = await deps.secrets.getValue(secretId, { stage: 'AWSCURRENT' });
+  if (versionId === null || raw === undefined) return [];
+  const previousVersionId = description.versions.find((v) => v.stages.includes('AWSPREVIOUS'))?.versionId ?? null;
+  const { tokenExpiresAt } = parseSecretValue(raw, `${runner.name} AWSCURRENT`);
+  const hosts = restrictHosts(runner.hosts, hostNames);
+  if (isEmptySelector(hosts)) return [];
+  const results = await deps.fleet.push({ ...runner, hosts }, { secretId, versionId, previousVersionId, tokenExpiresAt }, (r) =>
+    deps.events({ kind: 'host-result', secretId, result: r }),
+  );
+  await deps.ledger.updateHosts(secretId, versionId, results);
+  return results;
+}
+
+/** The same kind of selector, narrowed to the named hosts (instance ids in AWS, host names locally). */
+export function restrictHosts(selector: HostSelector, hostNames: string[]): HostSelector {
+  const names = new Set(hostNames);
+  switch (selector.kind) {
+    case 'config-files':
+      return { ...selector, files: selector.files.filter((f) => names.has(f.name)) };
+    case 'ec2-tag':
+      if (names.has(`tag:${selector.tagKey}=${selector.tagValue}`)) return selector;
+      return { kind: 'ec2-instances', instanceIds: hostNames.filter((n) => /^(i|mi)-/.test(n)), configPath: selector.configPath };
+    case 'ec2-instances':
+      return { ...selector, instanceIds: selector.instanceIds.filter((id) => names.has(id)) };
+  }
+}
+
+function isEmptySelector(selector: HostSelector): boolean {
+  return (selector.kind === 'config-files' && selector.files.length === 0) || (selector.kind === 'ec2-instances' && selector.instanceIds.length === 0);
+}

@@ -1,0 +1,68 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { rotateNow } from '../../src/core/rotate-now.ts';
+import { scanRunner, type ScanDeps } from '../../src/core/scan-runner.ts';
+import { hostHoldsVersion } from '../../src/core/types.ts';
+import { checkHosts } from '../../src/simulator/simulated-fleet.ts';
+import { startHarness, type Harness } from '../support/rotation-harness.ts';
+import { captured, expectNoTokens } from '../support/token-leaks.ts';
+
+const SIX_HOURS = 6 * 3_600_000;
+let harness: Harness | undefined;
+afterEach(async () => {
+  if (harness) {
+    expectNoTokens(captured(harness.events), await harness.knownTokens());
+    await harness.close();
+  }
+  harness = undefined;
+});
+
+const scanDeps = (h: Harness): ScanDeps => ({
+  ...h.deps,
+  startRotation: async (_runner, secretId) => {
+    await rotateNow(h.deps, secretId, 60_000);
+  },
+});
+
+describe('scanRunner', () => {
+  it('rotates a runner whose token is due', async () => {
+    harness = await startHarness();
+    const before = await harness.tokenAt({ stage: 'AWSCURRENT' });
+    const result = await scanRunner(scanDeps(harness), harness.runner, harness.runner.secretId, SIX_HOURS);
+    expect(result.rotationStarted).toBe(true);
+    expect(await harness.tokenAt({ stage: 'AWSCURRENT' })).not.toBe(before);
+  });
+
+  it('repairs a host that missed the last rotation without rotating again', async () => {
+    harness = await startHarness();
+    const broken = harness.fleet.hosts[2];
+    if (!broken) throw new Error('harness has three hosts');
+    const original = await readFile(broken.configPath, 'utf8');
+    await writeFile(broken.configPath, `${original}\n[[runners]\n`);
+    await rotateNow(harness.deps, harness.runner.secretId, 60_000);
+    const rotated = await harness.tokenAt({ stage: 'AWSCURRENT' });
+    const missed = (await harness.engine.ledger.lastRotation(harness.runner.secretId))?.hosts.find((h) => h.host === broken.name);
+    expect(missed?.status).toBe('failed');
+
+    await writeFile(broken.configPath, original);
+    const result = await scanRunner(scanDeps(harness), harness.runner, harness.runner.secretId, SIX_HOURS);
+    expect(result.rotationStarted).toBe(false);
+    expect(result.repushed.map((h) => [h.host, h.status])).toEqual([[broken.name, 'updated']]);
+    expect(await harness.tokenAt({ stage: 'AWSCURRENT' })).toBe(rotated);
+    expect((await checkHosts(harness.fleet.hosts, harness.fleet.url)).every((c) => c.accepted)).toBe(true);
+    expect((await harness.engine.ledger.lastRotation(harness.runner.secretId))?.hosts.every(hostHoldsVersion)).toBe(true);
+
+    const again = await scanRunner(scanDeps(harness), harness.runner, harness.runner.secretId, SIX_HOURS);
+    expect(again.repushed).toEqual([]);
+  });
+
+  it('re-pushes to a host whose manager went silent after the rotation (read with the admin token)', async () => {
+    harness = await startHarness({ adminToken: true });
+    await rotateNow(harness.deps, harness.runner.secretId, 60_000);
+    harness.clock.sleptMs.length = 0;
+    await harness.clock.sleep(20 * 60_000);
+    const result = await scanRunner(scanDeps(harness), harness.runner, harness.runner.secretId, SIX_HOURS);
+    // No host has polled GitLab since the rotation: all three are silent and get the token again.
+    expect(result.repushed.map((h) => h.status)).toEqual(['already-current', 'already-current', 'already-current']);
+  });
+});
