@@ -4,7 +4,7 @@ import { parse } from 'smol-toml';
 import { InvalidInputError } from '../core/errors.ts';
 import { serializeSecretValue } from '../core/secret-value.ts';
 import type { ManagedRunner } from '../core/types.ts';
-import type { LocalEngine } from './local-engine.ts';
+import type { LocalEngine } from '../engines/local-engine.ts';
 
 export interface AdoptedToken {
   token: string;

@@ -6,7 +6,7 @@ import { parseSecretValue } from '../core/secret-value.ts';
 import { GitLabSimulator } from '../simulator/gitlab-simulator.ts';
 import { checkHosts, createSimulatedFleet } from '../simulator/simulated-fleet.ts';
 import { adoptRunner, findCurrentToken } from './adopt-command.ts';
-import { createLocalEngine } from './local-engine.ts';
+import { createLocalEngine } from '../engines/local-engine.ts';
 import type { Output } from './output.ts';
 import { progressPrinter } from './progress.ts';
 import { printRotationReport, rotateRunners, selectRunners } from './rotate-command.ts';

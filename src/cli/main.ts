@@ -6,7 +6,7 @@ import { parseFleetConfig } from '../config/fleet-config.ts';
 import { readCliEnvironment } from '../config/environment.ts';
 import { adoptRunner, findCurrentToken } from './adopt-command.ts';
 import { runDemo } from './demo-command.ts';
-import { createLocalEngine, type LocalEngine } from './local-engine.ts';
+import { createLocalEngine, type LocalEngine } from '../engines/local-engine.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { describeHosts } from '../core/types.ts';
 import { consoleOutput, type Output } from './output.ts';

@@ -4,7 +4,7 @@ import { rotateNow } from '../core/rotate-now.ts';
 import type { RotateNowResult } from '../core/rotate-now.ts';
 import { hostHoldsVersion } from '../core/types.ts';
 import type { ManagedRunner } from '../core/types.ts';
-import type { LocalEngine } from './local-engine.ts';
+import type { LocalEngine } from '../engines/local-engine.ts';
 import type { Output } from './output.ts';
 import { formatWindow } from './progress.ts';
 import { collectStatus } from './status-command.ts';

@@ -1,7 +1,7 @@
 import { rotateNow } from '../core/rotate-now.ts';
 import { scanRunner, type RunnerScanResult, type ScanDeps } from '../core/scan-runner.ts';
 import { hostHoldsVersion } from '../core/types.ts';
-import type { LocalEngine } from './local-engine.ts';
+import type { LocalEngine } from '../engines/local-engine.ts';
 import type { Output } from './output.ts';
 import { ROTATION_BUDGET_MS } from './rotate-command.ts';
 

@@ -1,7 +1,7 @@
 import { decideRotation, formatDays } from '../core/expiry-policy.ts';
 import { parseSecretValue } from '../core/secret-value.ts';
 import { describeHosts, type ManagedRunner } from '../core/types.ts';
-import type { LocalEngine } from './local-engine.ts';
+import type { LocalEngine } from '../engines/local-engine.ts';
 import type { Output } from './output.ts';
 import { formatTable } from './table.ts';
 

@@ -8,7 +8,7 @@ import type { RotateNowDeps } from '../../src/core/rotate-now.ts';
 import { parseSecretValue } from '../../src/core/secret-value.ts';
 import type { ManagedRunner } from '../../src/core/types.ts';
 import { adoptRunner, findCurrentToken } from '../../src/cli/adopt-command.ts';
-import { createLocalEngine, type LocalEngine } from '../../src/cli/local-engine.ts';
+import { createLocalEngine, type LocalEngine } from '../../src/engines/local-engine.ts';
 import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
 import { createSimulatedFleet, type SimulatedFleet } from '../../src/simulator/simulated-fleet.ts';
 import { manualClock } from './manual-clock.ts';
