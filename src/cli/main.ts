@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { parseFleetConfig } from '../config/fleet-config.ts';
 import { readCliEnvironment } from '../config/environment.ts';
 import { adoptRunner, findCurrentToken } from './adopt-command.ts';
+import { adoptAws, createAwsCli, rotateAws, type AwsCli } from './aws-commands.ts';
 import { runDemo } from './demo-command.ts';
 import { createLocalEngine, type LocalEngine } from '../engines/local-engine.ts';
 import { InvalidInputError } from '../core/errors.ts';
@@ -31,6 +32,11 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     return createLocalEngine(config, { events: progressPrinter(output) });
   };
 
+  const awsCli = async (): Promise<AwsCli> => {
+    const path = program.opts<{ fleet: string }>().fleet;
+    return createAwsCli(await readFile(path, 'utf8'), path);
+  };
+
   program
     .command('status')
     .description('table of every managed runner: url, expiry, days left, hosts, last rotation')
@@ -51,7 +57,12 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     .description('rotate one runner now, or every runner that is due (--due)')
     .argument('[runner]', 'runner name from the fleet file')
     .option('--due', 'rotate every adopted runner whose token is due')
-    .action(async (name: string | undefined, opts: { due?: boolean }) => {
+    .option('--aws', 'rotate through the deployed stack (RotateSecret); --fleet names the AWS fleet file')
+    .action(async (name: string | undefined, opts: { due?: boolean; aws?: boolean }) => {
+      if (opts.aws) {
+        if (name === undefined) throw new InvalidInputError('rotate --aws', 'name the runner to rotate');
+        return rotateAws(await awsCli(), name, output);
+      }
       const e = await engine();
       const runners = await selectRunners(e, name, opts.due === true, new Date());
       if (runners.length === 0) {
@@ -78,7 +89,9 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     .argument('<runner>', 'runner name from the fleet file')
     .option('--token-file <path>', 'read the current token from this file instead of config.toml')
     .option('--no-rotate', 'only store the token; do not rotate now')
-    .action(async (name: string, opts: { tokenFile?: string; rotate: boolean }) => {
+    .option('--aws', "store it in the deployed stack's secret (needs --token-file); --fleet names the AWS fleet file")
+    .action(async (name: string, opts: { tokenFile?: string; rotate: boolean; aws?: boolean }) => {
+      if (opts.aws) return adoptAws(await awsCli(), name, opts.tokenFile, opts.rotate, output, new Date());
       const e = await engine();
       const [runner] = await selectRunners(e, name, false, new Date());
       if (!runner) return;

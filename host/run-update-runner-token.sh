@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# The SSM_* variables come from the SSM agent's environment (checked by check_inputs).
+# shellcheck disable=SC2154
+# run-update-runner-token.sh — what SSM Run Command runs on a runner host: fetch one version of the
+# runner's secret with the host's own instance role and hand its token to update-runner-token.sh.
+#
+# Usage:
+#   run-update-runner-token.sh [UPDATER]      (default: update-runner-token.sh next to this script)
+#
+# Inputs come ONLY from the environment. The SSM document declares its parameters with
+# `interpolationType: ENV_VAR`, so the agent exports each one as SSM_<name> and nothing is pasted into
+# shell text (docs.aws.amazon.com/systems-manager/latest/userguide/sysman-doc-syntax.html):
+#   SSM_SecretArn          secret ARN (or name)
+#   SSM_VersionId          the version to install
+#   SSM_PreviousVersionId  the version the host holds now, or 'none'
+#   SSM_RunnerId           GitLab runner id
+#   SSM_GitLabUrl          GitLab URL as written in config.toml
+#   SSM_ConfigPath         path of config.toml
+#   SSM_ReloadMode         sighup | restart | none
+#   SSM_ExpiresAt          the new token's expiry (ISO 8601), or 'none'
+#
+# The token goes from the AWS CLI's stdout into a private file (umask 077, in a mktemp -d folder that
+# a trap removes on every exit) and reaches the updater as --token-file. It is never held in a shell
+# variable, never an argument (ps shows only the ARN and the version id), and never printed: the AWS
+# CLI's stderr is captured and reduced to its error code.
+#
+# stdout/stderr and the exit code are the updater's (see host/README.md), plus:
+#   2  a parameter is missing or malformed, or the updater is not next to this script
+#   8  the AWS CLI could not read the secret version (one line names the ARN, version and aws exit code)
+#   9  the secret version holds no token field
+# A previous version that cannot be read is only a warning: the updater needs it only for a config.toml
+# whose [[runners]] tables have no id, and then says so itself (exit 5).
+#
+# Requires bash, coreutils, sed, grep and the AWS CLI (v2 ships with Amazon Linux 2023; install it on
+# Ubuntu). The host's instance role needs secretsmanager:GetSecretValue on the secret (and kms:Decrypt
+# when the secret uses a customer managed key).
+
+set -euo pipefail
+umask 077
+export LC_ALL=C
+# The AWS CLI v2 may page its output through `less`; never here.
+export AWS_PAGER=""
+
+readonly PROG=run-update-runner-token
+readonly E_USAGE=2 E_SECRET=8 E_NO_TOKEN=9
+
+WORK=""
+cleanup() {
+  if [[ -n $WORK ]]; then rm -rf -- "$WORK" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+# Without these a signal would end bash without running the EXIT trap (and leave the token file).
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+die() {
+  printf '%s: error: %s\n' "$PROG" "$2" >&2
+  exit "$1"
+}
+
+warn() {
+  printf '%s: warning: %s\n' "$PROG" "$1" >&2
+}
+
+# require NAME — the variable must be set and non-empty. Its value is not echoed.
+require() {
+  local name=$1
+  if [[ -z ${!name:-} ]]; then die "$E_USAGE" "parameter $name is missing or empty (the SSM document sets it)"; fi
+}
+
+# The values handed to the AWS CLI are checked here as well as by the document's allowedPattern: a value
+# starting with "-" could otherwise be read by the CLI as one of its own options.
+readonly SECRET_RE='^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?[A-Za-z0-9/_+=.@][A-Za-z0-9/_+=.@-]{0,511}$'
+readonly VERSION_RE='^[A-Za-z0-9][A-Za-z0-9-]{31,63}$'
+
+check_inputs() {
+  local name
+  for name in SSM_SecretArn SSM_VersionId SSM_PreviousVersionId SSM_RunnerId SSM_GitLabUrl SSM_ConfigPath SSM_ReloadMode SSM_ExpiresAt; do
+    require "$name"
+  done
+  if [[ ! $SSM_SecretArn =~ $SECRET_RE ]]; then die "$E_USAGE" "parameter SSM_SecretArn is not a secret ARN or name"; fi
+  if [[ ! $SSM_VersionId =~ $VERSION_RE ]]; then die "$E_USAGE" "parameter SSM_VersionId is not a secret version id"; fi
+  if [[ $SSM_PreviousVersionId != none && ! $SSM_PreviousVersionId =~ $VERSION_RE ]]; then
+    die "$E_USAGE" "parameter SSM_PreviousVersionId is neither 'none' nor a secret version id"
+  fi
+  # The other values go to the updater as separate arguments; it checks them and says what is wrong.
+}
+
+# aws_reason STDERR_FILE EXIT_CODE — one safe phrase for a failed AWS CLI call. Only the error code is
+# kept: the CLI's message can echo request parameters, and nothing else from its stderr is printed.
+aws_reason() {
+  local file=$1 rc=$2 code=""
+  if ((rc == 127)); then
+    echo "the AWS CLI (aws) is not installed or not on PATH"
+    return
+  fi
+  # AWS CLI service errors read "An error occurred (ResourceNotFoundException) when calling …".
+  code=$(grep -o 'An error occurred ([A-Za-z0-9_.]*)' -- "$file" 2>/dev/null | head -n 1 | sed 's/^An error occurred (\(.*\))$/\1/') || code=""
+  if [[ -n $code ]]; then
+    echo "$code"
+  elif grep -q 'Unable to locate credentials' -- "$file" 2>/dev/null; then
+    echo "no AWS credentials (is an instance profile attached?)"
+  elif grep -q 'Could not connect to the endpoint URL' -- "$file" 2>/dev/null; then
+    echo "cannot reach the Secrets Manager endpoint"
+  elif grep -qi 'must specify a region' -- "$file" 2>/dev/null; then
+    echo "no AWS region configured"
+  else
+    echo "unknown error"
+  fi
+}
+
+# Set by main: the region is in the ARN, so the call works even where the CLI has no region configured.
+REGION_ARGS=()
+
+# read_version VERSION — writes the secret value of VERSION to $WORK/value; returns the aws exit code
+# and leaves the reduced reason in $WORK/reason.
+read_version() {
+  local version=$1 rc=0
+  aws secretsmanager get-secret-value ${REGION_ARGS[@]+"${REGION_ARGS[@]}"} --secret-id "$SSM_SecretArn" --version-id "$version" \
+    --query SecretString --output text >"$WORK/value" 2>"$WORK/aws-stderr" </dev/null || rc=$?
+  if ((rc != 0)); then
+    aws_reason "$WORK/aws-stderr" "$rc" >"$WORK/reason"
+    rm -f -- "$WORK/value"
+  fi
+  rm -f -- "$WORK/aws-stderr"
+  return "$rc"
+}
+
+# extract_token OUT — picks "token":"…" out of the JSON in $WORK/value ({"runner_id":…,"url":"…",
+# "token":"glrt-…",…}) into OUT, through a pipe and files only. Returns 1 when there is no token.
+extract_token() {
+  local out=$1
+  # One line whatever the JSON's layout; "token" followed by ":" is the key, never "token_expires_at".
+  tr '\r\n' '  ' <"$WORK/value" | sed -n 's/.*"token"[[:space:]]*:[[:space:]]*"\([^"\\]*\)".*/\1/p' >"$out"
+  rm -f -- "$WORK/value"
+  grep -q '[^[:space:]]' -- "$out"
+}
+
+main() {
+  local updater rc=0 reason
+  local -a args
+  updater=${1:-"$(dirname -- "${BASH_SOURCE[0]}")/update-runner-token.sh"}
+  if [[ ! -f $updater || ! -r $updater ]]; then die "$E_USAGE" "the host updater is not at $updater"; fi
+
+  check_inputs
+  if [[ $SSM_SecretArn =~ ^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+): ]]; then
+    REGION_ARGS=(--region "${BASH_REMATCH[1]}")
+  fi
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/run-update-runner-token.XXXXXXXXXX") ||
+    die "$E_USAGE" "cannot create a private temporary folder"
+
+  read_version "$SSM_VersionId" || rc=$?
+  if ((rc != 0)); then
+    reason=$(cat -- "$WORK/reason")
+    die "$E_SECRET" "cannot read secret version $SSM_VersionId of $SSM_SecretArn: $reason (aws exit $rc)"
+  fi
+  if ! extract_token "$WORK/token"; then
+    die "$E_NO_TOKEN" "secret version $SSM_VersionId of $SSM_SecretArn holds no token field"
+  fi
+
+  args=(--config "$SSM_ConfigPath" --runner-id "$SSM_RunnerId" --url "$SSM_GitLabUrl" --token-file "$WORK/token" --reload "$SSM_ReloadMode")
+  if [[ $SSM_PreviousVersionId != none ]]; then
+    rc=0
+    read_version "$SSM_PreviousVersionId" || rc=$?
+    if ((rc != 0)); then
+      reason=$(cat -- "$WORK/reason")
+      warn "cannot read previous secret version $SSM_PreviousVersionId: $reason (aws exit $rc); going on without it"
+    elif ! extract_token "$WORK/previous-token"; then
+      warn "previous secret version $SSM_PreviousVersionId holds no token field; going on without it"
+    else
+      args+=(--previous-token-file "$WORK/previous-token")
+    fi
+  fi
+  if [[ $SSM_ExpiresAt != none ]]; then args+=(--expires-at "$SSM_ExpiresAt"); fi
+
+  # Not exec: the EXIT trap must still remove the token files once the updater is done.
+  rc=0
+  bash -- "$updater" "${args[@]}" || rc=$?
+  return "$rc"
+}
+
+main "$@"

@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerStore } from '../adapters/secrets-manager-store.ts';
+import { parseAwsFleetConfig, type AwsFleetConfig, type AwsManagedRunner } from '../config/aws-fleet-config.ts';
+import { InvalidInputError } from '../core/errors.ts';
+import { serializeSecretValue } from '../core/secret-value.ts';
+import { findCurrentToken } from './adopt-command.ts';
+import type { Output } from './output.ts';
+
+/** The AWS side of the CLI: the deployed stack's secrets, reached with the operator's own AWS credentials. */
+export interface AwsCli {
+  fleet: AwsFleetConfig;
+  store: SecretsManagerStore;
+}
+
+export function createAwsCli(fleetText: string, fleetPath: string, client: SecretsManagerClient = new SecretsManagerClient({ maxAttempts: 6 })): AwsCli {
+  return { fleet: parseAwsFleetConfig(fleetText, fleetPath), store: new SecretsManagerStore(client) };
+}
+
+function awsRunner(cli: AwsCli, name: string): AwsManagedRunner {
+  const runner = cli.fleet.runners.find((r) => r.name === name);
+  if (!runner) throw new InvalidInputError(`runner "${name}"`, `not in the AWS fleet config (known: ${cli.fleet.runners.map((r) => r.name).join(', ')})`);
+  return runner;
+}
+
+/**
+ * `rotator adopt --aws NAME --token-file F`: stores the runner's existing token as AWSCURRENT of its secret,
+ * then (unless --no-rotate) starts a rotation at once, so the expiry becomes known and every host is in step.
+ */
+export async function adoptAws(cli: AwsCli, name: string, tokenFile: string | undefined, rotate: boolean, output: Output, now: Date): Promise<void> {
+  const runner = awsRunner(cli, name);
+  if (tokenFile === undefined) throw new InvalidInputError('--token-file', 'is required with --aws: the runner hosts are not on this machine');
+  const found = await findCurrentToken({ ...runner, hosts: { kind: 'config-files', files: [] } }, tokenFile);
+  const value = serializeSecretValue({ runnerId: runner.runnerId, gitlabUrl: runner.gitlabUrl, token: found.token, tokenExpiresAt: null, tokenObtainedAt: now.toISOString() });
+  await cli.store.adoptCurrent(runner.secretId, randomUUID(), value);
+  output.out(`[${runner.name}] stored the token from ${found.source} as AWSCURRENT of ${runner.secretId}`);
+  if (rotate) await rotateAws(cli, name, output);
+}
+
+/** `rotator rotate --aws NAME`: RotateSecret; the rotation hook then runs the four steps. */
+export async function rotateAws(cli: AwsCli, name: string, output: Output): Promise<void> {
+  const runner = awsRunner(cli, name);
+  const versionId = await cli.store.startRotation(runner.secretId);
+  output.out(`[${runner.name}] rotation started (version ${versionId}); follow it in the rotate-secret function's logs`);
+}

@@ -1,0 +1,92 @@
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbLedger } from '../adapters/dynamodb-ledger.ts';
+import { GitLabAdapter } from '../adapters/gitlab.ts';
+import { SecretsManagerStore } from '../adapters/secrets-manager-store.ts';
+import { SsmFleet } from '../adapters/ssm-fleet.ts';
+import { systemClock } from '../adapters/system-clock.ts';
+import { runnerForSecret } from '../config/aws-fleet-config.ts';
+import type { LambdaEnvironment } from '../config/lambda-environment.ts';
+import { InvalidInputError } from '../core/errors.ts';
+import type { Clock, RotationDeps, RotationEvents } from '../core/ports.ts';
+import type { ScanDeps } from '../core/scan-runner.ts';
+
+export interface AwsClients {
+  secretsManager: SecretsManagerClient;
+  ssm: SSMClient;
+  dynamodb: DynamoDBDocumentClient;
+}
+
+/** SDK clients with the adaptive retry mode: SSM and Secrets Manager throttle under fleet-wide bursts. */
+export function createAwsClients(): AwsClients {
+  const retry = { maxAttempts: 6, retryMode: 'adaptive' as const };
+  return {
+    secretsManager: new SecretsManagerClient(retry),
+    ssm: new SSMClient(retry),
+    dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(retry)),
+  };
+}
+
+export interface AwsEngine {
+  env: LambdaEnvironment;
+  store: SecretsManagerStore;
+  ledger: DynamoDbLedger;
+  clock: Clock;
+  rotationDeps(deadline: Date, events: RotationEvents): RotationDeps;
+  scanDeps(deadline: Date, events: RotationEvents): ScanDeps;
+}
+
+/**
+ * Wires the core to AWS: Secrets Manager holds the versions, DynamoDB the ledger, SSM Run Command reaches
+ * the hosts, GitLab over HTTP. The clients are built once per Lambda container; deps per invocation,
+ * because the fleet's deadline is the invocation's.
+ */
+export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clock: Clock = systemClock): AwsEngine {
+  const store = new SecretsManagerStore(clients.secretsManager);
+  const ledger = new DynamoDbLedger(clients.dynamodb, env.ledgerTableName);
+  const gitlab = new GitLabAdapter({ sleep: (ms) => clock.sleep(ms) });
+  const fleet = (deadline: Date) =>
+    new SsmFleet({ ssm: clients.ssm, documentName: env.hostDocumentName, clock, deadline: () => deadline, ...env.fleet.ssm });
+
+  /** The admin access token for reset by id: a secret of its own per GitLab url, holding the token as plain text. */
+  const adminToken = async (gitlabUrl: string): Promise<string | undefined> => {
+    const secretName = env.fleet.adminTokenSecrets[gitlabUrl];
+    if (secretName === undefined) return undefined;
+    const value = (await store.getValue(secretName, { stage: 'AWSCURRENT' }))?.trim();
+    if (!value || /\s/.test(value)) {
+      throw new InvalidInputError(`admin token secret ${secretName}`, `holds no access token for ${gitlabUrl} (store the token as plain text)`);
+    }
+    return value;
+  };
+
+  return {
+    env,
+    store,
+    ledger,
+    clock,
+    rotationDeps: (deadline, events) => ({
+      secrets: store,
+      ledger,
+      gitlab,
+      fleet: fleet(deadline),
+      clock,
+      events,
+      adminToken,
+      runnerFor: (secretId) => runnerForSecret(env.fleet, secretId),
+    }),
+    scanDeps: (deadline, events) => ({
+      secrets: store,
+      ledger,
+      gitlab,
+      fleet: fleet(deadline),
+      clock,
+      events,
+      adminToken,
+      startRotation: async (_runner, secretId) => {
+        await store.startRotation(secretId);
+      },
+    }),
+  };
+}

@@ -1,0 +1,39 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { outageWindow } from '../core/outage-window.ts';
+import type { RotationEvent, RotationEvents } from '../core/ports.ts';
+import { hostHoldsVersion } from '../core/types.ts';
+import type { HostResult, RotationRecord } from '../core/types.ts';
+
+/** The Powertools trio every handler gets; tests pass their own to capture the log lines. */
+export interface Telemetry {
+  logger: Logger;
+  metrics: Metrics;
+  tracer: Tracer;
+}
+
+/**
+ * Rotation progress as structured log lines (one per event, the event's fields as keys). Events carry
+ * ids, statuses and reasons only: never a token.
+ */
+export function logRotationEvents(logger: Logger): RotationEvents {
+  return (event: RotationEvent) => {
+    if (event.kind === 'warning') logger.warn(event.message, { secretId: event.secretId });
+    else logger.info(event.kind, { ...event });
+  };
+}
+
+/** The structured line and metrics of a finished rotation: runner, versions, per-host results, timings. */
+export function logFinishedRotation(logger: Logger, metrics: Metrics, record: RotationRecord): void {
+  const window = outageWindow(record);
+  logger.info('rotation finished', { rotation: record, outageWindowMs: window.ms, hostsMissed: window.hostsMissed });
+  if (window.ms !== null) metrics.addMetric('OutageWindow', MetricUnit.Milliseconds, window.ms);
+  addHostMetrics(metrics, record.hosts);
+}
+
+export function addHostMetrics(metrics: Metrics, hosts: HostResult[]): void {
+  metrics.addMetric('HostsUpdated', MetricUnit.Count, hosts.filter(hostHoldsVersion).length);
+  metrics.addMetric('HostsMissed', MetricUnit.Count, hosts.filter((h) => !hostHoldsVersion(h)).length);
+}
