@@ -4,6 +4,7 @@ import {
   GetSecretValueCommand,
   InvalidParameterException,
   InvalidRequestException,
+  ListSecretsCommand,
   PutSecretValueCommand,
   ResourceExistsException,
   ResourceNotFoundException,
@@ -12,6 +13,7 @@ import {
   UpdateSecretVersionStageCommand,
   type DescribeSecretCommandInput,
   type GetSecretValueCommandInput,
+  type ListSecretsCommandInput,
   type PutSecretValueCommandInput,
   type RotateSecretCommandInput,
   type UpdateSecretVersionStageCommandInput,
@@ -28,8 +30,12 @@ interface FakeSecret {
   arn: string;
   name: string;
   rotationEnabled: boolean;
+  tags: Record<string, string>;
   versions: Map<string, FakeVersion>;
 }
+
+/** What Secrets Manager sends the rotation function, one step at a time, after RotateSecret. */
+export type RotationHook = (event: { Step: string; SecretId: string; ClientRequestToken: string }) => Promise<unknown>;
 
 const $metadata = {};
 
@@ -60,12 +66,26 @@ export class FakeSecretsManager {
     this.mock.on(PutSecretValueCommand).callsFake((input: PutSecretValueCommandInput) => this.putSecretValue(input));
     this.mock.on(RotateSecretCommand).callsFake((input: RotateSecretCommandInput) => this.rotateSecret(input));
     this.mock.on(UpdateSecretVersionStageCommand).callsFake((input: UpdateSecretVersionStageCommandInput) => this.updateSecretVersionStage(input));
+    this.mock.on(ListSecretsCommand).callsFake((input: ListSecretsCommandInput) => this.listSecrets(input));
+  }
+
+  /**
+   * The rotation function, as Secrets Manager calls it after RotateSecret: createSecret, setSecret,
+   * testSecret, finishSecret in turn, stopping at the first that throws (Secrets Manager would retry it).
+   * The run is kept in `rotations` so tests can await it; RotateSecret itself returns at once.
+   */
+  rotationHook: RotationHook | undefined;
+  readonly rotations: Array<Promise<void>> = [];
+
+  /** The value of one version, as a host with the instance role would read it. */
+  valueOf(secretId: string, versionId: string): string | undefined {
+    return this.secret(secretId).versions.get(versionId)?.value;
   }
 
   /** CreateSecret with no value, as the stack does (rotation configured). */
-  createSecret(name: string, options: { rotationEnabled?: boolean } = {}): string {
+  createSecret(name: string, options: { rotationEnabled?: boolean; tags?: Record<string, string> } = {}): string {
     const arn = `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
-    this.secrets.set(name, { arn, name, rotationEnabled: options.rotationEnabled ?? true, versions: new Map() });
+    this.secrets.set(name, { arn, name, rotationEnabled: options.rotationEnabled ?? true, tags: options.tags ?? {}, versions: new Map() });
     return arn;
   }
 
@@ -76,6 +96,26 @@ export class FakeSecretsManager {
 
   restore(): void {
     this.mock.restore();
+  }
+
+  /** ListSecrets with a tag-key filter, in pages of MaxResults (default 100). */
+  private listSecrets(input: ListSecretsCommandInput) {
+    const tagKeys = input.Filters?.find((f) => f.Key === 'tag-key')?.Values ?? [];
+    const all = [...this.secrets.values()].filter((s) => tagKeys.every((key) => key in s.tags));
+    const start = Number(input.NextToken ?? 0);
+    const size = input.MaxResults ?? 100;
+    const page = all.slice(start, start + size);
+    return {
+      $metadata,
+      SecretList: page.map((s) => ({
+        ARN: s.arn,
+        Name: s.name,
+        RotationEnabled: s.rotationEnabled,
+        Tags: Object.entries(s.tags).map(([Key, Value]) => ({ Key, Value })),
+        SecretVersionsToStages: this.stages(s.name),
+      })),
+      NextToken: start + size < all.length ? String(start + size) : undefined,
+    };
   }
 
   private describeSecret(input: DescribeSecretCommandInput) {
@@ -133,6 +173,16 @@ export class FakeSecretsManager {
     const versionId = input.ClientRequestToken ?? randomUUID();
     secret.versions.set(versionId, { stages: [] });
     this.attach(secret, 'AWSPENDING', versionId);
+    const hook = this.rotationHook;
+    if (hook) {
+      this.rotations.push(
+        (async () => {
+          for (const Step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret']) {
+            await hook({ Step, SecretId: secret.arn, ClientRequestToken: versionId });
+          }
+        })(),
+      );
+    }
     return { $metadata, ARN: secret.arn, Name: secret.name, VersionId: versionId };
   }
 

@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { parseAwsFleetConfig, type AwsFleetConfig } from '../src/config/aws-fleet-config.ts';
+import { InvalidInputError } from '../src/core/errors.ts';
+
+/** The fleet file as the CDK app needs it: the checked config to build from, and the text the Lambdas compile in. */
+export interface LoadedFleet {
+  path: string;
+  /** The file's text, unchanged: compiled into each Lambda bundle, where the same parser reads it again. */
+  text: string;
+  config: AwsFleetConfig;
+}
+
+/**
+ * Reads and checks the fleet file named by the `fleetConfig` context. Any problem throws an
+ * InvalidInputError naming the file (and the field), which stops the synth before anything is built.
+ */
+export function loadFleetConfig(path: string | undefined): LoadedFleet {
+  if (typeof path !== 'string' || path === '') {
+    throw new InvalidInputError('cdk context fleetConfig', 'is not set: name the fleet file in cdk.json or with -c fleetConfig=PATH');
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new InvalidInputError(path, `cannot read the fleet file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+  }
+  return { path, text, config: parseAwsFleetConfig(text, path) };
+}

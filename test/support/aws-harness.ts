@@ -1,0 +1,144 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Context } from 'aws-lambda';
+import { vi } from 'vitest';
+import { SecretsManagerStore } from '../../src/adapters/secrets-manager-store.ts';
+import { MANAGED_SECRET_TAG_KEY, parseAwsFleetConfig } from '../../src/config/aws-fleet-config.ts';
+import type { LambdaEnvironment } from '../../src/config/lambda-environment.ts';
+import type { Clock } from '../../src/core/ports.ts';
+import { serializeSecretValue } from '../../src/core/secret-value.ts';
+import { createAwsEngine, type AwsEngine } from '../../src/engines/aws-engine.ts';
+import type { Telemetry } from '../../src/engines/rotation-log.ts';
+import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
+import { createSimulatedFleet, type SimulatedFleet } from '../../src/simulator/simulated-fleet.ts';
+import { FakeDynamoTable } from './fake-dynamodb.ts';
+import { FakeSecretsManager } from './fake-secrets-manager.ts';
+import { FakeSsm, type FakeInstance } from './fake-ssm.ts';
+
+const DAY_MS = 86_400_000;
+export const RUNNER = 'builders';
+
+/** Real time, plus whatever the code slept; a sleep also yields briefly so host processes can finish. */
+function fastClock(): Clock {
+  let offset = 0;
+  return {
+    now: () => new Date(Date.now() + offset),
+    sleep: async (ms) => {
+      offset += ms;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(ms, 20)));
+    },
+  };
+}
+
+export interface AwsHarness {
+  simulator: GitLabSimulator;
+  fleet: SimulatedFleet;
+  instances: FakeInstance[];
+  secretsManager: FakeSecretsManager;
+  ssm: FakeSsm;
+  table: FakeDynamoTable;
+  engine: AwsEngine;
+  store: SecretsManagerStore;
+  secretArn: string;
+  telemetry: Telemetry;
+  /** Every line the handlers wrote to stdout and stderr (Powertools logs and EMF metrics). */
+  logLines: string[];
+  context: Context;
+  /** Tokens seen: the fleet's first ones and every version the fake Secrets Manager holds. */
+  knownTokens(): string[];
+  close(): Promise<void>;
+}
+
+/**
+ * The AWS engine over real parts where they can be real: GitLab is the simulator over HTTP, hosts are
+ * config.toml files updated by the real document in sh/bash. AWS itself is faked at the SDK boundary
+ * (aws-sdk-client-mock): Secrets Manager, SSM Run Command and DynamoDB.
+ */
+export async function startAwsHarness(options: { hosts?: number; adminToken?: boolean; expiresInDays?: number } = {}): Promise<AwsHarness> {
+  const dir = await mkdtemp(join(tmpdir(), 'aws-engine-'));
+  const simulator = new GitLabSimulator({ tokenLifetimeSeconds: 30 * 86_400 });
+  await simulator.start();
+  const now = Date.now();
+  const expiresInDays = options.expiresInDays ?? 3;
+  const fleet = await createSimulatedFleet(simulator, dir, [
+    { name: RUNNER, hosts: options.hosts ?? 3, tokenObtainedAt: new Date(now - (30 - expiresInDays) * DAY_MS), tokenExpiresAt: new Date(now + expiresInDays * DAY_MS) },
+  ]);
+  const instances: FakeInstance[] = fleet.hosts.map((h) => ({ instanceId: `i-0${randomBytes(8).toString('hex')}`, tags: { 'gitlab-runner': RUNNER }, root: dirname(h.configPath) }));
+  const runnerId = fleet.runners[0]?.id ?? 0;
+
+  const secretsManager = new FakeSecretsManager();
+  const adminSecretName = 'gitlab-runner-rotator/admin';
+  const fleetJson = JSON.stringify({
+    ...(options.adminToken ? { adminTokenSecrets: { [simulator.url]: adminSecretName } } : {}),
+    runners: [{ name: RUNNER, gitlabUrl: simulator.url, runnerId, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } }, configPath: '/config.toml', reload: 'none' }],
+  });
+  const env: LambdaEnvironment = { fleet: parseAwsFleetConfig(fleetJson, 'fleet.aws.json'), ledgerTableName: 'ledger', hostDocumentName: 'HostUpdate', alertTopicArn: undefined };
+  const secretArn = secretsManager.createSecret(`gitlab-runner-rotator/${RUNNER}`, { tags: { [MANAGED_SECRET_TAG_KEY]: RUNNER } });
+  const store = new SecretsManagerStore(secretsManager.client);
+  const firstToken = fleet.tokens[1] ?? '';
+  await store.adoptCurrent(secretArn, randomUUID(), serializeSecretValue({ runnerId, gitlabUrl: simulator.url, token: firstToken, tokenExpiresAt: new Date(now + expiresInDays * DAY_MS).toISOString(), tokenObtainedAt: new Date(now - (30 - expiresInDays) * DAY_MS).toISOString() }));
+  const adminToken = options.adminToken ? simulator.addAccessToken({ scopes: ['manage_runner'], admin: true }) : undefined;
+  if (adminToken) {
+    secretsManager.createSecret(adminSecretName);
+    await store.adoptCurrent(adminSecretName, randomUUID(), adminToken);
+  }
+
+  const ssm = new FakeSsm(instances, dir, (secretId, versionId) => secretsManager.valueOf(secretId, versionId));
+  const table = new FakeDynamoTable();
+  const engine = createAwsEngine(env, { secretsManager: secretsManager.client, ssm: ssm.client, dynamodb: table.client }, fastClock());
+
+  const logLines: string[] = [];
+  const capture = (chunk: unknown) => {
+    logLines.push(String(chunk));
+    return true;
+  };
+  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+  const telemetry: Telemetry = {
+    logger: new Logger({ serviceName: 'gitlab-runner-rotator', logLevel: 'DEBUG' }),
+    metrics: new Metrics({ namespace: 'GitLabRunnerRotator', serviceName: 'gitlab-runner-rotator' }),
+    tracer: new Tracer({ enabled: false }),
+  };
+  const context = {
+    functionName: 'rotate-secret',
+    functionVersion: '$LATEST',
+    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:rotate-secret',
+    memoryLimitInMB: '256',
+    awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e812345678',
+    getRemainingTimeInMillis: () => 300_000,
+  } as unknown as Context;
+
+  return {
+    simulator,
+    fleet,
+    instances,
+    secretsManager,
+    ssm,
+    table,
+    engine,
+    store,
+    secretArn,
+    telemetry,
+    logLines,
+    context,
+    knownTokens: () => {
+      const stored = Object.keys(secretsManager.stages(`gitlab-runner-rotator/${RUNNER}`)).map((v) => secretsManager.valueOf(secretArn, v));
+      return [...fleet.tokens, ...stored.flatMap((raw) => (raw ? [(JSON.parse(raw) as { token: string }).token] : [])), ...(adminToken ? [adminToken] : [])];
+    },
+    close: async () => {
+      stdout.mockRestore();
+      stderr.mockRestore();
+      await ssm.settle();
+      secretsManager.restore();
+      ssm.mock.restore();
+      table.mock.restore();
+      await simulator.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,135 @@
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import type { CommandInvocation, ListCommandInvocationsCommandInput, ListCommandsCommandInput, SendCommandCommandInput } from '@aws-sdk/client-ssm';
+import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+import { buildHostUpdateDocument } from '../../src/adapters/host-update-document.ts';
+
+/** A runner host as SSM sees it: an instance id, its EC2 tags, and a folder standing for its file system root. */
+export interface FakeInstance {
+  instanceId: string;
+  tags: Record<string, string>;
+  root: string;
+}
+
+interface FakeCommand {
+  commandId: string;
+  instanceIds: string[];
+  invocations: Map<string, CommandInvocation>;
+  runs: Array<Promise<void>>;
+}
+
+const $metadata = {};
+
+/** A stand-in `aws` CLI on the hosts' PATH: get-secret-value answers from files the fake writes per version. */
+const FAKE_AWS_CLI = `#!/usr/bin/env bash
+version=""
+while [ $# -gt 0 ]; do
+  case "$1" in --version-id) version="$2"; shift ;; esac
+  shift
+done
+file="$FAKE_AWS_SECRETS/$version.json"
+if [ -z "$version" ] || [ ! -f "$file" ]; then
+  echo "An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can't find the specified secret value for VersionId: $version" >&2
+  exit 254
+fi
+cat "$file"
+`;
+
+/**
+ * SSM Run Command behind aws-sdk-client-mock, which really runs the host update document: for each target
+ * instance it runs the document's runCommand with `sh` (as the SSM agent does), with the SSM_* parameters
+ * in the environment and a stand-in `aws` CLI that reads the secret version the fake Secrets Manager
+ * holds. The config path is taken inside the instance's root folder. Offline instances are Undeliverable.
+ */
+export class FakeSsm {
+  readonly client = new SSMClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  readonly mock: AwsClientStub<SSMClient> = mockClient(this.client);
+  readonly offline = new Set<string>();
+  readonly commands: FakeCommand[] = [];
+  private readonly script: string;
+
+  constructor(
+    private readonly instances: FakeInstance[],
+    private readonly workDir: string,
+    private readonly secretValue: (secretId: string, versionId: string) => string | undefined,
+  ) {
+    const document = buildHostUpdateDocument() as { mainSteps: Array<{ inputs: { runCommand: string[] } }> };
+    this.script = document.mainSteps[0]?.inputs.runCommand.join('\n') ?? '';
+    this.mock.on(SendCommandCommand).callsFake((input: SendCommandCommandInput) => this.send(input));
+    this.mock.on(ListCommandsCommand).callsFake((input: ListCommandsCommandInput) => this.listCommands(input));
+    this.mock.on(ListCommandInvocationsCommand).callsFake((input: ListCommandInvocationsCommandInput) => ({
+      $metadata,
+      CommandInvocations: [...(this.command(input.CommandId).invocations.values())].map((i) => structuredClone(i)),
+    }));
+  }
+
+  /** Waits for every host run started so far. */
+  async settle(): Promise<void> {
+    await Promise.all(this.commands.flatMap((c) => c.runs));
+  }
+
+  private async send(input: SendCommandCommandInput) {
+    const tagTarget = input.Targets?.find((t) => t.Key?.startsWith('tag:'));
+    const targets = tagTarget
+      ? this.instances.filter((i) => i.tags[tagTarget.Key?.slice(4) ?? ''] === tagTarget.Values?.[0])
+      : this.instances.filter((i) => input.InstanceIds?.includes(i.instanceId));
+    const command: FakeCommand = { commandId: randomUUID(), instanceIds: targets.map((t) => t.instanceId), invocations: new Map(), runs: [] };
+    this.commands.push(command);
+    const binDir = join(this.workDir, 'fake-aws-bin');
+    const secretsDir = join(this.workDir, `fake-aws-secrets-${command.commandId}`);
+    await mkdir(binDir, { recursive: true });
+    await writeFile(join(binDir, 'aws'), FAKE_AWS_CLI);
+    await chmod(join(binDir, 'aws'), 0o755);
+    await mkdir(secretsDir, { recursive: true, mode: 0o700 });
+    const params = Object.fromEntries(Object.entries(input.Parameters ?? {}).map(([k, v]) => [k, v[0] ?? '']));
+    for (const versionId of [params.VersionId, params.PreviousVersionId]) {
+      const value = versionId && versionId !== 'none' ? this.secretValue(params.SecretArn ?? '', versionId) : undefined;
+      if (versionId && value !== undefined) await writeFile(join(secretsDir, `${versionId}.json`), value, { mode: 0o600 });
+    }
+    for (const target of targets) {
+      const invocation: CommandInvocation = { CommandId: command.commandId, InstanceId: target.instanceId, Status: 'InProgress', StatusDetails: 'InProgress' };
+      command.invocations.set(target.instanceId, invocation);
+      if (this.offline.has(target.instanceId)) {
+        Object.assign(invocation, { Status: 'Failed', StatusDetails: 'Undeliverable' });
+        continue;
+      }
+      const env: NodeJS.ProcessEnv = {
+        PATH: `${binDir}:${process.env.PATH ?? ''}`,
+        FAKE_AWS_SECRETS: secretsDir,
+        ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`SSM_${k}`, k === 'ConfigPath' ? join(target.root, v) : v])),
+      };
+      command.runs.push(
+        new Promise((resolve) => {
+          execFile('sh', ['-c', this.script], { env, timeout: 30_000 }, (error, stdout, stderr) => {
+            const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+            const output = stderr ? `${stdout}\n----------ERROR-------\n${stderr}` : stdout;
+            Object.assign(invocation, {
+              Status: code === 0 ? 'Success' : 'Failed',
+              StatusDetails: code === 0 ? 'Success' : 'Failed',
+              CommandPlugins: [{ Name: 'runShellScript', Status: code === 0 ? 'Success' : 'Failed', ResponseCode: code, Output: output.slice(0, 2500) }],
+            });
+            resolve();
+          });
+        }),
+      );
+    }
+    return { $metadata, Command: { CommandId: command.commandId, TargetCount: targets.length, Status: 'Pending' } };
+  }
+
+  private listCommands(input: ListCommandsCommandInput) {
+    const command = this.command(input.CommandId);
+    const invocations = [...command.invocations.values()];
+    const completed = invocations.filter((i) => i.Status !== 'InProgress').length;
+    const status = completed === invocations.length ? 'Success' : 'InProgress';
+    return { $metadata, Commands: [{ CommandId: command.commandId, TargetCount: invocations.length, CompletedCount: completed, Status: status }] };
+  }
+
+  private command(commandId: string | undefined): FakeCommand {
+    const command = this.commands.find((c) => c.commandId === commandId);
+    if (!command) throw new Error(`fake SSM: no command ${commandId}`);
+    return command;
+  }
+}
