@@ -2,6 +2,7 @@
  * The ports the pure core calls. Each outside system has one adapter in src/adapters that
  * implements its port; tests of the core pass in-memory implementations of the same interfaces.
  */
+import type { Alert, AlertKind } from './alerts.ts';
 import type {
   HostResult,
   IssuedToken,
@@ -125,4 +126,31 @@ export interface RotationDeps {
   /** The admin access token for reset-by-id at this GitLab, when one is configured. */
   adminToken(gitlabUrl: string): Promise<string | undefined>;
   events: RotationEvents;
+}
+
+/** Where alerts go: SNS (then Slack and e-mail) in AWS; stdout and an optional Slack webhook locally. */
+export interface AlertSink {
+  publish(alert: Alert): Promise<void>;
+}
+
+/** What the de-duplication remembers of one alert condition (one runner, one kind, one host where it applies). */
+export interface AlertState {
+  kind: AlertKind;
+  runner: string;
+  /** What the condition looked like when last sent (e.g. the hosts and statuses): a change means a new alert. */
+  fingerprint: string;
+  /** ISO 8601: when the condition was first seen. */
+  firstSeen: string;
+  /** ISO 8601: when an alert or reminder for it was last sent. */
+  lastSent: string;
+}
+
+/** Alert de-duplication state: DynamoDB items `ALERT#<alertId>` in the AWS engine, a JSON file locally. */
+export interface AlertLedger {
+  alertState(secretId: string, alertId: string): Promise<AlertState | undefined>;
+  saveAlertState(secretId: string, alertId: string, state: AlertState): Promise<void>;
+  /** The condition cleared: the next occurrence is a new alert. */
+  clearAlertState(secretId: string, alertId: string): Promise<void>;
+  /** Every open condition of a secret, to clear the ones a scan no longer sees. */
+  openAlerts(secretId: string): Promise<Array<{ alertId: string; state: AlertState }>>;
 }
