@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/rotate-secret.ts';
-import { createAwsCli, rotateAws } from '../../src/cli/aws-commands.ts';
+import { adoptAws, createAwsCli, rotateAws } from '../../src/cli/aws-commands.ts';
 import { recordingOutput } from '../../src/cli/output.ts';
 import { hostHoldsVersion } from '../../src/core/types.ts';
 import { checkHosts } from '../../src/simulator/simulated-fleet.ts';
@@ -123,5 +123,23 @@ describe('the rotation hook', () => {
     const error = await handlerOf(harness)({ Step: 'dropSecret', SecretId: harness.secretArn, ClientRequestToken: 'x'.repeat(36) }, harness.context).catch((e: unknown) => e);
     expect((error as Error).message).toContain('rotation event: Step');
     expect(harness.simulator.stats.requests).toBe(harness.fleet.hosts.length);
+  });
+});
+
+describe('adopting a runner into the deployed stack', () => {
+  it('stores the token from a file as AWSCURRENT and rotates at once, printing no token', async () => {
+    harness = await startAwsHarness();
+    const h = harness;
+    const handler = handlerOf(h);
+    h.secretsManager.rotationHook = (event) => handler(event, h.context);
+    const tokenFile = `${h.fleet.hosts[0]?.configPath}.token`;
+    await import('node:fs/promises').then((fs) => fs.writeFile(tokenFile, `${h.fleet.tokens[1]}\n`, { mode: 0o600 }));
+    const fleetText = JSON.stringify({ runners: [{ name: RUNNER, gitlabUrl: h.simulator.url, runnerId: h.fleet.runners[0]?.id, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } } }] });
+    const output = recordingOutput();
+    await adoptAws(createAwsCli(fleetText, 'fleet.aws.json', h.secretsManager.client), RUNNER, tokenFile, true, output, new Date());
+    await Promise.all(h.secretsManager.rotations);
+    expect(output.lines.join('\n')).toMatch(/stored the token .* as AWSCURRENT[\s\S]*rotation started/);
+    await expectEveryHostOnCurrent(h);
+    expectNoTokens(captured(output.lines), h.knownTokens());
   });
 });
