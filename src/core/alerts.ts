@@ -46,6 +46,11 @@ export interface Alert {
   logUrl?: string;
   /** True for the daily reminder of a state that persists; false for the first alert of a new state. */
   reminder: boolean;
+  /**
+   * What identifies this state beyond kind and hosts (a version id, an expiry date): when it changes, the
+   * condition is a new one and alerts again at once.
+   */
+  stateKey: string;
 }
 
 /** The README anchor of each alert kind's runbook section. */

@@ -51,16 +51,21 @@ export class GitLabUnreachableError extends GitLabError {}
 /** Any other 4xx (400 bad request and the like). */
 export class GitLabRequestError extends GitLabError {}
 
-/** A rotation step cannot go on. `runnerName` and `step` say where; `fix` says what an operator does next. */
+/** Why a rotation stopped, where an alert of its own follows (see core/alert-rules.ts). */
+export type RotationFailureCode = 'current-token-rejected-no-admin-token' | 'pending-token-rejected' | 'store-failed';
+
+/** A rotation step cannot go on. `secretId` and `step` say where; `fix` says what an operator does next. */
 export class RotationError extends RotatorError {
   readonly secretId: string;
   readonly step: string;
   readonly fix: string | undefined;
-  constructor(message: string, details: { secretId: string; step: string; fix?: string; cause?: unknown }) {
+  readonly code: RotationFailureCode | undefined;
+  constructor(message: string, details: { secretId: string; step: string; fix?: string; code?: RotationFailureCode; cause?: unknown }) {
     super(message, { cause: details.cause });
     this.secretId = details.secretId;
     this.step = details.step;
     this.fix = details.fix;
+    this.code = details.code;
   }
 }
 

@@ -90,6 +90,7 @@ async function resetToken(
         {
           secretId,
           step: 'createSecret',
+          code: 'current-token-rejected-no-admin-token',
           fix: `Reset runner ${runnerId}'s token by id (POST /runners/${runnerId}/reset_authentication_token with an access token that may manage the runner, or "Reset token" in the runner's page), store it as the current value of ${secretId}, then rotate again; or configure an admin access token for recovery.`,
           cause: error,
         },
@@ -119,6 +120,7 @@ async function storeUntilDeadline(deps: RotationDeps, request: StepRequest, valu
           {
             secretId,
             step: 'createSecret',
+            code: 'store-failed',
             fix: `Make sure an admin access token is configured for ${current.gitlabUrl}, fix the store (${describeError(error)}), then rotate again.`,
             cause: error,
           },
@@ -190,6 +192,7 @@ async function testSecret(deps: RotationDeps, request: StepRequest): Promise<Ste
     throw new RotationError(`GitLab rejects the pending token of runner ${value.runnerId} (version ${versionId} of ${secretId})`, {
       secretId,
       step,
+      code: 'pending-token-rejected',
       fix: `Someone reset runner ${value.runnerId}'s token after this rotation issued it. Cancel the rotation (remove AWSPENDING from ${versionId}) and rotate again; recovery needs the admin access token.`,
       cause: error,
     });

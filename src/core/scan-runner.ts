@@ -3,6 +3,7 @@ import type { Clock, Fleet, GitLab, RotationEvents, RotationLedger, SecretStore 
 import { currentVersionId } from './rotation-guards.ts';
 import { planScan, type ScanPlan } from './scan-plan.ts';
 import { parseSecretValue } from './secret-value.ts';
+import { hostHoldsVersion, mergeHostResults } from './types.ts';
 import type { HostResult, HostSelector, ManagedRunner } from './types.ts';
 
 export interface ScanDeps {
@@ -22,7 +23,11 @@ export interface RunnerScanResult {
   secretId: string;
   plan: ScanPlan | undefined;
   rotationStarted: boolean;
+  /** Due, but Secrets Manager has a rotation in progress (AWSPENDING left on a version). */
+  rotationStuck: boolean;
   repushed: HostResult[];
+  /** Hosts of the current version's rotation that still lack it after this scan's re-push. */
+  missingHosts: HostResult[];
   warnings: string[];
 }
 
@@ -32,7 +37,7 @@ export interface RunnerScanResult {
  * Problems become warnings on the result: one runner never stops the scan of the others.
  */
 export async function scanRunner(deps: ScanDeps, runner: ManagedRunner, secretId: string, scanIntervalMs: number): Promise<RunnerScanResult> {
-  const result: RunnerScanResult = { runner: runner.name, secretId, plan: undefined, rotationStarted: false, repushed: [], warnings: [] };
+  const result: RunnerScanResult = { runner: runner.name, secretId, plan: undefined, rotationStarted: false, rotationStuck: false, repushed: [], missingHosts: [], warnings: [] };
   const description = await deps.secrets.describe(secretId);
   const versionId = currentVersionId(description);
   const raw = await deps.secrets.getValue(secretId, { stage: 'AWSCURRENT' });
@@ -54,16 +59,21 @@ export async function scanRunner(deps: ScanDeps, runner: ManagedRunner, secretId
   const plan = planScan({ runner, current, currentVersionId: versionId, rotationInProgress, lastRotation, managers, now: deps.clock.now(), scanIntervalMs });
   result.plan = plan;
   result.warnings.push(...plan.warnings);
+  result.rotationStuck = plan.decision.due && rotationInProgress;
   if (plan.rotate) {
     try {
       await deps.startRotation(runner, secretId);
       result.rotationStarted = true;
     } catch (error) {
       if (!(error instanceof RotationInProgressError)) throw error;
+      result.rotationStuck = true;
       result.warnings.push(`due but not rotated: ${error.message}`);
     }
   }
   if (plan.repushHosts.length > 0) result.repushed = await repushCurrent(deps, runner, secretId, plan.repushHosts);
+  if (!result.rotationStarted && lastRotation?.toVersionId === versionId) {
+    result.missingHosts = mergeHostResults(lastRotation.hosts, result.repushed).filter((h) => !hostHoldsVersion(h));
+  }
   return result;
 }
 

@@ -1,0 +1,36 @@
+import { alertFromRotationError, alertsFromRotation, alertsFromScan, ROTATION_RESOLVES_KINDS, SCAN_CHECKED_KINDS } from './alert-rules.ts';
+import { RotationError } from './errors.ts';
+import { raiseAlert, syncAlerts, type AlertDeps, type RaiseOutcome } from './raise-alert.ts';
+import type { StepOutcome } from './rotation-steps.ts';
+import type { RunnerScanResult } from './scan-runner.ts';
+import type { ManagedRunner } from './types.ts';
+
+/**
+ * After one rotation step: a finished rotation names every host that missed the token and resolves the
+ * runner's earlier alerts; a step that failed for a reason an operator must act on raises its alert.
+ * Other failures reach operators as Secrets Manager's RotationFailed event.
+ */
+export async function alertAfterRotationStep(
+  deps: AlertDeps,
+  runner: string,
+  secretId: string,
+  result: { outcome: StepOutcome } | { error: unknown },
+  logUrl?: string,
+): Promise<RaiseOutcome[]> {
+  const now = deps.clock.now();
+  if ('error' in result) {
+    if (!(result.error instanceof RotationError)) return [];
+    const alert = alertFromRotationError(runner, result.error, now, logUrl);
+    return alert ? [await raiseAlert(deps, alert)] : [];
+  }
+  const record = result.outcome.record;
+  if (!record) return [];
+  return syncAlerts(deps, secretId, ROTATION_RESOLVES_KINDS, alertsFromRotation(runner, record, now, logUrl));
+}
+
+/** After one runner's scan: raise what it found, clear what it checked and no longer finds. */
+export async function alertAfterScan(deps: AlertDeps, runner: ManagedRunner, result: RunnerScanResult, nearExpiryDays: number, logUrl?: string): Promise<RaiseOutcome[]> {
+  if (!result.plan) return [];
+  const found = alertsFromScan(runner, result, { nearExpiryDays, now: deps.clock.now(), logUrl });
+  return syncAlerts(deps, result.secretId, SCAN_CHECKED_KINDS, found);
+}
