@@ -1,25 +1,36 @@
-import { ArnFormat, CfnOutput, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct, IConstruct } from 'constructs';
 import type { AwsManagedRunner } from '../src/config/aws-fleet-config.ts';
+import { LAMBDA_ENVIRONMENT_NAMES } from '../src/config/lambda-environment.ts';
+import { AlertTopic } from './constructs/alert-topic.ts';
+import { ChatbotSlackChannel } from './constructs/chatbot-slack-channel.ts';
 import { ExpiryScanSchedule } from './constructs/expiry-scan-schedule.ts';
+import { FunctionAlarms } from './constructs/function-alarms.ts';
 import { HostUpdateDocument } from './constructs/host-update-document.ts';
 import { LedgerTable } from './constructs/ledger-table.ts';
+import { NotifyFunction } from './constructs/notify-function.ts';
 import { RotationFunctions, type RotationFunctionsProps } from './constructs/rotation-functions.ts';
+import { RotationOutcomeRule } from './constructs/rotation-outcome-rule.ts';
 import { RunnerSecret } from './constructs/runner-secret.ts';
 import type { LoadedFleet } from './fleet-config.ts';
+import { managedSecretArnPrefix, secretArnForGrant } from './secret-arn.ts';
 
 export interface RotatorStackProps extends StackProps {
   fleet: LoadedFleet;
   /** Lambda entry files (tests only); defaults to functions/rotate-secret.ts and functions/scan-expiry.ts. */
   functionEntries?: RotationFunctionsProps['entries'];
+  /** The notifier's entry file (tests only); defaults to functions/notify.ts. */
+  notifyEntry?: string;
 }
 
 /**
  * The AWS engine: one secret per runner with its rotation schedule and host read policy, the rotation
- * hook and the scanner, the host update document, the ledger table and the scan schedule. Every
- * permission is written out here, per function, on the exact resources the fleet file names.
+ * hook and the scanner, the host update document, the ledger table and the scan schedule; and the alert path:
+ * the encrypted alert topic (e-mail, the notifier, Chatbot), the notifier, the rule that hands it rotation
+ * failures, and the alarms on every function. Every permission is written out here, per function, on the
+ * exact resources the fleet file names.
  */
 export class RotatorStack extends Stack {
   readonly ledger: LedgerTable;
@@ -27,6 +38,12 @@ export class RotatorStack extends Stack {
   readonly functions: RotationFunctions;
   readonly runnerSecrets: RunnerSecret[];
   readonly scanSchedule: ExpiryScanSchedule;
+  readonly alerts: AlertTopic;
+  readonly notify: NotifyFunction;
+  readonly rotationOutcomes: RotationOutcomeRule;
+  readonly functionAlarms: FunctionAlarms;
+  /** Present when the fleet file's `alerts.chatbot` names a Slack channel. */
+  readonly chatbot: ChatbotSlackChannel | undefined;
 
   constructor(scope: Construct, id: string, props: RotatorStackProps) {
     super(scope, id, props);
@@ -46,7 +63,7 @@ export class RotatorStack extends Stack {
     this.limitRotationInvokeToThisAccount();
 
     const managedSecretArns = this.runnerSecrets.map((r) => r.secret.secretArn);
-    const adminSecretArns = [...new Set(Object.values(config.adminTokenSecrets))].map((nameOrArn) => adminSecretArn(this, nameOrArn));
+    const adminSecretArns = [...new Set(Object.values(config.adminTokenSecrets))].map((nameOrArn) => secretArnForGrant(this, nameOrArn));
     const hostCommands = hostCommandStatements(this, config.runners, this.hostDocument.documentArn);
 
     // Rotation hook. Its four actions on each managed secret (and Secrets Manager's right to invoke it)
@@ -66,10 +83,42 @@ export class RotatorStack extends Stack {
     for (const statement of [...adminTokenStatements(adminSecretArns), ...hostCommands]) scanExpiry.addToRolePolicy(statement);
     this.ledger.table.grantReadWriteData(scanExpiry);
 
+    // Alerts: the topic, the notifier subscribed to it, and who may publish (the three functions, and the alarms).
+    this.alerts = new AlertTopic(this, 'Alerts', { emails: config.alerts.emails });
+    this.notify = new NotifyFunction(this, 'Notify', {
+      bundling: this.functions.bundling,
+      ledger: this.ledger.table,
+      alerts: this.alerts,
+      slackWebhookSecretName: config.alerts.slackWebhookSecretName,
+      rotationLogGroupName: rotateSecret.logGroup.logGroupName,
+      entry: props.notifyEntry,
+    });
+    for (const fn of [rotateSecret, scanExpiry]) {
+      fn.addEnvironment(LAMBDA_ENVIRONMENT_NAMES.alertTopicArn, this.alerts.topic.topicArn);
+      this.alerts.grantPublishTo(fn);
+    }
+    this.rotationOutcomes = new RotationOutcomeRule(this, 'RotationOutcomes', {
+      secretArnPrefix: managedSecretArnPrefix(this, config.secretPrefix),
+      notify: this.notify.function,
+      alertTopic: this.alerts.topic,
+    });
+    this.functionAlarms = new FunctionAlarms(this, 'FunctionAlarms', {
+      functions: { RotateSecret: rotateSecret, ScanExpiry: scanExpiry, Notify: this.notify.function },
+      alertTopic: this.alerts.topic,
+    });
+    this.chatbot = config.alerts.chatbot
+      ? new ChatbotSlackChannel(this, 'Chatbot', {
+          ...config.alerts.chatbot,
+          alertTopic: this.alerts.topic,
+          alarms: [...this.functionAlarms.alarms, this.rotationOutcomes.undeliveredAlarm],
+        })
+      : undefined;
+
     this.acknowledgeFindings(config.runners);
 
     new CfnOutput(this, 'LedgerTableName', { description: 'DynamoDB table of rotation state', value: this.ledger.table.tableName });
     new CfnOutput(this, 'HostDocumentName', { description: 'SSM Command document that updates config.toml on runner hosts', value: this.hostDocument.documentName });
+    new CfnOutput(this, 'AlertTopicArn', { description: 'SNS topic of every alert (subscribe more endpoints here)', value: this.alerts.topic.topicArn });
   }
 
   /**
@@ -88,7 +137,23 @@ export class RotatorStack extends Stack {
   /** cdk-nag AwsSolutions findings this design accepts, each on the one construct it concerns, with the reason. */
   private acknowledgeFindings(runners: AwsManagedRunner[]): void {
     const { rotateSecret, scanExpiry } = this.functions;
+    const notify = this.notify.function;
     const ack = (scope: IConstruct, id: string, reason: string) => Validations.of(scope).acknowledge({ id, reason });
+    ack(
+      notify,
+      'AwsSolutions-L1',
+      'Node.js 22 (LTS until 2027-04) rather than the newest 24, like the other two functions: one bundle target (node20 syntax) and one tested Node version for the whole project. Move to 24 with the project.',
+    );
+    ack(
+      notify.role as IConstruct,
+      'AwsSolutions-IAM5[Resource::*]',
+      'Only xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing), which take no resource ARN. Its other grants name their resources: the alert topic and key, the ledger table, the webhook secret.',
+    );
+    ack(
+      this.rotationOutcomes.deadLetterQueue,
+      'AwsSolutions-SQS3',
+      'This queue is itself a dead-letter queue: the DeadLetterConfig of the rotation-outcome rule\'s target (cdk-nag only recognizes a queue named in another queue\'s RedrivePolicy). Its depth alarm publishes to the alert topic; a DLQ behind it would only move the same events one hop further.',
+    );
     for (const fn of [rotateSecret, scanExpiry]) {
       ack(
         fn,
@@ -117,16 +182,6 @@ export class RotatorStack extends Stack {
 /** GetSecretValue on the admin access token secrets (by name, or ARN as given): the only way back from an expired token. */
 function adminTokenStatements(arns: string[]): iam.PolicyStatement[] {
   return arns.length === 0 ? [] : [new iam.PolicyStatement({ sid: 'ReadAdminTokens', actions: ['secretsmanager:GetSecretValue'], resources: arns })];
-}
-
-/**
- * A secret named in adminTokenSecrets: an ARN is used as given; a name becomes `…:secret:<name>-??????`,
- * the pattern Secrets Manager documents for a secret known by name ("??????" = the six random characters
- * it appends; `*` would also match longer names): docs.aws.amazon.com/secretsmanager/latest/userguide/permissions_grant-limited-resources.html
- */
-function adminSecretArn(stack: Stack, nameOrArn: string): string {
-  if (nameOrArn.startsWith('arn:')) return nameOrArn;
-  return stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: `${nameOrArn}-??????`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
 }
 
 /**

@@ -20,7 +20,7 @@ export const ESM_REQUIRE_BANNER =
   "import { createRequire as topLevelCreateRequire } from 'node:module'; const require = topLevelCreateRequire(import.meta.url);";
 
 /**
- * How both Lambdas are bundled, by the esbuild in node_modules (never Docker): aws-cdk-lib finds esbuild with
+ * How every Lambda is bundled, by the esbuild in node_modules (never Docker): aws-cdk-lib finds esbuild with
  * require.resolve and, for an npm lock file, runs `npx --no-install esbuild` in `projectRoot`, i.e.
  * node_modules/.bin/esbuild; `forceDockerBundling: false` keeps it from falling back to Docker.
  * - ESM (`index.mjs`), like the rest of the project ("type": "module"): ESM-only dependencies
@@ -47,6 +47,53 @@ export function rotatorBundling(fleetText: string): nodejs.BundlingOptions {
   };
 }
 
+/** What every rotator Lambda sets besides its own variables: Powertools' names and source-mapped stack traces. */
+export const COMMON_FUNCTION_ENVIRONMENT: Readonly<Record<string, string>> = {
+  POWERTOOLS_SERVICE_NAME: 'gitlab-runner-rotator',
+  POWERTOOLS_METRICS_NAMESPACE: 'GitLabRunnerRotator',
+  POWERTOOLS_LOG_LEVEL: 'INFO',
+  // The bundle is minified: map stack traces back to the TypeScript sources.
+  NODE_OPTIONS: '--enable-source-maps',
+};
+
+export interface RotatorFunctionOptions {
+  /** Entry file, relative to the repository root. */
+  entry: string;
+  description: string;
+  /** The function's own variables; COMMON_FUNCTION_ENVIRONMENT is added. */
+  environment: Record<string, string>;
+  /** From rotatorBundling(fleetText): every function compiles in the same fleet file. */
+  bundling: nodejs.BundlingOptions;
+}
+
+/**
+ * One of the project's Lambdas, as all of them are built: `<id>` with its own role `<id>Role`, which starts with
+ * nothing but writing to its own log group `<id>Logs` (no AWSLambdaBasicExecutionRole, whose logs:CreateLogGroup
+ * is on `*`), kept 3 months; Node 22 on arm64, 256 MB, 10 minutes, active tracing, bundled locally by esbuild.
+ * The caller adds the rest of the role's permissions.
+ */
+export function rotatorFunction(scope: Construct, id: string, options: RotatorFunctionOptions): nodejs.NodejsFunction {
+  const role = new iam.Role(scope, `${id}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `Role of ${options.description}` });
+  const logGroup = new logs.LogGroup(scope, `${id}Logs`, { retention: logs.RetentionDays.THREE_MONTHS });
+  logGroup.grantWrite(role);
+  return new nodejs.NodejsFunction(scope, id, {
+    description: options.description,
+    entry: join(REPO_ROOT, options.entry),
+    handler: 'handler',
+    projectRoot: REPO_ROOT,
+    depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
+    runtime: lambda.Runtime.NODEJS_22_X,
+    architecture: lambda.Architecture.ARM_64,
+    memorySize: 256,
+    timeout: Duration.minutes(10),
+    tracing: lambda.Tracing.ACTIVE,
+    role,
+    logGroup,
+    environment: { ...options.environment, ...COMMON_FUNCTION_ENVIRONMENT },
+    bundling: options.bundling,
+  });
+}
+
 export interface RotationFunctionsProps {
   /** The fleet file's text, compiled into both bundles. */
   fleetText: string;
@@ -57,14 +104,13 @@ export interface RotationFunctionsProps {
 }
 
 /**
- * The two Lambdas: `rotateSecret` (the Secrets Manager rotation hook) and `scanExpiry` (the scheduled
- * scanner). Each has its own role that starts with nothing but writing to its own log group (no
- * AWSLambdaBasicExecutionRole, whose logs:CreateLogGroup is on `*`); the stack adds the rest.
+ * The two Lambdas of a rotation: `rotateSecret` (the Secrets Manager rotation hook) and `scanExpiry` (the
+ * scheduled scanner), each built by rotatorFunction; the stack adds their permissions.
  */
 export class RotationFunctions extends Construct {
   readonly rotateSecret: nodejs.NodejsFunction;
   readonly scanExpiry: nodejs.NodejsFunction;
-  /** The options both functions were bundled with (tests check the `define`). */
+  /** The options every function is bundled with (tests check the `define`; NotifyFunction reuses them). */
   readonly bundling: nodejs.BundlingOptions;
 
   constructor(scope: Construct, id: string, props: RotationFunctionsProps) {
@@ -74,34 +120,18 @@ export class RotationFunctions extends Construct {
     const environment = {
       [LAMBDA_ENVIRONMENT_NAMES.ledgerTableName]: props.ledgerTableName,
       [LAMBDA_ENVIRONMENT_NAMES.hostDocumentName]: props.hostDocumentName,
-      POWERTOOLS_SERVICE_NAME: 'gitlab-runner-rotator',
-      POWERTOOLS_METRICS_NAMESPACE: 'GitLabRunnerRotator',
-      POWERTOOLS_LOG_LEVEL: 'INFO',
-      // The bundle is minified: map stack traces back to the TypeScript sources.
-      NODE_OPTIONS: '--enable-source-maps',
     };
-    const create = (name: string, entry: string, description: string): nodejs.NodejsFunction => {
-      const role = new iam.Role(this, `${name}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `Role of ${description}` });
-      const logGroup = new logs.LogGroup(this, `${name}Logs`, { retention: logs.RetentionDays.THREE_MONTHS });
-      logGroup.grantWrite(role);
-      return new nodejs.NodejsFunction(this, name, {
-        description,
-        entry: join(REPO_ROOT, entry),
-        handler: 'handler',
-        projectRoot: REPO_ROOT,
-        depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
-        runtime: lambda.Runtime.NODEJS_22_X,
-        architecture: lambda.Architecture.ARM_64,
-        memorySize: 256,
-        timeout: Duration.minutes(10),
-        tracing: lambda.Tracing.ACTIVE,
-        role,
-        logGroup,
-        environment,
-        bundling: this.bundling,
-      });
-    };
-    this.rotateSecret = create('RotateSecret', entries.rotateSecret, 'GitLab runner token rotation hook (Secrets Manager rotation steps)');
-    this.scanExpiry = create('ScanExpiry', entries.scanExpiry, 'GitLab runner token expiry scanner (rotates what is due, re-pushes to hosts that missed)');
+    this.rotateSecret = rotatorFunction(this, 'RotateSecret', {
+      entry: entries.rotateSecret,
+      description: 'GitLab runner token rotation hook (Secrets Manager rotation steps)',
+      environment,
+      bundling: this.bundling,
+    });
+    this.scanExpiry = rotatorFunction(this, 'ScanExpiry', {
+      entry: entries.scanExpiry,
+      description: 'GitLab runner token expiry scanner (rotates what is due, re-pushes to hosts that missed)',
+      environment,
+      bundling: this.bundling,
+    });
   }
 }

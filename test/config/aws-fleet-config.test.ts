@@ -46,4 +46,41 @@ describe('parseAwsFleetConfig', () => {
     expect(() => parseAwsFleetConfig(text, 'fleet.aws.json')).toThrow(InvalidInputError);
     expect(() => parseAwsFleetConfig(text, 'fleet.aws.json')).toThrow(where);
   });
+
+  it('gives every fleet an alerts section: no destinations and the default thresholds when the file has none', () => {
+    const config = parseAwsFleetConfig(JSON.stringify(fleet), 'fleet.aws.json');
+    expect(config.alerts).toEqual({ emails: [], nearExpiryDays: 3, reminderHours: 24 });
+  });
+
+  it('reads e-mail addresses, the webhook secret name, the Chatbot channel and the thresholds of the alerts section', () => {
+    const alerts = {
+      emails: ['ops@example.com', 'runner-admins+alerts@example.org'],
+      slackWebhookSecretName: 'gitlab-runner-rotator/slack-webhook',
+      chatbot: { slackWorkspaceId: 'T0123ABCD', slackChannelId: 'C0456EFGH' },
+      nearExpiryDays: 5,
+      reminderHours: 12,
+    };
+    expect(parseAwsFleetConfig(JSON.stringify({ ...fleet, alerts }), 'fleet.aws.json').alerts).toEqual(alerts);
+    expect(parseAwsFleetConfig(JSON.stringify({ ...fleet, alerts: { emails: ['ops@example.com'] } }), 'fleet.aws.json').alerts).toEqual({
+      emails: ['ops@example.com'],
+      nearExpiryDays: 3,
+      reminderHours: 24,
+    });
+  });
+
+  const withAlerts = (alerts: Record<string, unknown>) => JSON.stringify({ ...fleet, alerts });
+  it.each([
+    ['an e-mail address without a domain', withAlerts({ emails: ['ops@example.com', 'ops'] }), 'fleet.aws.json: alerts.emails[1]: an e-mail address'],
+    ['an e-mail address listed twice', withAlerts({ emails: ['ops@example.com', 'OPS@example.com'] }), 'fleet.aws.json: alerts.emails[1]: "OPS@example.com" is listed twice'],
+    ['a webhook secret given as an ARN', withAlerts({ slackWebhookSecretName: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:slack-AbCdEf' }), 'alerts.slackWebhookSecretName: a secret name'],
+    ['a Chatbot channel without its workspace', withAlerts({ chatbot: { slackChannelId: 'C0456EFGH' } }), 'alerts.chatbot.slackWorkspaceId'],
+    ['a Slack workspace id in lower case', withAlerts({ chatbot: { slackWorkspaceId: 't0123abcd', slackChannelId: 'C0456EFGH' } }), 'alerts.chatbot.slackWorkspaceId: a Slack workspace id'],
+    ['a Slack channel name instead of its id', withAlerts({ chatbot: { slackWorkspaceId: 'T0123ABCD', slackChannelId: '#ci-alerts' } }), 'alerts.chatbot.slackChannelId: a Slack channel id'],
+    ['a near-expiry threshold of 0 days', withAlerts({ nearExpiryDays: 0 }), 'alerts.nearExpiryDays'],
+    ['a reminder interval of 1.5 hours', withAlerts({ reminderHours: 1.5 }), 'alerts.reminderHours'],
+    ['an unknown alerts field', withAlerts({ pagerduty: 'key' }), 'alerts'],
+  ])('rejects %s in the alerts section and names the field', (_name, text, message) => {
+    expect(() => parseAwsFleetConfig(text, 'fleet.aws.json')).toThrow(InvalidInputError);
+    expect(() => parseAwsFleetConfig(text, 'fleet.aws.json')).toThrow(message);
+  });
 });

@@ -13,6 +13,8 @@ import { ESM_REQUIRE_BANNER } from '../../lib/constructs/rotation-functions.ts';
 import { loadFleetConfig, type LoadedFleet } from '../../lib/fleet-config.ts';
 import { RotatorStack } from '../../lib/rotator-stack.ts';
 import { MANAGED_SECRET_TAG_KEY, parseAwsFleetConfig } from '../../src/config/aws-fleet-config.ts';
+import { matchesEventPattern, rotationOutcomePattern, type EventPattern } from '../../src/config/rotation-outcome-pattern.ts';
+import { ALERT_KINDS } from '../../src/core/alerts.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The feature flags of cdk.json, so the tests build the stack `cdk synth` builds. */
@@ -39,15 +41,29 @@ function fleetFrom(text: string, path = 'fleet.test.json'): LoadedFleet {
   return { path, text, config: parseAwsFleetConfig(text, path) };
 }
 
+interface BuildOptions {
+  fleet?: LoadedFleet;
+  context?: Record<string, unknown>;
+  outdir?: string;
+  entries?: { rotateSecret: string; scanExpiry: string };
+  notifyEntry?: string;
+  env?: { account: string; region: string };
+}
+
 /** The app of bin/app.ts, without bundling unless `context` says otherwise, and without CDK's built-in CloudFormation validation (6-8 s a synth; `cdk synth` runs it). */
-function build(options: { fleet?: LoadedFleet; context?: Record<string, unknown>; outdir?: string; entries?: { rotateSecret: string; scanExpiry: string } } = {}) {
+function build(options: BuildOptions = {}) {
   const app = new App({ context: { ...CDK_CONTEXT, ...(options.context ?? SKIP_BUNDLING) }, outdir: options.outdir, builtinCloudFormationValidation: false });
-  const stack = new RotatorStack(app, 'GitLabRunnerRotator', { fleet: options.fleet ?? fleetFrom(FLEET_TEXT), functionEntries: options.entries });
+  const stack = new RotatorStack(app, 'GitLabRunnerRotator', {
+    fleet: options.fleet ?? fleetFrom(FLEET_TEXT),
+    functionEntries: options.entries,
+    notifyEntry: options.notifyEntry,
+    env: options.env,
+  });
   return { app, stack };
 }
 
-function synth(fleet?: LoadedFleet) {
-  const { app, stack } = build({ fleet });
+function synth(fleet?: LoadedFleet, env?: BuildOptions['env']) {
+  const { app, stack } = build({ fleet, env });
   const template = Template.fromStack(stack);
   const resources = template.toJSON().Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>;
   const id = (construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as CfnResource);
@@ -155,7 +171,7 @@ describe('RotatorStack', () => {
 
   it('scans on the fleet file schedule, targeting the scanner', () => {
     const { template, stack, id } = synth();
-    template.resourceCountIs('AWS::Events::Rule', 1);
+    expect(Object.keys(template.findResources('AWS::Events::Rule', { Properties: { ScheduleExpression: Match.anyValue() } }))).toHaveLength(1);
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(6 hours)',
       State: 'ENABLED',
@@ -188,9 +204,23 @@ describe('RotatorStack', () => {
     });
   });
 
-  it('runs both functions on Node 22 arm64 with tracing, 256 MB, 10 minutes, their own log group and the environment the handlers read', () => {
+  it('runs the three functions on Node 22 arm64 with tracing, 256 MB, 10 minutes, their own log group and the environment the handlers read', () => {
     const { template, stack, id } = synth();
-    for (const fn of [stack.functions.rotateSecret, stack.functions.scanExpiry]) {
+    const common = {
+      LEDGER_TABLE_NAME: { Ref: id(stack.ledger.table) },
+      ALERT_TOPIC_ARN: { Ref: id(stack.alerts.topic) },
+      POWERTOOLS_SERVICE_NAME: 'gitlab-runner-rotator',
+      POWERTOOLS_METRICS_NAMESPACE: 'GitLabRunnerRotator',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+    const rotationLogGroup = { Ref: stack.getLogicalId(stack.functions.rotateSecret.logGroup.node.defaultChild as CfnResource) };
+    const environments = new Map<unknown, Record<string, unknown>>([
+      [stack.functions.rotateSecret, { ...common, HOST_DOCUMENT_NAME: { Ref: stack.getLogicalId(stack.hostDocument.document) } }],
+      [stack.functions.scanExpiry, { ...common, HOST_DOCUMENT_NAME: { Ref: stack.getLogicalId(stack.hostDocument.document) } }],
+      [stack.notify.function, { ...common, ROTATION_LOG_GROUP: rotationLogGroup }],
+    ]);
+    for (const fn of [stack.functions.rotateSecret, stack.functions.scanExpiry, stack.notify.function]) {
       const logGroupId = stack.getLogicalId(fn.logGroup.node.defaultChild as CfnResource);
       template.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: Match.absent(),
@@ -202,20 +232,13 @@ describe('RotatorStack', () => {
         TracingConfig: { Mode: 'Active' },
         LoggingConfig: { LogGroup: { Ref: logGroupId } },
         Role: { 'Fn::GetAtt': [stack.getLogicalId(fn.role!.node.defaultChild as CfnResource), 'Arn'] },
-        Environment: {
-          Variables: {
-            LEDGER_TABLE_NAME: { Ref: id(stack.ledger.table) },
-            HOST_DOCUMENT_NAME: { Ref: stack.getLogicalId(stack.hostDocument.document) },
-            POWERTOOLS_SERVICE_NAME: 'gitlab-runner-rotator',
-            POWERTOOLS_METRICS_NAMESPACE: 'GitLabRunnerRotator',
-            POWERTOOLS_LOG_LEVEL: 'INFO',
-            NODE_OPTIONS: '--enable-source-maps',
-          },
-        },
       });
+      // Exactly these variables: no fleet text, no token, no secret value.
+      expect(template.toJSON().Resources[id(fn)].Properties.Environment).toEqual({ Variables: environments.get(fn) });
       template.hasResource('AWS::Logs::LogGroup', { Properties: { RetentionInDays: 90 } });
     }
-    template.resourceCountIs('AWS::Logs::LogGroup', 2);
+    template.resourceCountIs('AWS::Lambda::Function', 3);
+    template.resourceCountIs('AWS::Logs::LogGroup', 3);
   });
 
   it('gives the rotation hook the four rotation actions on the managed secrets only, and reads of the admin tokens', () => {
@@ -294,7 +317,7 @@ describe('RotatorStack', () => {
     const outdir = mkdtempSync(join(tmpdir(), 'rotator-cdk-'));
     const fleet = loadFleetConfig(join(REPO_ROOT, 'fleet.aws.example.json'));
     const entry = 'src/config/lambda-environment.ts';
-    const { app } = build({ fleet, context: {}, outdir, entries: { rotateSecret: entry, scanExpiry: entry } });
+    const { app } = build({ fleet, context: {}, outdir, entries: { rotateSecret: entry, scanExpiry: entry }, notifyEntry: entry });
     app.synth();
     const bundles = readdirSync(outdir).filter((d) => d.startsWith('asset.')).map((d) => join(outdir, d, 'index.mjs'));
     expect(bundles.length).toBeGreaterThan(0);
@@ -307,6 +330,250 @@ describe('RotatorStack', () => {
       expect(JSON.parse(run.stdout)).toEqual({ runners: fleet.config.runners.map((r) => r.name), table: 'ledger' });
     }
   }, 60_000);
+});
+
+/** FLEET_TEXT with an alerts section. */
+function fleetWithAlerts(alerts: Record<string, unknown>): LoadedFleet {
+  return fleetFrom(JSON.stringify({ ...JSON.parse(FLEET_TEXT), alerts }));
+}
+
+/** Every statement of every inline policy in the template, with the logical ids of the roles it is attached to. */
+function allStatements(resources: Record<string, { Type: string; Properties: Record<string, unknown> }>) {
+  const list = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
+  return Object.values(resources)
+    .filter((r) => r.Type === 'AWS::IAM::Policy' || (r.Type === 'AWS::IAM::Role' && r.Properties.Policies))
+    .flatMap((r) => {
+      const roles =
+        r.Type === 'AWS::IAM::Policy'
+          ? (r.Properties.Roles as Array<{ Ref: string }>).map((ref) => ref.Ref)
+          : [Object.entries(resources).find(([, x]) => x === r)![0]];
+      const documents =
+        r.Type === 'AWS::IAM::Policy'
+          ? [r.Properties.PolicyDocument]
+          : (r.Properties.Policies as Array<{ PolicyDocument: unknown }>).map((p) => p.PolicyDocument);
+      return (documents as Array<{ Statement: Array<Statement & { Action: string | string[]; Resource: unknown }> }>).flatMap((d) =>
+        d.Statement.map((st) => ({ roles, statement: { ...st, Action: list(st.Action), Resource: list(st.Resource) } })),
+      );
+    });
+}
+
+const roleIdOf = (stack: RotatorStack, fn: { role?: { node: { defaultChild?: unknown } } }) => stack.getLogicalId(fn.role!.node.defaultChild as CfnResource);
+
+/** The ARN prefix of the managed secrets, as the template writes it for secretPrefix `ci/runners/` in an environment-agnostic stack. */
+const MANAGED_PREFIX = {
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':secret:ci/runners/']],
+};
+
+describe('Alerts', () => {
+  it('encrypts the alert topic with a customer-managed key that rotates, and denies publishing without TLS', () => {
+    const { template, stack, id } = synth();
+    template.resourceCountIs('AWS::SNS::Topic', 1);
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [id(stack.alerts.key), 'Arn'] } });
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    const policies = Object.values(template.findResources('AWS::SNS::TopicPolicy'));
+    expect(policies).toHaveLength(1);
+    const statements = policies[0]!.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>;
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Principal: '*', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } }, Resource: { Ref: id(stack.alerts.topic) } }),
+    );
+  });
+
+  it('lets CloudWatch alarms of this account and region, and no other service, publish to the topic and use its key', () => {
+    const { template, stack, id } = synth();
+    const alarmArns = {
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudwatch:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':alarm:*']],
+    };
+    const onlyThisAccountsAlarms = { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } }, ArnLike: { 'aws:SourceArn': alarmArns } };
+    const topicPolicy = Object.values(template.findResources('AWS::SNS::TopicPolicy'))[0]!.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>;
+    expect(topicPolicy.filter((st) => st.Effect === 'Allow')).toEqual([
+      expect.objectContaining({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Resource: { Ref: id(stack.alerts.topic) }, Condition: onlyThisAccountsAlarms }),
+    ]);
+    const keyPolicy = template.toJSON().Resources[id(stack.alerts.key)].Properties.KeyPolicy.Statement as Array<Record<string, unknown>>;
+    const services = keyPolicy.filter((st) => (st.Principal as { Service?: string }).Service !== undefined);
+    expect(services).toEqual([
+      expect.objectContaining({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'], Condition: onlyThisAccountsAlarms }),
+    ]);
+  });
+
+  it('subscribes each configured e-mail address, and none when the fleet file names none', () => {
+    const withEmails = synth(fleetWithAlerts({ emails: ['ops@example.com', 'runner-admins@example.org'] }));
+    const emails = Object.values(withEmails.template.findResources('AWS::SNS::Subscription', { Properties: { Protocol: 'email' } }));
+    expect(emails.map((e) => e.Properties)).toEqual([
+      { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: { Ref: withEmails.id(withEmails.stack.alerts.topic) } },
+      { Protocol: 'email', Endpoint: 'runner-admins@example.org', TopicArn: { Ref: withEmails.id(withEmails.stack.alerts.topic) } },
+    ]);
+    const none = synth();
+    expect(Object.keys(none.template.findResources('AWS::SNS::Subscription', { Properties: { Protocol: 'email' } }))).toEqual([]);
+  });
+
+  it('hands RotationFailed and RotationAbandoned of the managed secrets to the notifier with the shared pattern, not by detail-type', () => {
+    const { template, stack, id } = synth();
+    const rule = template.toJSON().Resources[id(stack.rotationOutcomes.rule)].Properties;
+    const expected = JSON.parse(JSON.stringify(rotationOutcomePattern('<prefix>')).replace('"<prefix>"', JSON.stringify(MANAGED_PREFIX)));
+    expect(rule.EventPattern).toEqual(expected);
+    expect(Object.keys(rule.EventPattern)).not.toContain('detail-type');
+    expect(rule.Targets).toEqual([
+      {
+        Id: 'Target0',
+        Arn: { 'Fn::GetAtt': [id(stack.notify.function), 'Arn'] },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [id(stack.rotationOutcomes.deadLetterQueue), 'Arn'] } },
+        RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 3600 },
+      },
+    ]);
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 'events.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [id(stack.notify.function), 'Arn'] },
+      SourceArn: { 'Fn::GetAtt': [id(stack.rotationOutcomes.rule), 'Arn'] },
+    });
+  });
+
+  it('deploys a rule that, in a known account and region, matches the sample failure events and misses the success', () => {
+    const fleet = loadFleetConfig(join(REPO_ROOT, 'fleet.aws.example.json'));
+    const { template, stack, id } = synth(fleet, { account: '123456789012', region: 'eu-west-1' });
+    const pattern = template.toJSON().Resources[id(stack.rotationOutcomes.rule)].Properties.EventPattern as EventPattern;
+    const sample = (name: string) => JSON.parse(readFileSync(join(REPO_ROOT, 'events', name), 'utf8')) as unknown;
+    expect(matchesEventPattern(pattern, sample('rotation-failed.json'))).toBe(true);
+    expect(matchesEventPattern(pattern, sample('rotation-abandoned.json'))).toBe(true);
+    expect(matchesEventPattern(pattern, sample('rotation-succeeded.json'))).toBe(false);
+  });
+
+  it('puts undeliverable rotation outcomes in an encrypted, TLS-only queue whose depth alarms the topic', () => {
+    const { template, stack, id } = synth();
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+    const queuePolicy = Object.values(template.findResources('AWS::SQS::QueuePolicy'))[0]!.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>;
+    expect(queuePolicy).toContainEqual(expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));
+    expect(queuePolicy).toContainEqual(
+      expect.objectContaining({ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage', Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [id(stack.rotationOutcomes.rule), 'Arn'] } } } }),
+    );
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id(stack.rotationOutcomes.deadLetterQueue), 'QueueName'] } }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [{ Ref: id(stack.alerts.topic) }],
+      OKActions: [{ Ref: id(stack.alerts.topic) }],
+    });
+  });
+
+  it('alarms on Errors and on Throttles of each of the three functions, at 1 in 5 minutes, to the topic and back', () => {
+    const { template, stack, id } = synth();
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { Namespace: 'AWS/Lambda' } })).map((a) => a.Properties);
+    const functions = [stack.functions.rotateSecret, stack.functions.scanExpiry, stack.notify.function];
+    expect(alarms.map((a) => `${JSON.stringify(a.Dimensions)} ${a.MetricName}`).sort()).toEqual(
+      functions.flatMap((fn) => ['Errors', 'Throttles'].map((metric) => `${JSON.stringify([{ Name: 'FunctionName', Value: { Ref: id(fn) } }])} ${metric}`)).sort(),
+    );
+    for (const alarm of alarms) {
+      expect(alarm).toMatchObject({
+        Statistic: 'Sum',
+        Period: 300,
+        EvaluationPeriods: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: id(stack.alerts.topic) }],
+        OKActions: [{ Ref: id(stack.alerts.topic) }],
+      });
+      expect(String(alarm.AlarmDescription)).toMatch(/at least once in 5 minutes/);
+    }
+    // The six function alarms and the dead-letter queue's.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+  });
+
+  it('subscribes the notifier to the topic for alert messages only, so alarm notifications never reach it', () => {
+    const { template, stack, id } = synth();
+    const lambdas = Object.values(template.findResources('AWS::SNS::Subscription', { Properties: { Protocol: 'lambda' } })).map((s) => s.Properties);
+    expect(lambdas).toEqual([
+      {
+        Protocol: 'lambda',
+        Endpoint: { 'Fn::GetAtt': [id(stack.notify.function), 'Arn'] },
+        TopicArn: { Ref: id(stack.alerts.topic) },
+        FilterPolicy: { kind: [...ALERT_KINDS] },
+      },
+    ]);
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 'sns.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [id(stack.notify.function), 'Arn'] },
+      SourceArn: { Ref: id(stack.alerts.topic) },
+    });
+  });
+
+  it('grants sns:Publish on the topic, and the key through SNS only, to the three functions and no other role', () => {
+    const { resources, stack, id } = synth(fleetWithAlerts({ chatbot: { slackWorkspaceId: 'T0123ABCD', slackChannelId: 'C0123ABCD' } }));
+    const functions = [stack.functions.rotateSecret, stack.functions.scanExpiry, stack.notify.function];
+    const statements = allStatements(resources);
+    const publishers = statements.filter(({ statement }) => statement.Effect === 'Allow' && statement.Action.some((a) => a.startsWith('sns:')));
+    expect(publishers.flatMap((p) => p.roles).sort()).toEqual(functions.map((fn) => roleIdOf(stack, fn)).sort());
+    for (const { statement } of publishers) {
+      expect(statement.Action).toEqual(['sns:Publish']);
+      expect(statement.Resource).toEqual([{ Ref: id(stack.alerts.topic) }]);
+    }
+    const keyUsers = statements.filter(({ statement }) => statement.Action.some((a) => a.startsWith('kms:')));
+    expect(keyUsers.flatMap((k) => k.roles).sort()).toEqual(functions.map((fn) => roleIdOf(stack, fn)).sort());
+    for (const { statement } of keyUsers) {
+      expect(statement).toMatchObject({
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Resource: [{ 'Fn::GetAtt': [id(stack.alerts.key), 'Arn'] }],
+        Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['sns.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }]] } } },
+      });
+    }
+  });
+
+  it('lets only the notifier read the Slack webhook secret, by name, and tells it the name', () => {
+    const { resources, stack, id } = synth(fleetWithAlerts({ slackWebhookSecretName: 'ci/slack-webhook' }));
+    const webhookArn = stack.resolve(stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: 'ci/slack-webhook-??????', arnFormat: ArnFormat.COLON_RESOURCE_NAME }));
+    const readers = allStatements(resources).filter(({ statement }) => statement.Resource.some((r) => JSON.stringify(r) === JSON.stringify(webhookArn)));
+    expect(readers).toEqual([{ roles: [roleIdOf(stack, stack.notify.function)], statement: expect.objectContaining({ Action: ['secretsmanager:GetSecretValue'] }) }]);
+    const notify = roleStatements(resources, id(stack.notify.function));
+    expect(grantsOf(notify, 'secretsmanager:GetSecretValue').flatMap((st) => st.Resource)).toEqual([webhookArn]);
+    expect(notify.flatMap((st) => st.Action).filter((a) => a.startsWith('secretsmanager:'))).toEqual(['secretsmanager:GetSecretValue']);
+    expect(resources[id(stack.notify.function)]!.Properties.Environment).toMatchObject({ Variables: { SLACK_WEBHOOK_SECRET: 'ci/slack-webhook' } });
+
+    const without = synth();
+    const notifyWithout = roleStatements(without.resources, without.id(without.stack.notify.function));
+    expect(notifyWithout.flatMap((st) => st.Action).filter((a) => a.startsWith('secretsmanager:'))).toEqual([]);
+    expect(Object.keys((without.resources[without.id(without.stack.notify.function)]!.Properties.Environment as { Variables: object }).Variables)).not.toContain('SLACK_WEBHOOK_SECRET');
+  });
+
+  it('gives the notifier the ledger, the topic and tracing, and nothing of the rotation: no SSM, no managed secret', () => {
+    const { resources, stack, id } = synth(fleetWithAlerts({ slackWebhookSecretName: 'ci/slack-webhook' }));
+    const statements = roleStatements(resources, id(stack.notify.function));
+    expect(statements.flatMap((st) => st.Action).filter((a) => a.startsWith('ssm:'))).toEqual([]);
+    const onStar = statements.filter((st) => st.Resource.includes('*'));
+    expect(onStar.flatMap((st) => st.Action).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+    for (const runner of stack.runnerSecrets) expect(JSON.stringify(statements)).not.toContain(id(runner.secret));
+    expectLedgerOnly(statements, id(stack.ledger.table));
+  });
+
+  it('relays the topic to Slack through Chatbot only when configured: read-only role and guardrail, errors logged', () => {
+    synth().template.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 0);
+    const { template, stack, id, resources } = synth(fleetWithAlerts({ chatbot: { slackWorkspaceId: 'T0123ABCD', slackChannelId: 'C0456EFGH' } }));
+    template.resourceCountIs('AWS::Chatbot::SlackChannelConfiguration', 1);
+    const chatbot = stack.chatbot!;
+    template.hasResourceProperties('AWS::Chatbot::SlackChannelConfiguration', {
+      ConfigurationName: 'GitLabRunnerRotator-alerts',
+      SlackWorkspaceId: 'T0123ABCD',
+      SlackChannelId: 'C0456EFGH',
+      SnsTopicArns: [{ Ref: id(stack.alerts.topic) }],
+      IamRoleArn: { 'Fn::GetAtt': [id(chatbot.role), 'Arn'] },
+      GuardrailPolicies: [{ Ref: id(chatbot.guardrail) }],
+      LoggingLevel: 'ERROR',
+      UserRoleRequired: false,
+    });
+    const alarmArns = [...stack.functionAlarms.alarms, stack.rotationOutcomes.undeliveredAlarm].map((a) => JSON.stringify(stack.resolve(a.alarmArn))).sort();
+    const chatbotStatements = allStatements(resources).filter(({ roles }) => roles.includes(id(chatbot.role)));
+    const guardrail = (resources[id(chatbot.guardrail)]!.Properties.PolicyDocument as { Statement: Array<{ Action: unknown; Resource: unknown[] }> }).Statement;
+    for (const statements of [chatbotStatements.map((c) => c.statement), guardrail]) {
+      expect(statements).toHaveLength(1);
+      expect([statements[0]!.Action].flat()).toEqual(['cloudwatch:DescribeAlarms']);
+      expect(statements[0]!.Resource.map((r) => JSON.stringify(r)).sort()).toEqual(alarmArns);
+    }
+  });
+
+  it('outputs the alert topic ARN', () => {
+    const { template, stack, id } = synth();
+    template.hasOutput('AlertTopicArn', { Value: { Ref: id(stack.alerts.topic) } });
+  });
 });
 
 describe('cdk-nag AwsSolutions checks', () => {
@@ -351,7 +618,7 @@ describe('cdk-nag AwsSolutions checks', () => {
     );
   });
 
-  it('acknowledges only named findings on the two function roles and functions, each with its reason', () => {
+  it('acknowledges only named findings on the function roles, the functions and the rule dead-letter queue, each with its reason', () => {
     const { stack } = build({ fleet: loadFleetConfig(join(REPO_ROOT, 'fleet.aws.example.json')) });
     const acknowledged: Array<[string, string, string]> = [];
     for (const construct of stack.node.findAll()) {
@@ -371,6 +638,9 @@ describe('cdk-nag AwsSolutions checks', () => {
         'GitLabRunnerRotator/Functions/ScanExpiry AwsSolutions-L1',
         'GitLabRunnerRotator/Functions/ScanExpiryRole AwsSolutions-IAM5[Resource::*]',
         `GitLabRunnerRotator/Functions/ScanExpiryRole ${instances}`,
+        'GitLabRunnerRotator/Notify/Function AwsSolutions-L1',
+        'GitLabRunnerRotator/Notify/FunctionRole AwsSolutions-IAM5[Resource::*]',
+        'GitLabRunnerRotator/RotationOutcomes/DeadLetterQueue AwsSolutions-SQS3',
       ].sort(),
     );
     for (const [, , reason] of acknowledged) expect(reason.length).toBeGreaterThan(60);
