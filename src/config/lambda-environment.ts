@@ -21,19 +21,73 @@ export const LAMBDA_ENVIRONMENT_NAMES = {
   ledgerTableName: 'LEDGER_TABLE_NAME',
   hostDocumentName: 'HOST_DOCUMENT_NAME',
   alertTopicArn: 'ALERT_TOPIC_ARN',
+  slackWebhookSecret: 'SLACK_WEBHOOK_SECRET',
+  readmeUrl: 'RUNBOOK_README_URL',
+  rotationLogGroup: 'ROTATION_LOG_GROUP',
+  region: 'AWS_REGION',
 } as const;
 
+/** What functions/notify.ts reads at start: it needs no SSM document, and it cannot work without the topic. */
+export interface NotifyEnvironment {
+  fleet: AwsFleetConfig;
+  /** The ledger table: alert de-duplication items (`ALERT#…`). */
+  ledgerTableName: string;
+  /** SNS topic the alerts raised from rotation events are published to (and Slack posts come back from). */
+  alertTopicArn: string;
+  /**
+   * Name or ARN of the secret holding the Slack incoming-webhook URL (plain text); unset: alerts are only
+   * logged. Default: the fleet file's `alerts.slackWebhookSecretName`.
+   */
+  slackWebhookSecret: string | undefined;
+  /** URL of the README whose runbook sections alerts link to (`<url>#runbook-<kind>`); unset: `README.md#…` as text. */
+  readmeUrl: string | undefined;
+  /** CloudWatch console link to the rotation hook's log group (ROTATION_LOG_GROUP in AWS_REGION), when set. */
+  rotationLogUrl: string | undefined;
+}
+
 export function readLambdaEnvironment(env: Record<string, string | undefined> = processEnvironment()): LambdaEnvironment {
-  const required = (name: string): string => {
-    const value = env[name];
-    if (value === undefined || value === '') throw new InvalidInputError(`environment variable ${name}`, 'is not set (the stack sets it)');
-    return value;
-  };
+  const required = requiredIn(env);
   return {
     fleet: parseAwsFleetConfig(required(LAMBDA_ENVIRONMENT_NAMES.fleetJson), LAMBDA_ENVIRONMENT_NAMES.fleetJson),
     ledgerTableName: required(LAMBDA_ENVIRONMENT_NAMES.ledgerTableName),
     hostDocumentName: required(LAMBDA_ENVIRONMENT_NAMES.hostDocumentName),
     alertTopicArn: env[LAMBDA_ENVIRONMENT_NAMES.alertTopicArn] || undefined,
+  };
+}
+
+export function readNotifyEnvironment(env: Record<string, string | undefined> = processEnvironment()): NotifyEnvironment {
+  const required = requiredIn(env);
+  const fleet = parseAwsFleetConfig(required(LAMBDA_ENVIRONMENT_NAMES.fleetJson), LAMBDA_ENVIRONMENT_NAMES.fleetJson);
+  const readmeUrl = env[LAMBDA_ENVIRONMENT_NAMES.readmeUrl] || undefined;
+  if (readmeUrl !== undefined && !/^https?:\/\/\S+$/.test(readmeUrl)) {
+    throw new InvalidInputError(`environment variable ${LAMBDA_ENVIRONMENT_NAMES.readmeUrl}`, 'is not an http(s) URL of the README');
+  }
+  const logGroup = env[LAMBDA_ENVIRONMENT_NAMES.rotationLogGroup] || undefined;
+  const region = env[LAMBDA_ENVIRONMENT_NAMES.region] || undefined;
+  return {
+    fleet,
+    ledgerTableName: required(LAMBDA_ENVIRONMENT_NAMES.ledgerTableName),
+    alertTopicArn: required(LAMBDA_ENVIRONMENT_NAMES.alertTopicArn),
+    slackWebhookSecret: env[LAMBDA_ENVIRONMENT_NAMES.slackWebhookSecret] || fleet.alerts.slackWebhookSecretName,
+    readmeUrl,
+    rotationLogUrl: logGroup && region ? cloudWatchLogGroupUrl(region, logGroup) : undefined,
+  };
+}
+
+/**
+ * The CloudWatch console page of a log group. The console's fragment encodes the name twice over:
+ * percent-encoding, then `%` as `$25` (`/aws/lambda/x` → `$252Faws$252Flambda$252Fx`).
+ */
+export function cloudWatchLogGroupUrl(region: string, logGroupName: string): string {
+  const name = encodeURIComponent(logGroupName).replace(/%/g, '$25');
+  return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#logsV2:log-groups/log-group/${name}`;
+}
+
+function requiredIn(env: Record<string, string | undefined>): (name: string) => string {
+  return (name) => {
+    const value = env[name];
+    if (value === undefined || value === '') throw new InvalidInputError(`environment variable ${name}`, 'is not set (the stack sets it)');
+    return value;
   };
 }
 

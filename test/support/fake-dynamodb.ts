@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import type { DeleteCommandInput, GetCommandInput, PutCommandInput, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { DeleteCommandInput, GetCommandInput, PutCommandInput, QueryCommandInput, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 
 type Item = Record<string, unknown>;
@@ -10,7 +10,8 @@ const $metadata = {};
 /**
  * One DynamoDB table (pk, sk) behind the Document client, for the commands the ledger sends. Condition
  * expressions are evaluated for the one form it uses: `#a = :a AND (attribute_not_exists(#b) OR #b = :b)`,
- * and plain `#a = :a`.
+ * and plain `#a = :a`. Query takes the key conditions `#pk = :pk` and `#pk = :pk AND begins_with(#sk, :p)`
+ * (names or plain attribute names), and answers every match in sort-key order in one page.
  */
 export class FakeDynamoTable {
   readonly client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }));
@@ -24,6 +25,7 @@ export class FakeDynamoTable {
       this.items.delete(keyOf(input.Key));
       return { $metadata };
     });
+    this.mock.on(QueryCommand).callsFake((input: QueryCommandInput) => ({ $metadata, Items: this.query(input) }));
     this.mock.on(TransactWriteCommand).callsFake((input: TransactWriteCommandInput) => {
       for (const op of input.TransactItems ?? []) {
         if (op.Put) this.put(op.Put as PutCommandInput);
@@ -31,6 +33,20 @@ export class FakeDynamoTable {
       }
       return { $metadata };
     });
+  }
+
+  private query(input: QueryCommandInput): Item[] {
+    const names = input.ExpressionAttributeNames ?? {};
+    const values = input.ExpressionAttributeValues ?? {};
+    const name = (n: string) => names[n] ?? n;
+    const match = /^\s*(#?\w+)\s*=\s*(:\w+)(?:\s+AND\s+begins_with\(\s*(#?\w+)\s*,\s*(:\w+)\s*\))?\s*$/.exec(input.KeyConditionExpression ?? '');
+    if (!match?.[1] || !match[2]) throw new Error(`fake DynamoDB cannot evaluate key condition "${input.KeyConditionExpression}"`);
+    const [, pkName, pkValue, skName, prefix] = match;
+    if (name(pkName) !== 'pk' || (skName !== undefined && name(skName) !== 'sk')) throw new Error('fake DynamoDB: the key attributes are pk and sk');
+    return [...this.items.values()]
+      .filter((item) => item.pk === values[pkValue] && (prefix === undefined || String(item.sk).startsWith(String(values[prefix]))))
+      .sort((a, b) => (String(a.sk) < String(b.sk) ? -1 : String(a.sk) > String(b.sk) ? 1 : 0))
+      .map((item) => structuredClone(item));
   }
 
   private put(input: PutCommandInput) {
