@@ -7,10 +7,11 @@ import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { readLambdaEnvironment } from '../src/config/lambda-environment.ts';
+import { alertAfterRotationStep } from '../src/core/alerting.ts';
 import { parseRotationEvent } from '../src/core/rotation-event.ts';
 import { runRotationStep, type StepOutcome } from '../src/core/rotation-steps.ts';
 import { createAwsClients, createAwsEngine, type AwsEngine } from '../src/engines/aws-engine.ts';
-import { addHostMetrics, logFinishedRotation, logRotationEvents, type Telemetry } from '../src/engines/rotation-log.ts';
+import { addHostMetrics, alertSafely, logFinishedRotation, logRotationEvents, type Telemetry } from '../src/engines/rotation-log.ts';
 
 /** Time kept back from the Lambda's deadline to store, record and log before it is killed. */
 const SAFETY_MARGIN_MS = 20_000;
@@ -26,13 +27,17 @@ export function createHandler(engine: () => AwsEngine, telemetry: Telemetry) {
     logger.appendKeys({ secretId: request.secretId, step: request.step, versionId: request.versionId });
     const aws = engine();
     const deadline = new Date(aws.clock.now().getTime() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS);
+    const alert = (result: { outcome: StepOutcome } | { error: unknown }) =>
+      aws.alerts && alertSafely(logger, request.step, () => alertAfterRotationStep(aws.alerts!, aws.runnerName(request.secretId), request.secretId, result, aws.env.logUrl));
     try {
       const outcome = await runRotationStep(aws.rotationDeps(deadline, logRotationEvents(logger)), { ...request, deadline });
       if (outcome.record) logFinishedRotation(logger, metrics, outcome.record);
       else if (outcome.hosts && request.step === 'setSecret') addHostMetrics(metrics, outcome.hosts);
+      await alert({ outcome });
       return outcome;
     } catch (error) {
       logger.error('rotation step failed', { error: error as Error, fix: (error as { fix?: string }).fix });
+      await alert({ error });
       throw error;
     }
   })

@@ -9,9 +9,10 @@ import type { Context } from 'aws-lambda';
 import pLimit from 'p-limit';
 import { MANAGED_SECRET_TAG_KEY, runnerForSecret } from '../src/config/aws-fleet-config.ts';
 import { readLambdaEnvironment } from '../src/config/lambda-environment.ts';
+import { alertAfterScan } from '../src/core/alerting.ts';
 import { scanRunner, type RunnerScanResult } from '../src/core/scan-runner.ts';
 import { createAwsClients, createAwsEngine, type AwsEngine } from '../src/engines/aws-engine.ts';
-import { addHostMetrics, logRotationEvents, type Telemetry } from '../src/engines/rotation-log.ts';
+import { addHostMetrics, alertSafely, logRotationEvents, type Telemetry } from '../src/engines/rotation-log.ts';
 
 /** Runners scanned at once: each is at most one GitLab call, plus Secrets Manager and DynamoDB reads. */
 const CONCURRENCY = 16;
@@ -49,6 +50,7 @@ export function createHandler(engine: () => AwsEngine, telemetry: Telemetry) {
             }
             if (result.repushed.length > 0) addHostMetrics(metrics, result.repushed);
             for (const warning of result.warnings) logger.warn(warning, { runner: runner.name });
+            if (aws.alerts) await alertSafely(logger, `scan ${runner.name}`, () => alertAfterScan(aws.alerts!, runner, result, aws.env.fleet.alerts.nearExpiryDays, aws.env.logUrl));
             logger.info('runner scanned', { runner: runner.name, due: result.plan?.decision.due, reason: result.plan?.decision.reason, rotationStarted: result.rotationStarted, repushed: result.repushed });
             return result;
           } catch (error) {

@@ -14,6 +14,10 @@ export interface LambdaEnvironment {
   hostDocumentName: string;
   /** SNS topic for alerts (optional until alerts are deployed). */
   alertTopicArn: string | undefined;
+  /** URL of the README whose runbook sections alerts link to; unset: `README.md#…` as text. */
+  readmeUrl: string | undefined;
+  /** CloudWatch console link to this function's own log group (Lambda sets AWS_LAMBDA_LOG_GROUP_NAME). */
+  logUrl: string | undefined;
 }
 
 export const LAMBDA_ENVIRONMENT_NAMES = {
@@ -25,6 +29,7 @@ export const LAMBDA_ENVIRONMENT_NAMES = {
   readmeUrl: 'RUNBOOK_README_URL',
   rotationLogGroup: 'ROTATION_LOG_GROUP',
   region: 'AWS_REGION',
+  ownLogGroup: 'AWS_LAMBDA_LOG_GROUP_NAME',
 } as const;
 
 /** What functions/notify.ts reads at start: it needs no SSM document, and it cannot work without the topic. */
@@ -52,25 +57,35 @@ export function readLambdaEnvironment(env: Record<string, string | undefined> = 
     ledgerTableName: required(LAMBDA_ENVIRONMENT_NAMES.ledgerTableName),
     hostDocumentName: required(LAMBDA_ENVIRONMENT_NAMES.hostDocumentName),
     alertTopicArn: env[LAMBDA_ENVIRONMENT_NAMES.alertTopicArn] || undefined,
+    readmeUrl: readmeUrlIn(env),
+    logUrl: logUrlIn(env, LAMBDA_ENVIRONMENT_NAMES.ownLogGroup),
   };
+}
+
+function readmeUrlIn(env: Record<string, string | undefined>): string | undefined {
+  const readmeUrl = env[LAMBDA_ENVIRONMENT_NAMES.readmeUrl] || undefined;
+  if (readmeUrl !== undefined && !/^https?:\/\/\S+$/.test(readmeUrl)) {
+    throw new InvalidInputError(`environment variable ${LAMBDA_ENVIRONMENT_NAMES.readmeUrl}`, 'is not an http(s) URL of the README');
+  }
+  return readmeUrl;
+}
+
+function logUrlIn(env: Record<string, string | undefined>, logGroupVariable: string): string | undefined {
+  const logGroup = env[logGroupVariable] || undefined;
+  const region = env[LAMBDA_ENVIRONMENT_NAMES.region] || undefined;
+  return logGroup && region ? cloudWatchLogGroupUrl(region, logGroup) : undefined;
 }
 
 export function readNotifyEnvironment(env: Record<string, string | undefined> = processEnvironment()): NotifyEnvironment {
   const required = requiredIn(env);
   const fleet = parseAwsFleetConfig(required(LAMBDA_ENVIRONMENT_NAMES.fleetJson), LAMBDA_ENVIRONMENT_NAMES.fleetJson);
-  const readmeUrl = env[LAMBDA_ENVIRONMENT_NAMES.readmeUrl] || undefined;
-  if (readmeUrl !== undefined && !/^https?:\/\/\S+$/.test(readmeUrl)) {
-    throw new InvalidInputError(`environment variable ${LAMBDA_ENVIRONMENT_NAMES.readmeUrl}`, 'is not an http(s) URL of the README');
-  }
-  const logGroup = env[LAMBDA_ENVIRONMENT_NAMES.rotationLogGroup] || undefined;
-  const region = env[LAMBDA_ENVIRONMENT_NAMES.region] || undefined;
   return {
     fleet,
     ledgerTableName: required(LAMBDA_ENVIRONMENT_NAMES.ledgerTableName),
     alertTopicArn: required(LAMBDA_ENVIRONMENT_NAMES.alertTopicArn),
     slackWebhookSecret: env[LAMBDA_ENVIRONMENT_NAMES.slackWebhookSecret] || fleet.alerts.slackWebhookSecretName,
-    readmeUrl,
-    rotationLogUrl: logGroup && region ? cloudWatchLogGroupUrl(region, logGroup) : undefined,
+    readmeUrl: readmeUrlIn(env),
+    rotationLogUrl: logUrlIn(env, LAMBDA_ENVIRONMENT_NAMES.rotationLogGroup),
   };
 }
 

@@ -92,6 +92,17 @@ export function alertFromRotationError(runner: string, error: RotationError, now
   }
 }
 
+const OUTCOME_SUMMARY: Record<string, (runner: string) => string> = {
+  RotationFailed: (r) => `Secrets Manager reports RotationFailed for runner ${r}: a rotation step failed; Secrets Manager retries it within the rotation window`,
+  RotationAbandoned: (r) => `Secrets Manager abandoned a rotation of runner ${r} (RotationAbandoned): if GitLab had issued the new token, AWSCURRENT may hold a dead one`,
+};
+
+/** Secrets Manager's RotationFailed / RotationAbandoned as an alert; undefined for any other outcome. */
+export function alertFromRotationOutcome(eventName: string, runner: string, secretId: string, at: Date, logUrl?: string): Alert | undefined {
+  const summary = Object.hasOwn(OUTCOME_SUMMARY, eventName) ? OUTCOME_SUMMARY[eventName] : undefined;
+  return summary && buildAlert('rotation-failed', { runner, secretId, summary: summary(runner), now: at, logUrl, stateKey: eventName });
+}
+
 /** After a rotation: the hosts that did not take the new token (invariant 5: named in an alert). */
 export function alertsFromRotation(runner: string, record: RotationRecord, now: Date, logUrl?: string): Alert[] {
   const missed = record.hosts.filter((h) => !hostHoldsVersion(h));

@@ -2,6 +2,22 @@ import { InvalidInputError } from './errors.ts';
 import { ROTATION_STEPS } from './types.ts';
 import type { RotationStep } from './types.ts';
 
+/** What a Secrets Manager rotation outcome (a CloudTrail service event through EventBridge) says. */
+export interface RotationOutcome {
+  eventName: string;
+  secretId: string;
+  at: Date;
+}
+
+/** The outcome in an EventBridge event from aws.secretsmanager, or undefined when the event is not one. */
+export function parseRotationOutcomeEvent(event: unknown): RotationOutcome | undefined {
+  const { detail, time } = (event ?? {}) as { detail?: { eventName?: unknown; eventTime?: unknown; additionalEventData?: { SecretId?: unknown } }; time?: unknown };
+  const secretId = detail?.additionalEventData?.SecretId;
+  if (typeof detail?.eventName !== 'string' || typeof secretId !== 'string') return undefined;
+  const at = new Date(Date.parse(String(detail.eventTime ?? time)) || Date.now());
+  return { eventName: detail.eventName, secretId, at };
+}
+
 export interface RotationEventInput {
   step: RotationStep;
   secretId: string;

@@ -1,21 +1,26 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbAlertLedger } from '../adapters/dynamodb-alert-ledger.ts';
 import { DynamoDbLedger } from '../adapters/dynamodb-ledger.ts';
 import { GitLabAdapter } from '../adapters/gitlab.ts';
 import { SecretsManagerStore } from '../adapters/secrets-manager-store.ts';
+import { SnsAlertSink } from '../adapters/sns-alert-sink.ts';
 import { SsmFleet } from '../adapters/ssm-fleet.ts';
 import { systemClock } from '../adapters/system-clock.ts';
-import { runnerForSecret } from '../config/aws-fleet-config.ts';
+import { runnerForSecret, secretNameFromId } from '../config/aws-fleet-config.ts';
 import type { LambdaEnvironment } from '../config/lambda-environment.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import type { Clock, RotationDeps, RotationEvents } from '../core/ports.ts';
+import type { AlertDeps } from '../core/raise-alert.ts';
 import type { ScanDeps } from '../core/scan-runner.ts';
 
 export interface AwsClients {
   secretsManager: SecretsManagerClient;
   ssm: SSMClient;
+  sns: SNSClient;
   dynamodb: DynamoDBDocumentClient;
 }
 
@@ -25,6 +30,7 @@ export function createAwsClients(): AwsClients {
   return {
     secretsManager: new SecretsManagerClient(retry),
     ssm: new SSMClient(retry),
+    sns: new SNSClient(retry),
     dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(retry)),
   };
 }
@@ -34,6 +40,10 @@ export interface AwsEngine {
   store: SecretsManagerStore;
   ledger: DynamoDbLedger;
   clock: Clock;
+  /** Where alerts go (SNS) and their de-duplication state; undefined when no topic is deployed. */
+  alerts: AlertDeps | undefined;
+  /** The runner's name for alerts and logs: from the fleet config, else the secret name. */
+  runnerName(secretId: string): string;
   rotationDeps(deadline: Date, events: RotationEvents): RotationDeps;
   scanDeps(deadline: Date, events: RotationEvents): ScanDeps;
 }
@@ -61,11 +71,22 @@ export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clo
     return value;
   };
 
+  const alerts: AlertDeps | undefined = env.alertTopicArn
+    ? {
+        ledger: new DynamoDbAlertLedger(clients.dynamodb, env.ledgerTableName),
+        sink: new SnsAlertSink(clients.sns, env.alertTopicArn, { readmeUrl: env.readmeUrl }),
+        clock,
+        reminderMs: env.fleet.alerts.reminderHours * 3_600_000,
+      }
+    : undefined;
+
   return {
     env,
     store,
     ledger,
     clock,
+    alerts,
+    runnerName: (secretId) => runnerForSecret(env.fleet, secretId)?.name ?? secretNameFromId(secretId),
     rotationDeps: (deadline, events) => ({
       secrets: store,
       ledger,

@@ -4,6 +4,7 @@ import type { Tracer } from '@aws-lambda-powertools/tracer';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { outageWindow } from '../core/outage-window.ts';
 import type { RotationEvent, RotationEvents } from '../core/ports.ts';
+import type { RaiseOutcome } from '../core/raise-alert.ts';
 import { hostHoldsVersion } from '../core/types.ts';
 import type { HostResult, RotationRecord } from '../core/types.ts';
 
@@ -23,6 +24,19 @@ export function logRotationEvents(logger: Logger): RotationEvents {
     if (event.kind === 'warning') logger.warn(event.message, { secretId: event.secretId });
     else logger.info(event.kind, { ...event });
   };
+}
+
+/**
+ * Runs an alerting step and logs, rather than throws, its failure: an SNS outage must not fail a rotation
+ * whose token is stored (the condition is raised again by the next step or scan).
+ */
+export async function alertSafely(logger: Logger, what: string, alerting: () => Promise<RaiseOutcome[]>): Promise<void> {
+  try {
+    const outcomes = await alerting();
+    if (outcomes.length > 0) logger.info('alerts', { what, outcomes });
+  } catch (error) {
+    logger.error('could not raise an alert', { what, error: error as Error });
+  }
 }
 
 /** The structured line and metrics of a finished rotation: runner, versions, per-host results, timings. */

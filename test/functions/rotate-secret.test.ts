@@ -44,6 +44,7 @@ describe('the rotation hook', () => {
     const last = await harness.engine.ledger.lastRotation(harness.secretArn);
     expect(last?.hosts.map((h) => h.host).sort()).toEqual(harness.instances.map((i) => i.instanceId).sort());
     expect(last?.hosts.every((h) => h.status === 'updated' && /^s_/.test(h.systemId ?? ''))).toBe(true);
+    expect(harness.published).toEqual([]);
     const finished = logRecords(harness).find((r) => r.message === 'rotation finished');
     expect(finished).toMatchObject({ level: 'INFO', secretId: harness.secretArn, rotation: { toVersionId: versionId } });
     expect(typeof finished?.outageWindowMs).toBe('number');
@@ -101,6 +102,8 @@ describe('the rotation hook', () => {
     expect(logged).toMatchObject({ level: 'ERROR', step: 'createSecret' });
     expect(String(logged?.fix)).toContain('reset_authentication_token');
     expect(await harness.store.getValue(harness.secretArn, { versionId })).toBeUndefined();
+    expect(harness.published.map((a) => [a.kind, a.runner])).toEqual([['admin-token-missing', RUNNER]]);
+    expect(harness.published[0]?.nextStep).toContain('admin token secret');
   });
 
   it('records an offline host as undeliverable, still promotes, and names it in the log', async () => {
@@ -116,6 +119,9 @@ describe('the rotation hook', () => {
     expect(logRecords(harness).some((r) => r.level === 'WARN' && String(r.message).includes(offline))).toBe(true);
     const offlineHost = harness.fleet.hosts[1];
     expect(await readFile(offlineHost?.configPath ?? '', 'utf8')).toContain(harness.fleet.tokens[1] ?? 'missing');
+    expect(harness.published).toHaveLength(1);
+    expect(harness.published[0]).toMatchObject({ kind: 'host-missed', runner: RUNNER, severity: 'critical', hosts: [{ host: offline, status: 'undeliverable' }], runbook: 'runbook-host-missed' });
+    expect(harness.published[0]?.logUrl).toContain('log-group/rotate-secret');
   });
 
   it('refuses an event that is not a rotation step, before any call', async () => {

@@ -71,6 +71,32 @@ describe('the expiry scan', () => {
     expect((await harness.engine.ledger.lastRotation(harness.secretArn))?.hosts.every(hostHoldsVersion)).toBe(true);
   });
 
+  it('alerts once about a host that stays offline across repeated scans, and not again once it is repaired', async () => {
+    harness = await startAwsHarness({ expiresInDays: 3 });
+    wireRotationHook(harness);
+    const offline = harness.instances[0]?.instanceId ?? '';
+    harness.ssm.offline.add(offline);
+    const scan = createHandler(() => harness!.engine, harness.telemetry);
+    await scan(scheduleEvent, harness.context);
+    await Promise.all(harness.secretsManager.rotations);
+    for (let i = 0; i < 3; i += 1) await scan(scheduleEvent, harness.context);
+    expect(harness.published.map((a) => a.kind)).toEqual(['host-missed']);
+    expect(harness.published[0]?.hosts.map((h) => h.host)).toEqual([offline]);
+
+    harness.ssm.offline.delete(offline);
+    await scan(scheduleEvent, harness.context);
+    expect((await checkHosts(harness.fleet.hosts, harness.fleet.url)).every((c) => c.accepted)).toBe(true);
+    expect(harness.published).toHaveLength(1);
+  });
+
+  it('alerts once that a due runner is stuck and near expiry, however often it is scanned', async () => {
+    harness = await startAwsHarness({ expiresInDays: 2 });
+    await harness.store.startRotation(harness.secretArn);
+    const scan = createHandler(() => harness!.engine, harness.telemetry);
+    for (let i = 0; i < 3; i += 1) await scan(scheduleEvent, harness.context);
+    expect(harness.published.map((a) => a.kind).sort()).toEqual(['near-expiry', 'rotation-stuck']);
+  });
+
   it('warns, and does not call RotateSecret again, while a rotation is stuck in progress', async () => {
     harness = await startAwsHarness({ expiresInDays: 3 });
     await harness.store.startRotation(harness.secretArn);

@@ -6,7 +6,11 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
+import { PublishCommand, SNSClient, type PublishCommandInput } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
+import { parseAlertMessage } from '../../src/adapters/sns-alert-sink.ts';
+import type { Alert } from '../../src/core/alerts.ts';
 import { SecretsManagerStore } from '../../src/adapters/secrets-manager-store.ts';
 import { MANAGED_SECRET_TAG_KEY, parseAwsFleetConfig } from '../../src/config/aws-fleet-config.ts';
 import type { LambdaEnvironment } from '../../src/config/lambda-environment.ts';
@@ -46,6 +50,8 @@ export interface AwsHarness {
   store: SecretsManagerStore;
   secretArn: string;
   telemetry: Telemetry;
+  /** Every alert published to the SNS topic, in order. */
+  published: Alert[];
   /** Every line the handlers wrote to stdout and stderr (Powertools logs and EMF metrics). */
   logLines: string[];
   context: Context;
@@ -77,7 +83,14 @@ export async function startAwsHarness(options: { hosts?: number; adminToken?: bo
     ...(options.adminToken ? { adminTokenSecrets: { [simulator.url]: adminSecretName } } : {}),
     runners: [{ name: RUNNER, gitlabUrl: simulator.url, runnerId, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } }, configPath: '/config.toml', reload: 'none' }],
   });
-  const env: LambdaEnvironment = { fleet: parseAwsFleetConfig(fleetJson, 'fleet.aws.json'), ledgerTableName: 'ledger', hostDocumentName: 'HostUpdate', alertTopicArn: undefined };
+  const env: LambdaEnvironment = {
+    fleet: parseAwsFleetConfig(fleetJson, 'fleet.aws.json'),
+    ledgerTableName: 'ledger',
+    hostDocumentName: 'HostUpdate',
+    alertTopicArn: 'arn:aws:sns:eu-west-1:123456789012:gitlab-runner-rotator-alerts',
+    readmeUrl: undefined,
+    logUrl: 'https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/rotate-secret',
+  };
   const secretArn = secretsManager.createSecret(`gitlab-runner-rotator/${RUNNER}`, { tags: { [MANAGED_SECRET_TAG_KEY]: RUNNER } });
   const store = new SecretsManagerStore(secretsManager.client);
   const firstToken = fleet.tokens[1] ?? '';
@@ -90,7 +103,14 @@ export async function startAwsHarness(options: { hosts?: number; adminToken?: bo
 
   const ssm = new FakeSsm(instances, dir, (secretId, versionId) => secretsManager.valueOf(secretId, versionId));
   const table = new FakeDynamoTable();
-  const engine = createAwsEngine(env, { secretsManager: secretsManager.client, ssm: ssm.client, dynamodb: table.client }, fastClock());
+  const sns = new SNSClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const snsMock = mockClient(sns);
+  const published: Alert[] = [];
+  snsMock.on(PublishCommand).callsFake((input: PublishCommandInput) => {
+    published.push(parseAlertMessage(String((JSON.parse(input.Message ?? '{}') as { default?: string }).default)));
+    return { $metadata: {}, MessageId: randomUUID() };
+  });
+  const engine = createAwsEngine(env, { secretsManager: secretsManager.client, ssm: ssm.client, sns, dynamodb: table.client }, fastClock());
 
   const logLines: string[] = [];
   const capture = (chunk: unknown) => {
@@ -124,6 +144,7 @@ export async function startAwsHarness(options: { hosts?: number; adminToken?: bo
     store,
     secretArn,
     telemetry,
+    published,
     logLines,
     context,
     knownTokens: () => {
@@ -137,6 +158,7 @@ export async function startAwsHarness(options: { hosts?: number; adminToken?: bo
       secretsManager.restore();
       ssm.mock.restore();
       table.mock.restore();
+      snsMock.restore();
       await simulator.stop();
       await rm(dir, { recursive: true, force: true });
     },

@@ -1,0 +1,273 @@
+/**
+ * The doctor's I/O: reads config.toml (mode, text) and `.runner_system_id`, asks GitLab, and returns
+ * facts (facts.ts) for the pure checks. Tokens stay in this module: facts carry only their kind.
+ *
+ * What it asks GitLab, and why each call is safe to make on a live runner:
+ * - `GET /api/v4/version` without credentials, once per distinct url (+ tls-ca-file): reachability, TLS
+ *   trust (with the runner's tls-ca-file, as gitlab-runner would) and the Date header. A 401 is a fine
+ *   answer. Changes nothing.
+ * - `POST /runners/verify` with the token and this host's REAL system_id from `.runner_system_id` next
+ *   to config.toml, only when GitLab at that url replied to the probe. It updates that manager's
+ *   contacted_at, which is what gitlab-runner itself does at start-up. Without the file, it is not
+ *   called (never with a made-up id: that would create a runner manager).
+ * - With --gitlab-url different from the config url and a config url that did not accept the token:
+ *   the same verify at --gitlab-url (a token GitLab does not know there is a plain 403; nothing is created).
+ * - With --access-token-file: `GET /runners/:id/managers` (after verify) at --gitlab-url, else the config url.
+ * - Legacy tokens only, with --access-token-file: `GET /application/settings` for
+ *   `allow_runner_registration_token` (admin). Legacy `POST /runners` is never called, not even with
+ *   a made-up registration token: it is the call that registers runners.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { GitLabForbiddenError, GitLabGoneError, GitLabError } from '../core/errors.ts';
+import type { GitLab } from '../core/ports.ts';
+import { GitLabAdapter } from '../adapters/gitlab.ts';
+import { scrub } from '../adapters/gitlab-transport.ts';
+import { compareUrls } from './checks.ts';
+import type {
+  DoctorFacts,
+  ManagersOutcome,
+  ProbeFacts,
+  ProbeOutcome,
+  RegistrationOutcome,
+  RunnerFacts,
+  VerifyOutcome,
+} from './facts.ts';
+import { httpGet } from './http-get.ts';
+import { parseRunnerConfig, runnerLabel, tokenKind, type RunnerTable } from './runner-config.ts';
+
+export interface GatherOptions {
+  configPath: string;
+  /** The GitLab that knows the runner (--gitlab-url). */
+  gitlabUrl?: string | null;
+  /** An access token (read_api/manage_runner; admin for the settings) from --access-token-file. */
+  accessToken?: string | null;
+  shared?: boolean;
+  expiringDays?: number;
+  /** Per GitLab request; default 10,000 ms. */
+  timeoutMs?: number;
+  /** verify and managers; default a GitLabAdapter with one attempt per request and `timeoutMs`. */
+  gitlab?: Pick<GitLab, 'verify' | 'managers'>;
+  /** This host's clock (ms), for the clock-skew probe; default Date.now. */
+  nowMs?: () => number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_EXPIRING_DAYS = 7;
+
+export async function gatherFacts(options: GatherOptions): Promise<DoctorFacts> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const base: Omit<DoctorFacts, 'config' | 'probes'> = {
+    configPath: options.configPath,
+    gitlabUrl: options.gitlabUrl ?? null,
+    shared: options.shared ?? false,
+    expiringDays: options.expiringDays ?? DEFAULT_EXPIRING_DAYS,
+  };
+  const read = await readConfig(options.configPath);
+  const gitlabOnly = async (): Promise<ProbeFacts[]> =>
+    base.gitlabUrl === null ? [] : [await probe(base.gitlabUrl, null, [], timeoutMs, options.nowMs)];
+  if (read.kind === 'unreadable') return { ...base, config: read, probes: await gitlabOnly() };
+  const parsed = parseRunnerConfig(read.text);
+  if (parsed.kind === 'unparseable') return { ...base, config: { kind: 'unparseable', reason: parsed.reason, mode: read.mode }, probes: await gitlabOnly() };
+
+  const probes = await probeAll(parsed.runners, base.gitlabUrl, timeoutMs, options.nowMs);
+  const systemId = await readSystemId(options.configPath);
+  const gitlab = options.gitlab ?? new GitLabAdapter({ maxAttempts: 1, requestTimeoutMs: timeoutMs });
+  const ctx: RunnerContext = { probes, systemId, gitlab, gitlabUrl: base.gitlabUrl, accessToken: options.accessToken ?? null, timeoutMs };
+  const runners: RunnerFacts[] = [];
+  for (const table of parsed.runners) runners.push(await runnerFacts(table, ctx));
+  return { ...base, config: { kind: 'parsed', mode: read.mode, runners }, probes: [...probes.values()].map((p) => p.facts) };
+}
+
+async function readConfig(path: string): Promise<{ kind: 'read'; text: string; mode: number } | { kind: 'unreadable'; reason: string }> {
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) return { kind: 'unreadable', reason: 'not a regular file' };
+    return { kind: 'read', text: await readFile(path, 'utf8'), mode: info.mode };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'ERROR';
+    const words: Record<string, string> = {
+      ENOENT: 'does not exist',
+      EACCES: 'permission denied (run the doctor as the user gitlab-runner runs as)',
+      EPERM: 'operation not permitted',
+      ENOTDIR: 'a part of the path is not a directory',
+    };
+    return { kind: 'unreadable', reason: `${words[code] ?? 'cannot be read'} (${code})` };
+  }
+}
+
+type SystemId = { kind: 'found'; value: string } | { kind: 'missing'; reason: string };
+
+/** gitlab-runner keeps the host's system_id in `.runner_system_id` next to config.toml. */
+async function readSystemId(configPath: string): Promise<SystemId> {
+  const file = join(dirname(configPath), '.runner_system_id');
+  try {
+    const value = (await readFile(file, 'utf8')).split('\n')[0]?.trim() ?? '';
+    if (/^[A-Za-z0-9_-]{1,128}$/.test(value)) return { kind: 'found', value };
+    return { kind: 'missing', reason: `${file} holds no system_id` };
+  } catch (error) {
+    return { kind: 'missing', reason: `no ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})` };
+  }
+}
+
+interface Probed {
+  facts: ProbeFacts;
+  /** The url without trailing slash, for lookups. */
+  key: string;
+}
+
+function probeKey(url: string, caFile: string | null): string {
+  return `${url.replace(/\/+$/, '')}\u0000${caFile ?? ''}`;
+}
+
+async function probeAll(runners: RunnerTable[], gitlabUrl: string | null, timeoutMs: number, nowMs?: () => number): Promise<Map<string, Probed>> {
+  const wanted = new Map<string, { url: string; caFile: string | null; runners: string[] }>();
+  for (const r of runners) {
+    if (r.url === null) continue;
+    const key = probeKey(r.url, r.tlsCaFile);
+    const entry = wanted.get(key) ?? { url: r.url, caFile: r.tlsCaFile, runners: [] };
+    entry.runners.push(runnerLabel(r));
+    wanted.set(key, entry);
+  }
+  if (gitlabUrl !== null && !wanted.has(probeKey(gitlabUrl, null))) wanted.set(probeKey(gitlabUrl, null), { url: gitlabUrl, caFile: null, runners: [] });
+  const entries = [...wanted.entries()];
+  const results = await Promise.all(entries.map(([, w]) => probe(w.url, w.caFile, w.runners, timeoutMs, nowMs)));
+  return new Map(entries.map(([key], i) => [key, { facts: results[i]!, key }]));
+}
+
+async function probe(url: string, caFile: string | null, runners: string[], timeoutMs: number, nowMs?: () => number): Promise<ProbeFacts> {
+  let extraCa: string | null = null;
+  let caLabel = caFile;
+  if (caFile !== null) {
+    try {
+      extraCa = await readFile(caFile, 'utf8');
+    } catch (error) {
+      caLabel = `${caFile} (unreadable: ${(error as NodeJS.ErrnoException).code ?? 'error'})`;
+    }
+  }
+  const result = await httpGet(`${url.replace(/\/+$/, '')}/api/v4/version`, { timeoutMs, extraCa, nowMs });
+  const outcome: ProbeOutcome =
+    result.kind === 'reply'
+      ? { kind: 'reply', status: result.status, serverDate: headerText(result.headers.date), localMs: result.localMs }
+      : result;
+  return { url, caFile: caLabel, runners, outcome };
+}
+
+function headerText(value: string | string[] | undefined): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+interface RunnerContext {
+  probes: Map<string, Probed>;
+  systemId: SystemId;
+  gitlab: Pick<GitLab, 'verify' | 'managers'>;
+  gitlabUrl: string | null;
+  accessToken: string | null;
+  timeoutMs: number;
+}
+
+async function runnerFacts(r: RunnerTable, ctx: RunnerContext): Promise<RunnerFacts> {
+  const kind = tokenKind(r.token);
+  const facts: RunnerFacts = {
+    index: r.index,
+    label: runnerLabel(r),
+    name: r.name,
+    id: r.id,
+    url: r.url,
+    tokenKind: kind,
+    tokenObtainedAt: r.tokenObtainedAt,
+    tokenExpiresAt: r.tokenExpiresAt,
+    selfRotationDisabled: r.selfRotationDisabled,
+    tlsCaFile: r.tlsCaFile,
+    verify: { kind: 'not-run', reason: 'no token' },
+    verifyAtGitlabUrl: null,
+    managers: { kind: 'not-run', reason: 'no token' },
+    registration: { kind: 'not-run', reason: 'not a legacy token' },
+  };
+  if (r.token === null) return facts;
+  if (r.url === null) {
+    facts.verify = { kind: 'not-run', reason: 'the [[runners]] table has no url' };
+  } else {
+    facts.verify = await verifyAt(r.url, r.tlsCaFile, r.token, ctx);
+  }
+  if (ctx.gitlabUrl !== null && facts.verify.kind !== 'accepted' && (r.url === null || compareUrls(r.url, ctx.gitlabUrl)?.trailingSlashOnly === false)) {
+    facts.verifyAtGitlabUrl = await verifyAt(ctx.gitlabUrl, null, r.token, ctx);
+  }
+  const answered = facts.verify.kind === 'accepted' ? facts.verify : facts.verifyAtGitlabUrl?.kind === 'accepted' ? facts.verifyAtGitlabUrl : null;
+  const knowsRunner = ctx.gitlabUrl ?? r.url;
+  facts.managers = await managersOf(r.id ?? answered?.runnerId ?? null, knowsRunner, ctx);
+  if (kind === 'legacy') facts.registration = await registrationAt(knowsRunner, ctx);
+  return facts;
+}
+
+/** Why a url cannot be asked anything: its probe got no reply. */
+function unreachable(url: string, caFile: string | null, ctx: RunnerContext): string | null {
+  const probed = ctx.probes.get(probeKey(url, caFile));
+  if (!probed || probed.facts.outcome.kind === 'reply') return null;
+  const o = probed.facts.outcome;
+  return `GitLab at ${url} did not reply to GET /version (${o.cause}: ${o.code})`;
+}
+
+async function verifyAt(url: string, caFile: string | null, token: string, ctx: RunnerContext): Promise<VerifyOutcome> {
+  if (ctx.systemId.kind === 'missing') {
+    return { kind: 'not-run', reason: `${ctx.systemId.reason}: POST /runners/verify needs this host's real system_id (a made-up one would create a runner manager)` };
+  }
+  const down = unreachable(url, caFile, ctx);
+  if (down) return { kind: 'not-run', reason: down };
+  try {
+    const answer = await ctx.gitlab.verify(url, token, ctx.systemId.value);
+    return { kind: 'accepted', runnerId: answer.runnerId, tokenExpiresAt: answer.tokenExpiresAt };
+  } catch (error) {
+    const detail = errorDetail(error, [token]);
+    if (error instanceof GitLabForbiddenError) return { kind: 'rejected', status: error.status ?? 403, detail };
+    if (error instanceof GitLabGoneError) return { kind: 'gone', detail };
+    return { kind: 'failed', detail };
+  }
+}
+
+async function managersOf(runnerId: number | null, url: string | null, ctx: RunnerContext): Promise<ManagersOutcome> {
+  if (ctx.accessToken === null) return { kind: 'not-run', reason: 'GET /runners/:id/managers needs an access token (--access-token-file, read_api or manage_runner)' };
+  if (url === null) return { kind: 'not-run', reason: 'no GitLab url (config.toml or --gitlab-url)' };
+  if (runnerId === null) return { kind: 'not-run', reason: 'no runner id: config.toml has no id and GitLab did not answer verify' };
+  const down = unreachable(url, null, ctx);
+  if (down) return { kind: 'not-run', reason: down };
+  try {
+    return { kind: 'listed', managers: await ctx.gitlab.managers(url, runnerId, ctx.accessToken) };
+  } catch (error) {
+    return { kind: 'failed', detail: errorDetail(error, [ctx.accessToken]) };
+  }
+}
+
+/** allow_runner_registration_token from GET /application/settings (admin); never POST /runners. */
+async function registrationAt(url: string | null, ctx: RunnerContext): Promise<RegistrationOutcome> {
+  if (ctx.accessToken === null) return { kind: 'not-run', reason: 'reading allow_runner_registration_token (GET /application/settings) needs an admin access token (--access-token-file)' };
+  if (url === null) return { kind: 'not-run', reason: 'no GitLab url' };
+  const down = unreachable(url, null, ctx);
+  if (down) return { kind: 'not-run', reason: down };
+  const path = '/application/settings';
+  const result = await httpGet(`${url.replace(/\/+$/, '')}/api/v4${path}`, { timeoutMs: ctx.timeoutMs, headers: { 'private-token': ctx.accessToken } });
+  if (result.kind === 'no-reply') return { kind: 'not-run', reason: `GET ${path}: no reply (${result.code})` };
+  if (result.status === 401 || result.status === 403) return { kind: 'not-run', reason: `GET ${path} answered ${result.status}: the access token is not an administrator's` };
+  if (result.status !== 200) return { kind: 'not-run', reason: `GET ${path} answered ${result.status} (GitLab before 16.0, or not a GitLab)` };
+  let allowed: unknown;
+  try {
+    allowed = (JSON.parse(result.body) as Record<string, unknown>).allow_runner_registration_token;
+  } catch {
+    return { kind: 'not-run', reason: `GET ${path} did not answer JSON` };
+  }
+  if (typeof allowed !== 'boolean') return { kind: 'not-run', reason: `GET ${path} has no allow_runner_registration_token (GitLab before 16.0)` };
+  const source = `GET ${path}: allow_runner_registration_token = ${allowed}`;
+  return allowed ? { kind: 'allowed', source } : { kind: 'disallowed', source };
+}
+
+/** One line for evidence: the adapter's message (already scrubbed), scrubbed again for good measure. */
+function errorDetail(error: unknown, secrets: string[]): string {
+  if (error instanceof GitLabError) {
+    const cause = error.cause as { description?: string; reason?: string } | undefined;
+    const words = cause?.description ?? cause?.reason ?? error.message;
+    const status = String(error.status ?? 'no reply');
+    return scrub(words.startsWith(status) ? words : `${status} ${words}`, secrets);
+  }
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return scrub(message.split('\n')[0] ?? '', secrets);
+}

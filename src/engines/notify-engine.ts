@@ -1,0 +1,43 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbAlertLedger } from '../adapters/dynamodb-alert-ledger.ts';
+import { SecretsManagerStore } from '../adapters/secrets-manager-store.ts';
+import { SlackWebhook, webhookUrlFromSecret } from '../adapters/slack-webhook.ts';
+import { SnsAlertSink } from '../adapters/sns-alert-sink.ts';
+import { systemClock } from '../adapters/system-clock.ts';
+import type { AwsFleetConfig } from '../config/aws-fleet-config.ts';
+import type { NotifyEnvironment } from '../config/lambda-environment.ts';
+import type { Alert } from '../core/alerts.ts';
+import type { AlertSink } from '../core/ports.ts';
+import { raiseAlert } from '../core/raise-alert.ts';
+
+/** slack: undefined when no webhook is configured (alerts are only logged). raise: de-duplicates, then SNS. */
+export interface NotifyDeps {
+  slack: AlertSink | undefined;
+  raise: (alert: Alert) => Promise<void>;
+  fleet: AwsFleetConfig;
+  logGroupUrl?: string;
+}
+
+/**
+ * The notifier's wiring: its own clients (not the AWS engine's, so the GitLab client stays out of its
+ * bundle); the webhook URL is read from its secret when first needed, then kept.
+ */
+export function createNotifyDeps(env: NotifyEnvironment): NotifyDeps {
+  const retry = { maxAttempts: 6, retryMode: 'adaptive' as const };
+  const sink = new SnsAlertSink(new SNSClient(retry), env.alertTopicArn, { readmeUrl: env.readmeUrl });
+  const ledger = new DynamoDbAlertLedger(DynamoDBDocumentClient.from(new DynamoDBClient(retry)), env.ledgerTableName);
+  const alerts = { ledger, sink, clock: systemClock, reminderMs: env.fleet.alerts.reminderHours * 3_600_000 };
+  const webhookUrl = env.slackWebhookSecret && webhookUrlFromSecret(new SecretsManagerStore(new SecretsManagerClient(retry)), env.slackWebhookSecret);
+  const slack = webhookUrl ? new SlackWebhook({ webhookUrl, readmeUrl: env.readmeUrl }) : undefined;
+  return {
+    slack,
+    fleet: env.fleet,
+    logGroupUrl: env.rotationLogUrl,
+    raise: async (alert) => {
+      await raiseAlert(alerts, alert);
+    },
+  };
+}

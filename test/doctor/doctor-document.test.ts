@@ -1,0 +1,247 @@
+/**
+ * The fleet-wide doctor document: its shape, and its runCommand run with real bash (as the SSM agent
+ * would) against config fixtures, the GitLab simulator and a closed port. Read-only: the config is
+ * byte-identical afterwards and GitLab sees only GET /version. Its output feeds the fleet report.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DOCTOR_PARAMETERS, buildDoctorDocument, doctorCommandParameters } from '../../src/adapters/doctor-document.ts';
+import { SSM_DOCUMENT_MAX_BYTES } from '../../src/adapters/host-update-document.ts';
+import { buildFleetReport, formatFleetReport } from '../../src/doctor/fleet-report.ts';
+import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
+import { expectNoTokens } from '../support/token-leaks.ts';
+import { runDoctorCli, stamp, tempRoot, writeHost } from './doctor-harness.ts';
+
+const DAY_MS = 86_400_000;
+const TOKEN = 'glrt-HOSTDOCTORTOKEN000001';
+const LEGACY = 'Hd4LegacyHostToken000001';
+const OPENSSL = ['/usr/bin/openssl', '/usr/local/bin/openssl', '/bin/openssl'].find((p) => existsSync(p));
+
+interface Step {
+  action: string;
+  precondition: unknown;
+  inputs: { runCommand: string[]; timeoutSeconds: string };
+}
+
+let root: string;
+let script: string;
+let document: Record<string, unknown>;
+let sim: GitLabSimulator;
+let closedPort: number;
+
+beforeAll(async () => {
+  root = await tempRoot('doctor-doc-');
+  document = buildDoctorDocument();
+  script = join(root, '_script.sh');
+  await writeFile(script, `${stepOf(document).inputs.runCommand.join('\n')}\n`);
+  sim = new GitLabSimulator({ clockSkewMs: 300_000 });
+  await sim.start();
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  closedPort = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+});
+
+afterAll(async () => {
+  await sim.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+/** The evidence of the one finding with `code`. */
+function evidenceOf(run: HostRun, code: string): string {
+  const found = run.lines.filter((l) => l.code === code);
+  expect(found, run.stdout).toHaveLength(1);
+  return String(found[0]!.evidence);
+}
+
+function stepOf(doc: Record<string, unknown>): Step {
+  const steps = doc.mainSteps as Step[];
+  expect(steps).toHaveLength(1);
+  return steps[0]!;
+}
+
+interface HostRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  lines: Array<Record<string, unknown>>;
+  codes: string[];
+}
+
+/** Runs the document's commands with bash, as the agent does, with SSM_<name> for each parameter. */
+function runDocument(configPath: string, params: Record<string, string> = {}, shell = 'bash'): Promise<HostRun> {
+  const values = doctorCommandParameters({ ConfigPath: configPath, ...params });
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', TMPDIR: root };
+  for (const [name, [value]] of Object.entries(values)) env[`SSM_${name}`] = value!;
+  return new Promise((resolve) => {
+    execFile(shell, [script], { env, timeout: 30_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      const lines = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      resolve({ code, stdout, stderr, lines, codes: lines.filter((l) => 'code' in l).map((l) => String(l.code)) });
+    });
+  });
+}
+
+describe('the doctor SSM document', () => {
+  it('is schema 2.2 aws:runShellScript with ENV_VAR parameters, each with an allowedPattern and a default, no {{ }} in its commands, under 64 KB', () => {
+    expect(document.schemaVersion).toBe('2.2');
+    const step = stepOf(document);
+    expect(step.action).toBe('aws:runShellScript');
+    const parameters = document.parameters as Record<string, { interpolationType: string; allowedPattern: string; default: string }>;
+    expect(Object.keys(parameters)).toEqual(DOCTOR_PARAMETERS.map((p) => p.name));
+    for (const p of Object.values(parameters)) {
+      expect(p.interpolationType).toBe('ENV_VAR');
+      expect(new RegExp(p.allowedPattern).test(p.default)).toBe(true);
+    }
+    expect(step.inputs.runCommand.some((l) => l.includes('{{'))).toBe(false);
+    expect(Buffer.byteLength(JSON.stringify(document))).toBeLessThan(SSM_DOCUMENT_MAX_BYTES);
+    // The updater travels only as the validator's source: the one script run is doctor.sh.
+    expect(step.inputs.runCommand.filter((l) => /^bash /.test(l))).toEqual([expect.stringMatching(/^bash "\$DOCTOR_DIR\/doctor.sh" /)]);
+  });
+
+  it('refuses a parameter value that does not match its pattern', () => {
+    expect(() => doctorCommandParameters({ ConfigPath: '/etc/gitlab-runner/config.toml; rm -rf /' })).toThrow(/ConfigPath/);
+    expect(() => doctorCommandParameters({ Shared: 'maybe' })).toThrow(/Shared/);
+  });
+
+  it('reports file.mode, token.expiring, self-rotation.enabled and clock.skew, leaves config.toml untouched, and GitLab sees only GET /version', async () => {
+    const { id, token } = sim.addRunner({ tokenExpiresAt: new Date(Date.now() + 2 * DAY_MS) });
+    const expires = new Date(Math.floor((Date.now() + 2 * DAY_MS) / 1000) * 1000);
+    const host = await writeHost(root, 'self-rotating.toml', { URL: `${sim.url}/`, ID: id, TOKEN: token, OBTAINED_AT: stamp(new Date()), EXPIRES_AT: stamp(expires) }, { mode: 0o644 });
+    const before = await readFile(host.configPath);
+    const mtime = (await stat(host.configPath)).mtimeMs;
+    sim.resetStats();
+    const run = await runDocument(host.configPath);
+    expect(run.code).toBe(0);
+    expect(run.codes).toEqual(['file.mode', 'token.expiring', 'self-rotation.enabled', 'clock.skew']);
+    const byCode = new Map(run.lines.filter((l) => 'code' in l).map((l) => [l.code, l]));
+    expect(byCode.get('file.mode')!.evidence).toBe(`${host.configPath} has mode 0644: group and others may access the runner tokens in it (want 0600)`);
+    expect(byCode.get('token.expiring')!.evidence).toBe(`token_expires_at ${expires.toISOString()} (config.toml) is 2 d away (threshold 7 d)`);
+    expect(byCode.get('self-rotation.enabled')!.severity).toBe('info');
+    expect(byCode.get('clock.skew')!.evidence).toMatch(new RegExp(`^GitLab at ${sim.url} sent Date: .+; this host's clock read .+ GMT: (299|300|301) s behind GitLab \\(limit 60 s\\)$`));
+    expect(run.lines.find((l) => 'runners' in l)).toEqual({ runners: [`${sim.url}#${id}`] });
+    const notRun = (run.lines.at(-1) as { notRun: Array<{ check: string }> }).notRun.map((n) => n.check);
+    expect(notRun).toEqual(['token.invalid', 'registration.disallowed', 'url.mismatch', 'manager.stale']);
+    expect(await readFile(host.configPath)).toEqual(before);
+    expect((await stat(host.configPath)).mtimeMs).toBe(mtime);
+    expect(sim.stats.byRoute).toEqual({ 'GET /version': 1 });
+    expectNoTokens(run.stdout + run.stderr, [token]);
+  });
+
+  it('finds the same local codes as rotator doctor on the same fixture', async () => {
+    const { id, token } = sim.addRunner({ legacyToken: true, tokenExpiresAt: null });
+    const host = await writeHost(root, 'legacy.toml', { URL: sim.url, ID: id, TOKEN: token, OBTAINED_AT: stamp(new Date()) }, { mode: 0o640, systemId: null });
+    const onHost = await runDocument(host.configPath, { Probe: 'no' });
+    const cli = await runDoctorCli(['--config', host.configPath, '--json']);
+    expect(onHost.codes).toEqual(['file.mode', 'token.legacy']);
+    expect(cli.findings.map((f) => f.code).filter((c) => c !== 'clock.skew').sort()).toEqual([...onHost.codes].sort());
+    expect(onHost.lines.find((l) => l.code === 'token.legacy')!.evidence).toBe(cli.findings.find((f) => f.code === 'token.legacy')!.evidence);
+    expectNoTokens(onHost.stdout + onHost.stderr, [token]);
+  });
+
+  it('config.unparseable comes from the updater\'s own validator, names the line, and never quotes it', async () => {
+    const host = await writeHost(root, 'malformed.toml', { TOKEN });
+    const run = await runDocument(host.configPath);
+    expect(run.codes).toEqual(['config.unparseable']);
+    expect(evidenceOf(run, 'config.unparseable')).toBe(`${host.configPath}: malformed TOML at line 7: unterminated string (the host updater's validator)`);
+    expectNoTokens(run.stdout + run.stderr, [TOKEN]);
+  });
+
+  it.each([
+    ['config.unreadable', 'missing', 'does not exist (ENOENT)'],
+    ['config.no-runners', 'no-runners.toml', 'parses but has no [[runners]] table'],
+    ['token.missing', 'missing-token.toml', '[[runners]] #1 (url https://gitlab.example.com/) has no token key, or an empty one'],
+  ])('%s on %s', async (code, fixture, evidence) => {
+    const path = fixture === 'missing' ? join(root, 'absent', 'config.toml') : (await writeHost(root, fixture)).configPath;
+    const run = await runDocument(path, { Probe: 'no' });
+    expect(run.codes).toEqual([code]);
+    expect(evidenceOf(run, code)).toContain(evidence);
+    expect(run.code).toBe(0);
+  });
+
+  it('reads a runner table without name or id (empty fields stay in place)', async () => {
+    const host = await writeHost(root, 'no-runners.toml');
+    await writeFile(host.configPath, `[[runners]]\n  url = "https://gitlab.example.com"\n  token = "${LEGACY}"\n  token_expires_at = ${stamp(new Date(Date.now() - DAY_MS))}\n`);
+    const run = await runDocument(host.configPath, { Probe: 'no' });
+    expect(run.codes).toEqual(['token.legacy', 'token.expired', 'self-rotation.enabled']);
+    expect(run.lines[0]!.runner).toBe('[[runners]] #1');
+    expect(run.lines.find((l) => 'runners' in l)).toEqual({ runners: ['https://gitlab.example.com#table1'] });
+    expectNoTokens(run.stdout, [LEGACY]);
+  });
+
+  it('token.expired from config.toml\'s token_expires_at', async () => {
+    const host = await writeHost(root, 'runner.toml', { URL: 'https://gitlab.example.com', ID: 5, TOKEN, OBTAINED_AT: '2025-01-01T00:00:00Z', EXPIRES_AT: stamp(new Date(Date.now() - 3 * DAY_MS)) });
+    const run = await runDocument(host.configPath, { Probe: 'no' });
+    expect(run.codes).toEqual(['token.expired']);
+    expect(evidenceOf(run, 'token.expired')).toMatch(/^token_expires_at .+Z \(config\.toml\) passed 3 d ago$/);
+  });
+
+  it('network.unreachable: refused and DNS, with curl\'s exit code', async () => {
+    const refused = await writeHost(root, 'runner.toml', { URL: `http://127.0.0.1:${closedPort}`, ID: 5, TOKEN, OBTAINED_AT: '2025-01-01T00:00:00Z', EXPIRES_AT: '0001-01-01T00:00:00Z' });
+    const run = await runDocument(refused.configPath, { ProbeTimeout: '5' });
+    expect(run.codes).toEqual(['network.unreachable']);
+    expect(evidenceOf(run, 'network.unreachable')).toMatch(new RegExp(`^GET http://127.0.0.1:${closedPort}/api/v4/version: connection refused: .+ \\(curl exit 7: `));
+    const dns = await writeHost(root, 'runner.toml', { URL: 'https://gitlab.doctor-test.invalid/', ID: 5, TOKEN, OBTAINED_AT: '2025-01-01T00:00:00Z', EXPIRES_AT: '0001-01-01T00:00:00Z' });
+    const dnsRun = await runDocument(dns.configPath, { ProbeTimeout: '5' });
+    expect(evidenceOf(dnsRun, 'network.unreachable')).toMatch(/^GET https:\/\/gitlab\.doctor-test\.invalid\/api\/v4\/version: DNS: the host name does not resolve \(curl exit 6: /);
+  });
+
+  it('runs under sh up to the bash line, as the agent starts it', async () => {
+    const host = await writeHost(root, 'no-runners.toml');
+    const run = await runDocument(host.configPath, { Probe: 'no' }, existsSync('/bin/sh') ? '/bin/sh' : 'bash');
+    expect(run.codes).toEqual(['config.no-runners']);
+    expect(run.code).toBe(0);
+  });
+
+  it('the fleet report makes one table of every host, raises self-rotation.enabled on a runner found on two hosts, and flags a host that did not finish', async () => {
+    const { id, token } = sim.addRunner({ tokenExpiresAt: new Date(Date.now() + 30 * DAY_MS) });
+    const vars = { URL: sim.url, ID: id, TOKEN: token, OBTAINED_AT: stamp(new Date()), EXPIRES_AT: stamp(new Date(Date.now() + 30 * DAY_MS)) };
+    const a = await runDocument((await writeHost(root, 'self-rotating.toml', vars)).configPath, { Probe: 'no' });
+    const b = await runDocument((await writeHost(root, 'self-rotating.toml', vars, { mode: 0o604 })).configPath, { Probe: 'no' });
+    const report = buildFleetReport([
+      { host: 'i-0aaa', status: 'Success', output: a.stdout },
+      { host: 'i-0bbb', status: 'Success', output: b.stdout },
+      { host: 'i-0ccc', status: 'TimedOut', output: '' },
+    ]);
+    expect(report.rows.map((r) => [r.host, r.code, r.severity])).toEqual([
+      ['i-0ccc', 'doctor.did-not-run', 'error'],
+      ['i-0aaa', 'self-rotation.enabled', 'warning'],
+      ['i-0bbb', 'self-rotation.enabled', 'warning'],
+      ['i-0bbb', 'file.mode', 'warning'],
+    ]);
+    expect(report.rows[1]!.evidence).toContain(`runner ${sim.url}#${id} is on 2 hosts: i-0aaa, i-0bbb`);
+    expect(report.rows[1]!.fix).toContain('FF_DISABLE_AUTOMATIC_TOKEN_ROTATION = true');
+    const table = formatFleetReport(report);
+    expect(table[0]).toMatch(/^HOST +CODE +SEVERITY +RUNNER +EVIDENCE$/);
+    expect(table).toContain('fixes:');
+    expectNoTokens(table.join('\n'), [token, LEGACY]);
+  });
+
+  it.skipIf(OPENSSL === undefined)('tls.untrusted: curl cannot verify a self-signed certificate, unless the runner\'s tls-ca-file holds it (needs openssl)', async () => {
+    const cert = join(root, 'host-gitlab.crt');
+    const key = join(root, 'host-gitlab.key');
+    execFileSync(OPENSSL!, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    const server = createHttpsServer({ key: await readFile(key), cert: await readFile(cert) }, (_req, res) => {
+      res.statusCode = 401;
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const untrusted = await writeHost(root, 'runner.toml', { URL: url, ID: 5, TOKEN, OBTAINED_AT: '2025-01-01T00:00:00Z', EXPIRES_AT: '0001-01-01T00:00:00Z' });
+      const run = await runDocument(untrusted.configPath);
+      expect(run.codes).toEqual(['tls.untrusted']);
+      expect(evidenceOf(run, 'tls.untrusted')).toMatch(new RegExp(`^GET ${url}/api/v4/version: curl exit 60: .*certificate.*; verified against the system CAs; no tls-ca-file in config.toml$`));
+      const trusted = await writeHost(root, 'tls-ca-file.toml', { URL: url, TOKEN, CA_FILE: cert });
+      expect((await runDocument(trusted.configPath)).codes).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
