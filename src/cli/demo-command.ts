@@ -50,7 +50,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const fleetPath = join(workDir, 'fleet.json');
     await writeFile(fleetPath, JSON.stringify(fleet.fleetFile('state'), null, 2), { mode: 0o600 });
     const config = parseFleetConfig(await readFile(fleetPath, 'utf8'), fleetPath);
-    const engine = createLocalEngine(config, { events: progressPrinter(output) });
+    const engine = createLocalEngine(config, { events: progressPrinter(output), alertLines: output.out });
 
     output.out("\n== Adopt: store each runner's current token (from its first host's config.toml) as AWSCURRENT");
     for (const runner of config.runners) {

@@ -7,6 +7,7 @@ import { readCliEnvironment } from '../config/environment.ts';
 import { adoptRunner, findCurrentToken } from './adopt-command.ts';
 import { adoptAws, createAwsCli, rotateAws, type AwsCli } from './aws-commands.ts';
 import { runDemo } from './demo-command.ts';
+import { registerDoctorCommand } from './doctor-command.ts';
 import { createLocalEngine, type LocalEngine } from '../engines/local-engine.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { describeHosts } from '../core/types.ts';
@@ -29,7 +30,7 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
   const engine = async (): Promise<LocalEngine> => {
     const path = program.opts<{ fleet: string }>().fleet;
     const config = parseFleetConfig(await readFile(path, 'utf8'), path);
-    return createLocalEngine(config, { events: progressPrinter(output) });
+    return createLocalEngine(config, { events: progressPrinter(output), alertLines: output.out });
   };
 
   const awsCli = async (): Promise<AwsCli> => {
@@ -112,6 +113,10 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     .action(async (opts: { keep?: string }) => {
       exitCode = (await runDemo({ output, keepDir: opts.keep })).exitCode;
     });
+
+  registerDoctorCommand(program, output, (code) => {
+    exitCode = code;
+  });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

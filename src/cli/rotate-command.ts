@@ -1,5 +1,6 @@
 import { InvalidInputError } from '../core/errors.ts';
 import { outageWindow } from '../core/outage-window.ts';
+import { alertAfterRotationStep } from '../core/alerting.ts';
 import { rotateNow } from '../core/rotate-now.ts';
 import type { RotateNowResult } from '../core/rotate-now.ts';
 import { hostHoldsVersion } from '../core/types.ts';
@@ -35,16 +36,29 @@ export async function rotateRunners(engine: LocalEngine, runners: ManagedRunner[
   const runs: RotationRun[] = [];
   for (const runner of runners) {
     try {
-      runs.push({ runner, result: await rotateNow(engine.deps, runner.secretId, ROTATION_BUDGET_MS) });
+      const result = await rotateNow(engine.deps, runner.secretId, ROTATION_BUDGET_MS);
+      runs.push({ runner, result });
+      const last = result.steps.at(-1);
+      if (last) await alertLocally(output, runner.name, () => alertAfterRotationStep(engine.alerts, runner.name, runner.secretId, { outcome: last }));
     } catch (error) {
       const err = error instanceof Error ? error : new Error(String(error));
       output.err(`[${runner.name}] rotation failed: ${err.message}`);
       const fix = (err as { fix?: string }).fix;
       if (fix) output.err(`[${runner.name}] fix: ${fix}`);
       runs.push({ runner, error: err });
+      await alertLocally(output, runner.name, () => alertAfterRotationStep(engine.alerts, runner.name, runner.secretId, { error }));
     }
   }
   return runs;
+}
+
+/** An alert that cannot be sent (Slack down) is said on stderr, not thrown: the next run sends it again. */
+export async function alertLocally(output: Output, runner: string, alerting: () => Promise<unknown>): Promise<void> {
+  try {
+    await alerting();
+  } catch (error) {
+    output.err(`[${runner}] could not send an alert: ${(error as Error).message}`);
+  }
 }
 
 /** The per-host report at the end of `rotator rotate`; returns the number of problems (failed runners + missed hosts). */

@@ -1,9 +1,10 @@
+import { alertAfterScan } from '../core/alerting.ts';
 import { rotateNow } from '../core/rotate-now.ts';
 import { scanRunner, type RunnerScanResult, type ScanDeps } from '../core/scan-runner.ts';
 import { hostHoldsVersion } from '../core/types.ts';
 import type { LocalEngine } from '../engines/local-engine.ts';
 import type { Output } from './output.ts';
-import { ROTATION_BUDGET_MS } from './rotate-command.ts';
+import { alertLocally, ROTATION_BUDGET_MS } from './rotate-command.ts';
 
 /**
  * `rotator scan`: what the AWS engine's scheduled scanner does, on this machine: rotate what is due,
@@ -27,6 +28,7 @@ export async function scanLocalFleet(engine: LocalEngine, output: Output, scanIn
       const result = await scanRunner(deps, runner, runner.secretId, scanIntervalMs);
       output.out(`[${runner.name}] ${describeScan(result)}`);
       for (const warning of result.warnings) output.err(`[${runner.name}] warning: ${warning}`);
+      await alertLocally(output, runner.name, () => alertAfterScan(engine.alerts, runner, result, engine.config.alerts.nearExpiryDays));
       problems += result.warnings.length + result.repushed.filter((h) => !hostHoldsVersion(h)).length;
     } catch (error) {
       output.err(`[${runner.name}] scan failed: ${(error as Error).message}`);

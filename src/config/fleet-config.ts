@@ -14,6 +14,14 @@ const fleetSchema = z
   .object({
     stateDir: z.string().min(1),
     adminTokenFile: z.string().min(1).optional(),
+    alerts: z
+      .object({
+        slackWebhookUrlFile: z.string().min(1).optional(),
+        nearExpiryDays: z.number().min(0).max(365).optional(),
+        reminderHours: z.number().min(1).max(24 * 30).optional(),
+      })
+      .strict()
+      .optional(),
     defaults: z.object({ reload: reloadMode.optional(), policy: policySchema.optional() }).strict().optional(),
     runners: z
       .array(
@@ -36,6 +44,14 @@ export interface LocalFleetConfig {
   /** Absolute path of the folder that holds the secret store and ledger. */
   stateDir: string;
   adminTokenFile: string | undefined;
+  alerts: {
+    /** A 0600 file holding a Slack incoming-webhook URL; alerts always go to stdout as well. */
+    slackWebhookUrlFile: string | undefined;
+    /** Alert when a token expires within this many days and was not rotated. Default 3. */
+    nearExpiryDays: number;
+    /** Remind of a condition that persists at most this often. Default 24. */
+    reminderHours: number;
+  };
   runners: ManagedRunner[];
 }
 
@@ -63,6 +79,11 @@ export function parseFleetConfig(text: string, path: string): LocalFleetConfig {
   return {
     stateDir: resolve(base, fleet.stateDir),
     adminTokenFile: fleet.adminTokenFile === undefined ? undefined : resolve(base, fleet.adminTokenFile),
+    alerts: {
+      slackWebhookUrlFile: fleet.alerts?.slackWebhookUrlFile === undefined ? undefined : resolve(base, fleet.alerts.slackWebhookUrlFile),
+      nearExpiryDays: fleet.alerts?.nearExpiryDays ?? 3,
+      reminderHours: fleet.alerts?.reminderHours ?? 24,
+    },
     runners,
   };
 }

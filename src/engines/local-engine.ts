@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { ConsoleAlertSink } from '../adapters/console-alert-sink.ts';
+import { FileAlertLedger } from '../adapters/file-alert-ledger.ts';
 import { FileRotationLedger } from '../adapters/file-rotation-ledger.ts';
+import { SlackWebhook } from '../adapters/slack-webhook.ts';
 import { FileSecretStore } from '../adapters/file-secret-store.ts';
 import { GitLabAdapter } from '../adapters/gitlab.ts';
 import { LocalFleet } from '../adapters/local-fleet.ts';
@@ -9,6 +12,7 @@ import { systemClock } from '../adapters/system-clock.ts';
 import type { LocalFleetConfig } from '../config/fleet-config.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import type { Clock, RotationEvents } from '../core/ports.ts';
+import type { AlertDeps } from '../core/raise-alert.ts';
 import type { RotateNowDeps } from '../core/rotate-now.ts';
 
 export interface LocalEngine {
@@ -17,10 +21,14 @@ export interface LocalEngine {
   store: FileSecretStore;
   ledger: FileRotationLedger;
   gitlab: GitLabAdapter;
+  /** Alerts to stdout (and the Slack webhook when configured), de-duplicated in `<stateDir>/alerts`. */
+  alerts: AlertDeps;
 }
 
 export interface LocalEngineOptions {
   events: RotationEvents;
+  /** Where alert text goes: the CLI's stdout. */
+  alertLines: (line: string) => void;
   clock?: Clock;
   gitlab?: GitLabAdapter;
 }
@@ -47,7 +55,30 @@ export function createLocalEngine(config: LocalFleetConfig, options: LocalEngine
     starter: store,
     newVersionId: () => randomUUID(),
   };
-  return { config, deps, store, ledger, gitlab };
+  return { config, deps, store, ledger, gitlab, alerts: localAlerts(config, options.alertLines, clock) };
+}
+
+function localAlerts(config: LocalFleetConfig, alertLines: (line: string) => void, clock: Clock): AlertDeps {
+  const console = new ConsoleAlertSink(alertLines);
+  const urlFile = config.alerts.slackWebhookUrlFile;
+  const slack = urlFile === undefined ? undefined : new SlackWebhook({ webhookUrl: () => readWebhookUrl(urlFile) });
+  return {
+    ledger: new FileAlertLedger(join(config.stateDir, 'alerts')),
+    clock,
+    reminderMs: config.alerts.reminderHours * 3_600_000,
+    sink: {
+      publish: async (alert) => {
+        await console.publish(alert);
+        await slack?.publish(alert);
+      },
+    },
+  };
+}
+
+async function readWebhookUrl(path: string): Promise<string> {
+  const text = await readTextIfExists(path);
+  if (text === undefined || text.trim() === '') throw new InvalidInputError(path, 'Slack webhook URL file is missing or empty');
+  return text.trim();
 }
 
 /** The admin access token for reset-by-id: one line in a file only root can read, read when needed. */

@@ -31,6 +31,8 @@ export interface Harness {
   deps: RotateNowDeps;
   runner: ManagedRunner;
   events: RotationEvent[];
+  /** The text of every alert the local engine printed. */
+  alertLines: string[];
   clock: ReturnType<typeof manualClock>;
   adminToken: string | undefined;
   /** The token the given stage or version holds now. */
@@ -61,7 +63,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const config = parseFleetConfig(JSON.stringify(fleetFile), join(dir, 'fleet.json'));
   const events: RotationEvent[] = [];
   const clock = manualClock();
-  const engine = createLocalEngine(config, { events: (e) => events.push(e), clock, gitlab: new GitLabAdapter({ sleep: (ms) => clock.sleep(ms) }) });
+  const alertLines: string[] = [];
+  const engine = createLocalEngine(config, { events: (e) => events.push(e), alertLines: (line) => alertLines.push(line), clock, gitlab: new GitLabAdapter({ sleep: (ms) => clock.sleep(ms) }) });
   const deps: RotateNowDeps = options.wrapStore ? { ...engine.deps, secrets: options.wrapStore(engine.store) } : engine.deps;
   const runner = config.runners[0] as ManagedRunner;
   await adoptRunner(engine, runner, await findCurrentToken(runner, undefined), new Date());
@@ -78,6 +81,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     deps,
     runner,
     events,
+    alertLines,
     clock,
     adminToken,
     tokenAt,
