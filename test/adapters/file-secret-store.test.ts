@@ -82,7 +82,13 @@ describe('FileSecretStore', () => {
     await store.adoptCurrent('runner-a', 'v1', 'value-1');
     const other = new FileSecretStore({ dir: join(dir, 'secrets') });
     let release!: () => void;
-    const held = store.withRotationLock('runner-a', () => new Promise<void>((resolve) => (release = resolve)));
+    let started!: () => void;
+    const holding = new Promise<void>((resolve) => (started = resolve));
+    const held = store.withRotationLock('runner-a', () => {
+      started();
+      return new Promise<void>((resolve) => (release = resolve));
+    });
+    await holding;
     await expect(other.withRotationLock('runner-a', async () => 'second')).rejects.toBeInstanceOf(RotationInProgressError);
     expect(await other.withRotationLock('runner-b', async () => 'other runner')).toBe('other runner');
     release();
