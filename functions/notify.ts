@@ -1,10 +1,4 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { Tracer } from '@aws-lambda-powertools/tracer';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { alertsFromSnsEvent } from '../src/adapters/sns-alert-sink.ts';
 import { runnerForSecret, secretNameFromId } from '../src/config/aws-fleet-config.ts';
 import { readNotifyEnvironment } from '../src/config/lambda-environment.ts';
@@ -13,7 +7,7 @@ import type { Alert } from '../src/core/alerts.ts';
 import { InvalidInputError } from '../src/core/errors.ts';
 import { parseRotationOutcomeEvent } from '../src/core/rotation-event.ts';
 import { createNotifyDeps, type NotifyDeps } from '../src/engines/notify-engine.ts';
-import type { Telemetry } from '../src/engines/rotation-log.ts';
+import { defaultTelemetry, withTelemetry, type Telemetry } from '../src/engines/rotation-log.ts';
 
 export type { NotifyDeps } from '../src/engines/notify-engine.ts';
 export type NotifyOutcome = { posted: number } | { logged: number } | { raised: Alert['kind'] } | { ignored: string };
@@ -23,8 +17,8 @@ export type NotifyOutcome = { posted: number } | { logged: number } | { raised: 
  * Lambda retries. (b) EventBridge RotationFailed/RotationAbandoned of a managed secret → `raise` (→ topic → a).
  */
 export function createHandler(deps: NotifyDeps | (() => NotifyDeps), telemetry: Telemetry) {
-  const { logger, metrics, tracer } = telemetry;
-  return middy(async (event: unknown): Promise<NotifyOutcome> => {
+  const { logger, metrics } = telemetry;
+  return withTelemetry(async (event: unknown): Promise<NotifyOutcome> => {
     const d = typeof deps === 'function' ? deps() : deps;
     const sns = alertsFromSnsEvent(event);
     if (sns) {
@@ -53,11 +47,8 @@ export function createHandler(deps: NotifyDeps | (() => NotifyDeps), telemetry: 
     metrics.addMetric('RotationFailureEvents', MetricUnit.Count, 1);
     logger.warn('rotation failure event: alert raised (or held back as a repeat)', { eventName, secretId, runner });
     return { raised: 'rotation-failed' };
-  })
-    .use(captureLambdaHandler(tracer))
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics));
+  }, telemetry);
 }
 
 let deps: NotifyDeps | undefined;
-export const handler = createHandler(() => (deps ??= createNotifyDeps(readNotifyEnvironment())), { logger: new Logger(), metrics: new Metrics(), tracer: new Tracer() });
+export const handler = createHandler(() => (deps ??= createNotifyDeps(readNotifyEnvironment())), defaultTelemetry());

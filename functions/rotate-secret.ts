@@ -1,17 +1,10 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { Tracer } from '@aws-lambda-powertools/tracer';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { readLambdaEnvironment } from '../src/config/lambda-environment.ts';
 import { alertAfterRotationStep } from '../src/core/alerting.ts';
 import { parseRotationEvent } from '../src/core/rotation-event.ts';
 import { runRotationStep, type StepOutcome } from '../src/core/rotation-steps.ts';
 import { createAwsClients, createAwsEngine, type AwsEngine } from '../src/engines/aws-engine.ts';
-import { addHostMetrics, alertSafely, logFinishedRotation, logRotationEvents, type Telemetry } from '../src/engines/rotation-log.ts';
+import { addHostMetrics, alertSafely, defaultTelemetry, logFinishedRotation, logRotationEvents, withTelemetry, type Telemetry } from '../src/engines/rotation-log.ts';
 
 /** Time kept back from the Lambda's deadline to store, record and log before it is killed. */
 const SAFETY_MARGIN_MS = 20_000;
@@ -21,8 +14,8 @@ const SAFETY_MARGIN_MS = 20_000;
  * guards, the reset, the store, the push and the promotion all live in src/core/rotation-steps.ts.
  */
 export function createHandler(engine: () => AwsEngine, telemetry: Telemetry) {
-  const { logger, metrics, tracer } = telemetry;
-  return middy(async (event: unknown, context: Context): Promise<StepOutcome> => {
+  const { logger, metrics } = telemetry;
+  return withTelemetry(async (event: unknown, context: Context): Promise<StepOutcome> => {
     const request = parseRotationEvent(event);
     logger.appendKeys({ secretId: request.secretId, step: request.step, versionId: request.versionId });
     const aws = engine();
@@ -40,14 +33,10 @@ export function createHandler(engine: () => AwsEngine, telemetry: Telemetry) {
       await alert({ error });
       throw error;
     }
-  })
-    .use(captureLambdaHandler(tracer))
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics));
+  }, telemetry);
 }
 
 let engine: AwsEngine | undefined;
-const telemetry: Telemetry = { logger: new Logger(), metrics: new Metrics(), tracer: new Tracer() };
 
 /** Clients are built once per container, at the first invocation. */
-export const handler = createHandler(() => (engine ??= createAwsEngine(readLambdaEnvironment(), createAwsClients())), telemetry);
+export const handler = createHandler(() => (engine ??= createAwsEngine(readLambdaEnvironment(), createAwsClients())), defaultTelemetry());

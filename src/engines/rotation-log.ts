@@ -1,7 +1,11 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
-import type { Metrics } from '@aws-lambda-powertools/metrics';
-import type { Tracer } from '@aws-lambda-powertools/tracer';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { outageWindow } from '../core/outage-window.ts';
 import type { RotationEvent, RotationEvents } from '../core/ports.ts';
 import type { RaiseOutcome } from '../core/raise-alert.ts';
@@ -13,6 +17,19 @@ export interface Telemetry {
   logger: Logger;
   metrics: Metrics;
   tracer: Tracer;
+}
+
+/** Powertools for a Lambda container: one Logger, Metrics and Tracer, configured by POWERTOOLS_* variables. */
+export function defaultTelemetry(): Telemetry {
+  return { logger: new Logger(), metrics: new Metrics(), tracer: new Tracer() };
+}
+
+/** A handler wrapped in middy with the Powertools middlewares every function uses: tracing, log context, metrics. */
+export function withTelemetry<E, R>(handler: (event: E, context: Context) => Promise<R>, telemetry: Telemetry) {
+  return middy(handler)
+    .use(captureLambdaHandler(telemetry.tracer))
+    .use(injectLambdaContext(telemetry.logger, { resetKeys: true }))
+    .use(logMetrics(telemetry.metrics));
 }
 
 /**
