@@ -6,6 +6,7 @@ import type { AwsManagedRunner } from '../src/config/aws-fleet-config.ts';
 import { LAMBDA_ENVIRONMENT_NAMES } from '../src/config/lambda-environment.ts';
 import { AlertTopic } from './constructs/alert-topic.ts';
 import { ChatbotSlackChannel } from './constructs/chatbot-slack-channel.ts';
+import { DoctorDocument } from './constructs/doctor-document.ts';
 import { ExpiryScanSchedule } from './constructs/expiry-scan-schedule.ts';
 import { FunctionAlarms } from './constructs/function-alarms.ts';
 import { HostUpdateDocument } from './constructs/host-update-document.ts';
@@ -29,12 +30,14 @@ export interface RotatorStackProps extends StackProps {
  * The AWS engine: one secret per runner with its rotation schedule and host read policy, the rotation
  * hook and the scanner, the host update document, the ledger table and the scan schedule; and the alert path:
  * the encrypted alert topic (e-mail, the notifier, Chatbot), the notifier, the rule that hands it rotation
- * failures, and the alarms on every function. Every permission is written out here, per function, on the
- * exact resources the fleet file names.
+ * failures, and the alarms on every function; and the read-only doctor document, which only operators send.
+ * Every permission is written out here, per function, on the exact resources the fleet file names.
  */
 export class RotatorStack extends Stack {
   readonly ledger: LedgerTable;
   readonly hostDocument: HostUpdateDocument;
+  /** The read-only doctor document operators send (`rotator doctor --aws`); no role of the stack may send it. */
+  readonly doctorDocument: DoctorDocument;
   readonly functions: RotationFunctions;
   readonly runnerSecrets: RunnerSecret[];
   readonly scanSchedule: ExpiryScanSchedule;
@@ -51,6 +54,7 @@ export class RotatorStack extends Stack {
 
     this.ledger = new LedgerTable(this, 'Ledger');
     this.hostDocument = new HostUpdateDocument(this, 'HostUpdateDocument');
+    this.doctorDocument = new DoctorDocument(this, 'DoctorDocument');
     this.functions = new RotationFunctions(this, 'Functions', {
       fleetText: text,
       ledgerTableName: this.ledger.table.tableName,
@@ -118,6 +122,10 @@ export class RotatorStack extends Stack {
 
     new CfnOutput(this, 'LedgerTableName', { description: 'DynamoDB table of rotation state', value: this.ledger.table.tableName });
     new CfnOutput(this, 'HostDocumentName', { description: 'SSM Command document that updates config.toml on runner hosts', value: this.hostDocument.documentName });
+    new CfnOutput(this, 'DoctorDocumentName', {
+      description: 'Read-only SSM Command document of `rotator doctor --aws` (sent by operators, not by the stack)',
+      value: this.doctorDocument.document.ref,
+    });
     new CfnOutput(this, 'AlertTopicArn', { description: 'SNS topic of every alert (subscribe more endpoints here)', value: this.alerts.topic.topicArn });
   }
 

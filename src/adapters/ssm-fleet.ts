@@ -1,17 +1,25 @@
-import {
-  ListCommandInvocationsCommand,
-  ListCommandsCommand,
-  SendCommandCommand,
-  type Command,
-  type CommandInvocation,
-  type SendCommandCommandInput,
-  type SSMClient,
-} from '@aws-sdk/client-ssm';
+import type { CommandInvocation, SendCommandCommandInput, SSMClient } from '@aws-sdk/client-ssm';
 import { InvalidInputError } from '../core/errors.ts';
 import type { Clock, Delivery, Fleet } from '../core/ports.ts';
 import type { HostResult, HostStatus, ManagedRunner } from '../core/types.ts';
 import { interpretUpdaterRun } from '../core/updater-output.ts';
 import { EXECUTION_TIMEOUT_PARAMETER, hostUpdateCommandParameters } from './host-update-document.ts';
+import {
+  MAX_COMMENT_LENGTH,
+  MAX_INSTANCE_IDS_PER_COMMAND,
+  MAX_DELIVERY_TIMEOUT_SECONDS,
+  MIN_DELIVERY_TIMEOUT_SECONDS,
+  pollCommand,
+  sendCommand,
+  sendToInstances,
+  sentCommand,
+  splitPluginOutput,
+  waitForCommands,
+  type CommandPacing,
+  type SentCommand,
+} from './ssm-command.ts';
+
+export { MAX_INSTANCE_IDS_PER_COMMAND, splitPluginOutput } from './ssm-command.ts';
 
 export interface SsmFleetOptions {
   /**
@@ -36,33 +44,6 @@ export interface SsmFleetOptions {
   pollIntervalMs?: number;
 }
 
-/** SendCommand takes at most 50 InstanceIds (SendCommandRequest.InstanceIds). */
-export const MAX_INSTANCE_IDS_PER_COMMAND = 50;
-/** SendCommand TimeoutSeconds bounds. */
-const MIN_DELIVERY_TIMEOUT_SECONDS = 30;
-const MAX_DELIVERY_TIMEOUT_SECONDS = 2_592_000;
-/** The longest single back-off after a throttled poll (still bounded by the deadline). */
-const MAX_BACKOFF_MS = 30_000;
-/** Command.Comment is at most 100 characters. */
-const MAX_COMMENT_LENGTH = 100;
-
-/** Command statuses after which no invocation of it changes any more. */
-const TERMINAL_COMMAND_STATUSES = new Set(['Success', 'Failed', 'TimedOut', 'Cancelled']);
-
-/** A SendCommand that SSM accepted, and the hosts it stands for. */
-interface SentCommand {
-  commandId: string;
-  /** The instance ids asked for; empty for a tag target (SSM finds the instances). */
-  instanceIds: string[];
-  /** For a tag target: the `tag:<key>=<value>` name reported when no instance answers. */
-  tagHost: string | null;
-  /** Instances SSM listed for this command, in the order first seen. */
-  seen: string[];
-  /** For a tag target: ListCommands' TargetCount once known. */
-  targetCount: number | null;
-  done: boolean;
-}
-
 /**
  * The AWS engine's fleet: one SSM Run Command of the host update document per runner (per 50 instance
  * ids), then ListCommandInvocations until every host has a terminal result or the deadline passes.
@@ -70,10 +51,10 @@ interface SentCommand {
  * sends, logs, returns or throws can hold it.
  */
 export class SsmFleet implements Fleet {
-  private readonly pollIntervalMs: number;
+  private readonly pacing: CommandPacing;
 
   constructor(private readonly options: SsmFleetOptions) {
-    this.pollIntervalMs = options.pollIntervalMs ?? 2000;
+    this.pacing = { ssm: options.ssm, clock: options.clock, pollIntervalMs: options.pollIntervalMs ?? 2000, remainingMs: () => this.remainingMs() };
     if (!new RegExp(EXECUTION_TIMEOUT_PARAMETER.allowedPattern).test(String(options.executionTimeoutSeconds))) {
       throw new InvalidInputError('ssm.executionTimeoutSeconds', `must match ${EXECUTION_TIMEOUT_PARAMETER.allowedPattern}`);
     }
@@ -106,7 +87,7 @@ export class SsmFleet implements Fleet {
     if (hosts.kind === 'ec2-tag') {
       const tagHost = `tag:${hosts.tagKey}=${hosts.tagValue}`;
       // "Key can be tag:<Amazon EC2 tag> or InstanceIds" (SSM Target): every instance with the tag.
-      const sent = await this.send({ ...request, Targets: [{ Key: `tag:${hosts.tagKey}`, Values: [hosts.tagValue] }] });
+      const sent = await sendCommand(this.pacing, { ...request, Targets: [{ Key: `tag:${hosts.tagKey}`, Values: [hosts.tagValue] }] });
       if (typeof sent === 'string') {
         commands.push(sentCommand(sent, [], tagHost));
       } else {
@@ -116,11 +97,16 @@ export class SsmFleet implements Fleet {
       const ids = [...new Set(hosts.instanceIds)];
       push.expect(ids);
       for (let at = 0; at < ids.length; at += MAX_INSTANCE_IDS_PER_COMMAND) {
-        commands.push(...(await this.sendToInstances(request, ids.slice(at, at + MAX_INSTANCE_IDS_PER_COMMAND), push)));
+        const batch = ids.slice(at, at + MAX_INSTANCE_IDS_PER_COMMAND);
+        commands.push(
+          ...(await sendToInstances(this.pacing, request, batch, (id, error) => {
+            push.record({ host: id, status: 'undeliverable', systemId: null, detail: `SendCommand failed: ${error}` });
+          })),
+        );
       }
     }
 
-    await this.waitForResults(commands, push);
+    await waitForCommands(this.pacing, commands, (command) => this.poll(command, push));
 
     for (const command of commands) {
       if (command.done) continue;
@@ -138,110 +124,17 @@ export class SsmFleet implements Fleet {
     return push.results();
   }
 
-  /**
-   * One SendCommand for up to 50 ids. When SSM rejects the whole call because one id is not a managed
-   * node (InvalidInstanceId names none of them), each id is sent on its own so the others still get
-   * the token.
-   */
-  private async sendToInstances(request: SendCommandCommandInput, ids: string[], push: PushState): Promise<SentCommand[]> {
-    const sent = await this.send({ ...request, InstanceIds: ids });
-    if (typeof sent === 'string') return [sentCommand(sent, ids, null)];
-    if (sent.error === 'InvalidInstanceId' && ids.length > 1) {
-      const commands: SentCommand[] = [];
-      for (const id of ids) commands.push(...(await this.sendToInstances(request, [id], push)));
-      return commands;
-    }
-    for (const id of ids) push.record({ host: id, status: 'undeliverable', systemId: null, detail: `SendCommand failed: ${sent.error}` });
-    return [];
-  }
-
-  /** The command id, or the error name when SendCommand failed for good (throttling is retried first). */
-  private async send(input: SendCommandCommandInput): Promise<string | { error: string }> {
-    let backoffMs = this.pollIntervalMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const reply = await this.options.ssm.send(new SendCommandCommand(input));
-        const commandId = reply.Command?.CommandId;
-        return commandId ? commandId : { error: 'no CommandId in the SendCommand reply' };
-      } catch (error) {
-        const name = errorName(error);
-        if (!isThrottling(error) || attempt >= 3 || this.remainingMs() <= backoffMs) return { error: name };
-        await this.options.clock.sleep(backoffMs);
-        backoffMs *= 2;
-      }
-    }
-  }
-
-  /**
-   * Polls every pollIntervalMs until every command is done or the deadline passes. A ThrottlingException
-   * that gets through the SDK's own retries doubles the wait instead of failing the push: the hosts are
-   * running the update whether or not we watch.
-   */
-  private async waitForResults(commands: SentCommand[], push: PushState): Promise<void> {
-    let waitMs = this.pollIntervalMs;
-    while (commands.some((c) => !c.done)) {
-      const remaining = this.remainingMs();
-      if (remaining <= 0) return;
-      // Right after SendCommand the invocations are not listed yet (aws/aws-sdk#190): wait first.
-      await this.options.clock.sleep(Math.min(waitMs, remaining));
-      try {
-        for (const command of commands) {
-          if (!command.done) await this.poll(command, push);
-        }
-        waitMs = this.pollIntervalMs;
-      } catch (error) {
-        if (!isThrottling(error)) throw error;
-        waitMs = Math.min(Math.max(waitMs, this.pollIntervalMs) * 2, MAX_BACKOFF_MS);
-      }
-    }
-  }
-
+  /** One poll: each terminal invocation becomes the host's result (reported once). */
   private async poll(command: SentCommand, push: PushState): Promise<void> {
-    const commandId = command.commandId;
-    // For a tag target the invocation list grows while SSM resolves the targets: ListCommands'
-    // TargetCount says how many to expect. Read before the invocations, so they are at least as new.
-    let summary: Command | undefined;
-    if (command.tagHost !== null) {
-      summary = (await this.options.ssm.send(new ListCommandsCommand({ CommandId: commandId }))).Commands?.[0];
-    }
-    for (const invocation of await this.invocations(commandId)) {
-      const id = invocation.InstanceId;
-      if (!id) continue;
-      if (command.tagHost === null && !command.instanceIds.includes(id)) continue;
-      if (!command.seen.includes(id)) {
-        command.seen.push(id);
-        push.expect([id]);
-      }
-      const verdict = invocationVerdict(invocation, this.options.executionTimeoutSeconds);
-      if (verdict) push.record({ host: id, ...verdict });
-    }
-
-    if (command.tagHost === null) {
-      command.done = command.instanceIds.every((id) => push.has(id));
-      return;
-    }
-    if (!summary) return; // not listed yet
-    const targetCount = summary.TargetCount ?? 0;
-    command.targetCount = targetCount;
-    const finished = TERMINAL_COMMAND_STATUSES.has(summary.Status ?? '') || (targetCount > 0 && (summary.CompletedCount ?? 0) >= targetCount);
-    if (finished && targetCount === 0 && command.seen.length === 0) {
-      push.record({ host: command.tagHost, status: 'undeliverable', systemId: null, detail: 'no instance carries this tag' });
-      command.done = true;
-      return;
-    }
-    command.done = finished && command.seen.length >= targetCount && command.seen.every((id) => push.has(id));
-  }
-
-  /** Every invocation of a command with its plugin output (Details), all pages. */
-  private async invocations(commandId: string): Promise<CommandInvocation[]> {
-    const all: CommandInvocation[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await this.options.ssm.send(new ListCommandInvocationsCommand({ CommandId: commandId, Details: true, MaxResults: 50, NextToken: nextToken }));
-      all.push(...(page.CommandInvocations ?? []));
-      nextToken = page.NextToken;
-    } while (nextToken);
-    return all;
+    await pollCommand(this.options.ssm, command, {
+      onSeen: (id) => push.expect([id]),
+      onInvocation: (id, invocation) => {
+        const verdict = invocationVerdict(invocation, this.options.executionTimeoutSeconds);
+        if (verdict) push.record({ host: id, ...verdict });
+      },
+      hasResult: (id) => push.has(id),
+      onNoTarget: (tagHost) => push.record({ host: tagHost, status: 'undeliverable', systemId: null, detail: 'no instance carries this tag' }),
+    });
   }
 
   /**
@@ -292,10 +185,6 @@ class PushState {
   }
 }
 
-function sentCommand(commandId: string, instanceIds: string[], tagHost: string | null): SentCommand {
-  return { commandId, instanceIds, tagHost, seen: [], targetCount: null, done: false };
-}
-
 type Verdict = { status: HostStatus; systemId: string | null; detail: string };
 
 /**
@@ -334,29 +223,4 @@ export function invocationVerdict(invocation: CommandInvocation, executionTimeou
     default:
       return null;
   }
-}
-
-/**
- * Splits a plugin's Output back into stdout and stderr. The agent joins them as
- * stdout + "\n----------ERROR-------\n" + stderr (only when stderr is not empty), keeps about 2,500
- * characters in all and marks a cut with "\n---Output truncated---" / "\n---Error truncated----"
- * (amazon-ssm-agent agent/framework/processor/executer/iohandler/iohandler.go TruncateOutput;
- * aws/aws-sdk-java#1499). The updater prints one line per stream, far below the cut.
- */
-export function splitPluginOutput(output: string): { stdout: string; stderr: string } {
-  const text = output.replace(/\n---Output truncated---/g, '').replace(/\n---Error truncated----/g, '');
-  const marker = /(?:^|\n)-{5,}ERROR-{5,}(?:\n|$)/.exec(text);
-  if (!marker) return { stdout: text, stderr: '' };
-  return { stdout: text.slice(0, marker.index), stderr: text.slice(marker.index + marker[0].length) };
-}
-
-function errorName(error: unknown): string {
-  if (error instanceof Error) return error.name;
-  return 'unknown error';
-}
-
-function isThrottling(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const retryable = (error as { $retryable?: { throttling?: boolean } }).$retryable;
-  return error.name === 'ThrottlingException' || retryable?.throttling === true;
 }

@@ -162,7 +162,7 @@ export function sortFindings(findings: readonly Finding[]): Finding[] {
 }
 
 /** 0 nothing wrong (info only), 1 warnings, 2 errors. Checks that could not run do not change it. */
-export function exitCodeFor(findings: readonly Finding[]): number {
+export function exitCodeFor(findings: ReadonlyArray<Pick<Finding, 'severity'>>): number {
   if (findings.some((f) => f.severity === 'error')) return 2;
   if (findings.some((f) => f.severity === 'warning')) return 1;
   return 0;

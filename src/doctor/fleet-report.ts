@@ -8,14 +8,15 @@
  * - A host's output is complete when it ends with its `{"notRun":[…]}` line. A host whose SSM status is not
  *   Success, or whose output has no such line (SSM keeps only the first 24,000 characters of stdout in
  *   the API; the rest is in S3 when an output bucket is set), gets one row with the code
- *   `doctor.did-not-run` (severity error) naming the status: its findings may be missing.
+ *   `doctor.did-not-run` (severity error) naming the status (and the invocation's `detail`, when the
+ *   caller has one: StatusDetails, a wait that ended, a SendCommand error): its findings may be missing.
  * - self-rotation.enabled arrives as `info` from a host that cannot know whether its runner is shared.
  *   It becomes a `warning` here when the same runner (url#id) is in the `runners` line of two or more
  *   hosts, and the evidence names them.
  * - Lines that are not JSON objects are ignored (a shell warning on stdout, for one).
  */
 import { formatTable } from '../cli/table.ts';
-import { CHECKS, FINDING_CODES, isFindingCode, type FindingCode, type NotRun, type Severity } from './finding.ts';
+import { CHECKS, FINDING_CODES, exitCodeFor, isFindingCode, type FindingCode, type NotRun, type Severity } from './finding.ts';
 
 export interface DoctorInvocation {
   /** The instance id (or a name for it). */
@@ -24,6 +25,8 @@ export interface DoctorInvocation {
   status: string;
   /** StandardOutputContent. */
   output: string;
+  /** What the status alone does not say (StatusDetails, the wait that ended, the SendCommand error). */
+  detail?: string;
 }
 
 export type FleetRowCode = FindingCode | 'doctor.did-not-run';
@@ -86,8 +89,10 @@ export function buildFleetReport(invocations: readonly DoctorInvocation[]): Flee
   const notRun: FleetReport['notRun'] = [];
   for (const { inv, parsed } of hosts) {
     if (inv.status !== 'Success' || parsed.notRun === null) {
-      const why = inv.status !== 'Success' ? `SSM status ${inv.status}` : 'SSM status Success';
-      rows.push({ host: inv.host, code: 'doctor.did-not-run', severity: 'error', runner: null, evidence: `${why}; the output ${parsed.notRun === null ? 'has no closing {"notRun"} line (cut short, or the doctor did not finish)' : 'is complete'}`, fix: DID_NOT_RUN_FIX });
+      const why = `SSM status ${inv.status}${inv.detail === undefined ? '' : ` (${inv.detail})`}`;
+      const what =
+        parsed.notRun !== null ? 'the output is complete' : inv.status !== 'Success' && inv.output.trim() === '' ? 'no output' : 'the output has no closing {"notRun"} line (cut short, or the doctor did not finish)';
+      rows.push({ host: inv.host, code: 'doctor.did-not-run', severity: 'error', runner: null, evidence: `${why}; ${what}`, fix: DID_NOT_RUN_FIX });
     }
     for (const f of parsed.findings) {
       let { severity, evidence } = f;
@@ -106,6 +111,53 @@ export function buildFleetReport(invocations: readonly DoctorInvocation[]): Flee
   const severityRank: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
   rows.sort((a, b) => severityRank[a.severity] - severityRank[b.severity] || rank(a) - rank(b) || a.host.localeCompare(b.host));
   return { rows, notRun };
+}
+
+/** 0 nothing wrong (info only), 1 warnings, 2 errors (a host that did not run is an error), as the local doctor. */
+export function fleetExitCode(report: FleetReport): number {
+  return exitCodeFor(report.rows);
+}
+
+/** `--json`: one object per row, then always one `{"notRun":[{"host","check","runner","reason"}]}` object. */
+export function fleetReportJson(report: FleetReport): string[] {
+  return [
+    ...report.rows.map((r) => JSON.stringify({ host: r.host, code: r.code, severity: r.severity, runner: r.runner, evidence: r.evidence, fix: r.fix })),
+    JSON.stringify({ notRun: report.notRun.map((n) => ({ host: n.host, check: n.check, runner: n.runner, reason: n.reason })) }),
+  ];
+}
+
+const MAX_HOSTS_NAMED = 5;
+
+/**
+ * The checks the hosts could not run: one line per reason and set of hosts, with the checks it concerns
+ * (the four remote-only checks of every host that ran make one line, not four per host).
+ */
+export function formatFleetNotRun(report: FleetReport): string[] {
+  if (report.notRun.length === 0) return [];
+  const byCheck = new Map<string, { check: string; reason: string; hosts: Set<string>; runners: Set<string> }>();
+  for (const n of report.notRun) {
+    const key = JSON.stringify([n.check, n.reason]);
+    const entry = byCheck.get(key) ?? { check: n.check, reason: n.reason, hosts: new Set(), runners: new Set() };
+    entry.hosts.add(n.host);
+    if (n.runner !== null) entry.runners.add(n.runner);
+    byCheck.set(key, entry);
+  }
+  const lines = new Map<string, { checks: string[]; reason: string; hosts: string[]; runners: string[] }>();
+  for (const e of byCheck.values()) {
+    const hosts = [...e.hosts];
+    const runners = [...e.runners];
+    const key = JSON.stringify([e.reason, hosts, runners]);
+    const line = lines.get(key) ?? { checks: [], reason: e.reason, hosts, runners };
+    line.checks.push(e.check);
+    lines.set(key, line);
+  }
+  const out = ['checks not run:'];
+  for (const l of lines.values()) {
+    const runners = l.runners.length === 0 ? '' : ` [${l.runners.join(', ')}]`;
+    const named = l.hosts.length > MAX_HOSTS_NAMED ? `${l.hosts.slice(0, MAX_HOSTS_NAMED).join(', ')} and ${l.hosts.length - MAX_HOSTS_NAMED} more` : l.hosts.join(', ');
+    out.push(`  ${l.checks.join(', ')}${runners}: ${l.reason} (${l.hosts.length} host${l.hosts.length === 1 ? '' : 's'}: ${named})`);
+  }
+  return out;
 }
 
 /** The table an operator reads: HOST | CODE | SEVERITY | RUNNER | EVIDENCE (fixes once per code below it). */

@@ -12,6 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { ESM_REQUIRE_BANNER } from '../../lib/constructs/rotation-functions.ts';
 import { loadFleetConfig, type LoadedFleet } from '../../lib/fleet-config.ts';
 import { RotatorStack } from '../../lib/rotator-stack.ts';
+import { DOCTOR_PARAMETERS, ROTATOR_STACK_NAME, buildDoctorDocument, doctorDocumentName } from '../../src/adapters/doctor-document.ts';
+import { HEREDOC_DELIMITER } from '../../src/adapters/host-update-document.ts';
 import { MANAGED_SECRET_TAG_KEY, parseAwsFleetConfig } from '../../src/config/aws-fleet-config.ts';
 import { matchesEventPattern, rotationOutcomePattern, type EventPattern } from '../../src/config/rotation-outcome-pattern.ts';
 import { ALERT_KINDS } from '../../src/core/alerts.ts';
@@ -153,10 +155,11 @@ describe('RotatorStack', () => {
   });
 
   it('publishes a Command document whose parameters are the delivery fields, each pattern-checked and passed as ENV_VAR, none a token', () => {
-    const { resources } = synth();
+    const { resources, stack } = synth();
     const documents = Object.values(resources).filter((r) => r.Type === 'AWS::SSM::Document');
-    expect(documents).toHaveLength(1);
-    const document = documents[0]!.Properties;
+    // The host update document, and the read-only doctor document (see 'DoctorDocument' below).
+    expect(documents).toHaveLength(2);
+    const document = resources[stack.getLogicalId(stack.hostDocument.document)]!.Properties;
     expect(document).toMatchObject({ DocumentType: 'Command', DocumentFormat: 'JSON', UpdateMethod: 'NewVersion' });
     const content = document.Content as { schemaVersion: string; parameters: Record<string, Record<string, unknown>> };
     expect(content.schemaVersion).toBe('2.2');
@@ -573,6 +576,101 @@ describe('Alerts', () => {
   it('outputs the alert topic ARN', () => {
     const { template, stack, id } = synth();
     template.hasOutput('AlertTopicArn', { Value: { Ref: id(stack.alerts.topic) } });
+  });
+});
+
+describe('DoctorDocument', () => {
+  /** The doctor document's runCommand split into the lines the agent's shell runs and the heredoc bodies (the scripts written to disk). */
+  function doctorScript(content: { mainSteps: Array<{ inputs: { runCommand: string[] } }> }) {
+    const top: string[] = [];
+    const files = new Map<string, string[]>();
+    let file: string[] | null = null;
+    for (const line of content.mainSteps[0]!.inputs.runCommand) {
+      if (file !== null) {
+        if (line === HEREDOC_DELIMITER) file = null;
+        else file.push(line);
+        continue;
+      }
+      top.push(line);
+      const heredoc = /^cat >"\$DOCTOR_DIR\/([\w.-]+)" <<'(\w+)'$/.exec(line);
+      if (heredoc) {
+        expect(heredoc[2]).toBe(HEREDOC_DELIMITER);
+        file = [];
+        files.set(heredoc[1]!, file);
+      }
+    }
+    expect(file, 'every heredoc is closed').toBeNull();
+    return { top, files };
+  }
+
+  function doctorResource() {
+    const { resources, stack, template } = synth();
+    const resource = resources[stack.getLogicalId(stack.doctorDocument.document)]!;
+    return { resource, stack, template, resources, content: resource.Properties.Content as { description: string; parameters: Record<string, Record<string, unknown>>; mainSteps: Array<{ name: string; inputs: { runCommand: string[] } }> } };
+  }
+
+  it('publishes the doctor document under the fixed name the CLI uses by default, with the content of buildDoctorDocument()', () => {
+    const { resource, stack, content } = doctorResource();
+    expect(resource.Type).toBe('AWS::SSM::Document');
+    expect(resource.Properties).toMatchObject({ Name: 'GitLabRunnerRotator-RunnerDoctor', DocumentType: 'Command', DocumentFormat: 'JSON', UpdateMethod: 'NewVersion' });
+    expect(stack.doctorDocument.documentName).toBe(doctorDocumentName());
+    expect(content).toEqual(buildDoctorDocument());
+    // The default of `rotator doctor --aws` is <stack name>-RunnerDoctor: bin/app.ts must deploy that stack name.
+    expect(readFileSync(join(REPO_ROOT, 'bin/app.ts'), 'utf8')).toContain(`new RotatorStack(app, '${ROTATOR_STACK_NAME}',`);
+  });
+
+  it('is read-only in its parameters: path, numbers and yes/no, each pattern-checked ENV_VAR, none a token, a secret or an output', () => {
+    const { content } = doctorResource();
+    expect(Object.keys(content.parameters)).toEqual(DOCTOR_PARAMETERS.map((p) => p.name));
+    for (const [name, parameter] of Object.entries(content.parameters)) {
+      expect(parameter, name).toMatchObject({ type: 'String', interpolationType: 'ENV_VAR' });
+      expect(String(parameter.allowedPattern), name).toMatch(/^\^.+\$$/);
+      expect(name).not.toMatch(/token|password|secret|version|output|write/i);
+      // Mentions of the checks (token.expiring, token_expires_at) are fine; a token, password or secret as the value is not.
+      expect(String(parameter.description), name).not.toMatch(/\b(token|password|secret)\b(?![._])/i);
+      // No value that looks like a token gets past its pattern.
+      for (const token of ['glrt-AbCdEf0123456789xyz_-', 'glpat-AbCdEf0123456789xyz', 'Hd4LegacyHostToken000001']) expect(new RegExp(String(parameter.allowedPattern)).test(token), `${name} ${token}`).toBe(false);
+    }
+  });
+
+  it('runs doctor.sh only: the updater travels as the validator\'s source and is never executed, config.toml is never written, and nothing reads a secret or sends credentials', () => {
+    const { content } = doctorResource();
+    const { top, files } = doctorScript(content);
+    expect([...files.keys()]).toEqual(['doctor.sh', 'update-runner-token.sh']);
+    // The lines the agent runs: one bash, on doctor.sh; the updater appears only as the file written and as --updater's value.
+    expect(top.filter((l) => /^(bash|sh|exec|source|\.) /.test(l))).toEqual([expect.stringMatching(/^bash "\$DOCTOR_DIR\/doctor\.sh" /)]);
+    for (const line of top.filter((l) => l.includes('update-runner-token.sh'))) {
+      expect(line).toMatch(/^cat >"\$DOCTOR_DIR\/update-runner-token\.sh" <<'|--updater "\$DOCTOR_DIR\/update-runner-token\.sh" /);
+    }
+    const doctor = files.get('doctor.sh')!;
+    const code = doctor.filter((l) => !/^\s*#/.test(l));
+    // doctor.sh reads the updater with sed (to get its awk validator) and runs that awk in plan mode (URT_OUT empty: it writes nothing).
+    for (const line of code.filter((l) => /\$\{?UPDATER\b/.test(l))) expect(line, line).not.toMatch(/(^|[;&|(]\s*|\b(bash|sh|exec|source|\.)\s+)"?\$\{?UPDATER\}?"?(\s|$)/);
+    for (const line of code.filter((l) => l.includes('URT_OUT'))) expect(line).toMatch(/URT_OUT=""/);
+    for (const line of code.filter((l) => /\$\{?CONFIG\b/.test(l))) expect(line, line).not.toMatch(/(>>?|\b(mv|cp|chmod|chown|tee|rm|truncate|install|sed -i)\b)[^|]*\$\{?CONFIG\b/);
+    const text = code.join('\n');
+    expect(text).not.toMatch(/secretsmanager|get-secret-value|runners\/verify|PRIVATE-TOKEN|Authorization|JOB-TOKEN|--data|-X POST|--request/i);
+    // Its one network call: curl GET /api/v4/version, without credentials.
+    const curls = code.filter((l) => /^\s*curl /.test(l));
+    expect(curls).toHaveLength(1);
+    expect(curls[0]).not.toMatch(/ -[Hdu] | --(header|user|data|netrc)/);
+  });
+
+  it('is granted to no role of the stack: operators send it with their own credentials', () => {
+    const { resources, stack } = doctorResource();
+    const documentId = stack.getLogicalId(stack.doctorDocument.document);
+    const policies = Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy' || r.Type === 'AWS::IAM::Role');
+    expect(policies.length).toBeGreaterThan(0);
+    for (const policy of policies) {
+      const text = JSON.stringify(policy.Properties);
+      expect(text).not.toContain(documentId);
+      expect(text).not.toContain('RunnerDoctor');
+    }
+  });
+
+  it('outputs the doctor document name', () => {
+    const { template, stack } = doctorResource();
+    template.hasOutput('DoctorDocumentName', { Value: { Ref: stack.getLogicalId(stack.doctorDocument.document) }, Description: Match.stringLikeRegexp('rotator doctor --aws') });
   });
 });
 

@@ -2,8 +2,14 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
-import type { CommandInvocation, ListCommandInvocationsCommandInput, ListCommandsCommandInput, SendCommandCommandInput } from '@aws-sdk/client-ssm';
+import { GetCommandInvocationCommand, ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import type {
+  CommandInvocation,
+  GetCommandInvocationCommandInput,
+  ListCommandInvocationsCommandInput,
+  ListCommandsCommandInput,
+  SendCommandCommandInput,
+} from '@aws-sdk/client-ssm';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { buildHostUpdateDocument } from '../../src/adapters/host-update-document.ts';
 
@@ -14,12 +20,22 @@ export interface FakeInstance {
   root: string;
 }
 
+/** The SSM calls throttleNext can fail. */
+export type ThrottledApi = 'SendCommand' | 'ListCommands' | 'ListCommandInvocations';
+
 interface FakeCommand {
   commandId: string;
   instanceIds: string[];
   invocations: Map<string, CommandInvocation>;
   runs: Array<Promise<void>>;
+  /** Per instance: the whole stdout, as GetCommandInvocation's StandardOutputContent keeps it (24,000 characters). */
+  stdout: Map<string, string>;
 }
+
+/** The agent's mark at the end of a plugin Output it cut (amazon-ssm-agent iohandler TruncateOutput). */
+const OUTPUT_TRUNCATED = '\n---Output truncated---';
+const PLUGIN_OUTPUT_MAX = 2500;
+const STANDARD_OUTPUT_MAX = 24_000;
 
 const $metadata = {};
 
@@ -43,13 +59,25 @@ cat "$file"
  * instance it runs the document's runCommand with `sh` (as the SSM agent does), with the SSM_* parameters
  * in the environment and a stand-in `aws` CLI that reads the secret version the fake Secrets Manager
  * holds. The config path is taken inside the instance's root folder. Offline instances are Undeliverable.
+ *
+ * Other documents (the doctor document) run the same way once added with addDocument(name, document):
+ * a SendCommand whose DocumentName is that name runs that document's runCommand. GetCommandInvocation answers with
+ * the whole stdout (StandardOutputContent); with `markTruncation` a plugin Output longer than the
+ * agent's 2,500 characters ends with the agent's "---Output truncated---" mark, as the real agent does.
  */
 export class FakeSsm {
   readonly client = new SSMClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
   readonly mock: AwsClientStub<SSMClient> = mockClient(this.client);
   readonly offline = new Set<string>();
+  /** Instances that take a command and never finish it: their invocation stays InProgress. */
+  readonly stalled = new Set<string>();
   readonly commands: FakeCommand[] = [];
+  private readonly throttles: Array<{ api: ThrottledApi; remaining: number }> = [];
   private readonly script: string;
+  /** Documents added with addDocument: their runCommand and step name, by document name. */
+  private readonly scripts = new Map<string, { script: string; stepName: string }>();
+  /** Cut plugin Output as the agent does, with its mark (off by default: the cut is silent). */
+  markTruncation = false;
 
   constructor(
     private readonly instances: FakeInstance[],
@@ -58,12 +86,43 @@ export class FakeSsm {
   ) {
     const document = buildHostUpdateDocument() as { mainSteps: Array<{ inputs: { runCommand: string[] } }> };
     this.script = document.mainSteps[0]?.inputs.runCommand.join('\n') ?? '';
-    this.mock.on(SendCommandCommand).callsFake((input: SendCommandCommandInput) => this.send(input));
-    this.mock.on(ListCommandsCommand).callsFake((input: ListCommandsCommandInput) => this.listCommands(input));
-    this.mock.on(ListCommandInvocationsCommand).callsFake((input: ListCommandInvocationsCommandInput) => ({
-      $metadata,
-      CommandInvocations: [...(this.command(input.CommandId).invocations.values())].map((i) => structuredClone(i)),
-    }));
+    this.mock.on(SendCommandCommand).callsFake(async (input: SendCommandCommandInput) => {
+      this.throttle('SendCommand');
+      return this.send(input);
+    });
+    this.mock.on(ListCommandsCommand).callsFake(async (input: ListCommandsCommandInput) => {
+      this.throttle('ListCommands');
+      return this.listCommands(input);
+    });
+    this.mock.on(ListCommandInvocationsCommand).callsFake(async (input: ListCommandInvocationsCommandInput) => {
+      this.throttle('ListCommandInvocations');
+      return { $metadata, CommandInvocations: [...(this.command(input.CommandId).invocations.values())].map((i) => structuredClone(i)) };
+    });
+    this.mock.on(GetCommandInvocationCommand).callsFake((input: GetCommandInvocationCommandInput) => this.getInvocation(input));
+  }
+
+  /** Runs `document`'s runCommand for every SendCommand naming `name` (the host update document otherwise). */
+  addDocument(name: string, document: Record<string, unknown>): void {
+    const step = (document.mainSteps as Array<{ name: string; inputs: { runCommand: string[] } }> | undefined)?.[0];
+    // The plugin of an invocation is named after the document's step, as SSM names it.
+    this.scripts.set(name, { script: step?.inputs.runCommand.join('\n') ?? '', stepName: step?.name ?? 'runShellScript' });
+  }
+
+  /**
+   * The next `count` calls of `api` fail with ThrottlingException ("Rate exceeded"), as SSM answers a burst;
+   * they reach the adapter as they would after the SDK's own retries gave up. `disarm` ends it early.
+   */
+  throttleNext(api: ThrottledApi, count: number): { disarm(): void } {
+    const armed = { api, remaining: count };
+    this.throttles.push(armed);
+    return { disarm: () => void (armed.remaining = 0) };
+  }
+
+  private throttle(api: ThrottledApi): void {
+    const armed = this.throttles.find((t) => t.api === api && t.remaining > 0);
+    if (!armed) return;
+    armed.remaining -= 1;
+    throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $fault: 'client', $metadata, $retryable: { throttling: true } });
   }
 
   /** Waits for every host run started so far. */
@@ -76,7 +135,8 @@ export class FakeSsm {
     const targets = tagTarget
       ? this.instances.filter((i) => i.tags[tagTarget.Key?.slice(4) ?? ''] === tagTarget.Values?.[0])
       : this.instances.filter((i) => input.InstanceIds?.includes(i.instanceId));
-    const command: FakeCommand = { commandId: randomUUID(), instanceIds: targets.map((t) => t.instanceId), invocations: new Map(), runs: [] };
+    const command: FakeCommand = { commandId: randomUUID(), instanceIds: targets.map((t) => t.instanceId), invocations: new Map(), runs: [], stdout: new Map() };
+    const { script, stepName } = this.scripts.get(input.DocumentName ?? '') ?? { script: this.script, stepName: 'runShellScript' };
     this.commands.push(command);
     const binDir = join(this.workDir, 'fake-aws-bin');
     const secretsDir = join(this.workDir, `fake-aws-secrets-${command.commandId}`);
@@ -96,6 +156,7 @@ export class FakeSsm {
         Object.assign(invocation, { Status: 'Failed', StatusDetails: 'Undeliverable' });
         continue;
       }
+      if (this.stalled.has(target.instanceId)) continue;
       const env: NodeJS.ProcessEnv = {
         PATH: `${binDir}:${process.env.PATH ?? ''}`,
         FAKE_AWS_SECRETS: secretsDir,
@@ -103,13 +164,16 @@ export class FakeSsm {
       };
       command.runs.push(
         new Promise((resolve) => {
-          execFile('sh', ['-c', this.script], { env, timeout: 30_000 }, (error, stdout, stderr) => {
+          execFile('sh', ['-c', script], { env, timeout: 30_000 }, (error, stdout, stderr) => {
             const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
             const output = stderr ? `${stdout}\n----------ERROR-------\n${stderr}` : stdout;
+            const cut =
+              this.markTruncation && output.length > PLUGIN_OUTPUT_MAX ? `${output.slice(0, PLUGIN_OUTPUT_MAX - OUTPUT_TRUNCATED.length)}${OUTPUT_TRUNCATED}` : output.slice(0, PLUGIN_OUTPUT_MAX);
+            command.stdout.set(target.instanceId, stdout.slice(0, STANDARD_OUTPUT_MAX));
             Object.assign(invocation, {
               Status: code === 0 ? 'Success' : 'Failed',
               StatusDetails: code === 0 ? 'Success' : 'Failed',
-              CommandPlugins: [{ Name: 'runShellScript', Status: code === 0 ? 'Success' : 'Failed', ResponseCode: code, Output: output.slice(0, 2500) }],
+              CommandPlugins: [{ Name: stepName, Status: code === 0 ? 'Success' : 'Failed', ResponseCode: code, Output: cut }],
             });
             resolve();
           });
@@ -117,6 +181,22 @@ export class FakeSsm {
       );
     }
     return { $metadata, Command: { CommandId: command.commandId, TargetCount: targets.length, Status: 'Pending' } };
+  }
+
+  private getInvocation(input: GetCommandInvocationCommandInput) {
+    const command = this.command(input.CommandId);
+    const invocation = command.invocations.get(input.InstanceId ?? '');
+    if (!invocation) throw Object.assign(new Error(`fake SSM: no invocation of ${input.CommandId} on ${input.InstanceId}`), { name: 'InvocationDoesNotExist' });
+    return {
+      $metadata,
+      CommandId: command.commandId,
+      InstanceId: invocation.InstanceId,
+      PluginName: input.PluginName,
+      Status: invocation.Status,
+      StatusDetails: invocation.StatusDetails,
+      ResponseCode: invocation.CommandPlugins?.[0]?.ResponseCode ?? -1,
+      StandardOutputContent: command.stdout.get(invocation.InstanceId ?? '') ?? '',
+    };
   }
 
   private listCommands(input: ListCommandsCommandInput) {

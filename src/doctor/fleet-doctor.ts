@@ -1,0 +1,189 @@
+/**
+ * `rotator doctor --aws`: sends the read-only doctor document (src/adapters/doctor-document.ts) to one
+ * runner's hosts exactly as its fleet entry names them (an EC2 tag, or instance ids, at most 50 per
+ * SendCommand), waits a bounded time for the invocations, and returns what buildFleetReport takes: per
+ * host its SSM status and standard output. Hosts without a final result by then come back with their
+ * last status and an empty output, so the report lists them as doctor.did-not-run.
+ *
+ * Sending and polling are the AWS engine's (src/adapters/ssm-command.ts). The output is read from
+ * ListCommandInvocations' plugin output; when the agent cut that (about 2,500 characters), from
+ * GetCommandInvocation's StandardOutputContent (24,000 characters). Nothing here carries a token: the
+ * parameters are a path, numbers and yes/no.
+ */
+import { GetCommandInvocationCommand, type CommandInvocation, type SendCommandCommandInput, type SSMClient } from '@aws-sdk/client-ssm';
+import { DOCTOR_EXECUTION_TIMEOUT_SECONDS, DOCTOR_STEP_NAME } from '../adapters/doctor-document.ts';
+import {
+  MAX_COMMENT_LENGTH,
+  MAX_DELIVERY_TIMEOUT_SECONDS,
+  MAX_INSTANCE_IDS_PER_COMMAND,
+  MIN_DELIVERY_TIMEOUT_SECONDS,
+  isTerminalInvocation,
+  isThrottling,
+  pluginOutputTruncated,
+  pollCommand,
+  sendCommand,
+  sendToInstances,
+  sentCommand,
+  splitPluginOutput,
+  waitForCommands,
+  type CommandPacing,
+  type SentCommand,
+} from '../adapters/ssm-command.ts';
+import { InvalidInputError } from '../core/errors.ts';
+import type { Clock } from '../core/ports.ts';
+import type { ManagedRunner } from '../core/types.ts';
+import type { DoctorInvocation } from './fleet-report.ts';
+
+export interface FleetDoctorOptions {
+  ssm: SSMClient;
+  clock: Clock;
+  /** The doctor document's name (or ARN). */
+  documentName: string;
+  runner: ManagedRunner;
+  /** SendCommand Parameters: doctorCommandParameters(). */
+  parameters: Record<string, string[]>;
+  /** Stop waiting for results after this long. */
+  waitMs: number;
+  /** SendCommand MaxConcurrency (the fleet file's ssm.maxConcurrency). */
+  maxConcurrency: string;
+  /** Default 2000. */
+  pollIntervalMs?: number;
+}
+
+export interface FleetDoctorRun {
+  /** One per host (or per tag that reached no host), in the order the hosts became known. */
+  invocations: DoctorInvocation[];
+  /** Hosts still without a final result when the wait ended. */
+  waitedOut: string[];
+  commandIds: string[];
+}
+
+export async function runFleetDoctor(options: FleetDoctorOptions): Promise<FleetDoctorRun> {
+  const { runner, clock } = options;
+  const hosts = runner.hosts;
+  if (hosts.kind === 'config-files') throw new InvalidInputError(`runner ${runner.name}`, 'its hosts are config files on this machine: run `rotator doctor --config PATH` there');
+  const deadline = clock.now().getTime() + options.waitMs;
+  const pacing: CommandPacing = { ssm: options.ssm, clock, pollIntervalMs: options.pollIntervalMs ?? 2000, remainingMs: () => deadline - clock.now().getTime() };
+  const results = new HostResults();
+  const lastStatus = new Map<string, string>();
+
+  const request: SendCommandCommandInput = {
+    DocumentName: options.documentName,
+    // The content the last deploy wrote, whether or not the stack made that version the default.
+    DocumentVersion: '$LATEST',
+    Parameters: options.parameters,
+    MaxConcurrency: options.maxConcurrency,
+    // A diagnosis: every host is asked, however many fail.
+    MaxErrors: '100%',
+    // Not started by then, not run: a host reached late still reports before the wait ends.
+    TimeoutSeconds: Math.min(Math.max(Math.floor(options.waitMs / 1000) - DOCTOR_EXECUTION_TIMEOUT_SECONDS, MIN_DELIVERY_TIMEOUT_SECONDS), MAX_DELIVERY_TIMEOUT_SECONDS),
+    Comment: `rotator doctor: runner ${runner.name} (#${runner.runnerId})`.slice(0, MAX_COMMENT_LENGTH),
+  };
+  const notSent = (host: string, error: string): void => results.record({ host, status: 'NotSent', detail: `SendCommand failed: ${error}`, output: '' });
+
+  const commands: SentCommand[] = [];
+  if (hosts.kind === 'ec2-tag') {
+    const tagHost = `tag:${hosts.tagKey}=${hosts.tagValue}`;
+    const sent = await sendCommand(pacing, { ...request, Targets: [{ Key: `tag:${hosts.tagKey}`, Values: [hosts.tagValue] }] });
+    if (typeof sent === 'string') commands.push(sentCommand(sent, [], tagHost));
+    else notSent(tagHost, sent.error);
+  } else {
+    const ids = [...new Set(hosts.instanceIds)];
+    results.expect(ids);
+    for (let at = 0; at < ids.length; at += MAX_INSTANCE_IDS_PER_COMMAND) {
+      commands.push(...(await sendToInstances(pacing, request, ids.slice(at, at + MAX_INSTANCE_IDS_PER_COMMAND), notSent)));
+    }
+  }
+
+  await waitForCommands(pacing, commands, (command) =>
+    pollCommand(options.ssm, command, {
+      onSeen: (id) => results.expect([id]),
+      onInvocation: async (id, invocation) => {
+        if (results.has(id)) return;
+        if (!isTerminalInvocation(invocation)) {
+          lastStatus.set(id, statusOf(invocation));
+          return;
+        }
+        results.record({ host: id, status: invocation.Status ?? 'Unknown', detail: detailOf(invocation), output: await standardOutput(options.ssm, command.commandId, id, invocation) });
+      },
+      hasResult: (id) => results.has(id),
+      onNoTarget: (tagHost) => results.record({ host: tagHost, status: 'NoTarget', detail: 'no instance carries this tag (SSM found 0 targets)', output: '' }),
+    }),
+  );
+
+  const waitedOut: string[] = [];
+  const waited = `no result within ${Math.round(options.waitMs / 1000)} s (--wait-seconds)`;
+  for (const command of commands) {
+    if (command.done) continue;
+    for (const id of [...command.instanceIds, ...command.seen]) {
+      if (results.has(id)) continue;
+      waitedOut.push(id);
+      results.record({ host: id, status: lastStatus.get(id) ?? 'Pending', detail: `${waited}; it may still finish: aws ssm list-command-invocations --command-id ${command.commandId} --details`, output: '' });
+    }
+    if (command.tagHost !== null && command.seen.length === 0) {
+      waitedOut.push(command.tagHost);
+      results.record(
+        command.targetCount === 0
+          ? { host: command.tagHost, status: 'NoTarget', detail: 'no instance carries this tag (none found before the wait ended)', output: '' }
+          : { host: command.tagHost, status: 'Pending', detail: `${waited}: SSM listed no instance for this tag yet`, output: '' },
+      );
+    }
+  }
+  return { invocations: results.all(), waitedOut, commandIds: commands.map((c) => c.commandId) };
+}
+
+/** Status, with StatusDetails when it says more ("Failed", "Undeliverable"). */
+function statusOf(invocation: CommandInvocation): string {
+  const detail = detailOf(invocation);
+  return `${invocation.Status ?? 'Unknown'}${detail === undefined ? '' : ` (${detail})`}`;
+}
+
+function detailOf(invocation: CommandInvocation): string | undefined {
+  const details = invocation.StatusDetails;
+  return details && details !== invocation.Status ? details : undefined;
+}
+
+/**
+ * The invocation's stdout: the plugin output of ListCommandInvocations, or, when the agent cut it,
+ * GetCommandInvocation's StandardOutputContent (the first 24,000 characters; a report still missing its
+ * closing line marks the host as not finished; so does the cut output when that call fails). stderr is
+ * never read: the table shows findings only.
+ */
+async function standardOutput(ssm: SSMClient, commandId: string, instanceId: string, invocation: CommandInvocation): Promise<string> {
+  const plugin = invocation.CommandPlugins?.find((p) => p.Name === DOCTOR_STEP_NAME) ?? invocation.CommandPlugins?.[0];
+  const output = plugin?.Output ?? '';
+  const { stdout } = splitPluginOutput(output);
+  if (!pluginOutputTruncated(output)) return stdout;
+  try {
+    const full = await ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId, PluginName: plugin?.Name ?? DOCTOR_STEP_NAME }));
+    return full.StandardOutputContent ?? stdout;
+  } catch (error) {
+    // Throttled: the next poll asks again. Anything else: the cut output, which the report flags.
+    if (isThrottling(error)) throw error;
+    return stdout;
+  }
+}
+
+/** One result per host, the first one kept, in the order the hosts became known. */
+class HostResults {
+  private readonly order: string[] = [];
+  private readonly byHost = new Map<string, DoctorInvocation>();
+
+  expect(hosts: string[]): void {
+    for (const host of hosts) if (!this.order.includes(host)) this.order.push(host);
+  }
+
+  has(host: string): boolean {
+    return this.byHost.has(host);
+  }
+
+  record(result: DoctorInvocation): void {
+    if (this.byHost.has(result.host)) return;
+    this.expect([result.host]);
+    this.byHost.set(result.host, result);
+  }
+
+  all(): DoctorInvocation[] {
+    return this.order.flatMap((host) => this.byHost.get(host) ?? []);
+  }
+}
