@@ -14,8 +14,6 @@ import { scanRunner, type RunnerScanResult } from '../src/core/scan-runner.ts';
 import { createAwsClients, createAwsEngine, type AwsEngine } from '../src/engines/aws-engine.ts';
 import { addHostMetrics, alertSafely, logRotationEvents, type Telemetry } from '../src/engines/rotation-log.ts';
 
-/** Runners scanned at once: each is at most one GitLab call, plus Secrets Manager and DynamoDB reads. */
-const CONCURRENCY = 16;
 const SAFETY_MARGIN_MS = 30_000;
 
 /**
@@ -30,10 +28,12 @@ export function createHandler(engine: () => AwsEngine, telemetry: Telemetry) {
     const deps = aws.scanDeps(deadline, logRotationEvents(logger));
     const intervalMs = aws.env.fleet.scanEveryHours * 3_600_000;
     const secrets = await aws.store.listManagedSecrets(MANAGED_SECRET_TAG_KEY);
-    for (const runner of aws.env.fleet.runners.filter((r) => !secrets.some((s) => s.name === r.secretId))) {
+    const listed = new Set(secrets.map((s) => s.name));
+    for (const runner of aws.env.fleet.runners.filter((r) => !listed.has(r.secretId))) {
       logger.warn('runner in the fleet config has no managed secret: deploy the stack', { runner: runner.name, secretName: runner.secretId });
     }
-    const limit = pLimit(CONCURRENCY);
+    // Runners at once (fleet file `scanConcurrency`): each is at most one GitLab call, plus one secret value and two ledger reads.
+    const limit = pLimit(aws.env.fleet.scanConcurrency);
     const scanned = await Promise.all(
       secrets.map((secret) =>
         limit(async () => {
@@ -43,7 +43,7 @@ export function createHandler(engine: () => AwsEngine, telemetry: Telemetry) {
             return undefined;
           }
           try {
-            const result = await scanRunner(deps, runner, secret.arn, intervalMs);
+            const result = await scanRunner(deps, runner, secret.arn, intervalMs, { secretId: secret.arn, rotationEnabled: secret.rotationEnabled, versions: secret.versions });
             const days = result.plan?.decision.daysLeft;
             if (days !== undefined && days !== null) {
               metrics.singleMetric().addDimensions({ runner: runner.name }).addMetric('DaysToExpiry', MetricUnit.Count, Math.floor(days * 10) / 10);

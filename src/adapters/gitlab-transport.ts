@@ -24,13 +24,13 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   createRequesterFn,
-  getMatchingRateLimiter,
   type FormattedResponse,
   type RateLimiters,
   type RequestOptions,
   type RequesterType,
   type ResourceOptions,
 } from '@gitbeaker/requester-utils';
+import type { PacerRegistry } from './gitlab-pacing.ts';
 
 export interface TransportPolicy {
   /** Attempts per HTTP request for 429, 5xx and no-reply failures (the first one included). */
@@ -40,6 +40,12 @@ export interface TransportPolicy {
   /** Per attempt, from sending the request to the end of the reply body. */
   requestTimeoutMs: number;
   sleep: (ms: number) => Promise<void>;
+  /**
+   * Client-side pacing per (GitLab url, access token) from GitLab's RateLimit-* headers and an optional
+   * budget (gitlab-pacing.ts). It replaces gitbeaker's own per-client limiter (a fixed 3,000 requests a
+   * minute, blind to GitLab's headers), which this transport never calls. None: no pacing.
+   */
+  pacers?: PacerRegistry;
 }
 
 export const DEFAULT_TRANSPORT_POLICY: TransportPolicy = {
@@ -153,6 +159,14 @@ function secretsOf(options: RequestOptions): string[] {
   return secrets;
 }
 
+/** The access token a request authenticates with (the pacing key), undefined for none. */
+function credentialOf(headers: RequestOptions['headers']): string | undefined {
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (/^(private-token|job-token|authorization)$/i.test(name) && typeof value === 'string') return value;
+  }
+  return undefined;
+}
+
 /** Retry-After as seconds (delta-seconds or an HTTP date), else RateLimit-Reset (epoch seconds). */
 export function retryAfterSeconds(headers: Headers, nowMs: number): number | undefined {
   const retryAfter = headers.get('retry-after')?.trim();
@@ -238,7 +252,8 @@ function requestHandler(policy: TransportPolicy) {
   return async (endpoint: string, options?: Record<string, unknown>): Promise<FormattedResponse> => {
     const { rateLimiters, agent, asStream, prefixUrl, searchParams, method = 'GET', signal, ...init } =
       (options ?? {}) as RequestOptions & { rateLimiters?: RateLimiters };
-    const rateLimit = getMatchingRateLimiter(endpoint, rateLimiters, method);
+    // gitbeaker's limiter (`rateLimiters`) is replaced by our pacer: see TransportPolicy.pacers.
+    void rateLimiters;
     const baseUrl = prefixUrl?.endsWith('/') ? prefixUrl : `${prefixUrl ?? ''}/`;
     const url = new URL(endpoint, baseUrl);
     url.search = searchParams ?? '';
@@ -251,7 +266,11 @@ function requestHandler(policy: TransportPolicy) {
       if (method !== 'GET') earlierUncertainAttempt ??= what;
     };
 
+    const pacer = policy.pacers?.pacerFor(baseUrl, credentialOf(init.headers));
+
     for (let attempt = 1; ; attempt += 1) {
+      // Before the timeout starts: a paced wait is not the request's time.
+      const paced = await pacer?.acquire();
       const timeout = AbortSignal.timeout(policy.requestTimeoutMs);
       const request = new Request(url, {
         headers: init.headers,
@@ -259,7 +278,6 @@ function requestHandler(policy: TransportPolicy) {
         method,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
-      await rateLimit();
       let response: Response;
       try {
         // `dispatcher` is undici's per-request agent option, as rest passes it.
@@ -276,6 +294,7 @@ function requestHandler(policy: TransportPolicy) {
         throw new GitLabCallFailure({ kind: 'no-reply', method, path, reason, attempts: attempt, earlierUncertainAttempt });
       }
 
+      paced?.observe(response.headers, response.status);
       const headers = Object.fromEntries(response.headers.entries());
       if (response.ok) {
         if (asStream) return { body: response.body as unknown as FormattedResponse['body'], headers, status: response.status };

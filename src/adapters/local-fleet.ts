@@ -17,7 +17,7 @@ export interface LocalFleetOptions {
   secrets: SecretStore;
   clock: Clock;
   updaterPath?: string;
-  /** Hosts updated at once. Default 8. */
+  /** Hosts updated at once. Default 16: every host of a typical runner at once, so the outage window is one update long. */
   concurrency?: number;
   /** A host whose updater runs longer is reported timed-out. Default 60 s. */
   timeoutMs?: number;
@@ -37,7 +37,7 @@ export class LocalFleet implements Fleet {
 
   constructor(private readonly options: LocalFleetOptions) {
     this.updaterPath = options.updaterPath ?? HOST_UPDATER_PATH;
-    this.limit = pLimit(options.concurrency ?? 8);
+    this.limit = pLimit(options.concurrency ?? 16);
     this.timeoutMs = options.timeoutMs ?? 60_000;
   }
 

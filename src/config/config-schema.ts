@@ -1,28 +1,34 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { en } from 'zod/locales';
 import { InvalidInputError } from '../core/errors.ts';
 import { validateExpiryPolicy } from '../core/expiry-policy.ts';
 import { DEFAULT_EXPIRY_POLICY } from '../core/types.ts';
 import type { ExpiryPolicy, ReloadMode } from '../core/types.ts';
 
+/*
+ * The fleet files are checked with zod/mini, zod 4's tree-shakable build: the same checks and messages as
+ * `zod` (its English messages are loaded below), at about a tenth of the bundle size (`zod` put 444 KB of
+ * minified code in every Lambda bundle). Its functional API: `z.optional(s)` for `s.optional()`,
+ * `z._default(s, v)` for `s.default(v)`, `z.strictObject` for `.strict()`, `.check(z.regex(…))` for `.regex(…)`.
+ */
+z.config(en());
+
 /** The parts every fleet file shares, local or AWS: runner identity, reload mode and expiry policy. */
-export const runnerName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'use 1-64 letters, digits, ".", "_" or "-"');
+export const runnerName = z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'use 1-64 letters, digits, ".", "_" or "-"'));
 export const gitlabUrl = z.url({ protocol: /^https?$/ });
-export const runnerId = z.number().int().positive();
+export const runnerId = z.int().check(z.positive());
 export const reloadMode = z.enum(['sighup', 'restart', 'none']);
 
-export const policySchema = z
-  .object({
-    rotateAtRemainingShare: z.number().gt(0).lt(1),
-    minDaysBeforeExpiry: z.number().min(0),
-    maxAgeDaysWithoutExpiry: z.number().gt(0),
-  })
-  .partial()
-  .strict();
+export const policySchema = z.strictObject({
+  rotateAtRemainingShare: z.optional(z.number().check(z.gt(0), z.lt(1))),
+  minDaysBeforeExpiry: z.optional(z.number().check(z.gte(0))),
+  maxAgeDaysWithoutExpiry: z.optional(z.number().check(z.gt(0))),
+});
 
 export type PolicyInput = z.infer<typeof policySchema>;
 
 /** Parses JSON text against a schema; the first problem becomes an InvalidInputError naming file and field. */
-export function parseJsonWith<S extends z.ZodType>(schema: S, text: string, path: string): z.infer<S> {
+export function parseJsonWith<S extends z.ZodMiniType>(schema: S, text: string, path: string): z.infer<S> {
   let data: unknown;
   try {
     data = JSON.parse(text);

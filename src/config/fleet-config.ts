@@ -1,44 +1,39 @@
 import { dirname, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { ManagedRunner } from '../core/types.ts';
 import { checkUniqueNames, gitlabUrl, parseJsonWith, policySchema, reloadMode, runnerBasics, runnerId, runnerName } from './config-schema.ts';
 
-const hostSchema = z
-  .object({
-    name: z.string().min(1).optional(),
-    config: z.string().min(1),
-  })
-  .strict();
+const text = () => z.string().check(z.minLength(1));
 
-const fleetSchema = z
-  .object({
-    stateDir: z.string().min(1),
-    adminTokenFile: z.string().min(1).optional(),
-    alerts: z
-      .object({
-        slackWebhookUrlFile: z.string().min(1).optional(),
-        nearExpiryDays: z.number().min(0).max(365).optional(),
-        reminderHours: z.number().min(1).max(24 * 30).optional(),
-      })
-      .strict()
-      .optional(),
-    defaults: z.object({ reload: reloadMode.optional(), policy: policySchema.optional() }).strict().optional(),
-    runners: z
-      .array(
-        z
-          .object({
-            name: runnerName,
-            gitlabUrl,
-            runnerId,
-            hosts: z.array(hostSchema).min(1, 'list at least one host'),
-            reload: reloadMode.optional(),
-            policy: policySchema.optional(),
-          })
-          .strict(),
-      )
-      .min(1, 'list at least one runner'),
-  })
-  .strict();
+const hostSchema = z.strictObject({
+  name: z.optional(text()),
+  config: text(),
+});
+
+const fleetSchema = z.strictObject({
+  stateDir: text(),
+  adminTokenFile: z.optional(text()),
+  alerts: z.optional(
+    z.strictObject({
+      slackWebhookUrlFile: z.optional(text()),
+      nearExpiryDays: z.optional(z.number().check(z.gte(0), z.lte(365))),
+      reminderHours: z.optional(z.number().check(z.gte(1), z.lte(24 * 30))),
+    }),
+  ),
+  defaults: z.optional(z.strictObject({ reload: z.optional(reloadMode), policy: z.optional(policySchema) })),
+  runners: z
+    .array(
+      z.strictObject({
+        name: runnerName,
+        gitlabUrl,
+        runnerId,
+        hosts: z.array(hostSchema).check(z.minLength(1, 'list at least one host')),
+        reload: z.optional(reloadMode),
+        policy: z.optional(policySchema),
+      }),
+    )
+    .check(z.minLength(1, 'list at least one runner')),
+});
 
 export interface LocalFleetConfig {
   /** Absolute path of the folder that holds the secret store and ledger. */

@@ -49,6 +49,23 @@ export interface AwsEngine {
 }
 
 /**
+ * The admin token read once per GitLab url for the life of one scan, not once per runner (10,000
+ * GetSecretValue calls at 10,000 runners). A failed read is not kept: the next runner tries again.
+ */
+function oncePerUrl(read: (gitlabUrl: string) => Promise<string | undefined>): (gitlabUrl: string) => Promise<string | undefined> {
+  const reads = new Map<string, Promise<string | undefined>>();
+  return (gitlabUrl) => {
+    let value = reads.get(gitlabUrl);
+    if (!value) {
+      value = read(gitlabUrl);
+      reads.set(gitlabUrl, value);
+      value.catch(() => reads.delete(gitlabUrl));
+    }
+    return value;
+  };
+}
+
+/**
  * Wires the core to AWS: Secrets Manager holds the versions, DynamoDB the ledger, SSM Run Command reaches
  * the hosts, GitLab over HTTP. The clients are built once per Lambda container; deps per invocation,
  * because the fleet's deadline is the invocation's.
@@ -56,7 +73,12 @@ export interface AwsEngine {
 export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clock: Clock = systemClock): AwsEngine {
   const store = new SecretsManagerStore(clients.secretsManager);
   const ledger = new DynamoDbLedger(clients.dynamodb, env.ledgerTableName);
-  const gitlab = new GitLabAdapter({ sleep: (ms) => clock.sleep(ms) });
+  // Paced by GitLab's RateLimit-* headers, and by the fleet's budget when it sets one (gitlab-pacing.ts).
+  const gitlab = new GitLabAdapter({
+    sleep: (ms) => clock.sleep(ms),
+    now: () => clock.now().getTime(),
+    pacing: { fromHeaders: true, requestsPerMinute: env.fleet.gitlabRequestsPerMinute },
+  });
   const fleet = (deadline: Date) =>
     new SsmFleet({ ssm: clients.ssm, documentName: env.hostDocumentName, clock, deadline: () => deadline, ...env.fleet.ssm });
 
@@ -104,7 +126,7 @@ export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clo
       fleet: fleet(deadline),
       clock,
       events,
-      adminToken,
+      adminToken: oncePerUrl(adminToken),
       startRotation: async (_runner, secretId) => {
         await store.startRotation(secretId);
       },

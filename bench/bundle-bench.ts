@@ -1,0 +1,113 @@
+/**
+ * Each Lambda bundle as `cdk synth` builds it: esbuild with the options of `rotatorBundling`
+ * (lib/constructs/rotation-functions.ts), turned into esbuild's API options the way aws-cdk-lib's
+ * NodejsFunction turns them into command-line flags (aws-lambda-nodejs/lib/bundling.js, buildEsbuildArgs),
+ * with the example fleet file compiled in. Size: the `index.mjs` only (the source map is a separate
+ * file that Node reads only when a stack trace needs it). Init: a fresh `node` imports the bundle, with
+ * the function's environment (COMMON_FUNCTION_ENVIRONMENT, NODE_OPTIONS included), timed inside it.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build, type BuildOptions } from 'esbuild';
+import type { BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { COMMON_FUNCTION_ENVIRONMENT, rotatorBundling } from '../lib/constructs/rotation-functions.ts';
+import { percentile } from './outage-bench.ts';
+
+const ROOT = new URL('../', import.meta.url);
+
+export interface BundleMeasurement {
+  entry: string;
+  bytes: number;
+  sourceMapBytes: number;
+  /** Median and slowest of `runs` imports in a fresh node, ms. */
+  initP50Ms: number;
+  initMaxMs: number;
+  /** The largest packages in the bundle (minified bytes). */
+  top: Array<{ module: string; bytes: number }>;
+}
+
+/** The esbuild options NodejsFunction derives from BundlingOptions; an option it would pass that this does not map throws. */
+export function esbuildOptions(bundling: BundlingOptions): BuildOptions {
+  const handled = new Set(['forceDockerBundling', 'format', 'target', 'mainFields', 'banner', 'minify', 'sourceMap', 'sourcesContent', 'externalModules', 'define', 'loader', 'keepNames', 'footer', 'inject', 'logLevel']);
+  const unknown = Object.keys(bundling).filter((k) => !handled.has(k) && (bundling as Record<string, unknown>)[k] !== undefined);
+  if (unknown.length > 0) throw new Error(`bundle bench: rotatorBundling sets ${unknown.join(', ')}, which esbuildOptions does not map yet`);
+  return {
+    bundle: true,
+    platform: 'node',
+    target: bundling.target ?? 'node22',
+    format: bundling.format === 'esm' ? 'esm' : 'cjs',
+    minify: bundling.minify ?? false,
+    sourcemap: bundling.sourceMap ?? false,
+    sourcesContent: bundling.sourcesContent ?? true,
+    external: bundling.externalModules ?? ['@aws-sdk/*'],
+    loader: bundling.loader as BuildOptions['loader'],
+    define: bundling.define,
+    keepNames: bundling.keepNames,
+    banner: bundling.banner ? { js: bundling.banner } : undefined,
+    footer: bundling.footer ? { js: bundling.footer } : undefined,
+    mainFields: bundling.mainFields,
+    inject: bundling.inject,
+    metafile: true,
+    logLevel: 'warning',
+  };
+}
+
+/** Time to import the bundle in a fresh node process (what Lambda's init phase does with our code). */
+function importTime(file: string, env: Record<string, string>): Promise<number> {
+  const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); process.stdout.write(String(performance.now() - t));`;
+  return new Promise((resolve, reject) => {
+    const { NODE_OPTIONS, ...rest } = env;
+    execFile(process.execPath, [...(NODE_OPTIONS ? NODE_OPTIONS.split(' ') : []), '--input-type=module', '-e', script], { env: { PATH: process.env.PATH ?? '', ...rest } }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`importing ${file} failed: ${stderr.trim() || error.message}`));
+      else resolve(Number(stdout));
+    });
+  });
+}
+
+export async function runBundles(runs: number): Promise<BundleMeasurement[]> {
+  const fleetText = await readFile(new URL('fleet.aws.example.json', ROOT), 'utf8');
+  const options = esbuildOptions(rotatorBundling(fleetText));
+  const entries = (await readdir(new URL('functions/', ROOT))).filter((f) => f.endsWith('.ts')).sort();
+  const out = await mkdtemp(join(tmpdir(), 'bench-bundles-'));
+  // What Lambda sets, plus what the stack sets for every function; the handlers build their clients lazily.
+  const env: Record<string, string> = {
+    ...COMMON_FUNCTION_ENVIRONMENT,
+    AWS_REGION: 'eu-west-1',
+    AWS_LAMBDA_FUNCTION_NAME: 'bench',
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '256',
+    LEDGER_TABLE_NAME: 'ledger',
+    HOST_DOCUMENT_NAME: 'HostUpdate',
+    ALERT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:alerts',
+  };
+  try {
+    const measurements: BundleMeasurement[] = [];
+    for (const entry of entries) {
+      const name = entry.replace(/\.ts$/, '');
+      const outfile = join(out, name, 'index.mjs');
+      const result = await build({ ...options, entryPoints: [fileURLToPathSafe(new URL(`functions/${entry}`, ROOT))], outfile, absWorkingDir: fileURLToPathSafe(ROOT) });
+      const bytes = (await stat(outfile)).size;
+      const sourceMapBytes = await stat(`${outfile}.map`).then((s) => s.size, () => 0);
+      const times: number[] = [];
+      for (let i = 0; i < runs; i += 1) times.push(await importTime(outfile, env));
+      const outputs = Object.values(result.metafile?.outputs ?? {}).find((o) => o.entryPoint !== undefined);
+      const byModule = new Map<string, number>();
+      for (const [path, input] of Object.entries(outputs?.inputs ?? {})) {
+        const parts = path.split('node_modules/').pop()!.split('/');
+        const module = path.includes('node_modules/') ? (parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!) : '(this project)';
+        byModule.set(module, (byModule.get(module) ?? 0) + input.bytesInOutput);
+      }
+      const top = [...byModule].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([module, b]) => ({ module, bytes: b }));
+      measurements.push({ entry: `functions/${entry}`, bytes, sourceMapBytes, initP50Ms: percentile(times, 0.5), initMaxMs: Math.max(...times), top });
+    }
+    return measurements;
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
+function fileURLToPathSafe(url: URL): string {
+  return decodeURIComponent(url.pathname);
+}

@@ -1,0 +1,112 @@
+/**
+ * `npm run bench` (`-- --quick` for a run under a minute): what a fleet owner pays for, measured on this
+ * machine and printed as a table; bench/results.json keeps every figure, the goals and pass/fail per goal.
+ * Nothing here is a test: no figure fails the run, a missed goal is reported as missed.
+ */
+import { writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { runBundles, type BundleMeasurement } from './bundle-bench.ts';
+import { runOutage } from './outage-bench.ts';
+import { runScan } from './scan-bench.ts';
+import { startSimulatorProcess } from './simulator-process.ts';
+import { runUpdater } from './updater-bench.ts';
+import { DEFAULT_SCAN_CONCURRENCY } from '../src/config/aws-fleet-config.ts';
+
+const quick = process.argv.includes('--quick');
+const sizes = quick
+  ? { scan: 1_000, serial: 100, rateLimited: 2_300, windowEndsInMs: 8_000, rotations: 6, updaterRuns: 10, initRuns: 3 }
+  : { scan: 10_000, serial: 200, rateLimited: 3_000, windowEndsInMs: 20_000, rotations: 20, updaterRuns: 30, initRuns: 7 };
+const LATENCY_MS = 50;
+const RATE_LIMIT = 2_000;
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const started = Date.now();
+
+log(`bench (${quick ? 'quick' : 'full'}): simulator at ${LATENCY_MS} ms a call, in its own process`);
+const sim = await startSimulatorProcess({ latencyMs: LATENCY_MS, tokenLifetimeSeconds: 30 * 86_400 });
+let scan, serial, limited;
+try {
+  // A small scan first, so the measured one does not pay for loading and compiling modules.
+  await runScan(sim, { runners: 100, concurrency: DEFAULT_SCAN_CONCURRENCY });
+  log(`scan of ${sizes.scan} runners, concurrency ${DEFAULT_SCAN_CONCURRENCY} …`);
+  scan = await runScan(sim, { runners: sizes.scan, concurrency: DEFAULT_SCAN_CONCURRENCY, dueShare: 0.01 });
+  log(`scan of ${sizes.serial} runners, concurrency 1 …`);
+  serial = await runScan(sim, { runners: sizes.serial, concurrency: 1 });
+  log(`scan of ${sizes.rateLimited} runners under ${RATE_LIMIT} requests/min (window ends ${sizes.windowEndsInMs / 1000} s after the start) …`);
+  limited = await runScan(sim, { runners: sizes.rateLimited, concurrency: DEFAULT_SCAN_CONCURRENCY, rateLimit: { requestsPerMinute: RATE_LIMIT, windowEndsInMs: sizes.windowEndsInMs } });
+} finally {
+  await sim.stop();
+}
+log(`outage window: ${sizes.rotations} rotations of a runner on 10 hosts …`);
+const outage = await runOutage(10, sizes.rotations);
+log(`host updater on a config.toml of 200 runners, ${sizes.updaterRuns} runs …`);
+const updater = await runUpdater(200, sizes.updaterRuns);
+log('Lambda bundles …');
+const bundles = await runBundles(sizes.initRuns);
+
+const serialPerRunner = serial.wallMs / serial.runners;
+const speedUp = (serialPerRunner * scan.runners) / scan.wallMs;
+// The pacer keeps 5 % of each window in reserve: 95 % of the limit per minute at best.
+const minutesAt10k = 10_000 / (RATE_LIMIT * 0.95);
+
+interface Goal {
+  goal: string;
+  target: string;
+  measured: string;
+  pass: boolean;
+}
+const maxBundle = Math.max(...bundles.map((b) => b.bytes));
+const maxInit = Math.max(...bundles.map((b) => b.initP50Ms));
+const scanSecondsAt10k = (scan.wallMs / 1000) * (10_000 / scan.runners);
+const goals: Goal[] = [
+  { goal: 'scan wall time at 10,000 runners', target: '≤ 60 s', measured: `${(scan.wallMs / 1000).toFixed(1)} s at ${scan.runners}${scan.runners === 10_000 ? '' : ` (× ${10_000 / scan.runners} ≈ ${scanSecondsAt10k.toFixed(0)} s)`}`, pass: scanSecondsAt10k <= 60 },
+  { goal: 'GitLab calls per runner', target: '≤ 1', measured: scan.callsPerRunner.toFixed(2), pass: scan.callsPerRunner <= 1 },
+  { goal: '429 storms under 2,000 requests/min', target: '0 429s', measured: `${limited.rateLimited} 429s`, pass: limited.rateLimited === 0 },
+  { goal: 'outage window p50 (10 hosts)', target: '≤ 1,000 ms', measured: `${outage.p50Ms.toFixed(0)} ms`, pass: outage.p50Ms <= 1_000 },
+  { goal: 'host updater, 200 runners', target: '≤ 100 ms', measured: `${updater.meanMs.toFixed(0)} ms mean`, pass: updater.meanMs <= 100 },
+  { goal: 'largest Lambda bundle', target: '≤ 1 MB', measured: `${(maxBundle / 1e6).toFixed(2)} MB`, pass: maxBundle <= 1_000_000 },
+  { goal: 'slowest module init (p50)', target: '≤ 150 ms', measured: `${maxInit.toFixed(0)} ms`, pass: maxInit <= 150 },
+];
+
+const kb = (b: number) => `${(b / 1000).toFixed(0)} KB`;
+const rows: string[][] = [
+  ['case', 'result'],
+  [`scan, ${scan.runners} runners, concurrency ${scan.concurrency}`, `${(scan.wallMs / 1000).toFixed(1)} s; ${scan.gitlabCalls} GitLab calls (${scan.callsPerRunner.toFixed(2)}/runner); ${scan.awsCallsPerRunner.toFixed(2)} AWS calls/runner; peak RSS ${scan.peakRssMb.toFixed(0)} MB (${scan.rssBeforeMb.toFixed(0)} before), heap ${scan.peakHeapMb.toFixed(0)} MB; fleet parse ${scan.configParseMs.toFixed(0)} ms`],
+  [`scan, ${serial.runners} runners, concurrency 1`, `${(serial.wallMs / 1000).toFixed(1)} s (${serialPerRunner.toFixed(1)} ms/runner) → speed-up ×${speedUp.toFixed(1)}`],
+  [`scan, ${limited.runners} runners, ${RATE_LIMIT} req/min`, `${(limited.wallMs / 1000).toFixed(1)} s; ${limited.rateLimited} × 429; peak ${limited.peakRequestsPerMinute} req/min; 10,000 runners ≈ ${minutesAt10k.toFixed(1)} min (≥ 5 min for any client)`],
+  [`outage window, 10 hosts × ${outage.rotations}`, `p50 ${outage.p50Ms.toFixed(0)} ms, p95 ${outage.p95Ms.toFixed(0)} ms, max ${outage.maxMs.toFixed(0)} ms (whole rotation p50 ${outage.rotationP50Ms.toFixed(0)} ms)`],
+  [`host updater, ${updater.runnersInConfig} runners (${kb(updater.configBytes)})`, `mean ${updater.meanMs.toFixed(0)} ms, p50 ${updater.p50Ms.toFixed(0)}, p95 ${updater.p95Ms.toFixed(0)} (bash spawn included); already current p50 ${updater.alreadyCurrentP50Ms.toFixed(0)} ms`],
+  ...bundles.map((b: BundleMeasurement) => [`bundle ${b.entry}`, `${kb(b.bytes)} (+ ${kb(b.sourceMapBytes)} map); init p50 ${b.initP50Ms.toFixed(0)} ms, max ${b.initMaxMs.toFixed(0)} ms`]),
+];
+const goalRows = [['goal', 'target', 'measured', ''], ...goals.map((g) => [g.goal, g.target, g.measured, g.pass ? 'pass' : 'MISSED'])];
+
+function table(data: string[][]): string {
+  const widths = data[0]!.map((_, i) => Math.max(...data.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(data[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...data.slice(1).map(line)].join('\n');
+}
+
+const machine = `${availableParallelism()} × ${cpus()[0]?.model.trim() ?? 'cpu'}, node ${process.version}, load average at the end ${loadavg()[0]!.toFixed(1)}`;
+process.stdout.write(`\n${quick ? 'Quick' : 'Full'} run on ${machine}\n\n${table(rows)}\n\n${table(goalRows)}\n\n(total ${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+
+await writeFile(
+  new URL('results.json', import.meta.url),
+  `${JSON.stringify(
+    {
+      mode: quick ? 'quick' : 'full',
+      at: new Date().toISOString(),
+      machine,
+      simulator: { latencyMs: LATENCY_MS, rateLimitRequestsPerMinute: RATE_LIMIT },
+      scan,
+      scanSerial: { ...serial, msPerRunner: serialPerRunner, speedUp },
+      scanRateLimited: { ...limited, windowEndsInMs: sizes.windowEndsInMs, extrapolatedMinutesAt10k: minutesAt10k },
+      outage,
+      updater,
+      bundles,
+      goals,
+      totalSeconds: (Date.now() - started) / 1000,
+    },
+    null,
+    2,
+  )}\n`,
+);

@@ -1,0 +1,92 @@
+/**
+ * The host updater (host/update-runner-token.sh) on a config.toml of many runners: each run is a fresh
+ * `bash` process on a fresh copy of the file, so the time includes the process spawn, the awk passes,
+ * the atomic replace and the backup, as on a host (reload `none`: no gitlab-runner to signal here).
+ */
+import { execFile } from 'node:child_process';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { percentile } from './outage-bench.ts';
+
+const UPDATER = fileURLToPath(new URL('../host/update-runner-token.sh', import.meta.url));
+const URL_ = 'https://gitlab.example.com';
+
+export interface UpdaterMeasurement {
+  runnersInConfig: number;
+  configBytes: number;
+  runs: number;
+  meanMs: number;
+  p50Ms: number;
+  p95Ms: number;
+  /** A second run with the token already in place (no change, no reload). */
+  alreadyCurrentP50Ms: number;
+}
+
+function configToml(runners: number): string {
+  const tables = Array.from({ length: runners }, (_, i) => {
+    const id = 1000 + i;
+    return `[[runners]]
+  name = "runner-${id}"
+  url = "${URL_}/"
+  id = ${id}
+  token = "glrt-${'x'.repeat(20)}${String(id).padStart(6, '0')}"
+  token_obtained_at = 2025-01-01T00:00:00Z
+  token_expires_at = 2025-02-01T00:00:00Z
+  executor = "docker"
+  [runners.cache]
+    MaxUploadedArchiveSize = 0
+  [runners.docker]
+    image = "alpine:3.20"
+    privileged = false
+    volumes = ["/cache"]
+  [runners.feature_flags]
+    FF_USE_FASTZIP = true
+`;
+  });
+  return `concurrent = 16\ncheck_interval = 0\nshutdown_timeout = 0\n\n[session_server]\n  session_timeout = 1800\n\n${tables.join('\n')}`;
+}
+
+function run(args: string[]): Promise<{ ms: number; stdout: string }> {
+  const start = performance.now();
+  return new Promise((resolve, reject) => {
+    execFile('bash', [UPDATER, ...args], (error, stdout, stderr) => {
+      if (error) reject(new Error(`updater failed: ${stderr.trim() || error.message}`));
+      else resolve({ ms: performance.now() - start, stdout });
+    });
+  });
+}
+
+export async function runUpdater(runners: number, runs: number): Promise<UpdaterMeasurement> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-updater-'));
+  try {
+    const template = join(dir, 'template.toml');
+    await writeFile(template, configToml(runners), { mode: 0o600 });
+    const tokenFile = join(dir, 'token');
+    await writeFile(tokenFile, `glrt-${'n'.repeat(26)}\n`, { mode: 0o600 });
+    // The table in the middle of the file: half the tables before it, half after.
+    const target = String(1000 + Math.floor(runners / 2));
+    const times: number[] = [];
+    const again: number[] = [];
+    for (let i = 0; i < runs; i += 1) {
+      const config = join(dir, `config-${i}.toml`);
+      await copyFile(template, config);
+      const args = ['--config', config, '--runner-id', target, '--url', URL_, '--token-file', tokenFile, '--expires-at', '2025-03-01T12:00:00.000Z', '--reload', 'none'];
+      times.push((await run(args)).ms);
+      again.push((await run(args)).ms);
+      if (!(await readFile(config, 'utf8')).includes('n'.repeat(26))) throw new Error('the updater did not write the token');
+    }
+    return {
+      runnersInConfig: runners,
+      configBytes: (await readFile(template)).length,
+      runs,
+      meanMs: times.reduce((a, b) => a + b, 0) / times.length,
+      p50Ms: percentile(times, 0.5),
+      p95Ms: percentile(times, 0.95),
+      alreadyCurrentP50Ms: percentile(again, 0.5),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
