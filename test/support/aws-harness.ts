@@ -23,6 +23,7 @@ import { createSimulatedFleet, type SimulatedFleet } from '../../src/simulator/s
 import { FakeDynamoTable } from './fake-dynamodb.ts';
 import { FakeSecretsManager } from './fake-secrets-manager.ts';
 import { FakeSsm, type FakeInstance } from './fake-ssm.ts';
+import { withLegacyToken } from './rotation-harness.ts';
 
 const DAY_MS = 86_400_000;
 export const RUNNER = 'builders';
@@ -47,6 +48,10 @@ export interface AwsHarness {
   ssm: FakeSsm;
   table: FakeDynamoTable;
   engine: AwsEngine;
+  /** The SNS client the engine publishes alerts with (mocked: see `published`). */
+  sns: SNSClient;
+  /** The engine's clock: real time plus whatever the code slept. */
+  clock: Clock;
   store: SecretsManagerStore;
   secretArn: string;
   telemetry: Telemetry;
@@ -65,15 +70,28 @@ export interface AwsHarness {
  * config.toml files updated by the real document in sh/bash. AWS itself is faked at the SDK boundary
  * (aws-sdk-client-mock): Secrets Manager, SSM Run Command and DynamoDB.
  */
-export async function startAwsHarness(options: { hosts?: number; adminToken?: boolean; expiresInDays?: number } = {}): Promise<AwsHarness> {
+export interface AwsHarnessOptions {
+  hosts?: number;
+  adminToken?: boolean;
+  expiresInDays?: number;
+  /** Run the simulator on the engine's clock, so that waiting out a rate-limit window passes at once. */
+  simulatorOnHarnessClock?: boolean;
+  /** The managed runner holds a legacy token (no glrt- prefix). */
+  legacyToken?: boolean;
+}
+
+export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<AwsHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'aws-engine-'));
-  const simulator = new GitLabSimulator({ tokenLifetimeSeconds: 30 * 86_400 });
+  const clock = fastClock();
+  const simulator = new GitLabSimulator({ tokenLifetimeSeconds: 30 * 86_400, ...(options.simulatorOnHarnessClock ? { now: () => clock.now() } : {}) });
   await simulator.start();
   const now = Date.now();
   const expiresInDays = options.expiresInDays ?? 3;
-  const fleet = await createSimulatedFleet(simulator, dir, [
-    { name: RUNNER, hosts: options.hosts ?? 3, tokenObtainedAt: new Date(now - (30 - expiresInDays) * DAY_MS), tokenExpiresAt: new Date(now + expiresInDays * DAY_MS) },
-  ]);
+  const fleet = await withLegacyToken(simulator, options.legacyToken ? RUNNER : undefined, () =>
+    createSimulatedFleet(simulator, dir, [
+      { name: RUNNER, hosts: options.hosts ?? 3, tokenObtainedAt: new Date(now - (30 - expiresInDays) * DAY_MS), tokenExpiresAt: new Date(now + expiresInDays * DAY_MS) },
+    ]),
+  );
   const instances: FakeInstance[] = fleet.hosts.map((h) => ({ instanceId: `i-0${randomBytes(8).toString('hex')}`, tags: { 'gitlab-runner': RUNNER }, root: dirname(h.configPath) }));
   const runnerId = fleet.runners[0]?.id ?? 0;
 
@@ -110,7 +128,7 @@ export async function startAwsHarness(options: { hosts?: number; adminToken?: bo
     published.push(parseAlertMessage(String((JSON.parse(input.Message ?? '{}') as { default?: string }).default)));
     return { $metadata: {}, MessageId: randomUUID() };
   });
-  const engine = createAwsEngine(env, { secretsManager: secretsManager.client, ssm: ssm.client, sns, dynamodb: table.client }, fastClock());
+  const engine = createAwsEngine(env, { secretsManager: secretsManager.client, ssm: ssm.client, sns, dynamodb: table.client }, clock);
 
   const logLines: string[] = [];
   const capture = (chunk: unknown) => {
@@ -141,6 +159,8 @@ export async function startAwsHarness(options: { hosts?: number; adminToken?: bo
     ssm,
     table,
     engine,
+    sns,
+    clock,
     store,
     secretArn,
     telemetry,

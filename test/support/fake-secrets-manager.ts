@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
+  InternalServiceError,
   InvalidParameterException,
   InvalidRequestException,
   ListSecretsCommand,
@@ -19,6 +20,9 @@ import {
   type UpdateSecretVersionStageCommandInput,
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+
+/** The calls failNext can fail. */
+export type FailingApi = 'PutSecretValue' | 'UpdateSecretVersionStage';
 
 interface FakeVersion {
   stages: string[];
@@ -63,9 +67,15 @@ export class FakeSecretsManager {
   constructor() {
     this.mock.on(DescribeSecretCommand).callsFake((input: DescribeSecretCommandInput) => this.describeSecret(input));
     this.mock.on(GetSecretValueCommand).callsFake((input: GetSecretValueCommandInput) => this.getSecretValue(input));
-    this.mock.on(PutSecretValueCommand).callsFake((input: PutSecretValueCommandInput) => this.putSecretValue(input));
+    this.mock.on(PutSecretValueCommand).callsFake(async (input: PutSecretValueCommandInput) => {
+      this.injectedFailure('PutSecretValue');
+      return this.putSecretValue(input);
+    });
     this.mock.on(RotateSecretCommand).callsFake((input: RotateSecretCommandInput) => this.rotateSecret(input));
-    this.mock.on(UpdateSecretVersionStageCommand).callsFake((input: UpdateSecretVersionStageCommandInput) => this.updateSecretVersionStage(input));
+    this.mock.on(UpdateSecretVersionStageCommand).callsFake(async (input: UpdateSecretVersionStageCommandInput) => {
+      this.injectedFailure('UpdateSecretVersionStage');
+      return this.updateSecretVersionStage(input);
+    });
     this.mock.on(ListSecretsCommand).callsFake((input: ListSecretsCommandInput) => this.listSecrets(input));
   }
 
@@ -76,6 +86,25 @@ export class FakeSecretsManager {
    */
   rotationHook: RotationHook | undefined;
   readonly rotations: Array<Promise<void>> = [];
+
+  private readonly failures: Array<{ api: FailingApi; remaining: number }> = [];
+
+  /**
+   * The next `count` calls of `api` fail, changing nothing, with InternalServiceError ("An error occurred on
+   * the server side"), as they would after the SDK's own retries gave up. `disarm` ends it early.
+   */
+  failNext(api: FailingApi, count: number): { disarm(): void } {
+    const armed = { api, remaining: count };
+    this.failures.push(armed);
+    return { disarm: () => void (armed.remaining = 0) };
+  }
+
+  private injectedFailure(api: FailingApi): void {
+    const armed = this.failures.find((f) => f.api === api && f.remaining > 0);
+    if (!armed) return;
+    armed.remaining -= 1;
+    throw new InternalServiceError({ message: 'An error occurred on the server side.', $metadata });
+  }
 
   /** The value of one version, as a host with the instance role would read it. */
   valueOf(secretId: string, versionId: string): string | undefined {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GitLabAdapter } from '../../src/adapters/gitlab.ts';
+import { GitLabAdapter, type GitLabAdapterOptions } from '../../src/adapters/gitlab.ts';
 import { parseFleetConfig } from '../../src/config/fleet-config.ts';
 import type { RotationEvent, SecretStore } from '../../src/core/ports.ts';
 import type { RotateNowDeps } from '../../src/core/rotate-now.ts';
@@ -21,6 +21,15 @@ export interface HarnessOptions {
   adminToken?: boolean;
   /** Replace the secret store the core sees (fault injection), keeping the real one underneath. */
   wrapStore?: (store: SecretStore) => SecretStore;
+  /**
+   * GitLab adapter options (e.g. a short requestTimeoutMs). With them, the adapter's pacing also reads the
+   * harness clock (`now`); its sleep is always the harness clock's.
+   */
+  gitlabOptions?: Omit<GitLabAdapterOptions, 'sleep' | 'now'>;
+  /** Run the simulator on the harness clock, so that waiting out a rate-limit window passes at once. */
+  simulatorOnHarnessClock?: boolean;
+  /** The managed runner holds a legacy token (no glrt- prefix), as one registered with a registration token. */
+  legacyToken?: boolean;
 }
 
 export interface Harness {
@@ -48,12 +57,15 @@ export interface Harness {
  */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'rotation-'));
-  const simulator = new GitLabSimulator({ tokenLifetimeSeconds: 30 * 86_400 });
+  const clock = manualClock();
+  const simulator = new GitLabSimulator({ tokenLifetimeSeconds: 30 * 86_400, ...(options.simulatorOnHarnessClock ? { now: () => clock.now() } : {}) });
   await simulator.start();
   const now = Date.now();
-  const fleet = await createSimulatedFleet(simulator, dir, [
-    { name: 'runner-a', hosts: options.hosts ?? 3, tokenObtainedAt: new Date(now - 27 * DAY_MS), tokenExpiresAt: new Date(now + 3 * DAY_MS) },
-  ]);
+  const fleet = await withLegacyToken(simulator, options.legacyToken ? 'runner-a' : undefined, () =>
+    createSimulatedFleet(simulator, dir, [
+      { name: 'runner-a', hosts: options.hosts ?? 3, tokenObtainedAt: new Date(now - 27 * DAY_MS), tokenExpiresAt: new Date(now + 3 * DAY_MS) },
+    ]),
+  );
   const adminToken = options.adminToken ? simulator.addAccessToken({ scopes: ['manage_runner'], admin: true }) : undefined;
   const fleetFile: Record<string, unknown> = { ...fleet.fleetFile(join(dir, 'state'), 'none') };
   if (adminToken) {
@@ -62,9 +74,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   }
   const config = parseFleetConfig(JSON.stringify(fleetFile), join(dir, 'fleet.json'));
   const events: RotationEvent[] = [];
-  const clock = manualClock();
   const alertLines: string[] = [];
-  const engine = createLocalEngine(config, { events: (e) => events.push(e), alertLines: (line) => alertLines.push(line), clock, gitlab: new GitLabAdapter({ sleep: (ms) => clock.sleep(ms) }) });
+  const gitlab = new GitLabAdapter({ ...(options.gitlabOptions ? { ...options.gitlabOptions, now: () => clock.now().getTime() } : {}), sleep: (ms) => clock.sleep(ms) });
+  const engine = createLocalEngine(config, { events: (e) => events.push(e), alertLines: (line) => alertLines.push(line), clock, gitlab });
   const deps: RotateNowDeps = options.wrapStore ? { ...engine.deps, secrets: options.wrapStore(engine.store) } : engine.deps;
   const runner = config.runners[0] as ManagedRunner;
   await adoptRunner(engine, runner, await findCurrentToken(runner, undefined), new Date());
@@ -94,4 +106,19 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Runs `build` (which adds the fleet's runners) with the runner described `legacyName` added with a legacy
+ * token (no glrt- prefix), as createSimulatedFleet has no option for it. Without a name, just runs `build`.
+ */
+export async function withLegacyToken<T>(simulator: GitLabSimulator, legacyName: string | undefined, build: () => Promise<T>): Promise<T> {
+  if (legacyName === undefined) return build();
+  const addRunner = simulator.addRunner.bind(simulator);
+  simulator.addRunner = (init) => addRunner(init?.description === legacyName ? { ...init, legacyToken: true } : init);
+  try {
+    return await build();
+  } finally {
+    simulator.addRunner = addRunner;
+  }
 }
