@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { parse } from 'smol-toml';
+import { readTextIfExists } from './state-files.ts';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import { InvalidInputError } from '../core/errors.ts';
@@ -62,6 +64,26 @@ export class LocalFleet implements Fleet {
     } finally {
       await rm(folder, { recursive: true, force: true });
     }
+  }
+
+  /** Each host's token for the runner, read from its config.toml (smol-toml), with its system_id. */
+  async hostTokens(runner: ManagedRunner): Promise<Array<{ host: string; systemId: string | null; token: string }>> {
+    const found: Array<{ host: string; systemId: string | null; token: string }> = [];
+    for (const host of localHosts(runner)) {
+      const text = await readTextIfExists(host.configPath).catch(() => undefined);
+      if (text === undefined) continue;
+      let document: { runners?: Array<Record<string, unknown>> };
+      try {
+        document = parse(text) as typeof document;
+      } catch {
+        continue;
+      }
+      const table = document.runners?.find((r) => r.id === runner.runnerId && typeof r.url === 'string' && r.url.replace(/\/+$/, '') === runner.gitlabUrl);
+      if (typeof table?.token !== 'string') continue;
+      const systemId = (await readTextIfExists(join(dirname(host.configPath), '.runner_system_id')).catch(() => undefined))?.split('\n')[0]?.trim() || null;
+      found.push({ host: host.name, systemId, token: table.token });
+    }
+    return found;
   }
 
   private async updateHost(runner: ManagedRunner, host: HostTarget, delivery: Delivery, tokenFile: string, previousFile?: string): Promise<HostResult> {

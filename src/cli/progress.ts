@@ -14,7 +14,7 @@ export function progressPrinter(output: Output): (event: RotationEvent) => void 
         output.out(`${tag} ${event.step} skipped: ${event.reason}`);
         break;
       case 'token-reset':
-        output.out(`${tag}   GitLab reset runner ${event.runnerId}'s token (${event.via === 'admin-token' ? 'by id with the admin token' : 'with the current token'})`);
+        output.out(`${tag}   GitLab reset runner ${event.runnerId}'s token (${RESET_VIA[event.via]}${event.host ? ` of host ${event.host}` : ''})`);
         break;
       case 'token-stored':
         output.out(`${tag}   new token stored as AWSPENDING (${event.attempts} attempt${event.attempts === 1 ? '' : 's'})`);
@@ -38,6 +38,12 @@ export function progressPrinter(output: Output): (event: RotationEvent) => void 
     }
   };
 }
+
+const RESET_VIA = {
+  'current-token': 'with the current token',
+  'admin-token': 'by id with the admin token',
+  'host-token': 'with the token a host rotated by itself, found in its config.toml',
+} as const;
 
 export function shortId(versionId: string): string {
   return versionId.length > 8 ? `${versionId.slice(0, 8)}…` : versionId;

@@ -39,14 +39,14 @@ export async function rotateRunners(engine: LocalEngine, runners: ManagedRunner[
       const result = await rotateNow(engine.deps, runner.secretId, ROTATION_BUDGET_MS);
       runs.push({ runner, result });
       const last = result.steps.at(-1);
-      if (last) await alertLocally(output, runner.name, () => alertAfterRotationStep(engine.alerts, runner.name, runner.secretId, { outcome: last }));
+      if (last) await alertLocally(output, runner.name, () => alertAfterRotationStep(engine.alerts, runner.name, runner.secretId, { outcome: last }, { alertEveryFailure: true }));
     } catch (error) {
       const err = error instanceof Error ? error : new Error(String(error));
       output.err(`[${runner.name}] rotation failed: ${err.message}`);
       const fix = (err as { fix?: string }).fix;
       if (fix) output.err(`[${runner.name}] fix: ${fix}`);
       runs.push({ runner, error: err });
-      await alertLocally(output, runner.name, () => alertAfterRotationStep(engine.alerts, runner.name, runner.secretId, { error }));
+      await alertLocally(output, runner.name, () => alertAfterRotationStep(engine.alerts, runner.name, runner.secretId, { error }, { alertEveryFailure: true }));
     }
   }
   return runs;

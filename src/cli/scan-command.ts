@@ -1,4 +1,5 @@
-import { alertAfterScan } from '../core/alerting.ts';
+import { alertAfterRotationStep, alertAfterScan } from '../core/alerting.ts';
+import type { StepOutcome } from '../core/rotation-steps.ts';
 import { rotateNow } from '../core/rotate-now.ts';
 import { scanRunner, type RunnerScanResult, type ScanDeps } from '../core/scan-runner.ts';
 import { hostHoldsVersion } from '../core/types.ts';
@@ -13,8 +14,17 @@ import { alertLocally, ROTATION_BUDGET_MS } from './rotate-command.ts';
 export async function scanLocalFleet(engine: LocalEngine, output: Output, scanIntervalMs: number): Promise<number> {
   const deps: ScanDeps = {
     ...engine.deps,
-    startRotation: async (_runner, secretId) => {
-      await rotateNow(engine.deps, secretId, ROTATION_BUDGET_MS);
+    // The rotation runs to its end here, so its outcome is alerted here, as the rotation hook does in AWS.
+    startRotation: async (runner, secretId) => {
+      const alert = (result: { outcome: StepOutcome } | { error: unknown }) =>
+        alertLocally(output, runner.name, () => alertAfterRotationStep(engine.alerts, runner.name, secretId, result, { alertEveryFailure: true }));
+      try {
+        const last = (await rotateNow(engine.deps, secretId, ROTATION_BUDGET_MS)).steps.at(-1);
+        if (last) await alert({ outcome: last });
+      } catch (error) {
+        await alert({ error });
+        throw error;
+      }
     },
   };
   let problems = 0;
@@ -43,6 +53,7 @@ export async function scanLocalFleet(engine: LocalEngine, output: Output, scanIn
 function describeScan(result: RunnerScanResult): string {
   const reason = result.plan?.decision.reason ?? 'not checked';
   if (result.rotationStarted) return `due (${reason}): rotated`;
+  if (result.plan?.decision.due) return `due (${reason}): NOT rotated`;
   if (result.repushed.length > 0) {
     const took = result.repushed.filter(hostHoldsVersion).length;
     return `not due (${reason}); re-pushed the current token to ${result.repushed.length} host(s), ${took} took it`;

@@ -146,7 +146,12 @@ export function parseAwsFleetConfig(text: string, path: string): AwsFleetConfig 
       rotateEveryDays: runner.rotateEveryDays ?? fleet.defaults?.rotateEveryDays ?? 30,
     };
   });
-  const adminTokenSecrets = Object.fromEntries(Object.entries(fleet.adminTokenSecrets).map(([url, secret]) => [url.replace(/\/+$/, ''), secret]));
+  const adminTokenSecrets: Record<string, string> = {};
+  for (const [url, secret] of Object.entries(fleet.adminTokenSecrets)) {
+    const key = url.replace(/\/+$/, '');
+    if (key in adminTokenSecrets) throw new InvalidInputError(`${path}: adminTokenSecrets`, `${key} is named twice (with and without a trailing slash)`);
+    adminTokenSecrets[key] = secret;
+  }
   const alerts = fleet.alerts ?? alertsSchema.parse({});
   checkUniqueEmails(alerts.emails, path);
   return {

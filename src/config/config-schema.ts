@@ -15,8 +15,15 @@ z.config(en());
 
 /** The parts every fleet file shares, local or AWS: runner identity, reload mode and expiry policy. */
 export const runnerName = z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'use 1-64 letters, digits, ".", "_" or "-"'));
-export const gitlabUrl = z.url({ protocol: /^https?$/ });
-export const runnerId = z.int().check(z.positive());
+/**
+ * A GitLab url as every later stage takes it: the secret value, the host updater's --url and the SSM
+ * document's allowedPattern. Lower-case scheme, host, optional port and path; no credentials, query or
+ * fragment (refused here rather than after GitLab has already reset the token).
+ */
+export const gitlabUrl = z.url({ protocol: /^https?$/ }).check(
+  z.regex(/^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~/-]*)?$/, 'must be http(s)://host[:port][/path] (lower-case scheme; no credentials, query or fragment)'),
+);
+export const runnerId = z.int().check(z.positive(), z.lte(9_999_999_999_999, 'must have at most 13 digits'));
 export const reloadMode = z.enum(['sighup', 'restart', 'none']);
 
 export const policySchema = z.strictObject({
@@ -33,7 +40,7 @@ export function parseJsonWith<S extends z.ZodMiniType>(schema: S, text: string, 
   try {
     data = JSON.parse(text);
   } catch (error) {
-    throw new InvalidInputError(path, `not valid JSON (${(error as Error).message})`);
+    throw new InvalidInputError(path, `not valid JSON (${(error as Error).message.replace(/\s+/g, ' ')})`);
   }
   const parsed = schema.safeParse(data);
   if (!parsed.success) {

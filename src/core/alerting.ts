@@ -1,4 +1,5 @@
-import { alertFromRotationError, alertsFromRotation, alertsFromScan, ROTATION_RESOLVES_KINDS, SCAN_CHECKED_KINDS } from './alert-rules.ts';
+import { alertFromRotationError, alertsFromRotation, alertsFromScan, buildAlert, ROTATION_RESOLVES_KINDS, SCAN_CHECKED_KINDS } from './alert-rules.ts';
+import type { Alert } from './alerts.ts';
 import { RotationError } from './errors.ts';
 import { raiseAlert, syncAlerts, type AlertDeps, type RaiseOutcome } from './raise-alert.ts';
 import type { StepOutcome } from './rotation-steps.ts';
@@ -15,12 +16,14 @@ export async function alertAfterRotationStep(
   runner: string,
   secretId: string,
   result: { outcome: StepOutcome } | { error: unknown },
-  logUrl?: string,
+  options: { logUrl?: string; alertEveryFailure?: boolean } = {},
 ): Promise<RaiseOutcome[]> {
   const now = deps.clock.now();
+  const { logUrl } = options;
   if ('error' in result) {
-    if (!(result.error instanceof RotationError)) return [];
-    const alert = alertFromRotationError(runner, result.error, now, logUrl);
+    const coded = result.error instanceof RotationError ? alertFromRotationError(runner, result.error, now, logUrl) : undefined;
+    // The local engine has no Secrets Manager to send RotationFailed: it alerts on every failure itself.
+    const alert = coded ?? (options.alertEveryFailure ? rotationFailedAlert(runner, secretId, result.error, now, logUrl) : undefined);
     return alert ? [await raiseAlert(deps, alert)] : [];
   }
   const record = result.outcome.record;
@@ -33,4 +36,10 @@ export async function alertAfterScan(deps: AlertDeps, runner: ManagedRunner, res
   if (!result.plan) return [];
   const found = alertsFromScan(runner, result, { nearExpiryDays, now: deps.clock.now(), logUrl });
   return syncAlerts(deps, result.secretId, SCAN_CHECKED_KINDS, found);
+}
+
+function rotationFailedAlert(runner: string, secretId: string, error: unknown, now: Date, logUrl?: string): Alert {
+  const name = error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  return buildAlert('rotation-failed', { runner, secretId, now, logUrl, stateKey: name, summary: `The rotation of runner ${runner} failed: ${message}` });
 }

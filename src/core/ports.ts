@@ -100,13 +100,19 @@ export interface Delivery {
 export interface Fleet {
   /** One result per host, never a throw for one host's failure. `onResult` reports each as it lands. */
   push(runner: ManagedRunner, delivery: Delivery, onResult?: (result: HostResult) => void): Promise<HostResult[]>;
+  /**
+   * The token each host's config holds for the runner, with the host's system_id: how a token a host
+   * rotated by itself is found. Only a fleet that can read the hosts' files without the token leaving
+   * them has it (the local engine); through SSM a token would travel in command output (invariant 3).
+   */
+  hostTokens?(runner: ManagedRunner): Promise<Array<{ host: string; systemId: string | null; token: string }>>;
 }
 
 /** Progress of a rotation, for the CLI's lines and the Lambda's structured log. Never carries a token. */
 export type RotationEvent =
   | { kind: 'step-started'; secretId: string; step: RotationStep; versionId: string }
   | { kind: 'step-skipped'; secretId: string; step: RotationStep; versionId: string; reason: string }
-  | { kind: 'token-reset'; secretId: string; runnerId: number; via: 'current-token' | 'admin-token' }
+  | { kind: 'token-reset'; secretId: string; runnerId: number; via: 'current-token' | 'admin-token' | 'host-token'; host?: string }
   | { kind: 'token-stored'; secretId: string; versionId: string; attempts: number }
   | { kind: 'host-result'; secretId: string; result: HostResult }
   | { kind: 'token-verified'; secretId: string; versionId: string; systemId: string | null; verified: boolean; reason: string }

@@ -14,7 +14,8 @@ export function parseRotationOutcomeEvent(event: unknown): RotationOutcome | und
   const { detail, time } = (event ?? {}) as { detail?: { eventName?: unknown; eventTime?: unknown; additionalEventData?: { SecretId?: unknown } }; time?: unknown };
   const secretId = detail?.additionalEventData?.SecretId;
   if (typeof detail?.eventName !== 'string' || typeof secretId !== 'string') return undefined;
-  const at = new Date(Date.parse(String(detail.eventTime ?? time)) || Date.now());
+  const stamp = [detail.eventTime, time].find((t): t is string => typeof t === 'string' && !Number.isNaN(Date.parse(t)));
+  const at = stamp === undefined ? new Date() : new Date(stamp);
   return { eventName: detail.eventName, secretId, at };
 }
 
@@ -33,7 +34,7 @@ export function parseRotationEvent(event: unknown): RotationEventInput {
   const e = event as Record<string, unknown>;
   const step = e.Step;
   if (typeof step !== 'string' || !(ROTATION_STEPS as readonly string[]).includes(step)) {
-    throw new InvalidInputError('rotation event: Step', `must be one of ${ROTATION_STEPS.join(', ')}, got ${JSON.stringify(step)}`);
+    throw new InvalidInputError('rotation event: Step', `must be one of ${ROTATION_STEPS.join(', ')}, got ${typeof step === 'string' ? JSON.stringify(step) : typeof step}`);
   }
   const secretId = e.SecretId;
   if (typeof secretId !== 'string' || secretId === '') throw new InvalidInputError('rotation event: SecretId', 'must be a secret ARN or name');

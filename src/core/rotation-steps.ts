@@ -35,7 +35,9 @@ export async function runRotationStep(deps: RotationDeps, request: StepRequest):
   const guard = checkRotationGuards(description, versionId, step);
   if (!guard.proceed) {
     deps.events({ kind: 'step-skipped', secretId, step, versionId, reason: guard.reason });
-    return { step, skipped: guard.reason };
+    // A finishSecret retried after it promoted still reports its rotation, so the hosts that missed stay named.
+    const record = step === 'finishSecret' ? await recordOf(deps, secretId, versionId) : undefined;
+    return { step, skipped: guard.reason, ...(record ? { record, hosts: record.hosts } : {}) };
   }
   deps.events({ kind: 'step-started', secretId, step, versionId });
   const fromVersionId = currentVersionId(description);
@@ -83,6 +85,8 @@ async function resetToken(
     return { issued, recovered: false };
   } catch (error) {
     if (!(error instanceof GitLabForbiddenError)) throw error;
+    const adopted = await resetWithHostToken(deps, secretId, current);
+    if (adopted) return adopted;
     const adminToken = await deps.adminToken(gitlabUrl);
     if (adminToken === undefined) {
       throw new RotationError(
@@ -100,6 +104,30 @@ async function resetToken(
     deps.events({ kind: 'token-reset', secretId, runnerId, via: 'admin-token' });
     return { issued, recovered: true };
   }
+}
+
+/**
+ * A host whose gitlab-runner rotated the token by itself holds the only token GitLab accepts: find it
+ * (verified through that host's own system_id) and reset with it, so every host gets the next token.
+ */
+async function resetWithHostToken(deps: RotationDeps, secretId: string, current: RunnerSecretValue): Promise<{ issued: IssuedToken; recovered: boolean } | undefined> {
+  const runner = deps.runnerFor(secretId);
+  if (!runner || !deps.fleet.hostTokens) return undefined;
+  const seen = new Set([current.token]);
+  for (const candidate of await deps.fleet.hostTokens(runner)) {
+    if (seen.has(candidate.token) || candidate.systemId === null) continue;
+    seen.add(candidate.token);
+    try {
+      await deps.gitlab.verify(current.gitlabUrl, candidate.token, candidate.systemId);
+    } catch (error) {
+      if (error instanceof GitLabForbiddenError) continue;
+      throw error;
+    }
+    const issued = await deps.gitlab.resetWithToken(current.gitlabUrl, candidate.token);
+    deps.events({ kind: 'token-reset', secretId, runnerId: current.runnerId, via: 'host-token', host: candidate.host });
+    return { issued, recovered: true };
+  }
+  return undefined;
 }
 
 /**
@@ -205,7 +233,13 @@ async function finishSecret(deps: RotationDeps, request: StepRequest, fromVersio
   const { secretId, versionId } = request;
   const step = 'finishSecret';
   const value = await readValue(deps, secretId, { versionId }, step);
-  const pending = (await deps.ledger.pending(secretId, versionId)) ?? fallbackPending(deps, secretId, versionId, fromVersionId);
+  // A retry after the record was written but the promotion failed finds no pending record: the written
+  // one still holds the timings and the hosts' results.
+  const recorded = await recordOf(deps, secretId, versionId);
+  const pending =
+    (await deps.ledger.pending(secretId, versionId)) ??
+    (recorded && { secretId, versionId, fromVersionId, resetAt: recorded.resetAt, storedAt: recorded.storedAt, recovered: false, hosts: recorded.hosts }) ??
+    fallbackPending(deps, secretId, versionId, fromVersionId);
   const record: RotationRecord = {
     secretId,
     runnerId: value.runnerId,
@@ -256,6 +290,11 @@ function managedRunner(deps: RotationDeps, secretId: string, step: RotationStep)
     });
   }
   return runner;
+}
+
+async function recordOf(deps: RotationDeps, secretId: string, versionId: string): Promise<RotationRecord | undefined> {
+  const last = await deps.ledger.lastRotation(secretId);
+  return last?.toVersionId === versionId ? last : undefined;
 }
 
 /** When createSecret's ledger write was lost, later steps go on with what they know. */

@@ -70,14 +70,22 @@ export async function scanRunner(deps: ScanDeps, runner: ManagedRunner, secretId
       await deps.startRotation(runner, secretId);
       result.rotationStarted = true;
     } catch (error) {
-      if (!(error instanceof RotationInProgressError)) throw error;
-      result.rotationStuck = true;
-      result.warnings.push(`due but not rotated: ${error.message}`);
+      // A failed start is this runner's problem, said in the result: the scan goes on, and its alerts
+      // (near expiry, expired) are still raised.
+      result.rotationStuck = error instanceof RotationInProgressError;
+      result.warnings.push(`due but not rotated: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
   if (plan.repushHosts.length > 0) result.repushed = await repushCurrent(deps, runner, secretId, plan.repushHosts);
-  if (!result.rotationStarted && lastRotation?.toVersionId === versionId) {
-    result.missingHosts = mergeHostResults(lastRotation.hosts, result.repushed).filter((h) => !hostHoldsVersion(h));
+  // After a rotation that ran to its end here (the local engine), the hosts that missed are those of the
+  // new record; Secrets Manager's rotation runs on its own, so the old record still says who lacks the
+  // current token.
+  let holding = { versionId, record: lastRotation };
+  if (result.rotationStarted) {
+    holding = { versionId: currentVersionId(await deps.secrets.describe(secretId)) ?? versionId, record: await deps.ledger.lastRotation(secretId) };
+  }
+  if (holding.record?.toVersionId === holding.versionId) {
+    result.missingHosts = mergeHostResults(holding.record.hosts, result.repushed).filter((h) => !hostHoldsVersion(h));
   }
   return result;
 }

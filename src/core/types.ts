@@ -119,9 +119,14 @@ export interface HostResult {
   finishedAt: string;
 }
 
-/** `earlier` with each host that appears in `later` replaced by its later result; new hosts appended. */
+/**
+ * `earlier` with each host that appears in `later` replaced by its later result; new hosts appended.
+ * A `tag:<key>=<value>` entry stands for a tag push no instance answered; once a later push reached
+ * instances (and did not fail as a whole again), the instances speak for the tag and the entry goes.
+ */
 export function mergeHostResults(earlier: HostResult[], later: HostResult[]): HostResult[] {
-  const byHost = new Map(earlier.map((r) => [r.host, r]));
+  const reachedInstances = later.some((r) => !r.host.startsWith('tag:'));
+  const byHost = new Map(earlier.filter((r) => !(reachedInstances && r.host.startsWith('tag:') && !later.some((l) => l.host === r.host))).map((r) => [r.host, r]));
   for (const result of later) byHost.set(result.host, result);
   return [...byHost.values()];
 }

@@ -1,11 +1,10 @@
 /**
- * Faults the matrix found that src/ does not handle yet. Each test is a normal test that fails on the code
- * as it is and passes once the bug is fixed; then its case belongs in fault-cases.ts. Every case goes
+ * Faults the matrix found in src/, each fixed since and kept here as a regression test, and the one known gap. Every case goes
  * through the same runCase/verdict as the matrix, plus the check that names the bug.
  */
 import { describe, expect, it } from 'vitest';
 import { ROTATION_STEPS } from '../../src/core/types.ts';
-import { both, breakHost, expectAlert, expectHostAlerted, only, remember, repairHost, selfRotate, type FaultCase } from './fault-cases.ts';
+import { breakHost, expectAlert, expectHostAlerted, only, remember, repairHost, selfRotate, type FaultCase } from './fault-cases.ts';
 import { runCase } from './run-case.ts';
 
 const RESET_PATH = '/runners/reset_authentication_token';
@@ -104,7 +103,7 @@ const BUGS: FaultCase[] = [
   // offline" although the self-rotated host holds the one token GitLab accepts, that host is named nowhere,
   // and the token it holds is not adopted (reading it back needs the host's config.toml: the local engine
   // has it; the AWS engine would need an SSM read of the hosts).
-  ...both('A host that rotated its own token, with no admin token, has that token found and adopted for every host', {
+  only('local', 'A host that rotated its own token, with no admin token, has that token found and adopted for every host', {
     inject: async (w, s) => {
       await selfRotate(w, s, 0);
       await remember(w, s);
@@ -113,10 +112,36 @@ const BUGS: FaultCase[] = [
   }),
 ];
 
-describe('faults src/ does not handle yet', () => {
+describe('faults the matrix found, fixed since', () => {
   for (const bug of BUGS) {
     it(bug.name, async () => {
       const verdict = await runCase(bug);
+      expect(verdict.problems).toEqual([]);
+    }, 60_000);
+  }
+});
+
+/**
+ * Known gap, kept as a test that fails until it is closed (`it.fails` turns red the day it passes): in the
+ * AWS engine a token a host rotated by itself cannot be read back without it leaving the host in SSM
+ * command output (invariant 3), so without an admin token the rotation stops with admin-token-missing
+ * instead of adopting it. The doctor's `self-rotation.enabled` finding and the updater's
+ * FF_DISABLE_AUTOMATIC_TOKEN_ROTATION = true on every host keep this from happening after adoption.
+ */
+const KNOWN_GAPS: FaultCase[] = [
+  only('aws', 'A host that rotated its own token, with no admin token, has that token found and adopted for every host', {
+    inject: async (w, s) => {
+      await selfRotate(w, s, 0);
+      await remember(w, s);
+    },
+    run: (w) => w.rotate(),
+  }),
+];
+
+describe('known gaps', () => {
+  for (const gap of KNOWN_GAPS) {
+    it.fails(gap.name, async () => {
+      const verdict = await runCase(gap);
       expect(verdict.problems).toEqual([]);
     }, 60_000);
   }
