@@ -21,7 +21,7 @@ export function createHandler(engine: () => AwsEngine, telemetry: Telemetry) {
     const aws = engine();
     const deadline = new Date(aws.clock.now().getTime() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS);
     const alert = (result: { outcome: StepOutcome } | { error: unknown }) =>
-      aws.alerts && alertSafely(logger, request.step, () => alertAfterRotationStep(aws.alerts!, aws.runnerName(request.secretId), request.secretId, result, aws.env.logUrl));
+      aws.alerts && alertSafely(logger, request.step, () => alertAfterRotationStep(aws.alerts!, aws.runnerName(request.secretId), request.secretId, result, { logUrl: aws.env.logUrl }));
     try {
       const outcome = await runRotationStep(aws.rotationDeps(deadline, logRotationEvents(logger)), { ...request, deadline });
       if (outcome.record) logFinishedRotation(logger, metrics, outcome.record);
