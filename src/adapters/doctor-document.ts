@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { InvalidInputError } from '../core/errors.ts';
-import { HEREDOC_DELIMITER, SSM_DOCUMENT_MAX_BYTES } from './host-update-document.ts';
+import { HEREDOC_DELIMITER, readScript, SSM_DOCUMENT_MAX_BYTES } from './host-update-document.ts';
 
 /**
  * The read-only SSM Command document (schema 2.2, aws:runShellScript) that runs the doctor's host
@@ -105,16 +103,6 @@ export function buildDoctorDocument(): Record<string, unknown> {
   return document;
 }
 
-function readScript(url: URL): string[] {
-  const path = fileURLToPath(url);
-  const text = readFileSync(path, 'utf8');
-  if (text.includes(HEREDOC_DELIMITER)) throw new Error(`${path} contains the heredoc delimiter ${HEREDOC_DELIMITER}`);
-  if (text.includes('{{')) throw new Error(`${path} contains "{{", which SSM would treat as a parameter placeholder`);
-  if (text.includes('\r')) throw new Error(`${path} has CR characters (CRLF line ends?)`);
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  return lines;
-}
 
 /** SendCommand `Parameters` for the doctor document; each value checked against its allowedPattern. */
 export function doctorCommandParameters(values: Partial<Record<DoctorParameterName, string>> = {}): Record<string, string[]> {

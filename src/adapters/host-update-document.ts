@@ -189,8 +189,8 @@ export function buildHostUpdateDocument(): Record<string, unknown> {
   return document;
 }
 
-/** The lines of a script, checked for everything that would break its embedding in a quoted heredoc. */
-function readScript(url: URL): string[] {
+/** The lines of a script to embed, checked for everything that would break its embedding in a quoted heredoc. */
+export function readScript(url: URL): string[] {
   const path = fileURLToPath(url);
   const text = readFileSync(path, 'utf8');
   if (text.includes(HEREDOC_DELIMITER)) throw new Error(`${path} contains the heredoc delimiter ${HEREDOC_DELIMITER}`);
@@ -198,7 +198,9 @@ function readScript(url: URL): string[] {
   if (text.includes('\r')) throw new Error(`${path} has CR characters (CRLF line ends?)`);
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
-  return lines;
+  // Comment lines are for the people reading host/: the embedded copy drops them (the shebang stays), which
+  // keeps the documents well inside SSM's 64 KB. A line starting with # is a comment in bash and in awk.
+  return lines.filter((line, index) => index === 0 || !/^\s*#/.test(line));
 }
 
 /**

@@ -304,7 +304,7 @@ describe('the host update document', () => {
     expect(step.inputs.timeoutSeconds).toBe('{{ ExecutionTimeout }}');
   });
 
-  it('embeds both scripts verbatim between heredoc delimiters that occur in neither', async () => {
+  it('embeds both scripts, less their comment lines, between heredoc delimiters that occur in neither', async () => {
     const lines = stepOf(document).inputs.runCommand;
     const updater = await readFile(join(HOST, 'update-runner-token.sh'), 'utf8');
     const wrapper = await readFile(join(HOST, 'run-update-runner-token.sh'), 'utf8');
@@ -314,8 +314,9 @@ describe('the host update document', () => {
     expect(ends).toHaveLength(2);
     const starts = lines.flatMap((line, i) => (line.endsWith(`<<'${HEREDOC_DELIMITER}'`) ? [i] : []));
     expect(starts).toHaveLength(2);
-    expect(`${lines.slice((starts[0] as number) + 1, ends[0]).join('\n')}\n`).toBe(updater);
-    expect(`${lines.slice((starts[1] as number) + 1, ends[1]).join('\n')}\n`).toBe(wrapper);
+    const withoutComments = (text: string) => `${text.split('\n').filter((line, i) => i === 0 || !/^\s*#/.test(line)).join('\n')}`;
+    expect(`${lines.slice((starts[0] as number) + 1, ends[0]).join('\n')}\n`).toBe(withoutComments(updater));
+    expect(`${lines.slice((starts[1] as number) + 1, ends[1]).join('\n')}\n`).toBe(withoutComments(wrapper));
   });
 
   it('stays under the 64 KB SSM allows for a document, runtime parameters included', () => {
