@@ -191,7 +191,9 @@ validate_args() {
 # Errors print "err CODE MESSAGE". Inputs come through the environment (awk -v would interpret
 # backslashes) and the tokens through their files (never through arguments or the environment).
 # It is a line-based checker: it tokenises strings, brackets and comments well enough to never be
-# fooled by `[[runners]]` or `token = …` inside a multi-line string or a comment.
+# fooled by `[[runners]]` or `token = …` inside a multi-line string or a comment. It also checks the
+# TOML grammar of values (numbers, dates and times, escapes, commas in arrays and inline tables) and
+# that no table or key is defined twice (headers, dotted keys, arrays of tables).
 # ---------------------------------------------------------------------------------------------------
 # shellcheck disable=SC2016 # the awk program is single-quoted on purpose
 AWK_PROG='
@@ -202,13 +204,43 @@ function skip_ws(s, p) { while (p <= length(s) && (substr(s, p, 1) == " " || sub
 function bare_end(s, p) { while (p <= length(s) && substr(s, p, 1) ~ /[A-Za-z0-9_+.:-]/) p++; return p - 1 }
 function key_end(s, p) { while (p <= length(s) && substr(s, p, 1) ~ /[A-Za-z0-9_-]/) p++; return p - 1 }
 
-# Position of the quote that closes the one-line string opening at p, or 0.
+# Length of the escape sequence at s[p] (a backslash) in a basic string, or 0 when it is not valid
+# TOML (1.0, plus \e and \xHH of 1.1). mlb: in a multi-line basic string, where a backslash that
+# ends the line (trailing blanks allowed) is a line-ending backslash.
+function esc_len(s, p, mlb,    d, n, h) {
+  d = substr(s, p + 1, 1)
+  if (d != "" && index("btnfre\"\\", d)) return 2
+  if (d == "x") n = 2
+  else if (d == "u") n = 4
+  else if (d == "U") n = 8
+  else if (mlb && substr(s, p + 1) ~ /^[ \t]*$/) return length(s) - p + 1
+  else return 0
+  h = substr(s, p + 2, n)
+  if (length(h) != n || h ~ /[^0-9A-Fa-f]/) return 0
+  if (n > 2) {
+    # A Unicode scalar value: at most 10FFFF and no surrogate.
+    h = toupper(h); sub(/^0+/, "", h)
+    if (length(h) > 6 || (length(h) == 6 && h > "10FFFF") || (length(h) == 4 && h >= "D800" && h <= "DFFF")) return 0
+  }
+  return n + 2
+}
+
+# Sets SERR for an escape sequence that is not valid at s[p]; returns 0.
+function esc_bad(s, p) { SERR = "invalid escape sequence \\" substr(s, p + 1, 1) " in a string"; return 0 }
+
+# Position of the quote that closes the one-line string opening at p, or 0 (SERR says why).
 function str_end(s, p,    q, c, e) {
+  SERR = "unterminated string"
   q = substr(s, p, 1); p++
   if (q == "\047") { e = index(substr(s, p), "\047"); return e ? p + e - 1 : 0 }
   while (p <= length(s)) {
     c = substr(s, p, 1)
-    if (c == "\\") { p += 2; continue }
+    if (c == "\\") {
+      if (p == length(s)) return 0
+      e = esc_len(s, p, 0)
+      if (!e) return esc_bad(s, p)
+      p += e; continue
+    }
     if (c == "\"") return p
     p++
   }
@@ -229,12 +261,17 @@ function unescape(v,    o, i, c, d) {
   return o
 }
 
-# Position after the """ or triple-single-quote that closes the open multi-line string, or 0.
+# Position after the """ or triple-single-quote that closes the open multi-line string, or 0 (also
+# after an invalid escape sequence, which sets err).
 function ml_close(s, p,    c, e, q) {
   q = (ml == "mlbasic") ? "\"" : "\047"
   while (p <= length(s)) {
     c = substr(s, p, 1)
-    if (q == "\"" && c == "\\") { p += 2; continue }
+    if (q == "\"" && c == "\\") {
+      e = esc_len(s, p, 1)
+      if (!e) { esc_bad(s, p); bad(SERR); return 0 }
+      p += e; continue
+    }
     if (substr(s, p, 3) == q q q) {
       p += 3
       # Up to two more quotes belong to the content ("""a""""" is legal).
@@ -246,9 +283,10 @@ function ml_close(s, p,    c, e, q) {
   return 0
 }
 
-# Dotted key (bare or quoted parts) at p; sets KEND (after trailing blanks) and KERR.
-function parse_key(s, p,    k, part, c, e, parts) {
-  k = ""; KERR = 0; parts = 0
+# Dotted key (bare or quoted parts) at p; sets KEND (after trailing blanks), KERR (2: bad string,
+# SERR says why), and the parts KP[1..KPN].
+function parse_key(s, p,    k, part, c, e) {
+  k = ""; KERR = 0; KPN = 0
   while (1) {
     p = skip_ws(s, p); c = substr(s, p, 1)
     if (c == "\"" || c == "\047") {
@@ -262,7 +300,8 @@ function parse_key(s, p,    k, part, c, e, parts) {
       if (e < p) { KERR = 1; return "" }
       part = substr(s, p, e - p + 1); p = e + 1
     }
-    k = parts++ ? k "." part : part
+    k = KPN ? k "." part : part
+    KP[++KPN] = part
     p = skip_ws(s, p)
     if (substr(s, p, 1) == ".") { p++; continue }
     KEND = p
@@ -270,14 +309,102 @@ function parse_key(s, p,    k, part, c, e, parts) {
   }
 }
 
-function valid_bare(v) {
+# ---- What is defined where (a table or key may be defined only once) ----
+# TY[path] for every table and key: H table of a [header], I table created as the parent of a
+# header, D table created by dotted keys, A array of tables ([[header]]), V any other value. A path
+# joins the parts of the full key with SUBSEP; an element of an array of tables adds "\035" and its
+# number (AN[path] is the current one). CUR is the path of the table of the current header.
+
+# Registers the key KP[1..KPN] (named name) in the table at path base.
+function reg_key(base, name,    i, path) {
+  path = base
+  for (i = 1; i < KPN; i++) {
+    path = path SUBSEP KP[i]
+    if (!(path in TY)) TY[path] = "D"
+    else if (TY[path] != "D") return bad("duplicate key " name " (" key_prefix(i) " is already defined)")
+  }
+  path = path SUBSEP KP[KPN]
+  if (path in TY) return bad("duplicate key " name)
+  TY[path] = "V"
+  return 1
+}
+
+function key_prefix(n,    i, k) { k = KP[1]; for (i = 2; i <= n; i++) k = k "." KP[i]; return k }
+
+# Registers the header [name] or [[name]] (parts KP[1..KPN]) and makes it the current table.
+function reg_header(name, aot,    i, path, t) {
+  path = ""
+  for (i = 1; i < KPN; i++) {
+    path = path SUBSEP KP[i]
+    if (!(path in TY)) TY[path] = "I"
+    else if (TY[path] == "A") path = path "\035" AN[path]
+    else if (TY[path] == "V") return bad("table " name ": " key_prefix(i) " is already defined as a value")
+  }
+  path = path SUBSEP KP[KPN]
+  t = (path in TY) ? TY[path] : ""
+  if (aot) {
+    if (t == "") { TY[path] = "A"; AN[path] = 0 }
+    else if (t != "A") return bad("array of tables [[" name "]] redefines " (t == "V" ? "a value" : "a table"))
+    CUR = path "\035" (++AN[path])
+    return 1
+  }
+  if (t == "" || t == "I") { TY[path] = "H"; CUR = path; return 1 }
+  if (t == "H") return bad("duplicate table [" name "]")
+  if (t == "D") return bad("duplicate table [" name "] (already defined by dotted keys)")
+  if (t == "A") return bad("table [" name "] redefines the array of tables [[" name "]]")
+  return bad("table [" name "] redefines a value")
+}
+
+# ---- Values ----
+function is_date(d,    y, m, n) {
+  y = substr(d, 1, 4) + 0; m = substr(d, 6, 2) + 0; n = substr(d, 9, 2) + 0
+  if (m < 1 || m > 12 || n < 1) return 0
+  if (m == 2) return n <= ((y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 29 : 28)
+  return n <= ((m == 4 || m == 6 || m == 9 || m == 11) ? 30 : 31)
+}
+
+# HH:MM[:SS[.frac]] with an optional offset Z or +HH:MM / -HH:MM.
+function is_time(t,    o) {
+  if (substr(t, 1, 2) + 0 > 23 || substr(t, 4, 2) + 0 > 59) return 0
+  if (substr(t, 6, 1) == ":" && substr(t, 7, 2) + 0 > 59) return 0
+  if (t ~ /[+-][0-9][0-9]:[0-9][0-9]$/) {
+    o = substr(t, length(t) - 4)
+    if (substr(o, 1, 2) + 0 > 23 || substr(o, 4, 2) + 0 > 59) return 0
+  }
+  return 1
+}
+
+# Digits of a radix integer (no prefix) fit in a signed 64-bit integer.
+function radix_fits(w, maxlen, maxfirst) {
+  gsub(/_/, "", w); sub(/^0+/, "", w)
+  return length(w) < maxlen || (length(w) == maxlen && substr(w, 1, 1) <= maxfirst)
+}
+
+function valid_bare(v,    w) {
   if (v == "true" || v == "false") return 1
   if (v ~ /^[+-]?(inf|nan)$/) return 1
-  if (v ~ /^[+-]?[0-9][0-9_]*(\.[0-9][0-9_]*)?([eE][+-]?[0-9][0-9_]*)?$/) return 1
-  if (v ~ /^0x[0-9A-Fa-f_]+$/ || v ~ /^0o[0-7_]+$/ || v ~ /^0b[01_]+$/) return 1
-  if (v ~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]([Tt ][0-9][0-9]:[0-9][0-9](:[0-9][0-9](\.[0-9]+)?)?([Zz]|[+-][0-9][0-9]:[0-9][0-9])?)?$/) return 1
-  if (v ~ /^[0-9][0-9]:[0-9][0-9](:[0-9][0-9](\.[0-9]+)?)?$/) return 1
+  if (v ~ /^[+-]?(0|[1-9](_?[0-9])*)$/) {
+    # A signed 64-bit integer.
+    w = v; gsub(/_/, "", w); sub(/^\+/, "", w)
+    if (substr(w, 1, 1) == "-") return radix_fits(substr(w, 2), 19, "9") && !(length(w) == 20 && substr(w, 2) > "9223372036854775808")
+    return radix_fits(w, 19, "9") && !(length(w) == 19 && w > "9223372036854775807")
+  }
+  if (v ~ /^[+-]?(0|[1-9](_?[0-9])*)(\.[0-9](_?[0-9])*)?([eE][+-]?[0-9](_?[0-9])*)?$/) return 1
+  if (v ~ /^0x[0-9A-Fa-f](_?[0-9A-Fa-f])*$/) return radix_fits(substr(v, 3), 16, "7")
+  if (v ~ /^0o[0-7](_?[0-7])*$/) return radix_fits(substr(v, 3), 21, "7")
+  if (v ~ /^0b[01](_?[01])*$/) return radix_fits(substr(v, 3), 63, "1")
+  if (v ~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]([Tt ][0-9][0-9]:[0-9][0-9](:[0-9][0-9](\.[0-9]+)?)?([Zz]|[+-][0-9][0-9]:[0-9][0-9])?)?$/)
+    return is_date(v) && (length(v) == 10 || is_time(substr(v, 12)))
+  if (v ~ /^[0-9][0-9]:[0-9][0-9](:[0-9][0-9](\.[0-9]+)?)?$/) return is_time(v)
   return 0
+}
+
+# Last position of the bare scalar at p (a local date and time may be separated by a space).
+function scalar_end(s, p,    e) {
+  e = bare_end(s, p)
+  if (substr(s, p, e - p + 1) ~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$/ && substr(s, e + 1, 1) == " " && substr(s, e + 2, 1) ~ /[0-9]/)
+    e = bare_end(s, e + 2)
+  return e
 }
 
 # After a complete top-level value only blanks and a comment may follow.
@@ -289,43 +416,84 @@ function after_value(s, p,    c) {
   else bad("unexpected text after value")
 }
 
-# Scan inside an open array / inline table / multi-line string. Returns the position after the
-# character that completes the top-level value, or 0 when the line ends with the value still open.
-function scan_in(s, p,    c, e, top) {
-  while (p <= length(s)) {
+# Whether s[p..] reads as `key =` or the line as a table header: in an open array, the next line
+# of the document (neither can be an array element).
+function looks_kv(s, p) { parse_key(s, p); return !KERR && substr(s, KEND, 1) == "=" }
+function looks_hdr(s, p) { return p == skip_ws(s, 1) && s ~ /^[ \t]*\[\[?[ \t]*[A-Za-z_][A-Za-z0-9_. \t-]*\]\]?[ \t]*(#.*)?$/ }
+
+# A value (scalar or bracket) just ended at the current depth: returns 1 when it was the top-level one.
+function vdone(    d) { d = length(stk); if (d == 0) return 1; st[d] = "c"; return 0 }
+
+# Closes the open array or inline table with c ("]" or "}").
+function vclose(c) {
+  if (substr(stk, length(stk), 1) != (c == "]" ? "[" : "{")) return bad("unbalanced brackets")
+  stk = substr(stk, 1, length(stk) - 1)
+  return 1
+}
+
+# Reads a value from p, also across lines: the open arrays and inline tables are in stk, with the
+# state of each level in st[1..] (v: an element or "]"; c: a comma or the closing bracket; k: a key
+# or "}"; V: a value is required), and ml is an open multi-line string. Returns the position after
+# the top-level value once it is complete; 0 when the line ends with the value still open, or on an
+# error (err is set).
+function vscan(s, p,    c, d, t, e, top, key) {
+  while (1) {
     if (ml != "") {
       e = ml_close(s, p)
       if (!e) return 0
       ml = ""; p = e
-      if (stk == "") return p
+      if (vdone()) return p
       continue
     }
+    p = skip_ws(s, p)
+    d = length(stk); top = substr(stk, d, 1); t = st[d]
+    if (p > length(s) || substr(s, p, 1) == "#") {
+      if (d == 0) return bad("missing value")
+      if (t == "V") return bad("missing value in an inline table")
+      return 0
+    }
     c = substr(s, p, 1)
-    if (c == " " || c == "\t" || c == ",") { p++; continue }
-    if (c == "#") return 0
-    top = substr(stk, length(stk), 1)
-    if (c == "=") {
-      if (top != "{") { bad("unbalanced brackets (the \"[\" opened at line " stk_open " is not closed)"); return 0 }
+    if (top == "[" && ((c == "[" && looks_hdr(s, p)) || (index("[]{},", c) == 0 && looks_kv(s, p))))
+      return bad("unbalanced brackets (the \"[\" opened at line " stk_open " is not closed)")
+    if (t == "c") {
+      if (c == ",") { st[d] = (top == "[") ? "v" : "k"; p++; continue }
+      if (c == "]" || c == "}") { if (!vclose(c)) return 0; p++; if (vdone()) return p; continue }
+      return bad(top == "[" ? "missing comma between array elements" : "missing comma between inline-table entries")
+    }
+    if (t == "k") {
+      if (c == "}") { vclose(c); p++; if (vdone()) return p; continue }
+      if (c == ",") return bad("empty entry in an inline table")
+      if (c == "]") return bad("unbalanced brackets")
+      key = parse_key(s, p)
+      if (KERR == 2) return bad(SERR)
+      if (KERR || substr(s, KEND, 1) != "=") return bad("expected key = value in an inline table")
+      if (!reg_key(ipath[d], key)) return 0
+      st[d] = "V"; p = KEND + 1; continue
+    }
+    # t is "V" (a value) or "v" (an array element or "]").
+    if (c == "]" && t == "v") { vclose(c); p++; if (vdone()) return p; continue }
+    if (c == "[" || c == "{") {
+      if (d == 0) stk_open = NR
+      stk = stk c; st[d + 1] = (c == "[") ? "v" : "k"
+      if (c == "{") ipath[d + 1] = "\036" (++ninl)
       p++; continue
     }
     if (c == "\"" || c == "\047") {
       if (substr(s, p, 3) == c c c) { ml = (c == "\"") ? "mlbasic" : "mlliteral"; ml_open = NR; p += 3; continue }
       e = str_end(s, p)
-      if (!e) { bad("unterminated string"); return 0 }
-      p = e + 1; continue
-    }
-    if (c == "[" || c == "{") { stk = stk c; p++; continue }
-    if (c == "]" || c == "}") {
-      if (top != (c == "]" ? "[" : "{")) { bad("unbalanced brackets"); return 0 }
-      stk = substr(stk, 1, length(stk) - 1); p++
-      if (stk == "") return p
+      if (!e) return bad(SERR)
+      p = e + 1
+      if (vdone()) return p
       continue
     }
-    e = bare_end(s, p)
-    if (e < p) { bad("unexpected character in value"); return 0 }
+    if (d > 0 && c == ",") return bad(top == "[" ? "empty array element" : "missing value in an inline table")
+    if (d > 0 && c == "}" && top == "{") return bad("missing value in an inline table")
+    if (d > 0 && (c == "]" || c == "}")) return bad("unbalanced brackets")
+    e = scalar_end(s, p)
+    if (e < p || !valid_bare(substr(s, p, e - p + 1))) return bad("invalid value")
     p = e + 1
+    if (vdone()) return p
   }
-  return 0
 }
 
 # First value of a key/value line, at p. Sets VK (kind), VS/VE (span), VD (decoded scalar).
@@ -334,36 +502,20 @@ function value_start(s, p,    c, e) {
   if (p > length(s) || substr(s, p, 1) == "#") return bad("missing value")
   c = substr(s, p, 1)
   if (c == "\"" || c == "\047") {
-    if (substr(s, p, 3) == c c c) {
-      VK = (c == "\"") ? "mlbasic" : "mlliteral"; ml = VK; ml_open = NR
-      e = ml_close(s, p + 3)
-      if (!e) return 0
-      ml = ""; VE = e - 1
-      after_value(s, e); return 0
-    }
-    e = str_end(s, p)
-    if (!e) return bad("unterminated string")
-    VK = (c == "\"") ? "basic" : "literal"; VE = e
-    VD = substr(s, p + 1, e - p - 1)
-    if (c == "\"") VD = unescape(VD)
-    after_value(s, e + 1); return 0
-  }
-  if (c == "[" || c == "{") {
-    VK = (c == "[") ? "array" : "inline"; stk = c; stk_open = NR
-    e = scan_in(s, p + 1)
-    if (err != "" || !e) return 0
-    VE = e - 1
-    after_value(s, e); return 0
-  }
-  e = bare_end(s, p)
-  if (e < p) return bad("invalid value")
-  # Local date and time separated by a space: 1979-05-27 07:32:00
-  if (substr(s, p, e - p + 1) ~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]$/ && substr(s, e + 1, 1) == " " && substr(s, e + 2, 1) ~ /[0-9]/)
-    e = bare_end(s, e + 2)
-  VD = substr(s, p, e - p + 1)
-  if (!valid_bare(VD)) return bad("invalid value")
-  VK = "bare"; VE = e
-  after_value(s, e + 1); return 0
+    if (substr(s, p, 3) == c c c) VK = (c == "\"") ? "mlbasic" : "mlliteral"
+    else VK = (c == "\"") ? "basic" : "literal"
+  } else if (c == "[") VK = "array"
+  else if (c == "{") VK = "inline"
+  else VK = "bare"
+  stk = ""; st[0] = "V"
+  e = vscan(s, p)
+  if (err != "" || !e) return 0
+  VE = e - 1
+  if (VK == "basic" || VK == "literal") {
+    VD = substr(s, p + 1, e - p - 2)
+    if (VK == "basic") VD = unescape(VD)
+  } else if (VK == "bare") VD = substr(s, p, e - p)
+  after_value(s, e); return 0
 }
 
 # End position of the value at p inside a one-line inline table (string, bracketed or bare).
@@ -381,7 +533,7 @@ function inline_value_end(s, p,    c, d, e) {
     }
     return 0
   }
-  return bare_end(s, p)
+  return scalar_end(s, p)
 }
 
 # Look for the flag key at the top level of the one-line inline table s[a..b] ("{" … "}").
@@ -407,12 +559,12 @@ function header(s, p,    aot, name, q, closer, ind) {
   ind = substr(s, 1, p - 1)
   aot = (substr(s, p, 2) == "[[")
   name = parse_key(s, p + (aot ? 2 : 1))
-  if (KERR == 2) return bad("unterminated string")
+  if (KERR == 2) return bad(SERR)
   closer = aot ? "]]" : "]"
   if (KERR || substr(s, KEND, length(closer)) != closer) return bad("bad table header")
   q = skip_ws(s, KEND + length(closer))
   if (q <= length(s) && substr(s, q, 1) != "#") return bad("bad table header")
-  hdr++
+  if (!reg_header(name, aot)) return 0
   if (aot && name == "runners") {
     R++; inr = 1; blk = "main"; rhdr[R] = NR; last[R] = NR
     return 0
@@ -433,10 +585,9 @@ function header(s, p,    aot, name, q, closer, ind) {
 
 function keyval(s, p,    key) {
   key = parse_key(s, p)
-  if (KERR == 2) return bad("unterminated string")
+  if (KERR == 2) return bad(SERR)
   if (KERR || substr(s, KEND, 1) != "=") return bad("expected a table header or key = value")
-  if ((hdr, key) in seen) return bad("duplicate key " key)
-  seen[hdr, key] = 1
+  if (!reg_key(CUR, key)) return 0
   kvline = NR; kvkey = key; kvblk = blk; kvind = substr(s, 1, p - 1); kvr = inr ? R : 0
   value_start(s, skip_ws(s, KEND + 1))
   if (err == "" && ml == "" && stk == "") record_kv(NR, 0)
@@ -494,7 +645,7 @@ BEGIN {
   FF = "FF_DISABLE_AUTOMATIC_TOKEN_ROTATION"
   BOM = sprintf("%c%c%c", 239, 187, 191)
   CTL = "[" sprintf("%c", 1) "-" sprintf("%c", 8) sprintf("%c", 11) "-" sprintf("%c", 31) sprintf("%c", 127) "]"
-  err = ""; R = 0; hdr = 0; inr = 0; blk = "other"; ml = ""; stk = ""; ncr = 0
+  err = ""; R = 0; inr = 0; blk = "other"; ml = ""; stk = ""; ncr = 0
   out = ENVIRON["URT_OUT"]; want_url = norm_url(ENVIRON["URT_URL"]); want_id = ENVIRON["URT_ID"]
   tokfile = ENVIRON["URT_TOKEN_FILE"]; prevfile = ENVIRON["URT_PREV_FILE"]
   if ((getline newtok < tokfile) <= 0 || newtok == "") { fail(1, "internal error: cannot read the token file"); exit }
@@ -514,7 +665,7 @@ BEGIN {
   C[NR] = s; CRF[NR] = cr; ncr += cr
   if (s ~ CTL) { bad("control character"); exit }
   if (ml != "" || stk != "") {
-    e = scan_in(s, 1)
+    e = vscan(s, 1)
     if (err == "" && ml == "" && stk == "") { after_value(s, e); if (err == "") record_kv(NR, 1) }
     if (err != "") exit
     next
@@ -531,6 +682,8 @@ END {
   if (err == "" && ml != "") bad_at(ml_open, "unterminated multi-line string")
   if (err == "" && stk != "") bad_at(stk_open, "unbalanced brackets (the \"" substr(stk, 1, 1) "\" is never closed)")
   if (err != "") {
+    # One line whatever a quoted key held.
+    gsub(/[\001-\037\177]/, "?", err)
     if (errcode == 4) print "err 4 malformed TOML at line " errline ": " err
     else print "err " errcode " " err
     exit 0

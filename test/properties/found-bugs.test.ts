@@ -1,9 +1,6 @@
 /**
- * Minimal counterexamples of the findings of the property tests in this folder. Each test states the
- * contract and FAILS until the code is fixed. The properties skip exactly these classes of input (the
- * guards that name F1-F6 in update-runner-token.property.test.ts and parsing.property.test.ts) so that
- * they stay green meanwhile: delete a guard when its finding is fixed. F7 and F8 came from probing
- * next to the properties (no guard needed: the generators do not produce them).
+ * Minimal counterexamples of what the property tests in this folder found (F1-F6), and two more found by
+ * probing next to them (F7, F8): each states the contract; all are fixed and stay as regression tests.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -308,13 +308,8 @@ const UPDATER_URL = /^https?:\/\/[^\s\p{Cc}]+$/u;
 const SECRET_URL = /^https?:\/\/[^\s/]+/;
 
 /**
- * Findings kept as failing tests in found-bugs.test.ts. The properties skip exactly the runs that hit
- * them (fc.pre where the invariant would fail); delete these guards when the parsers are fixed.
- * F5: a local fleet file may give a gitlabUrl with an upper-case scheme (HTTPS://…), which
- *     parseSecretValue and the host updater's --url refuse.
- * F6: an AWS fleet file may give a gitlabUrl (upper-case scheme, userinfo, query, fragment, IPv6 or
- *     odd host characters) or a runner id (over 13 digits) that the host-update document's
- *     allowedPatterns refuse at setSecret.
+ * What later stages take (findings F5 and F6 of found-bugs.test.ts, fixed): a lower-case scheme for the
+ * secret value and the updater; the host-update document's allowedPatterns for the url and runner id.
  */
 const UPPER_CASE_SCHEME = /^[A-Za-z]*[A-Z][A-Za-z]*:/;
 const SSM_GITLAB_URL = /^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~/-]*)?$/;
@@ -354,9 +349,9 @@ describe('parseFleetConfig', () => {
         for (const runner of c.runners) {
           expect(runner.secretId).toBe(runner.name);
           expect(Number.isSafeInteger(runner.runnerId) && runner.runnerId > 0).toBe(true);
-          fc.pre(!UPPER_CASE_SCHEME.test(runner.gitlabUrl)); // F5
           expect(runner.gitlabUrl).toMatch(UPDATER_URL);
           expect(runner.gitlabUrl).toMatch(SECRET_URL);
+          expect(runner.gitlabUrl).not.toMatch(UPPER_CASE_SCHEME);
           expect(runner.gitlabUrl.endsWith('/')).toBe(false);
           expect(['sighup', 'restart', 'none']).toContain(runner.reload);
           expect(runner.policy.rotateAtRemainingShare > 0 && runner.policy.rotateAtRemainingShare < 1).toBe(true);
@@ -384,7 +379,6 @@ describe('parseAwsFleetConfig', () => {
         expect(c.runners.length).toBeGreaterThan(0);
         expect(new Set(c.runners.map((x) => x.secretId)).size).toBe(c.runners.length);
         for (const url of Object.keys(c.adminTokenSecrets)) {
-          fc.pre(!UPPER_CASE_SCHEME.test(url)); // F5, for the admin-token urls
           expect(url).toMatch(SECRET_URL);
           expect(url.endsWith('/')).toBe(false);
         }
@@ -394,7 +388,8 @@ describe('parseAwsFleetConfig', () => {
           expect(Number.isInteger(runner.rotateEveryDays) && runner.rotateEveryDays >= 1 && runner.rotateEveryDays <= 1000).toBe(true);
           expect(runner.hosts.kind === 'ec2-tag' || runner.hosts.kind === 'ec2-instances').toBe(true);
           // What setSecret needs: every value passes the host-update document's allowedPatterns.
-          fc.pre(SSM_GITLAB_URL.test(runner.gitlabUrl) && SSM_RUNNER_ID.test(String(runner.runnerId))); // F6
+          expect(runner.gitlabUrl).toMatch(SSM_GITLAB_URL);
+          expect(String(runner.runnerId)).toMatch(SSM_RUNNER_ID);
           expect(() => hostUpdateCommandParameters(delivery, runner)).not.toThrow();
         }
       }),
@@ -422,9 +417,6 @@ describe('rotator --fleet BAD status', () => {
         const dir = join(root, String(n++));
         const path = join(dir, 'fleet.json');
         fc.pre(!attempt(() => parseFleetConfig(text, path)).ok);
-        // Finding F4 (found-bugs.test.ts): a JSON syntax error in a multi-line file gives a multi-line
-        // message that quotes the file. Skipped here; delete this guard once fixed.
-        fc.pre(!(/[\r\n\u2028\u2029]/.test(text) && !attempt(() => JSON.parse(text) as unknown).ok));
         await mkdir(dir);
         await writeFile(path, text);
         const before = await readdir(dir);

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { readFile, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configTomlArb, corruptionArb, expectedEdits, FLAG, normUrl, type Corruption, type GeneratedConfig } from './config-toml.arbitrary.ts';
+import { configTomlArb, corruptionArb, expectedEdits, FLAG, normUrl, type GeneratedConfig } from './config-toml.arbitrary.ts';
 import { linesOf, listing, modeOf, runs, runUpdater, SEED, tomlAccepts, tomlData, workspaces, type Workspace } from './updater-harness.ts';
 
 const VALID_RUNS = runs(60);
@@ -41,34 +41,6 @@ function args(doc: GeneratedConfig, w: Workspace, expiresAt: string | undefined)
   const a = ['--config', w.config, '--runner-id', String(doc.targetId), '--url', doc.urlArg, '--token-file', w.tokenFile, '--reload', 'none'];
   if (expiresAt !== undefined) a.push('--expires-at', expiresAt);
   return a;
-}
-
-/** Bad scalars the updater accepts today (finding F2 and F3 in found-bugs.test.ts). */
-const KNOWN_BAD_SCALARS = new Set(['01', '1__0', '1_', '2024-13-01T00:00:00Z', '25:00:00', '"\\q"', '"\\u12"', '[1,,2]', '{a=1 b=2}']);
-
-/** Garbage lines the updater reads as array elements inside a multi-line array (finding F3). */
-const ARRAY_GARBAGE_GAPS = new Set(['inserted "garbage"', 'inserted "[[runners]] trailing"']);
-
-/** Whether `at` (0-based) falls inside a multi-line array of the original lines. */
-function insideMultilineArray(lines: string[], at: number): boolean {
-  let open = false;
-  for (let i = 0; i < at; i++) {
-    const code = (lines[i] as string).replace(/#[^"']*$/, '').trimEnd();
-    if (/=\s*\[$/.test(code)) open = true;
-    else if (/^\s*\]$/.test(code)) open = false;
-  }
-  return open;
-}
-
-/**
- * Corruptions of a class the updater is known to accept (found-bugs.test.ts): the property skips them
- * so that it guards everything else. Delete a line here when its finding is fixed.
- */
-function knownUpdaterGap(doc: GeneratedConfig, c: Corruption): string | undefined {
-  if (c.kind === 'duplicate-target-subtable') return 'F1';
-  if (c.kind === 'bad-scalar' && KNOWN_BAD_SCALARS.has(c.detail.replace('inserted bad_value = ', ''))) return 'F2/F3';
-  if (c.kind === 'garbage-line' && ARRAY_GARBAGE_GAPS.has(c.detail) && insideMultilineArray(doc.lines, c.line)) return 'F3';
-  return undefined;
 }
 
 /** The text of a TOML value as tomlData shows it. */
@@ -186,7 +158,6 @@ describe('update-runner-token.sh on generated config.toml documents', () => {
       await fc.assert(
         fc.asyncProperty(corruptionArb, async ({ doc, corruption }) => {
           fc.pre(!tomlAccepts(corruption.text));
-          fc.pre(knownUpdaterGap(doc, corruption) === undefined);
           const w = await ws.create(corruption.text, 0o640);
           const result = await runUpdater(args(doc, w, undefined));
           expect(result.code, `${corruption.kind}: ${corruption.detail}; stdout ${result.stdout}`).not.toBe(0);
