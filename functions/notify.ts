@@ -34,7 +34,7 @@ export function createHandler(deps: NotifyDeps | (() => NotifyDeps), telemetry: 
       metrics.addMetric(d.slack ? 'AlertsPosted' : 'AlertsLogged', MetricUnit.Count, sns.alerts.length);
       return d.slack ? { posted: sns.alerts.length } : { logged: sns.alerts.length };
     }
-    const outcome = parseRotationOutcomeEvent(event);
+    const outcome = parseRotationOutcomeEvent(event, new Date());
     if (!outcome) throw new InvalidInputError('notify event', 'is neither an SNS delivery nor a Secrets Manager rotation event');
     const { eventName, secretId, at } = outcome;
     const runner = runnerForSecret(d.fleet, secretId)?.name ?? secretNameFromId(secretId);

@@ -1,10 +1,4 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { Tracer } from '@aws-lambda-powertools/tracer';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
-import middy from '@middy/core';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import pLimit from 'p-limit';
 import { MANAGED_SECRET_TAG_KEY, runnerForSecret } from '../src/config/aws-fleet-config.ts';
@@ -12,7 +6,7 @@ import { readLambdaEnvironment } from '../src/config/lambda-environment.ts';
 import { alertAfterScan } from '../src/core/alerting.ts';
 import { scanRunner, type RunnerScanResult } from '../src/core/scan-runner.ts';
 import { createAwsClients, createAwsEngine, type AwsEngine } from '../src/engines/aws-engine.ts';
-import { addHostMetrics, alertSafely, logRotationEvents, type Telemetry } from '../src/engines/rotation-log.ts';
+import { addHostMetrics, alertSafely, defaultTelemetry, logRotationEvents, withTelemetry, type Telemetry } from '../src/engines/rotation-log.ts';
 
 const SAFETY_MARGIN_MS = 30_000;
 
@@ -21,8 +15,8 @@ const SAFETY_MARGIN_MS = 30_000;
  * current token to hosts that missed the last rotation, and emit DaysToExpiry per runner.
  */
 export function createHandler(engine: () => AwsEngine, telemetry: Telemetry) {
-  const { logger, metrics, tracer } = telemetry;
-  return middy(async (_event: unknown, context: Context): Promise<RunnerScanResult[]> => {
+  const { logger, metrics } = telemetry;
+  return withTelemetry(async (_event: unknown, context: Context): Promise<RunnerScanResult[]> => {
     const aws = engine();
     const deadline = new Date(aws.clock.now().getTime() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS);
     const deps = aws.scanDeps(deadline, logRotationEvents(logger));
@@ -64,13 +58,8 @@ export function createHandler(engine: () => AwsEngine, telemetry: Telemetry) {
     metrics.addMetric('RotationsStarted', MetricUnit.Count, results.filter((r) => r.rotationStarted).length);
     logger.info('scan finished', { runners: secrets.length, rotationsStarted: results.filter((r) => r.rotationStarted).length });
     return results;
-  })
-    .use(captureLambdaHandler(tracer))
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics));
+  }, telemetry);
 }
 
 let engine: AwsEngine | undefined;
-const telemetry: Telemetry = { logger: new Logger(), metrics: new Metrics(), tracer: new Tracer() };
-
-export const handler = createHandler(() => (engine ??= createAwsEngine(readLambdaEnvironment(), createAwsClients())), telemetry);
+export const handler = createHandler(() => (engine ??= createAwsEngine(readLambdaEnvironment(), createAwsClients())), defaultTelemetry());

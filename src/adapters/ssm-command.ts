@@ -6,6 +6,7 @@
  * Neither caller's meaning of a result lives here: each says what a terminal invocation is for it.
  */
 import {
+  GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
   ListCommandsCommand,
   SendCommandCommand,
@@ -186,6 +187,12 @@ export async function listInvocations(ssm: SSMClient, commandId: string): Promis
  * (amazon-ssm-agent agent/framework/processor/executer/iohandler/iohandler.go TruncateOutput;
  * aws/aws-sdk-java#1499). The updater prints one line per stream, far below the cut.
  */
+/** GetCommandInvocation's whole stdout of one plugin (up to 24,000 characters; the list's Output stops near 2,500). */
+export async function fullStandardOutput(ssm: SSMClient, commandId: string, instanceId: string, pluginName: string): Promise<string | undefined> {
+  const reply = await ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId, PluginName: pluginName }));
+  return reply.StandardOutputContent;
+}
+
 export function splitPluginOutput(output: string): { stdout: string; stderr: string } {
   const text = output.replace(/\n---Output truncated---/g, '').replace(/\n---Error truncated----/g, '');
   const marker = /(?:^|\n)-{5,}ERROR-{5,}(?:\n|$)/.exec(text);

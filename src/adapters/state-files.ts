@@ -25,8 +25,9 @@ export async function readJsonFile<T>(path: string): Promise<T | undefined> {
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text) as T;
-  } catch (error) {
-    throw new InvalidInputError(path, 'state file is not valid JSON (restore it from its backup or remove it)', { cause: error });
+  } catch {
+    // No cause: JSON.parse's message quotes the text near the error, and a secret file holds tokens.
+    throw new InvalidInputError(path, 'state file is not valid JSON (restore it from its backup or remove it)');
   }
 }
 

@@ -10,12 +10,12 @@ export interface RotationOutcome {
 }
 
 /** The outcome in an EventBridge event from aws.secretsmanager, or undefined when the event is not one. */
-export function parseRotationOutcomeEvent(event: unknown): RotationOutcome | undefined {
+export function parseRotationOutcomeEvent(event: unknown, now: Date): RotationOutcome | undefined {
   const { detail, time } = (event ?? {}) as { detail?: { eventName?: unknown; eventTime?: unknown; additionalEventData?: { SecretId?: unknown } }; time?: unknown };
   const secretId = detail?.additionalEventData?.SecretId;
   if (typeof detail?.eventName !== 'string' || typeof secretId !== 'string') return undefined;
   const stamp = [detail.eventTime, time].find((t): t is string => typeof t === 'string' && !Number.isNaN(Date.parse(t)));
-  const at = stamp === undefined ? new Date() : new Date(stamp);
+  const at = stamp === undefined ? now : new Date(stamp);
   return { eventName: detail.eventName, secretId, at };
 }
 

@@ -1,5 +1,5 @@
-import { GitLabForbiddenError, RotationError } from './errors.ts';
-import type { PendingRotation, RotationDeps } from './ports.ts';
+import { GitLabForbiddenError, RotationError, RotationInProgressError } from './errors.ts';
+import type { PendingRotation, RotationDeps, RotationEvent } from './ports.ts';
 import { checkRotationGuards, currentVersionId } from './rotation-guards.ts';
 import { parseSecretValue, serializeSecretValue } from './secret-value.ts';
 import { hostHoldsVersion } from './types.ts';
@@ -62,11 +62,13 @@ async function createSecret(deps: RotationDeps, request: StepRequest, fromVersio
     return { step, skipped: reason };
   }
   const current = await readValue(deps, secretId, { stage: 'AWSCURRENT' }, step);
-  const { issued, recovered } = await resetToken(deps, secretId, current);
+  const { issued, recovered, reset } = await resetToken(deps, secretId, current);
   const resetAt = deps.clock.now().toISOString();
   const next: RunnerSecretValue = { ...current, token: issued.token, tokenExpiresAt: issued.tokenExpiresAt, tokenObtainedAt: resetAt };
   const attempts = await storeUntilDeadline(deps, request, serializeSecretValue(next), current);
   const storedAt = deps.clock.now().toISOString();
+  // Events only after the store: nothing may stand between GitLab's reply and the store (invariant 2).
+  deps.events(reset);
   deps.events({ kind: 'token-stored', secretId, versionId, attempts });
   await recordPending(deps, { secretId, versionId, fromVersionId, resetAt, storedAt, recovered, hosts: [] });
   return { step };
@@ -77,12 +79,11 @@ async function resetToken(
   deps: RotationDeps,
   secretId: string,
   current: RunnerSecretValue,
-): Promise<{ issued: IssuedToken; recovered: boolean }> {
+): Promise<{ issued: IssuedToken; recovered: boolean; reset: RotationEvent }> {
   const { gitlabUrl, runnerId } = current;
   try {
     const issued = await deps.gitlab.resetWithToken(gitlabUrl, current.token);
-    deps.events({ kind: 'token-reset', secretId, runnerId, via: 'current-token' });
-    return { issued, recovered: false };
+    return { issued, recovered: false, reset: { kind: 'token-reset', secretId, runnerId, via: 'current-token' } };
   } catch (error) {
     if (!(error instanceof GitLabForbiddenError)) throw error;
     const adopted = await resetWithHostToken(deps, secretId, current);
@@ -101,8 +102,7 @@ async function resetToken(
       );
     }
     const issued = await deps.gitlab.resetById(gitlabUrl, runnerId, adminToken);
-    deps.events({ kind: 'token-reset', secretId, runnerId, via: 'admin-token' });
-    return { issued, recovered: true };
+    return { issued, recovered: true, reset: { kind: 'token-reset', secretId, runnerId, via: 'admin-token' } };
   }
 }
 
@@ -110,7 +110,11 @@ async function resetToken(
  * A host whose gitlab-runner rotated the token by itself holds the only token GitLab accepts: find it
  * (verified through that host's own system_id) and reset with it, so every host gets the next token.
  */
-async function resetWithHostToken(deps: RotationDeps, secretId: string, current: RunnerSecretValue): Promise<{ issued: IssuedToken; recovered: boolean } | undefined> {
+async function resetWithHostToken(
+  deps: RotationDeps,
+  secretId: string,
+  current: RunnerSecretValue,
+): Promise<{ issued: IssuedToken; recovered: boolean; reset: RotationEvent } | undefined> {
   const runner = deps.runnerFor(secretId);
   if (!runner || !deps.fleet.hostTokens) return undefined;
   const seen = new Set([current.token]);
@@ -124,8 +128,7 @@ async function resetWithHostToken(deps: RotationDeps, secretId: string, current:
       throw error;
     }
     const issued = await deps.gitlab.resetWithToken(current.gitlabUrl, candidate.token);
-    deps.events({ kind: 'token-reset', secretId, runnerId: current.runnerId, via: 'host-token', host: candidate.host });
-    return { issued, recovered: true };
+    return { issued, recovered: true, reset: { kind: 'token-reset', secretId, runnerId: current.runnerId, via: 'host-token', host: candidate.host } };
   }
   return undefined;
 }
@@ -142,6 +145,8 @@ async function storeUntilDeadline(deps: RotationDeps, request: StepRequest, valu
       await deps.secrets.putPendingValue(secretId, versionId, value);
       return attempt;
     } catch (error) {
+      // A different value already under this version id will not change by retrying.
+      if (error instanceof RotationInProgressError) throw error;
       if (deps.clock.now().getTime() + waitMs >= deadline.getTime()) {
         throw new RotationError(
           `GitLab issued a new token for runner ${current.runnerId} but storing it as version ${versionId} of ${secretId} failed ${attempt} times; the old token is dead. The next attempt finds the current token rejected and recovers by id`,

@@ -7,6 +7,13 @@ export interface UpdaterRun {
   stderr: string;
 }
 
+/** Anything shaped like a GitLab runner or access token (glrt-, glpat-, …) is replaced before it can travel. */
+const TOKEN_SHAPE = /\bgl[a-z]{1,6}-[A-Za-z0-9_-]{8,}/g;
+
+export function redactTokenShapes(text: string): string {
+  return text.replace(TOKEN_SHAPE, '[redacted]');
+}
+
 export interface UpdaterVerdict {
   status: HostStatus;
   systemId: string | null;
@@ -23,10 +30,11 @@ export function interpretUpdaterRun(run: UpdaterRun): UpdaterVerdict {
   const systemId = fields.system_id ? fields.system_id : null;
   if (run.exitCode === 0 && (fields.status === 'updated' || fields.status === 'already-current')) {
     const warning = lastLine(run.stderr);
-    return { status: fields.status, systemId, detail: `reload=${fields.reload ?? 'unknown'}${warning ? `; ${warning}` : ''}` };
+    return { status: fields.status, systemId, detail: redactTokenShapes(`reload=${fields.reload ?? 'unknown'}${warning ? `; ${warning}` : ''}`) };
   }
   const reason = lastLine(run.stderr) || lastLine(run.stdout) || 'no output';
-  return { status: 'failed', systemId, detail: `exit ${run.exitCode ?? 'unknown'}: ${reason}` };
+  // The updater never prints a token; a host's shell might (a bash error quoting a line): belt and braces.
+  return { status: 'failed', systemId, detail: redactTokenShapes(`exit ${run.exitCode ?? 'unknown'}: ${reason}`) };
 }
 
 /** The `key=value` fields of the line that starts with `status=`. */

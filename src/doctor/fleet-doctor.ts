@@ -10,13 +10,14 @@
  * GetCommandInvocation's StandardOutputContent (24,000 characters). Nothing here carries a token: the
  * parameters are a path, numbers and yes/no.
  */
-import { GetCommandInvocationCommand, type CommandInvocation, type SendCommandCommandInput, type SSMClient } from '@aws-sdk/client-ssm';
+import type { CommandInvocation, SendCommandCommandInput, SSMClient } from '@aws-sdk/client-ssm';
 import { DOCTOR_EXECUTION_TIMEOUT_SECONDS, DOCTOR_STEP_NAME } from '../adapters/doctor-document.ts';
 import {
   MAX_COMMENT_LENGTH,
   MAX_DELIVERY_TIMEOUT_SECONDS,
   MAX_INSTANCE_IDS_PER_COMMAND,
   MIN_DELIVERY_TIMEOUT_SECONDS,
+  fullStandardOutput,
   isTerminalInvocation,
   isThrottling,
   pluginOutputTruncated,
@@ -155,8 +156,7 @@ async function standardOutput(ssm: SSMClient, commandId: string, instanceId: str
   const { stdout } = splitPluginOutput(output);
   if (!pluginOutputTruncated(output)) return stdout;
   try {
-    const full = await ssm.send(new GetCommandInvocationCommand({ CommandId: commandId, InstanceId: instanceId, PluginName: plugin?.Name ?? DOCTOR_STEP_NAME }));
-    return full.StandardOutputContent ?? stdout;
+    return (await fullStandardOutput(ssm, commandId, instanceId, plugin?.Name ?? DOCTOR_STEP_NAME)) ?? stdout;
   } catch (error) {
     // Throttled: the next poll asks again. Anything else: the cut output, which the report flags.
     if (isThrottling(error)) throw error;

@@ -33,3 +33,10 @@ describe('interpretUpdaterRun', () => {
     expect(parseStatusLine('status=updated config=/srv/a=b/config.toml')).toEqual({ status: 'updated', config: '/srv/a=b/config.toml' });
   });
 });
+
+describe('a host that prints something shaped like a token', () => {
+  it('never lets it into the host result', () => {
+    const verdict = interpretUpdaterRun({ exitCode: 1, stdout: '', stderr: 'bash: line 3: glrt-AbCdEfGhIjKlMnOpQrSt: command not found\n' });
+    expect(verdict.detail).toBe('exit 1: bash: line 3: [redacted]: command not found');
+  });
+});

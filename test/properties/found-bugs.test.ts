@@ -171,6 +171,6 @@ describe('F8 (low): the event parsers throw a TypeError for values JSON cannot c
   });
   it('parseRotationOutcomeEvent does not throw for an eventTime without a prototype', () => {
     const event = { detail: { eventName: 'RotationFailed', eventTime: Object.create(null) as object, additionalEventData: { SecretId: 's' } } };
-    expect(() => parseRotationOutcomeEvent(event)).not.toThrow();
+    expect(() => parseRotationOutcomeEvent(event, new Date())).not.toThrow();
   });
 });

@@ -121,7 +121,7 @@ describe('parseRotationOutcomeEvent', () => {
   it('returns the event name, the secret and the time of any valid event', () => {
     fc.assert(
       fc.property(outcomeEventArb, (event) => {
-        expect(parseRotationOutcomeEvent(event)).toEqual({
+        expect(parseRotationOutcomeEvent(event, new Date())).toEqual({
           eventName: event.detail.eventName,
           secretId: event.detail.additionalEventData.SecretId,
           at: new Date(event.detail.eventTime),
@@ -134,7 +134,7 @@ describe('parseRotationOutcomeEvent', () => {
   it('never throws: returns undefined or an outcome with a name, a secret and a valid time, for any input', () => {
     fc.assert(
       fc.property(anyInput(outcomeEventArb), (input) => {
-        const r = attempt(() => parseRotationOutcomeEvent(input));
+        const r = attempt(() => parseRotationOutcomeEvent(input, new Date()));
         if (!r.ok) throw r.error;
         if (r.value === undefined) return;
         const detail = (input as { detail: { eventName: unknown; additionalEventData: { SecretId: unknown } } }).detail;
