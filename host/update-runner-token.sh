@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# update-runner-token.sh — put a new GitLab Runner authentication token into config.toml.
+# update-runner-token.sh — put a new GitLab Runner authentication token into config.toml, or add or
+# remove a runner's [[runners]] table.
 #
 # Usage:
-#   update-runner-token.sh --config PATH --runner-id ID --url GITLAB_URL --token-file FILE
+#   update-runner-token.sh [--mode update] --config PATH --runner-id ID --url GITLAB_URL --token-file FILE
 #                          [--previous-token-file FILE] [--expires-at ISO8601]
 #                          [--reload sighup|restart|none]
+#   update-runner-token.sh --mode add --config PATH --runner-id NEW_ID --url GITLAB_URL --token-file FILE
+#                          --from-runner-id OLD_ID [--expires-at ISO8601] [--reload sighup|restart|none]
+#   update-runner-token.sh --mode remove --config PATH --runner-id ID --url GITLAB_URL
+#                          [--reload sighup|restart|none]
+#   Options a mode does not use are refused (exit 2).
 #
-# What it does (see host/README.md for the operator view):
+# What --mode update (the default) does (see host/README.md for the operator view):
 #   * selects the [[runners]] table whose `url` equals GITLAB_URL (a trailing slash on either side is
 #     ignored) and whose `id` equals ID; when no table for that url has an `id` key (configs written
 #     before GitLab 15.x), the one whose `token` equals the previous token (or already the new one);
@@ -18,18 +24,41 @@
 #     original owner and mode, and keeps the previous file as PATH.bak (mode 0600).
 #   The token is only ever read from files: it never appears in arguments, output or error messages.
 #
+# --mode add (a new runner for this host, set up like an existing one):
+#   * if a table with url GITLAB_URL and id NEW_ID exists already, it is treated as in update mode
+#     (already current, or its token is updated): re-runs are idempotent;
+#   * otherwise copies the whole section of the table with id OLD_ID (its header up to its last key
+#     or sub-table, all sub-tables and arrays of tables included) as a new [[runners]] table, right
+#     after that section and one blank line; in the copy: id = NEW_ID, the new token,
+#     token_obtained_at = now and token_expires_at = --expires-at (or 0001-01-01T00:00:00Z, the
+#     "unknown" of gitlab-runner, never the old runner's expiry) where the old table has those keys,
+#     FF_DISABLE_AUTOMATIC_TOKEN_ROTATION = true. Everything else, `name` included, is copied as is
+#     (gitlab-runner itself allows two tables with one name); the rest of the file is untouched.
+#   * OLD_ID missing: exit 5; OLD_ID (or NEW_ID) in more than one table of that url: exit 6.
+# --mode remove (no token file):
+#   * removes the section of the table with url GITLAB_URL and id ID: the header, every key and
+#     sub-table up to the next [[runners]] or top-level table, and the comment lines right above its
+#     header (no blank line between); comments after its last key lead into the next table and
+#     stay. One run of blank lines goes with it (the one before it when a blank line or the end of
+#     the file follows it; at the start of the file, the one after it);
+#   * no such table: already current (exit 0, nothing written). More than one: exit 6;
+#   * the last runner of the file is removed like any other (gitlab-runner runs with no runners);
+#     the previous file stays in PATH.bak.
+# add and remove select by id only: a url whose tables have no id at all gives exit 5. A
+# [runners.x] table of the selected runner that follows another top-level table gives exit 4.
+#
 # stdout (exactly one line on success):
-#   status=updated|already-current runner_id=ID config=PATH system_id=SID reload=MODE
+#   status=updated|added|removed|already-current runner_id=ID config=PATH system_id=SID reload=MODE
 #   MODE: sighup | restart | none | not-running | failed | skipped (already current)
 #
 # Exit codes:
-#   0  updated, or already current (stdout says which); also when only the reload failed
+#   0  updated, added, removed, or already current (stdout says which); also when only the reload failed
 #   1  unexpected internal error (a bug: please report it)
 #   2  usage or bad argument (unknown option, bad runner id / url / expiry, bad token file)
 #   3  config file missing, not a regular file, or unreadable
 #   4  malformed TOML (or a target runner shape this tool will not edit)
-#   5  no matching [[runners]] table
-#   6  more than one matching [[runners]] table
+#   5  no matching [[runners]] table (add: no table to copy)
+#   6  more than one matching [[runners]] table (add: for the new or the old id)
 #   7  config file or its directory not writable, or writing the new file failed
 # Errors are exactly one line on stderr: "update-runner-token: error: <what> (<where>)".
 #
@@ -50,7 +79,7 @@ export LC_ALL=C
 readonly PROG=update-runner-token
 # 4 (malformed TOML), 5 (no match) and 6 (several matches) come from the awk walker's verdicts.
 readonly E_INTERNAL=1 E_USAGE=2 E_CONFIG=3 E_WRITE=7
-readonly USAGE="usage: update-runner-token.sh --config PATH --runner-id ID --url GITLAB_URL --token-file FILE [--previous-token-file FILE] [--expires-at ISO8601] [--reload sighup|restart|none]"
+readonly USAGE="usage: update-runner-token.sh --config PATH --runner-id ID --url GITLAB_URL --token-file FILE [--previous-token-file FILE] [--expires-at ISO8601] [--reload sighup|restart|none] [--mode update|add|remove] (add: also --from-runner-id ID; remove: no --token-file)"
 
 # Files to remove on exit unless they were renamed into place.
 TMP_NEW=""
@@ -84,7 +113,7 @@ warn() {
 # ---------------------------------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------------------------------
-CONFIG="" RUNNER_ID="" URL="" TOKEN_FILE="" PREV_TOKEN_FILE="" EXPIRES_AT="" RELOAD=""
+CONFIG="" RUNNER_ID="" URL="" TOKEN_FILE="" PREV_TOKEN_FILE="" EXPIRES_AT="" RELOAD="" MODE="" FROM_ID=""
 declare -A SEEN=()
 
 set_opt() {
@@ -100,6 +129,8 @@ set_opt() {
     --previous-token-file) PREV_TOKEN_FILE=$value ;;
     --expires-at) EXPIRES_AT=$value ;;
     --reload) RELOAD=$value ;;
+    --mode) MODE=$value ;;
+    --from-runner-id) FROM_ID=$value ;;
   esac
 }
 
@@ -112,11 +143,11 @@ parse_args() {
         printf '%s\n' "$USAGE"
         exit 0
         ;;
-      --config=* | --runner-id=* | --url=* | --token-file=* | --previous-token-file=* | --expires-at=* | --reload=*)
+      --config=* | --runner-id=* | --url=* | --token-file=* | --previous-token-file=* | --expires-at=* | --reload=* | --mode=* | --from-runner-id=*)
         set_opt "${arg%%=*}" "${arg#*=}"
         shift
         ;;
-      --config | --runner-id | --url | --token-file | --previous-token-file | --expires-at | --reload)
+      --config | --runner-id | --url | --token-file | --previous-token-file | --expires-at | --reload | --mode | --from-runner-id)
         if (($# < 2)); then die "$E_USAGE" "option $arg needs a value" "arguments"; fi
         set_opt "$arg" "$2"
         shift 2
@@ -152,12 +183,30 @@ check_token_file() {
 }
 
 validate_args() {
-  local missing=""
+  local missing="" opt
+  MODE=${MODE:-update}
+  case $MODE in
+    update) ;;
+    add) [[ -n ${SEEN[--from-runner-id]:-} ]] || missing+=" --from-runner-id" ;;
+    remove) TOKEN_FILE="" ;;
+    *) die "$E_USAGE" "mode must be update, add or remove, got '$MODE'" "--mode" ;;
+  esac
   [[ -n ${SEEN[--config]:-} ]] || missing+=" --config"
   [[ -n ${SEEN[--runner-id]:-} ]] || missing+=" --runner-id"
   [[ -n ${SEEN[--url]:-} ]] || missing+=" --url"
-  [[ -n ${SEEN[--token-file]:-} ]] || missing+=" --token-file"
+  [[ $MODE == remove || -n ${SEEN[--token-file]:-} ]] || missing+=" --token-file"
   if [[ -n $missing ]]; then die "$E_USAGE" "missing required option(s)$missing; $USAGE" "arguments"; fi
+  # Options a mode does not use are refused rather than ignored.
+  for opt in --token-file --previous-token-file --expires-at --from-runner-id; do
+    case $MODE:$opt in
+      update:--from-runner-id | add:--previous-token-file | remove:--*)
+        if [[ -n ${SEEN[$opt]:-} ]]; then die "$E_USAGE" "option $opt is not used by --mode $MODE" "$opt"; fi
+        ;;
+    esac
+  done
+  if [[ $MODE == add ]] && [[ ! $FROM_ID =~ ^[1-9][0-9]*$ || $FROM_ID == "$RUNNER_ID" ]]; then
+    die "$E_USAGE" "runner id to copy must be a positive integer other than --runner-id, got '$FROM_ID'" "--from-runner-id"
+  fi
 
   if [[ -z $CONFIG ]]; then die "$E_USAGE" "--config must not be empty" "--config"; fi
   # Compared as a string of digits (no arithmetic): ids never overflow and never have leading zeros.
@@ -180,14 +229,15 @@ validate_args() {
       die "$E_USAGE" "expiry must be an ISO 8601 date-time with a zone, e.g. 2025-01-31T12:00:00Z" "--expires-at"
     fi
   fi
-  check_token_file "$TOKEN_FILE" --token-file
+  if [[ $MODE != remove ]]; then check_token_file "$TOKEN_FILE" --token-file; fi
   if [[ -n ${SEEN[--previous-token-file]:-} ]]; then check_token_file "$PREV_TOKEN_FILE" --previous-token-file; fi
 }
 
 # ---------------------------------------------------------------------------------------------------
 # The TOML walker: one awk program, run in two ways.
-#   plan  (no URT_OUT): validate, select the runner, decide; prints "ok current" or "ok change".
-#   apply (URT_OUT set): the same, and writes the edited file to URT_OUT; prints "ok change BYTES".
+#   plan  (no URT_OUT): validate, select the runner, decide; prints "ok current" or "ok VERB"
+#         (VERB: change, add or remove; URT_MODE update, the default, or add or remove).
+#   apply (URT_OUT set): the same, and writes the edited file to URT_OUT; prints "ok VERB BYTES".
 # Errors print "err CODE MESSAGE". Inputs come through the environment (awk -v would interpret
 # backslashes) and the tokens through their files (never through arguments or the environment).
 # It is a line-based checker: it tokenises strings, brackets and comments well enough to never be
@@ -579,6 +629,8 @@ function header(s, p,    aot, name, q, closer, ind) {
     } else blk = "sub"
     return 0
   }
+  # A [runners.x] after another top-level table still belongs to the last [[runners]] in TOML.
+  if (R && substr(name, 1, 8) == "runners.") orphan[R] = NR
   inr = 0; blk = "other"
   return 0
 }
@@ -603,7 +655,7 @@ function record_kv(endline, multi) {
     if (!(kvr in mind)) mind[kvr] = kvind
     if (kvkey == "url") { if (VK == "basic" || VK == "literal") rurl[kvr] = VD; urll[kvr] = kvline }
     else if (kvkey == "id") {
-      hasid[kvr] = 1; idl[kvr] = kvline
+      hasid[kvr] = 1; idl[kvr] = kvline; idS[kvr] = VS; idE[kvr] = VE; idK[kvr] = VK
       if ((VK == "bare" || VK == "basic" || VK == "literal") && VD ~ /^\+?[0-9]+$/) {
         rid[kvr] = VD; sub(/^\+?0*/, "", rid[kvr])
       }
@@ -639,6 +691,18 @@ function edit(ln, a, b, text,    s) {
   s = C[ln]; NEWC[ln] = substr(s, 1, a - 1) text substr(s, b + 1)
 }
 function insert_after(ln, text) { INSN[ln]++; INST[ln, INSN[ln]] = text }
+# put TEXT LN — appends an output line: LN > 0 original line LN, -LN its copy, 0 a new line. An
+# unterminated last line gets the line break of the file before the lines that follow it.
+function put(text, ln,    i) {
+  i = ln < 0 ? -ln : ln
+  OT[++K] = text; OO[K] = ln
+  OC[K] = !i ? eol : CRF[i] ? "\r" : (i == n && !finalnl) ? eol : ""
+}
+function pick(id,    i, r) {
+  nm = 0; lines = ""
+  for (i = 1; i <= nu; i++) { r = U[i]; if ((r in rid) && rid[r] == id) { M[++nm] = r; lines = lines (nm > 1 ? ", " : "") rhdr[r] } }
+  return nm
+}
 function styled(kind, v) { return kind == "basic" ? "\"" v "\"" : kind == "literal" ? "\047" v "\047" : v }
 
 BEGIN {
@@ -648,8 +712,10 @@ BEGIN {
   err = ""; R = 0; inr = 0; blk = "other"; ml = ""; stk = ""; ncr = 0
   out = ENVIRON["URT_OUT"]; want_url = norm_url(ENVIRON["URT_URL"]); want_id = ENVIRON["URT_ID"]
   tokfile = ENVIRON["URT_TOKEN_FILE"]; prevfile = ENVIRON["URT_PREV_FILE"]
-  if ((getline newtok < tokfile) <= 0 || newtok == "") { fail(1, "internal error: cannot read the token file"); exit }
-  close(tokfile)
+  mode = ENVIRON["URT_MODE"]; if (mode == "") mode = "update"
+  if (mode == "remove") tokfile = ""
+  if (tokfile != "" && ((getline newtok < tokfile) <= 0 || newtok == "")) { fail(1, "internal error: cannot read the token file"); exit }
+  if (tokfile != "") close(tokfile)
   haveprev = 0
   if (prevfile != "") {
     if ((getline prevtok < prevfile) <= 0 || prevtok == "") { fail(1, "internal error: cannot read the previous token file"); exit }
@@ -671,7 +737,7 @@ BEGIN {
     next
   }
   p = skip_ws(s, 1)
-  if (p > length(s) || substr(s, p, 1) == "#") next
+  if (p > length(s) || substr(s, p, 1) == "#") { PLAIN[NR] = 1; next }
   if (substr(s, p, 1) == "[") header(s, p)
   else keyval(s, p)
   if (err != "") exit
@@ -690,94 +756,134 @@ END {
   }
 
   # Selection: url first, then id; where no table of that url has an id, the previous token.
-  nu = 0; anyid = 0
+  # add and remove select by id only. add: the table of the new id when there is one (then updated
+  # as in update mode), else a copy of the table of URT_FROM. remove: no such table is current.
+  nu = 0; anyid = 0; copy = 0
   for (r = 1; r <= R; r++) if ((r in rurl) && norm_url(rurl[r]) == want_url) { U[++nu] = r; if (r in hasid) anyid = 1 }
-  if (nu == 0) { print "err 5 no [[runners]] table has url " want_url; exit 0 }
-  nm = 0; lines = ""
-  for (i = 1; i <= nu; i++) {
-    r = U[i]
-    if (anyid) { if ((r in rid) && rid[r] == want_id) { M[++nm] = r; lines = lines (nm > 1 ? ", " : "") rhdr[r] } }
-    else if (haveprev && (r in tokV) && (tokV[r] == prevtok || tokV[r] == newtok)) { M[++nm] = r; lines = lines (nm > 1 ? ", " : "") rhdr[r] }
+  if (mode != "update") {
+    if (nu && !anyid) { print "err 5 no [[runners]] table with url " want_url " has an id; --mode " mode " selects by id"; exit 0 }
+    if (!pick(want_id)) {
+      if (mode == "remove") { print "ok current"; exit 0 }
+      copy = 1
+      if (!pick(ENVIRON["URT_FROM"])) { print "err 5 no [[runners]] table has url " want_url " and id " ENVIRON["URT_FROM"] " (the runner to copy)"; exit 0 }
+    }
+    if (nm > 1) { print "err 6 " nm " [[runners]] tables have url " want_url " and id " (copy ? ENVIRON["URT_FROM"] : want_id) " (lines " lines ")"; exit 0 }
+    T = M[1]
+    if (T in orphan) { print "err 4 malformed TOML at line " orphan[T] ": a [runners.*] table of the selected runner follows another table; --mode " mode " will not edit it"; exit 0 }
+  } else {
+    if (nu == 0) { print "err 5 no [[runners]] table has url " want_url; exit 0 }
+    nm = 0; lines = ""
+    for (i = 1; i <= nu; i++) {
+      r = U[i]
+      if (anyid) { if ((r in rid) && rid[r] == want_id) { M[++nm] = r; lines = lines (nm > 1 ? ", " : "") rhdr[r] } }
+      else if (haveprev && (r in tokV) && (tokV[r] == prevtok || tokV[r] == newtok)) { M[++nm] = r; lines = lines (nm > 1 ? ", " : "") rhdr[r] }
+    }
+    if (!anyid && !haveprev) { print "err 5 no [[runners]] table with url " want_url " has an id; --previous-token-file is needed to select one"; exit 0 }
+    if (nm == 0) {
+      if (anyid) print "err 5 no [[runners]] table has url " want_url " and id " want_id
+      else print "err 5 no [[runners]] table with url " want_url " holds the previous token"
+      exit 0
+    }
+    if (nm > 1) {
+      if (anyid) print "err 6 " nm " [[runners]] tables have url " want_url " and id " want_id " (lines " lines ")"
+      else print "err 6 " nm " [[runners]] tables with url " want_url " hold the previous or new token (lines " lines ")"
+      exit 0
+    }
+    T = M[1]
   }
-  if (!anyid && !haveprev) { print "err 5 no [[runners]] table with url " want_url " has an id; --previous-token-file is needed to select one"; exit 0 }
-  if (nm == 0) {
-    if (anyid) print "err 5 no [[runners]] table has url " want_url " and id " want_id
-    else print "err 5 no [[runners]] table with url " want_url " holds the previous token"
-    exit 0
-  }
-  if (nm > 1) {
-    if (anyid) print "err 6 " nm " [[runners]] tables have url " want_url " and id " want_id " (lines " lines ")"
-    else print "err 6 " nm " [[runners]] tables with url " want_url " hold the previous or new token (lines " lines ")"
-    exit 0
-  }
-  T = M[1]
 
   eol = (ncr * 2 > n) ? "\r" : ""
   ind = (T in mind) ? mind[T] : "  "
   subi = (T in subind) ? subind[T] : ind
 
-  # Token
-  tokchanged = 0
-  if (!(T in tokl)) {
-    insert_after((T in idl) ? idl[T] : (T in urll) ? urll[T] : rhdr[T], ind "token = \"" newtok "\"")
-    tokchanged = 1
-  } else if (tokK[T] != "basic" && tokK[T] != "literal") {
-    print "err 4 malformed TOML at line " tokl[T] ": the token of the selected runner is not a one-line string"; exit 0
-  } else if (tokV[T] != newtok) {
-    edit(tokl[T], tokS[T], tokE[T], styled(tokK[T], newtok)); tokchanged = 1
-  }
-
-  # Flag
-  flagok = (T in flagl) && flagK[T] == "bare" && flagV[T] == "true"
-  if (!flagok) {
-    if (T in flagl) {
-      if (flagK[T] ~ /^multiline/) { print "err 4 malformed TOML at line " flagl[T] ": " FF " has a multi-line value"; exit 0 }
-      edit(flagl[T], flagS[T], flagE[T], "true")
-    } else if (T in ffhdr) {
-      insert_after((T in fflast) ? fflast[T] : ffhdr[T], ((T in ffkind) ? ffkind[T] : ffhind[T] "  ") FF " = true")
-    } else if (T in ffinl) {
-      if (ffinK[T] != "inline") { print "err 4 malformed TOML at line " ffinl[T] ": feature_flags of the selected runner is not a one-line inline table"; exit 0 }
-      # Appended as the last key of the inline table.
-      s = C[ffinl[T]]; a = ffinS[T]; b = ffinE[T]; j = b - 1
-      while (j > a && (substr(s, j, 1) == " " || substr(s, j, 1) == "\t")) j--
-      if (j == a) edit(ffinl[T], a, b, "{ " FF " = true }")
-      else if (substr(s, j, 1) == ",") edit(ffinl[T], j + 1, j, " " FF " = true")
-      else edit(ffinl[T], j + 1, j, ", " FF " = true")
-    } else if (T in ffdot) {
-      insert_after(ffdot[T], ind "feature_flags." FF " = true")
-    } else {
-      insert_after(last[T], subi "[runners.feature_flags]")
-      insert_after(last[T], subi "  " FF " = true")
+  if (mode == "remove") {
+    # The table, its sub-tables and the comment lines right above its header; comments after its
+    # last key lead into the next table and stay. One run of blank lines goes too (the one before
+    # it when a blank line or the end of the file follows it; at the start of the file, the one
+    # after it), so no double gap is left behind.
+    a = rhdr[T]; z = last[T]
+    while (a > 1 && PLAIN[a - 1] && C[a - 1] !~ /^[ \t]*$/) a--
+    if (a == 1) { while (z < n && PLAIN[z + 1] && C[z + 1] ~ /^[ \t]*$/) z++ }
+    else if (z == n || (PLAIN[z + 1] && C[z + 1] ~ /^[ \t]*$/)) { while (a > 1 && PLAIN[a - 1] && C[a - 1] ~ /^[ \t]*$/) a-- }
+    for (i = a; i <= z; i++) DEL[i] = 1
+  } else {
+    # Token
+    tokchanged = copy
+    if (!(T in tokl)) {
+      insert_after((T in idl) ? idl[T] : (T in urll) ? urll[T] : rhdr[T], ind "token = \"" newtok "\"")
+      tokchanged = 1
+    } else if (tokK[T] != "basic" && tokK[T] != "literal") {
+      print "err 4 malformed TOML at line " tokl[T] ": the token of the selected runner is not a one-line string"; exit 0
+    } else if (tokV[T] != newtok) {
+      edit(tokl[T], tokS[T], tokE[T], styled(tokK[T], newtok)); tokchanged = 1
     }
+
+    # Flag
+    flagok = (T in flagl) && flagK[T] == "bare" && flagV[T] == "true"
+    if (!flagok) {
+      if (T in flagl) {
+        if (flagK[T] ~ /^multiline/) { print "err 4 malformed TOML at line " flagl[T] ": " FF " has a multi-line value"; exit 0 }
+        edit(flagl[T], flagS[T], flagE[T], "true")
+      } else if (T in ffhdr) {
+        insert_after((T in fflast) ? fflast[T] : ffhdr[T], ((T in ffkind) ? ffkind[T] : ffhind[T] "  ") FF " = true")
+      } else if (T in ffinl) {
+        if (ffinK[T] != "inline") { print "err 4 malformed TOML at line " ffinl[T] ": feature_flags of the selected runner is not a one-line inline table"; exit 0 }
+        # Appended as the last key of the inline table.
+        s = C[ffinl[T]]; a = ffinS[T]; b = ffinE[T]; j = b - 1
+        while (j > a && (substr(s, j, 1) == " " || substr(s, j, 1) == "\t")) j--
+        if (j == a) edit(ffinl[T], a, b, "{ " FF " = true }")
+        else if (substr(s, j, 1) == ",") edit(ffinl[T], j + 1, j, " " FF " = true")
+        else edit(ffinl[T], j + 1, j, ", " FF " = true")
+      } else if (T in ffdot) {
+        insert_after(ffdot[T], ind "feature_flags." FF " = true")
+      } else {
+        insert_after(last[T], subi "[runners.feature_flags]")
+        insert_after(last[T], subi "  " FF " = true")
+      }
+    }
+    if (err != "") { print "err " errcode " " err; exit 0 }
+    if (!tokchanged && flagok) { print "ok current"; exit 0 }
+
+    # Timestamps: obtained only when the token really changes; expiry whenever one is given. A copy
+    # without --expires-at gets the zero time of gitlab-runner (unknown), never the expiry of the old one.
+    if (copy) edit(idl[T], idS[T], idE[T], styled(idK[T], want_id))
+    expv = ENVIRON["URT_EXPIRES"]
+    if (copy && expv == "") expv = "0001-01-01T00:00:00Z"
+    if (tokchanged && (T in obtl) && (obtK[T] == "bare" || obtK[T] == "basic" || obtK[T] == "literal"))
+      edit(obtl[T], obtS[T], obtE[T], styled(obtK[T], ENVIRON["URT_NOW"]))
+    if (expv != "" && (T in expl) && (expK[T] == "bare" || expK[T] == "basic" || expK[T] == "literal"))
+      edit(expl[T], expS[T], expE[T], styled(expK[T], expv))
+    if (err != "") { print "err " errcode " " err; exit 0 }
   }
-  if (err != "") { print "err " errcode " " err; exit 0 }
-  if (!tokchanged && flagok) { print "ok current"; exit 0 }
 
-  # Timestamps: obtained only when the token really changes; expiry whenever one is given.
-  if (tokchanged && (T in obtl) && (obtK[T] == "bare" || obtK[T] == "basic" || obtK[T] == "literal"))
-    edit(obtl[T], obtS[T], obtE[T], styled(obtK[T], ENVIRON["URT_NOW"]))
-  if (ENVIRON["URT_EXPIRES"] != "" && (T in expl) && (expK[T] == "bare" || expK[T] == "basic" || expK[T] == "literal"))
-    edit(expl[T], expS[T], expE[T], styled(expK[T], ENVIRON["URT_EXPIRES"]))
-  if (err != "") { print "err " errcode " " err; exit 0 }
-
-  if (out == "") { print "ok change"; exit 0 }
+  verb = copy ? "add" : (mode == "remove") ? "remove" : "change"
+  if (out == "") { print "ok " verb; exit 0 }
   finalnl = (ENVIRON["URT_FINAL_NL"] == "1")
-  total = 0
+  # The lines of the new file, each with its CR (or that of the file) in OC; the copy of an added runner
+  # follows the last line of the old one, after one blank line.
+  K = 0
   for (i = 1; i <= n; i++) {
-    text = (i in NEWC) ? NEWC[i] : C[i]
-    if (i == 1) text = bom text
-    lend = (CRF[i] ? "\r" : "") ((i < n || finalnl) ? "\n" : "")
-    # An unterminated last line gets the line break of the file before the lines appended after it.
-    if ((i in INSN) && lend !~ /\n$/) lend = (CRF[i] ? "\r" : eol) "\n"
-    chunk = text lend
-    printf "%s", chunk > out; total += length(chunk)
-    for (k = 1; k <= INSN[i]; k++) {
-      chunk = INST[i, k] ((i == n && !finalnl && k == INSN[i]) ? "" : eol "\n")
-      printf "%s", chunk > out; total += length(chunk)
+    if (i in DEL) continue
+    put(copy ? C[i] : (i in NEWC) ? NEWC[i] : C[i], i)
+    if (!copy) { for (k = 1; k <= INSN[i]; k++) put(INST[i, k], 0) }
+    else if (i == last[T]) {
+      put("", 0)
+      for (j = rhdr[T]; j <= last[T]; j++) {
+        put((j in NEWC) ? NEWC[j] : C[j], -j)
+        for (k = 1; k <= INSN[j]; k++) put(INST[j, k], 0)
+      }
     }
+  }
+  # Opens the output even when no line is left (the file then holds at most the BOM).
+  chunk = K ? "" : bom
+  printf "%s", chunk > out; total = length(chunk)
+  for (k = 1; k <= K; k++) {
+    # The last line keeps a missing final newline (a bare CR stays only on the original last line).
+    chunk = (k == 1 ? bom : "") OT[k] ((k < K || finalnl) ? OC[k] "\n" : (OO[k] == n && CRF[n]) ? "\r" : "")
+    printf "%s", chunk > out; total += length(chunk)
   }
   if (close(out) != 0) { print "err 7 writing the new file failed"; exit 0 }
-  print "ok change " total
+  print "ok " verb " " total
 }
 '
 
@@ -791,7 +897,7 @@ run_walker() {
     if [[ $last == $'\n'x ]]; then final_nl=1; fi
   fi
   # The config is fed on stdin: an awk operand containing "=" would be taken as an assignment.
-  URT_OUT=$output URT_URL=$URL URT_ID=$RUNNER_ID URT_TOKEN_FILE=$TOKEN_FILE URT_PREV_FILE=$PREV_TOKEN_FILE \
+  URT_OUT=$output URT_MODE=$MODE URT_FROM=$FROM_ID URT_URL=$URL URT_ID=$RUNNER_ID URT_TOKEN_FILE=$TOKEN_FILE URT_PREV_FILE=$PREV_TOKEN_FILE \
     URT_NOW=$NOW URT_EXPIRES=$EXPIRES_AT URT_FINAL_NL=$final_nl \
     awk "$AWK_PROG" <"$input" 2>/dev/null
 }
@@ -875,7 +981,7 @@ read_system_id() {
 # Main
 # ---------------------------------------------------------------------------------------------------
 main() {
-  local target dir base verdict bytes size reload_word
+  local target dir base verdict verb bytes size reload_word
 
   parse_args "$@"
   validate_args
@@ -914,9 +1020,11 @@ main() {
     die "$E_WRITE" "cannot create a temporary file in the config directory" "$dir"
   verdict=$(run_walker "$TMP_BAK" "$TMP_NEW") || die "$E_WRITE" "writing the new file failed" "$TMP_NEW"
   verdict_or_die "$verdict" "$CONFIG"
-  bytes=${verdict#ok change }
+  verb=${verdict#ok }
+  verb=${verb%% *}
+  bytes=${verdict#ok "$verb" }
   size=$(stat -c %s -- "$TMP_NEW") || die "$E_WRITE" "cannot stat the new file" "$TMP_NEW"
-  if [[ $verdict != "ok change "* || $size != "$bytes" ]]; then
+  if [[ ! $verdict =~ ^ok\ (change|add|remove)\ [0-9]+$ || $size != "$bytes" ]]; then
     die "$E_WRITE" "writing the new file failed (short write)" "$TMP_NEW"
   fi
   # 5. Read the result back: it must be valid and now current, or nothing is replaced.
@@ -940,7 +1048,8 @@ main() {
   sync -- "$dir" 2>/dev/null || true
 
   reload_word=$(reload_runner)
-  printf 'status=updated runner_id=%s config=%s system_id=%s reload=%s\n' \
+  case $verb in add) verb=added ;; remove) verb=removed ;; *) verb=updated ;; esac
+  printf 'status=%s runner_id=%s config=%s system_id=%s reload=%s\n' "$verb" \
     "$RUNNER_ID" "$CONFIG" "$(read_system_id)" "$reload_word"
 }
 

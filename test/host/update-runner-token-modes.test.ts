@@ -231,7 +231,7 @@ describe('update-runner-token.sh --mode add', () => {
     const ws = await workspace(await fixture('several-runners.toml'));
     await run(addArgs(ws, 'https://gitlab.example.com/', 10, 8));
     const text = await readFile(ws.config, 'utf8');
-    const block = expectOneBlock(ws.original.toString('utf8'), text, 'inserted', /^\n\[\[runners\]\]\n  name = "docker-runner"\n/);
+    const block = expectOneBlock(ws.original.toString('utf8'), text, 'inserted', /^\n\[\[runners\]\]\n {2}name = "docker-runner"\n/);
     const stamp = /token_obtained_at = (\S+)/.exec(block)?.[1];
     expect(block).toBe(
       [
@@ -318,6 +318,14 @@ describe('update-runner-token.sh --mode add', () => {
     const result = await run(args, { UPDATE_RUNNER_TOKEN_SYSTEMCTL: 'false', UPDATE_RUNNER_TOKEN_PKILL: 'true' });
     expect(result.stdout).toMatch(/^status=added runner_id=102 .* reload=sighup\n$/);
   });
+
+  it('reloads after removing, and not when there was nothing to remove', async () => {
+    const ws = await workspace(await fixture('single-docker.toml'));
+    const args = removeArgs(ws, 'https://gitlab.example.com', 101).filter((a) => a !== '--reload' && a !== 'none');
+    const env = { UPDATE_RUNNER_TOKEN_SYSTEMCTL: 'false', UPDATE_RUNNER_TOKEN_PKILL: 'true' };
+    expect((await run(args, env)).stdout).toMatch(/^status=removed runner_id=101 .* reload=sighup\n$/);
+    expect((await run(args, env)).stdout).toMatch(/^status=already-current runner_id=101 .* reload=skipped\n$/);
+  });
 });
 
 describe('update-runner-token.sh --mode remove', () => {
@@ -334,7 +342,8 @@ describe('update-runner-token.sh --mode remove', () => {
 
       const text = await readFile(ws.config, 'utf8');
       const rest = runners.filter((_, i) => i !== ref.index);
-      const { runners: _dropped, ...others } = before;
+      const others = { ...before };
+      delete others.runners;
       expect(parse(text)).toEqual(rest.length > 0 ? { ...before, runners: rest } : others);
       expectOneBlock(ws.original.toString('utf8'), text, 'removed', /^(?:[ \t]*(?:#.*)?\r?\n)*[ \t]*\[\[[ \t]*runners[ \t]*\]\]/);
       expect(await readFile(`${ws.config}.bak`)).toEqual(ws.original);
@@ -379,7 +388,8 @@ describe('update-runner-token.sh --mode remove', () => {
     expect(result.stdout).toMatch(/^status=removed runner_id=101 /);
     const after = parse(await readFile(ws.config, 'utf8')) as Doc;
     expect(after.runners).toBeUndefined();
-    const { runners: _gone, ...rest } = parse(ws.original.toString('utf8')) as Doc;
+    const rest = parse(ws.original.toString('utf8')) as Doc;
+    delete rest.runners;
     expect(after).toEqual(rest);
   });
 
