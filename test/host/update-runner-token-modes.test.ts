@@ -2,18 +2,17 @@
  * host/update-runner-token.sh --mode add|remove: the real script with real bash (the host's awk) on
  * copies of the fixtures, checked with smol-toml and byte for byte.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'smol-toml';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runUpdater, type UpdaterResult } from '../support/host-updater.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const SCRIPT = resolve(HERE, '../../host/update-runner-token.sh');
 const FIXTURES = join(HERE, 'fixtures');
 const FLAG = 'FF_DISABLE_AUTOMATIC_TOKEN_ROTATION';
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -24,21 +23,9 @@ const HAS_SETPRIV = existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv')
 type Doc = Record<string, unknown>;
 type Runner = Record<string, unknown>;
 
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type RunResult = UpdaterResult;
 
-function run(args: string[], env: Record<string, string> = {}, wrap: string[] = ['bash']): Promise<RunResult> {
-  const [command, ...prefix] = wrap;
-  const fullEnv = { ...process.env, UPDATE_RUNNER_TOKEN_SYSTEMCTL: 'false', UPDATE_RUNNER_TOKEN_PKILL: 'false', ...env };
-  return new Promise((done) => {
-    execFile(command ?? 'bash', [...prefix, SCRIPT, ...args], { env: fullEnv }, (error, stdout, stderr) => {
-      done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
-    });
-  });
-}
+const run = (args: string[], env: Record<string, string> = {}, wrap: string[] = ['bash']): Promise<RunResult> => runUpdater(args, { env, wrap });
 
 const fakeToken = (): string => `glrt-${randomBytes(15).toString('base64url')}`;
 

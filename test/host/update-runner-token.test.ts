@@ -1,15 +1,14 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'smol-toml';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runUpdater, type UpdaterResult } from '../support/host-updater.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const SCRIPT = resolve(HERE, '../../host/update-runner-token.sh');
 const FIXTURES = join(HERE, 'fixtures');
 const FLAG = 'FF_DISABLE_AUTOMATIC_TOKEN_ROTATION';
 const IS_ROOT = process.getuid?.() === 0;
@@ -19,35 +18,9 @@ const HAS_SETPRIV = existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv')
 type Doc = Record<string, unknown>;
 type Runner = Record<string, unknown>;
 
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type RunResult = UpdaterResult;
 
-interface RunOptions {
-  env?: Record<string, string>;
-  /** A command that runs `bash SCRIPT args…` differently (resource limit, other user). */
-  wrap?: string[];
-}
-
-/** Runs the real script with real bash; never throws on a non-zero exit. */
-function run(args: string[], options: RunOptions = {}): Promise<RunResult> {
-  const [command, ...prefix] = options.wrap ?? ['bash'];
-  const env = {
-    ...process.env,
-    // Any reload a test did not ask for fails visibly instead of signalling a real gitlab-runner.
-    UPDATE_RUNNER_TOKEN_SYSTEMCTL: 'false',
-    UPDATE_RUNNER_TOKEN_PKILL: 'false',
-    ...options.env,
-  };
-  return new Promise((done) => {
-    execFile(command ?? 'bash', [...prefix, SCRIPT, ...args], { env }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      done({ code, stdout, stderr });
-    });
-  });
-}
+const run = runUpdater;
 
 const fakeToken = (): string => `glrt-${randomBytes(15).toString('base64url')}`;
 

@@ -1,14 +1,11 @@
 /** Runs the real host updater with bash on temp copies, for the property tests. */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parse } from 'smol-toml';
+import { runUpdater as runSupportUpdater, type UpdaterResult } from '../support/host-updater.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-export const SCRIPT = resolve(HERE, '../../host/update-runner-token.sh');
 
 /** Fixed so a failure replays; override with PROPERTY_SEED=… to explore. */
 export const SEED = Number(process.env.PROPERTY_SEED ?? 20_250_611);
@@ -16,22 +13,10 @@ export const SEED = Number(process.env.PROPERTY_SEED ?? 20_250_611);
 /** Multiplies every property's run count (PROPERTY_RUNS_SCALE=10 for a long exploration). */
 export const runs = (n: number): number => Math.max(1, Math.round(n * Number(process.env.PROPERTY_RUNS_SCALE ?? 1)));
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type RunResult = UpdaterResult;
 
 /** Runs `bash update-runner-token.sh args…`; never throws on a non-zero exit. */
-export function runUpdater(args: string[]): Promise<RunResult> {
-  const env = { ...process.env, UPDATE_RUNNER_TOKEN_SYSTEMCTL: 'false', UPDATE_RUNNER_TOKEN_PKILL: 'false' };
-  return new Promise((done) => {
-    execFile('bash', [SCRIPT, ...args], { env }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      done({ code, stdout, stderr });
-    });
-  });
-}
+export const runUpdater = (args: string[]): Promise<RunResult> => runSupportUpdater(args);
 
 export const newToken = (): string => `glrt-NEW${randomBytes(15).toString('base64url')}`;
 
