@@ -4,6 +4,7 @@
  * operator would repair, and may add checks of its own ("nothing made worse"); the shared verdict
  * (verdict.ts) then judges every case the same way, after one more scan.
  */
+import { failingPuts } from '../support/failing-store.ts';
 import { appendFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { SecretStore } from '../../src/core/ports.ts';
@@ -85,24 +86,6 @@ export function expectAlert(kind: string) {
   };
 }
 
-/** The store the core sees fails PutSecretValue `count` times, then works (the local engine's store port). */
-function flakyPut(count: number): (store: SecretStore) => SecretStore {
-  return (store) => {
-    let left = count;
-    return {
-      describe: (id) => store.describe(id),
-      getValue: (id, ref) => store.getValue(id, ref),
-      promote: (id, to, from) => store.promote(id, to, from),
-      putPendingValue: async (id, version, value) => {
-        if (left > 0) {
-          left -= 1;
-          throw new Error('InternalServiceError: the secret store is unavailable (injected)');
-        }
-        return store.putPendingValue(id, version, value);
-      },
-    };
-  };
-}
 
 /** The store the core sees fails the promotion (UpdateSecretVersionStage) `count` times, then works. */
 function failingPromote(count: number): (store: SecretStore) => SecretStore {
@@ -125,7 +108,7 @@ function failingPromote(count: number): (store: SecretStore) => SecretStore {
 
 /** PutSecretValue fails `count` times: the wrapped store locally, the fake Secrets Manager in AWS. */
 function putFails(count: number, extra: WorldOptions = {}) {
-  return (engine: EngineName): WorldOptions => (engine === 'local' ? { ...extra, wrapStore: flakyPut(count) } : extra);
+  return (engine: EngineName): WorldOptions => (engine === 'local' ? { ...extra, wrapStore: failingPuts(count, 'InternalServiceError: the secret store is unavailable (injected)') } : extra);
 }
 
 function armPutFailures(w: World, s: CaseState, count: number): void {

@@ -2,15 +2,13 @@
  * host/update-runner-token.sh --mode add|remove: the real script with real bash (the host's awk) on
  * copies of the fixtures, checked with smol-toml and byte for byte.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, chown, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'smol-toml';
-import { afterAll, describe, expect, it } from 'vitest';
-import { runUpdater, type UpdaterResult } from '../support/host-updater.ts';
+import { describe, expect, it } from 'vitest';
+import { fakeToken, runUpdater, tempFolders, type UpdaterResult } from '../support/host-updater.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const FIXTURES = join(HERE, 'fixtures');
@@ -27,15 +25,7 @@ type RunResult = UpdaterResult;
 
 const run = (args: string[], env: Record<string, string> = {}, wrap: string[] = ['bash']): Promise<RunResult> => runUpdater(args, { env, wrap });
 
-const fakeToken = (): string => `glrt-${randomBytes(15).toString('base64url')}`;
-
-const createdDirs: string[] = [];
-afterAll(async () => {
-  for (const dir of createdDirs) {
-    await chmod(dir, 0o700).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+const folders = tempFolders();
 
 interface Workspace {
   dir: string;
@@ -46,8 +36,7 @@ interface Workspace {
 }
 
 async function workspace(text: string | Buffer, mode = 0o600): Promise<Workspace> {
-  const dir = await mkdtemp(join(tmpdir(), 'urt-modes-'));
-  createdDirs.push(dir);
+  const dir = await folders.make('urt-modes-');
   const config = join(dir, 'config.toml');
   await writeFile(config, text);
   await chmod(config, mode);

@@ -1,12 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, chown, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'smol-toml';
-import { afterAll, describe, expect, it } from 'vitest';
-import { runUpdater, type UpdaterResult } from '../support/host-updater.ts';
+import { describe, expect, it } from 'vitest';
+import { fakeToken, runUpdater, tempFolders, type UpdaterResult } from '../support/host-updater.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const FIXTURES = join(HERE, 'fixtures');
@@ -22,15 +20,7 @@ type RunResult = UpdaterResult;
 
 const run = runUpdater;
 
-const fakeToken = (): string => `glrt-${randomBytes(15).toString('base64url')}`;
-
-const createdDirs: string[] = [];
-afterAll(async () => {
-  for (const dir of createdDirs) {
-    await chmod(dir, 0o700).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+const folders = tempFolders();
 
 interface Workspace {
   dir: string;
@@ -43,8 +33,7 @@ interface Workspace {
 
 /** A temp dir with config.toml (created with `mode`) and a token file holding a fresh fake token. */
 async function workspace(text: string | Buffer, mode = 0o600, previousToken = 'glrt-OLDTOKEN-A'): Promise<Workspace> {
-  const dir = await mkdtemp(join(tmpdir(), 'urt-'));
-  createdDirs.push(dir);
+  const dir = await folders.make('urt-');
   const config = join(dir, 'config.toml');
   await writeFile(config, text);
   await chmod(config, mode);

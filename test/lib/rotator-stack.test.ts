@@ -297,6 +297,7 @@ describe('RotatorStack', () => {
     const { template, stack, id } = synth();
     template.hasOutput('LedgerTableName', { Value: { Ref: id(stack.ledger.table) } });
     template.hasOutput('HostDocumentName', { Value: { Ref: stack.getLogicalId(stack.hostDocument.document) } });
+    expect(stack.runnerSecrets.length).toBeGreaterThan(0);
     for (const runner of stack.runnerSecrets) {
       template.hasOutput('*', { Value: { Ref: id(runner.secret) } });
       template.hasOutput('*', { Value: { Ref: id(runner.hostReadPolicy) }, Description: Match.stringLikeRegexp('instance role') });

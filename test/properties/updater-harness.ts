@@ -1,10 +1,9 @@
 /** Runs the real host updater with bash on temp copies, for the property tests. */
-import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'smol-toml';
-import { runUpdater as runSupportUpdater, type UpdaterResult } from '../support/host-updater.ts';
+import { fakeToken, runUpdater as runSupportUpdater, type UpdaterResult } from '../support/host-updater.ts';
 
 
 /** Fixed so a failure replays; override with PROPERTY_SEED=… to explore. */
@@ -18,7 +17,7 @@ export type RunResult = UpdaterResult;
 /** Runs `bash update-runner-token.sh args…`; never throws on a non-zero exit. */
 export const runUpdater = (args: string[]): Promise<RunResult> => runSupportUpdater(args);
 
-export const newToken = (): string => `glrt-NEW${randomBytes(15).toString('base64url')}`;
+export const newToken = (): string => fakeToken('NEW');
 
 export interface Workspace {
   dir: string;
