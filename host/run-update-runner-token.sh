@@ -18,6 +18,9 @@
 #   SSM_ConfigPath         path of config.toml
 #   SSM_ReloadMode         sighup | restart | none
 #   SSM_ExpiresAt          the new token's expiry (ISO 8601), or 'none'
+#   SSM_Mode               update (default) | add (copy SSM_FromRunnerId's table as SSM_RunnerId's,
+#                          replace strategy) | remove (remove SSM_RunnerId's table; no secret is read)
+#   SSM_FromRunnerId       mode add: the runner whose table is copied; 'none' otherwise
 #
 # The token goes from the AWS CLI's stdout into a private file (umask 077, in a mktemp -d folder that
 # a trap removes on every exit) and reaches the updater as --token-file. It is never held in a shell
@@ -84,8 +87,19 @@ check_inputs() {
   if [[ $SSM_PreviousVersionId != none && ! $SSM_PreviousVersionId =~ $VERSION_RE ]]; then
     die "$E_USAGE" "parameter SSM_PreviousVersionId is neither 'none' nor a secret version id"
   fi
+  MODE=${SSM_Mode:-update}
+  FROM_ID=${SSM_FromRunnerId:-none}
+  case $MODE in
+    update | remove) ;;
+    add) if [[ ! $FROM_ID =~ ^[1-9][0-9]{0,12}$ ]]; then die "$E_USAGE" "parameter SSM_FromRunnerId must be a runner id in mode add"; fi ;;
+    *) die "$E_USAGE" "parameter SSM_Mode must be update, add or remove" ;;
+  esac
   # The other values go to the updater as separate arguments; it checks them and says what is wrong.
 }
+
+# Set by check_inputs from SSM_Mode and SSM_FromRunnerId (both optional: update, none).
+MODE=update
+FROM_ID=none
 
 # aws_reason STDERR_FILE EXIT_CODE — one safe phrase for a failed AWS CLI call. Only the error code is
 # kept: the CLI's message can echo request parameters, and nothing else from its stderr is printed.
@@ -147,6 +161,11 @@ main() {
   if [[ $SSM_SecretArn =~ ^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+): ]]; then
     REGION_ARGS=(--region "${BASH_REMATCH[1]}")
   fi
+  if [[ $MODE == remove ]]; then
+    rc=0
+    bash -- "$updater" --mode remove --config "$SSM_ConfigPath" --runner-id "$SSM_RunnerId" --url "$SSM_GitLabUrl" --reload "$SSM_ReloadMode" || rc=$?
+    return "$rc"
+  fi
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/run-update-runner-token.XXXXXXXXXX") ||
     die "$E_USAGE" "cannot create a private temporary folder"
 
@@ -160,7 +179,10 @@ main() {
   fi
 
   args=(--config "$SSM_ConfigPath" --runner-id "$SSM_RunnerId" --url "$SSM_GitLabUrl" --token-file "$WORK/token" --reload "$SSM_ReloadMode")
-  if [[ $SSM_PreviousVersionId != none ]]; then
+  if [[ $MODE == add ]]; then
+    # The old table is found by id: no previous token.
+    args+=(--mode add --from-runner-id "$FROM_ID")
+  elif [[ $SSM_PreviousVersionId != none ]]; then
     rc=0
     read_version "$SSM_PreviousVersionId" || rc=$?
     if ((rc != 0)); then

@@ -2,7 +2,7 @@ import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, type Dynam
 import { InvalidInputError } from '../core/errors.ts';
 import type { PendingRotation, RotationLedger } from '../core/ports.ts';
 import { mergeHostResults } from '../core/types.ts';
-import type { HostResult, RotationRecord } from '../core/types.ts';
+import type { HostResult, RotationRecord, RotationStrategy } from '../core/types.ts';
 
 /**
  * Key layout of the ledger table (partition key `pk`, sort key `sk`, both strings; TTL on `expiresAt`,
@@ -14,6 +14,7 @@ import type { HostResult, RotationRecord } from '../core/types.ts';
  * | `SECRET#<secretId>`  | `ROTATION#<promotedAt>#<versionId>`  | RotationRecord, history (sorts by time)       |
  * | `SECRET#<secretId>`  | `LAST`                               | the latest RotationRecord (the scanner reads it) |
  * | `SECRET#<secretId>`  | `ALERT#…`                            | reserved for alert de-duplication             |
+ * | `SECRET#<secretId>`  | `REPLACE`                            | `rotator migrate --aws`: replace on next rotation |
  *
  * Records are stored as plain attributes (maps and lists), readable in the console.
  */
@@ -22,6 +23,7 @@ export const LEDGER_PENDING_PREFIX = 'PENDING#';
 export const LEDGER_ROTATION_PREFIX = 'ROTATION#';
 export const LEDGER_LAST_SORT_KEY = 'LAST';
 export const LEDGER_ALERT_PREFIX = 'ALERT#';
+export const LEDGER_REPLACE_SORT_KEY = 'REPLACE';
 /** The table's TTL attribute (epoch seconds). */
 export const LEDGER_TTL_ATTRIBUTE = 'expiresAt';
 
@@ -91,8 +93,10 @@ export class DynamoDbLedger implements RotationLedger {
     const pk = ledgerPartitionKey(record.secretId);
     const pendingKey = { pk, sk: ledgerPendingSortKey(record.toVersionId) };
     const last = await this.lastRotation(record.secretId);
+    const replaceKey = { pk, sk: LEDGER_REPLACE_SORT_KEY };
     if (last?.toVersionId === record.toVersionId) {
       await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: pendingKey }));
+      await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: replaceKey }));
       return;
     }
     const attributes = recordAttributes(record);
@@ -102,6 +106,7 @@ export class DynamoDbLedger implements RotationLedger {
           { Put: { TableName: this.tableName, Item: { pk, sk: ledgerRotationSortKey(record.promotedAt, record.toVersionId), ...attributes } } },
           { Put: { TableName: this.tableName, Item: { pk, sk: LEDGER_LAST_SORT_KEY, ...attributes } } },
           { Delete: { TableName: this.tableName, Key: pendingKey } },
+          { Delete: { TableName: this.tableName, Key: replaceKey } },
         ],
       }),
     );
@@ -135,6 +140,15 @@ export class DynamoDbLedger implements RotationLedger {
     }
   }
 
+  async requestReplacement(secretId: string, requestedAt: string): Promise<void> {
+    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: { pk: ledgerPartitionKey(secretId), sk: LEDGER_REPLACE_SORT_KEY, requestedAt } }));
+  }
+
+  async replacementRequested(secretId: string): Promise<string | undefined> {
+    const item = await this.get(secretId, LEDGER_REPLACE_SORT_KEY);
+    return typeof item?.requestedAt === 'string' ? item.requestedAt : undefined;
+  }
+
   private async get(secretId: string, sk: string): Promise<Record<string, unknown> | undefined> {
     const reply = await this.doc.send(
       new GetCommand({ TableName: this.tableName, Key: { pk: ledgerPartitionKey(secretId), sk }, ConsistentRead: true }),
@@ -153,6 +167,15 @@ function pendingAttributes(p: PendingRotation): PendingRotation {
     storedAt: p.storedAt,
     recovered: p.recovered,
     hosts: (p.hosts ?? []).map(hostAttributes),
+    ...replaceAttributes(p),
+  };
+}
+
+/** The replace strategy's two fields, only where set (records of `reset` rotations look as before). */
+function replaceAttributes(r: { strategy?: RotationStrategy; replacedRunnerId?: number }): { strategy?: RotationStrategy; replacedRunnerId?: number } {
+  return {
+    ...(r.strategy === undefined ? {} : { strategy: r.strategy }),
+    ...(r.replacedRunnerId === undefined ? {} : { replacedRunnerId: r.replacedRunnerId }),
   };
 }
 
@@ -167,6 +190,7 @@ function recordAttributes(r: RotationRecord): RotationRecord {
     promotedAt: r.promotedAt,
     tokenExpiresAt: r.tokenExpiresAt ?? null,
     hosts: (r.hosts ?? []).map(hostAttributes),
+    ...replaceAttributes(r),
   };
 }
 

@@ -7,6 +7,8 @@ import { checkSecretId, ensureStateDir, readJsonFile, writeJsonFile } from './st
 interface LedgerFile {
   pending: Record<string, PendingRotation>;
   rotations: RotationRecord[];
+  /** `rotator migrate`: when a replacement of the runner was requested (dropped by the next recorded rotation). */
+  replacementRequestedAt?: string;
 }
 
 /** How many finished rotations each runner's ledger keeps. */
@@ -33,6 +35,7 @@ export class FileRotationLedger implements RotationLedger {
   async saveRotation(record: RotationRecord): Promise<void> {
     const ledger = await this.load(record.secretId);
     delete ledger.pending[record.toVersionId];
+    delete ledger.replacementRequestedAt;
     ledger.rotations = [...ledger.rotations.filter((r) => r.toVersionId !== record.toVersionId), record].slice(-HISTORY);
     await this.save(record.secretId, ledger);
   }
@@ -47,6 +50,16 @@ export class FileRotationLedger implements RotationLedger {
     if (!record) return;
     record.hosts = mergeHostResults(record.hosts, results);
     await this.save(secretId, ledger);
+  }
+
+  async requestReplacement(secretId: string, requestedAt: string): Promise<void> {
+    const ledger = await this.load(secretId);
+    ledger.replacementRequestedAt = requestedAt;
+    await this.save(secretId, ledger);
+  }
+
+  async replacementRequested(secretId: string): Promise<string | undefined> {
+    return (await this.load(secretId)).replacementRequestedAt;
   }
 
   private path(secretId: string): string {

@@ -27,6 +27,7 @@ export type GitLabCall =
   | 'list-runners'
   | 'create-runner'
   | 'delete-runner'
+  | 'enable-runner'
   | 'register-legacy';
 
 export interface CallContext {

@@ -1,7 +1,7 @@
 import { Gitlab } from '@gitbeaker/rest';
 import { InvalidInputError } from '../core/errors.ts';
 import type { GitLab } from '../core/ports.ts';
-import type { IssuedToken, RunnerDetails, RunnerManager } from '../core/types.ts';
+import type { IssuedToken, RunnerAccessLevel, RunnerDetails, RunnerManager, RunnerSettings, RunnerType } from '../core/types.ts';
 import { translateGitLabError, type GitLabCall } from './gitlab-errors.ts';
 import { PacerRegistry, type PacingOptions } from './gitlab-pacing.ts';
 import { createRequester, DEFAULT_TRANSPORT_POLICY, GitLabCallFailure, type TransportPolicy } from './gitlab-transport.ts';
@@ -36,19 +36,12 @@ export interface RunnerSummary {
   ipAddress: string | null;
 }
 
-/** What `POST /user/runners` takes. group_type needs `groupId`, project_type needs `projectId`. */
-export interface CreateRunnerSpec {
-  runnerType: 'instance_type' | 'group_type' | 'project_type';
-  groupId?: number;
-  projectId?: number;
-  description?: string;
-  tagList?: string[];
-  runUntagged?: boolean;
-  locked?: boolean;
-  accessLevel?: 'not_protected' | 'ref_protected';
-  maximumTimeout?: number;
-  paused?: boolean;
-}
+/**
+ * What `POST /user/runners` takes: a runner's settings, any left out taking GitLab's default. group_type
+ * needs `groupId`; project_type needs a project, the first of `projectIds` (the others are enabled with
+ * enableRunnerInProject).
+ */
+export type CreateRunnerSpec = { runnerType: RunnerType } & Partial<Omit<RunnerSettings, 'runnerType'>>;
 
 /** What the legacy `POST /runners` (registration token) takes besides the token. */
 export interface LegacyRegistration {
@@ -173,12 +166,10 @@ export class GitLabAdapter implements GitLab {
       const body = record(await api.Runners.show(runnerId), 'GET', path);
       return {
         id: integer(body.id, 'GET', path),
-        description: textOrNull(body.description) ?? '',
-        runnerType: textOrNull(body.runner_type) ?? 'unknown',
-        paused: pausedOf(body),
         status: textOrNull(body.status) ?? 'unknown',
         tokenExpiresAt: textOrNull(body.token_expires_at),
         contactedAt: textOrNull(body.contacted_at),
+        ...runnerSettings(body, path),
       };
     });
   }
@@ -228,16 +219,33 @@ export class GitLabAdapter implements GitLab {
     });
   }
 
-  /** `POST /user/runners` (access token with create_runner): a new runner and its first token. */
+  /**
+   * `POST /user/runners` (access token with create_runner or api): a new runner and its first token.
+   * Users.createCIRunner sends the options snake_cased (tagList → tag_list); null settings are left out.
+   */
   async createRunner(gitlabUrl: string, accessToken: string, spec: CreateRunnerSpec): Promise<CreatedRunner> {
     requireText('accessToken', accessToken);
-    if (spec.runnerType === 'group_type' && spec.groupId === undefined) throw new InvalidInputError('createRunner', 'a group_type runner needs groupId');
-    if (spec.runnerType === 'project_type' && spec.projectId === undefined) throw new InvalidInputError('createRunner', 'a project_type runner needs projectId');
+    const { runnerType, groupId, projectIds, ...rest } = spec;
+    const projectId = projectIds?.[0];
+    if (runnerType === 'group_type' && (groupId === undefined || groupId === null)) throw new InvalidInputError('createRunner', 'a group_type runner needs groupId');
+    if (runnerType === 'project_type' && projectId === undefined) throw new InvalidInputError('createRunner', 'a project_type runner needs a project id');
+    const options: Record<string, unknown> = Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined && value !== null));
+    if (runnerType === 'group_type') options.groupId = groupId;
+    if (runnerType === 'project_type') options.projectId = projectId;
     const path = 'user/runners';
-    const { runnerType, ...options } = spec;
     return this.call({ gitlabUrl, call: 'create-runner', accessToken }, `POST /${path}`, async (api) => {
-      const body = record(await api.Users.createCIRunner(runnerType, options), 'POST', path);
+      const body = record(await api.Users.createCIRunner(runnerType, options as Parameters<Client['Users']['createCIRunner']>[1]), 'POST', path);
       return { id: integer(body.id, 'POST', path), ...issuedToken(body, 'POST', path) };
+    });
+  }
+
+  /** `POST /projects/:id/runners` (runner_id): a project runner also serves that project. */
+  async enableRunnerInProject(gitlabUrl: string, projectId: number, runnerId: number, accessToken: string): Promise<void> {
+    requireRunnerId(runnerId);
+    requireText('accessToken', accessToken);
+    if (!Number.isSafeInteger(projectId) || projectId <= 0) throw new InvalidInputError('projectId', `${String(projectId)} is not a project id`);
+    return this.call({ gitlabUrl, call: 'enable-runner', runnerId, accessToken }, `POST /projects/${projectId}/runners`, async (api) => {
+      await api.Runners.enable(projectId, runnerId);
     });
   }
 
@@ -349,6 +357,29 @@ function integer(value: unknown, method: string, path: string, status?: number):
 
 function textOrNull(value: unknown): string | null {
   return typeof value === 'string' ? value : null;
+}
+
+const RUNNER_TYPES: readonly RunnerType[] = ['instance_type', 'group_type', 'project_type'];
+
+/** The settings a replacement copies, from `GET /runners/:id` (`groups` and `projects` are lists of objects with an id). */
+function runnerSettings(body: Record<string, unknown>, path: string): RunnerSettings {
+  const type = RUNNER_TYPES.find((t) => t === body.runner_type);
+  if (!type) throw badReply('GET', path, `the reply has no known runner_type (${String(body.runner_type)})`);
+  const ids = (list: unknown) => (Array.isArray(list) ? list.map((item) => (item as { id?: unknown } | null)?.id).filter((id): id is number => Number.isSafeInteger(id)) : []);
+  const accessLevel: RunnerAccessLevel = body.access_level === 'ref_protected' ? 'ref_protected' : 'not_protected';
+  return {
+    runnerType: type,
+    groupId: ids(body.groups)[0] ?? null,
+    projectIds: ids(body.projects),
+    description: textOrNull(body.description) ?? '',
+    tagList: Array.isArray(body.tag_list) ? body.tag_list.filter((tag): tag is string => typeof tag === 'string') : [],
+    runUntagged: body.run_untagged !== false,
+    locked: body.locked === true,
+    accessLevel,
+    maximumTimeout: typeof body.maximum_timeout === 'number' ? body.maximum_timeout : null,
+    paused: pausedOf(body),
+    maintenanceNote: textOrNull(body.maintenance_note),
+  };
 }
 
 /** GitLab replaced `active` with `paused` in 14.8; older replies have only `active`. */

@@ -30,7 +30,9 @@ export type HostUpdateParameterName =
   | 'GitLabUrl'
   | 'ConfigPath'
   | 'ReloadMode'
-  | 'ExpiresAt';
+  | 'ExpiresAt'
+  | 'Mode'
+  | 'FromRunnerId';
 
 export interface HostUpdateParameter<Name extends string = HostUpdateParameterName> {
   name: Name;
@@ -43,7 +45,7 @@ export interface HostUpdateParameter<Name extends string = HostUpdateParameterNa
 
 const VERSION_ID = '[A-Za-z0-9][A-Za-z0-9-]{31,63}';
 
-/** The eight delivery parameters, in the order the document lists them. None carries a secret. */
+/** The ten delivery parameters, in the order the document lists them. None carries a secret. */
 export const HOST_UPDATE_PARAMETERS: readonly HostUpdateParameter[] = [
   {
     name: 'SecretArn',
@@ -91,6 +93,18 @@ export const HOST_UPDATE_PARAMETERS: readonly HostUpdateParameter[] = [
     name: 'ExpiresAt',
     allowedPattern: '^(none|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z)$',
     description: "When the new credential expires, ISO 8601 UTC ('none' if GitLab sets no expiry); written to config.toml where it records the expiry.",
+    default: 'none',
+  },
+  {
+    name: 'Mode',
+    allowedPattern: '^(update|add|remove)$',
+    description: "update: set the token of RunnerId's table. add: copy FromRunnerId's table as RunnerId's (replace strategy). remove: remove RunnerId's table (no secret is read).",
+    default: 'update',
+  },
+  {
+    name: 'FromRunnerId',
+    allowedPattern: '^(none|[1-9][0-9]{0,12})$',
+    description: "Mode add: the runner whose [[runners]] table is copied; 'none' otherwise.",
     default: 'none',
   },
 ];
@@ -167,7 +181,7 @@ export function buildHostUpdateDocument(): Record<string, unknown> {
   const document: Record<string, unknown> = {
     schemaVersion: '2.2',
     description:
-      "Installs one version of a GitLab runner's authentication token (read by the host from Secrets Manager with its instance role) into gitlab-runner's config.toml and reloads gitlab-runner. Prints one line: status=updated|already-current runner_id=… config=… system_id=… reload=….",
+      "Installs one version of a GitLab runner's authentication token (read by the host from Secrets Manager with its instance role) into gitlab-runner's config.toml and reloads gitlab-runner. Prints one line: status=updated|added|removed|already-current runner_id=… config=… system_id=… reload=….",
     parameters,
     mainSteps: [
       {
@@ -209,19 +223,35 @@ export function readScript(url: URL): string[] {
  * a bad config fails here with the parameter's name instead of as an SSM InvalidParameters. No token.
  */
 export function hostUpdateCommandParameters(delivery: Delivery, runner: ManagedRunner): Record<string, string[]> {
-  if (runner.hosts.kind === 'config-files') {
-    throw new InvalidInputError(`runner ${runner.name}`, 'config-file hosts belong to the local engine; SSM pushes to ec2-tag or ec2-instances hosts');
-  }
-  const values: Record<HostUpdateParameterName, string> = {
+  return commandParameters(runner, {
     SecretArn: delivery.secretId,
     VersionId: delivery.versionId,
     PreviousVersionId: delivery.previousVersionId ?? 'none',
-    RunnerId: String(runner.runnerId),
-    GitLabUrl: runner.gitlabUrl,
-    ConfigPath: runner.hosts.configPath,
-    ReloadMode: runner.reload,
+    RunnerId: String(delivery.runnerId),
     ExpiresAt: delivery.tokenExpiresAt === null ? 'none' : isoUtc(delivery.tokenExpiresAt),
-  };
+    Mode: delivery.addFromRunnerId === undefined ? 'update' : 'add',
+    FromRunnerId: delivery.addFromRunnerId === undefined ? 'none' : String(delivery.addFromRunnerId),
+  });
+}
+
+/** SendCommand's `Parameters` to remove one runner's table (`Mode` remove): the host reads no secret. */
+export function hostRemoveCommandParameters(removal: { secretId: string; versionId: string; runnerId: number }, runner: ManagedRunner): Record<string, string[]> {
+  return commandParameters(runner, {
+    SecretArn: removal.secretId,
+    VersionId: removal.versionId,
+    PreviousVersionId: 'none',
+    RunnerId: String(removal.runnerId),
+    ExpiresAt: 'none',
+    Mode: 'remove',
+    FromRunnerId: 'none',
+  });
+}
+
+function commandParameters(runner: ManagedRunner, delivery: Omit<Record<HostUpdateParameterName, string>, 'GitLabUrl' | 'ConfigPath' | 'ReloadMode'>): Record<string, string[]> {
+  if (runner.hosts.kind === 'config-files') {
+    throw new InvalidInputError(`runner ${runner.name}`, 'config-file hosts belong to the local engine; SSM pushes to ec2-tag or ec2-instances hosts');
+  }
+  const values: Record<HostUpdateParameterName, string> = { ...delivery, GitLabUrl: runner.gitlabUrl, ConfigPath: runner.hosts.configPath, ReloadMode: runner.reload };
   const parameters: Record<string, string[]> = {};
   for (const p of HOST_UPDATE_PARAMETERS) {
     const value = values[p.name];

@@ -29,8 +29,8 @@ export interface LocalFleetOptions {
 /**
  * The local engine's fleet: each host of a runner is a config.toml on this machine (one runner may list
  * several, standing for several hosts). For each it writes the token to a 0600 file in a private temp
- * folder, runs host/update-runner-token.sh on it, and removes the folder: the token never travels in
- * arguments or output.
+ * folder, runs host/update-runner-token.sh on it (`--mode add` for a replacement runner, `--mode remove`
+ * for the replaced one), and removes the folder: the token never travels in arguments or output.
  */
 export class LocalFleet implements Fleet {
   private readonly updaterPath: string;
@@ -45,25 +45,38 @@ export class LocalFleet implements Fleet {
 
   async push(runner: ManagedRunner, delivery: Delivery, onResult?: (result: HostResult) => void): Promise<HostResult[]> {
     const token = await this.tokenOf(delivery.secretId, delivery.versionId);
-    const previous = delivery.previousVersionId ? await this.tokenOf(delivery.secretId, delivery.previousVersionId) : undefined;
+    // `--mode add` finds the old table by id: no previous token needed.
+    const previous = delivery.previousVersionId && delivery.addFromRunnerId === undefined ? await this.tokenOf(delivery.secretId, delivery.previousVersionId) : undefined;
     const folder = await mkdtemp(join(tmpdir(), 'rotator-'));
     try {
       const tokenFile = join(folder, 'token');
       await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
       const previousFile = previous === undefined ? undefined : join(folder, 'previous-token');
       if (previousFile) await writeFile(previousFile, `${previous}\n`, { mode: 0o600 });
-      return await Promise.all(
-        localHosts(runner).map((host) =>
-          this.limit(async () => {
-            const result = await this.updateHost(runner, host, delivery, tokenFile, previousFile);
-            onResult?.(result);
-            return result;
-          }),
-        ),
-      );
+      const args = ['--runner-id', String(delivery.runnerId), '--url', runner.gitlabUrl, '--token-file', tokenFile, '--reload', runner.reload];
+      if (delivery.addFromRunnerId !== undefined) args.push('--mode', 'add', '--from-runner-id', String(delivery.addFromRunnerId));
+      if (previousFile) args.push('--previous-token-file', previousFile);
+      if (delivery.tokenExpiresAt) args.push('--expires-at', delivery.tokenExpiresAt);
+      return await this.onEveryHost(runner, args, onResult);
     } finally {
       await rm(folder, { recursive: true, force: true });
     }
+  }
+
+  async remove(runner: ManagedRunner, removal: { runnerId: number }, onResult?: (result: HostResult) => void): Promise<HostResult[]> {
+    return this.onEveryHost(runner, ['--mode', 'remove', '--runner-id', String(removal.runnerId), '--url', runner.gitlabUrl, '--reload', runner.reload], onResult);
+  }
+
+  private async onEveryHost(runner: ManagedRunner, args: string[], onResult?: (result: HostResult) => void): Promise<HostResult[]> {
+    return Promise.all(
+      localHosts(runner).map((host) =>
+        this.limit(async () => {
+          const result = await this.runOnHost(host, args);
+          onResult?.(result);
+          return result;
+        }),
+      ),
+    );
   }
 
   /** Each host's token for the runner, read from its config.toml (smol-toml), with its system_id. */
@@ -86,12 +99,8 @@ export class LocalFleet implements Fleet {
     return found;
   }
 
-  private async updateHost(runner: ManagedRunner, host: HostTarget, delivery: Delivery, tokenFile: string, previousFile?: string): Promise<HostResult> {
-    const args = [this.updaterPath, '--config', host.configPath, '--runner-id', String(runner.runnerId), '--url', runner.gitlabUrl, '--token-file', tokenFile];
-    if (previousFile) args.push('--previous-token-file', previousFile);
-    if (delivery.tokenExpiresAt) args.push('--expires-at', delivery.tokenExpiresAt);
-    args.push('--reload', runner.reload);
-    const run = await runBash(args, this.timeoutMs);
+  private async runOnHost(host: HostTarget, args: string[]): Promise<HostResult> {
+    const run = await runBash([this.updaterPath, '--config', host.configPath, ...args], this.timeoutMs);
     const finishedAt = this.options.clock.now().toISOString();
     if (run.timedOut) return { host: host.name, status: 'timed-out', systemId: null, detail: `updater did not finish within ${this.timeoutMs} ms`, finishedAt };
     return { host: host.name, ...interpretUpdaterRun(run), finishedAt };

@@ -3,7 +3,7 @@ import { InvalidInputError } from '../core/errors.ts';
 import type { Clock, Delivery, Fleet } from '../core/ports.ts';
 import type { HostResult, HostStatus, ManagedRunner } from '../core/types.ts';
 import { interpretUpdaterRun } from '../core/updater-output.ts';
-import { EXECUTION_TIMEOUT_PARAMETER, hostUpdateCommandParameters } from './host-update-document.ts';
+import { EXECUTION_TIMEOUT_PARAMETER, hostRemoveCommandParameters, hostUpdateCommandParameters } from './host-update-document.ts';
 import {
   MAX_COMMENT_LENGTH,
   MAX_INSTANCE_IDS_PER_COMMAND,
@@ -61,6 +61,15 @@ export class SsmFleet implements Fleet {
   }
 
   async push(runner: ManagedRunner, delivery: Delivery, onResult?: (result: HostResult) => void): Promise<HostResult[]> {
+    const what = delivery.addFromRunnerId === undefined ? `version ${delivery.versionId}` : `add #${delivery.runnerId} from #${delivery.addFromRunnerId}`;
+    return this.run(runner, () => hostUpdateCommandParameters(delivery, runner), `rotator: runner ${runner.name} (#${delivery.runnerId}) ${what}`, onResult);
+  }
+
+  async remove(runner: ManagedRunner, removal: { secretId: string; versionId: string; runnerId: number }, onResult?: (result: HostResult) => void): Promise<HostResult[]> {
+    return this.run(runner, () => hostRemoveCommandParameters(removal, runner), `rotator: runner ${runner.name} remove #${removal.runnerId}`, onResult);
+  }
+
+  private async run(runner: ManagedRunner, parameters: () => Record<string, string[]>, comment: string, onResult?: (result: HostResult) => void): Promise<HostResult[]> {
     const hosts = runner.hosts;
     if (hosts.kind === 'config-files') {
       throw new InvalidInputError(`runner ${runner.name}`, 'config-file hosts are updated by the local engine, not through SSM');
@@ -71,7 +80,7 @@ export class SsmFleet implements Fleet {
       // The content the last deploy wrote, whether or not the stack made that version the default.
       DocumentVersion: '$LATEST',
       Parameters: {
-        ...hostUpdateCommandParameters(delivery, runner),
+        ...parameters(),
         [EXECUTION_TIMEOUT_PARAMETER.name]: [String(this.options.executionTimeoutSeconds)],
       },
       MaxConcurrency: this.options.maxConcurrency,
@@ -80,7 +89,7 @@ export class SsmFleet implements Fleet {
       // would make SSM stop sending (invocations "Terminated") and strand the rest.
       MaxErrors: this.options.maxErrors,
       TimeoutSeconds: this.deliveryTimeoutSeconds(),
-      Comment: `rotator: runner ${runner.name} (#${runner.runnerId}) version ${delivery.versionId}`.slice(0, MAX_COMMENT_LENGTH),
+      Comment: comment.slice(0, MAX_COMMENT_LENGTH),
     };
 
     const commands: SentCommand[] = [];

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { InvalidInputError } from '../core/errors.ts';
 import type { ManagedRunner } from '../core/types.ts';
-import { checkUniqueNames, gitlabUrl, parseJsonWith, policySchema, reloadMode, runnerBasics, runnerId, runnerName } from './config-schema.ts';
+import { checkUniqueNames, gitlabUrl, parseJsonWith, policySchema, reloadMode, rotationStrategy, runnerBasics, runnerId, runnerName } from './config-schema.ts';
 
 /**
  * Runners the scanner reads at once (each: GitLab's managers, one secret value, two ledger reads). At
@@ -62,6 +62,7 @@ const awsFleetSchema = z.strictObject({
   defaults: z.optional(
     z.strictObject({
       reload: z.optional(reloadMode),
+      strategy: z.optional(rotationStrategy),
       policy: z.optional(policySchema),
       configPath: z.optional(configPath),
       rotateEveryDays: z.optional(intIn(1, 1000)),
@@ -76,6 +77,7 @@ const awsFleetSchema = z.strictObject({
         hosts: hostsSchema,
         configPath: z.optional(configPath),
         reload: z.optional(reloadMode),
+        strategy: z.optional(rotationStrategy),
         policy: z.optional(policySchema),
         rotateEveryDays: z.optional(intIn(1, 1000)),
       }),

@@ -3,7 +3,7 @@ import { en } from 'zod/locales';
 import { InvalidInputError } from '../core/errors.ts';
 import { validateExpiryPolicy } from '../core/expiry-policy.ts';
 import { DEFAULT_EXPIRY_POLICY } from '../core/types.ts';
-import type { ExpiryPolicy, ReloadMode } from '../core/types.ts';
+import type { ExpiryPolicy, ReloadMode, RotationStrategy } from '../core/types.ts';
 
 /*
  * The fleet files are checked with zod/mini, zod 4's tree-shakable build: the same checks and messages as
@@ -25,6 +25,8 @@ export const gitlabUrl = z.url({ protocol: /^https?$/ }).check(
 );
 export const runnerId = z.int().check(z.positive(), z.lte(9_999_999_999_999, 'must have at most 13 digits'));
 export const reloadMode = z.enum(['sighup', 'restart', 'none']);
+/** `reset` (default) or `replace` (a new runner beside the old one; needs the admin access token). */
+export const rotationStrategy = z.enum(['reset', 'replace']);
 
 export const policySchema = z.strictObject({
   rotateAtRemainingShare: z.optional(z.number().check(z.gt(0), z.lt(1))),
@@ -53,15 +55,16 @@ export function parseJsonWith<S extends z.ZodMiniType>(schema: S, text: string, 
 
 /** The fields of a ManagedRunner that do not depend on the engine, with defaults applied and checked. */
 export function runnerBasics(
-  runner: { name: string; gitlabUrl: string; runnerId: number; reload?: ReloadMode; policy?: PolicyInput },
-  defaults: { reload?: ReloadMode; policy?: PolicyInput } | undefined,
+  runner: { name: string; gitlabUrl: string; runnerId: number; reload?: ReloadMode; policy?: PolicyInput; strategy?: RotationStrategy },
+  defaults: { reload?: ReloadMode; policy?: PolicyInput; strategy?: RotationStrategy } | undefined,
   where: string,
-): { name: string; gitlabUrl: string; runnerId: number; reload: ReloadMode; policy: ExpiryPolicy } {
+): { name: string; gitlabUrl: string; runnerId: number; reload: ReloadMode; policy: ExpiryPolicy; strategy: RotationStrategy } {
   return {
     name: runner.name,
     gitlabUrl: runner.gitlabUrl.replace(/\/+$/, ''),
     runnerId: runner.runnerId,
     reload: runner.reload ?? defaults?.reload ?? 'sighup',
+    strategy: runner.strategy ?? defaults?.strategy ?? 'reset',
     policy: validateExpiryPolicy({ ...DEFAULT_EXPIRY_POLICY, ...defaults?.policy, ...runner.policy }, `${where}.policy`),
   };
 }

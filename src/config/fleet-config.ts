@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import * as z from 'zod/mini';
 import type { ManagedRunner } from '../core/types.ts';
-import { checkUniqueNames, gitlabUrl, parseJsonWith, policySchema, reloadMode, runnerBasics, runnerId, runnerName } from './config-schema.ts';
+import { checkUniqueNames, gitlabUrl, parseJsonWith, policySchema, reloadMode, rotationStrategy, runnerBasics, runnerId, runnerName } from './config-schema.ts';
 
 const text = () => z.string().check(z.minLength(1));
 
@@ -20,7 +20,7 @@ const fleetSchema = z.strictObject({
       reminderHours: z.optional(z.number().check(z.gte(1), z.lte(24 * 30))),
     }),
   ),
-  defaults: z.optional(z.strictObject({ reload: z.optional(reloadMode), policy: z.optional(policySchema) })),
+  defaults: z.optional(z.strictObject({ reload: z.optional(reloadMode), strategy: z.optional(rotationStrategy), policy: z.optional(policySchema) })),
   runners: z
     .array(
       z.strictObject({
@@ -29,6 +29,7 @@ const fleetSchema = z.strictObject({
         runnerId,
         hosts: z.array(hostSchema).check(z.minLength(1, 'list at least one host')),
         reload: z.optional(reloadMode),
+        strategy: z.optional(rotationStrategy),
         policy: z.optional(policySchema),
       }),
     )

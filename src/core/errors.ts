@@ -3,6 +3,7 @@
  * (HTTP statuses, SDK exceptions, exit codes) into these and rethrow anything they do not know.
  * No message ever carries a token: callers pass runner ids, urls and statuses, never values.
  */
+import type { HostResult } from './types.ts';
 export class RotatorError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -52,7 +53,14 @@ export class GitLabUnreachableError extends GitLabError {}
 export class GitLabRequestError extends GitLabError {}
 
 /** Why a rotation stopped, where an alert of its own follows (see core/alert-rules.ts). */
-export type RotationFailureCode = 'current-token-rejected-no-admin-token' | 'pending-token-rejected' | 'store-failed';
+export type RotationFailureCode =
+  | 'current-token-rejected-no-admin-token'
+  | 'pending-token-rejected'
+  | 'store-failed'
+  /** `replace` needs an access token that may create and delete runners, and none is configured. */
+  | 'replace-needs-access-token'
+  /** `replace`: some host did not take the new runner, or its manager never contacted GitLab. */
+  | 'replacement-unconfirmed';
 
 /** A rotation step cannot go on. `secretId` and `step` say where; `fix` says what an operator does next. */
 export class RotationError extends RotatorError {
@@ -60,12 +68,18 @@ export class RotationError extends RotatorError {
   readonly step: string;
   readonly fix: string | undefined;
   readonly code: RotationFailureCode | undefined;
-  constructor(message: string, details: { secretId: string; step: string; fix?: string; code?: RotationFailureCode; cause?: unknown }) {
+  /** The hosts the failure is about, where it is about hosts (`replacement-unconfirmed`). */
+  readonly hosts: HostResult[];
+  constructor(
+    message: string,
+    details: { secretId: string; step: string; fix?: string; code?: RotationFailureCode; cause?: unknown; hosts?: HostResult[] },
+  ) {
     super(message, { cause: details.cause });
     this.secretId = details.secretId;
     this.step = details.step;
     this.fix = details.fix;
     this.code = details.code;
+    this.hosts = details.hosts ?? [];
   }
 }
 

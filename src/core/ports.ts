@@ -9,8 +9,10 @@ import type {
   ManagedRunner,
   RotationRecord,
   RotationStep,
+  RotationStrategy,
   RunnerDetails,
   RunnerManager,
+  RunnerSettings,
   VersionStage,
 } from './types.ts';
 
@@ -57,6 +59,10 @@ export interface PendingRotation {
   /** True when the token came from a reset by id with the admin access token. */
   recovered: boolean;
   hosts: HostResult[];
+  /** Absent: `reset`. */
+  strategy?: RotationStrategy;
+  /** `replace`: the runner the new one replaces (the runner of the version this rotation started from). */
+  replacedRunnerId?: number;
 }
 
 export interface RotationLedger {
@@ -70,6 +76,13 @@ export interface RotationLedger {
    * name) in the record of the rotation to `toVersionId`, keeping the others.
    */
   updateHosts(secretId: string, toVersionId: string, results: HostResult[]): Promise<void>;
+  /**
+   * `rotator migrate`: the next rotation of this secret replaces its runner, whatever the runner's
+   * strategy. The request stays until a rotation is recorded (saveRotation drops it).
+   */
+  requestReplacement(secretId: string, requestedAt: string): Promise<void>;
+  /** ISO 8601 time of an open replacement request, if any. */
+  replacementRequested(secretId: string): Promise<string | undefined>;
 }
 
 /** The GitLab REST API v4 calls the core needs. Errors are the GitLab* classes of errors.ts. */
@@ -85,12 +98,28 @@ export interface GitLab {
   verify(gitlabUrl: string, token: string, systemId: string): Promise<{ runnerId: number; tokenExpiresAt: string | null }>;
   runner(gitlabUrl: string, runnerId: number, accessToken: string): Promise<RunnerDetails>;
   managers(gitlabUrl: string, runnerId: number, accessToken: string): Promise<RunnerManager[]>;
+  /**
+   * POST /user/runners with the settings' type, group or first project and the rest of them; never
+   * retried after a 5xx or a lost reply (a second runner would be created).
+   */
+  createRunner(gitlabUrl: string, accessToken: string, settings: RunnerSettings): Promise<IssuedToken & { id: number }>;
+  /** POST /projects/:id/runners: a project runner also serves this project. */
+  enableRunnerInProject(gitlabUrl: string, projectId: number, runnerId: number, accessToken: string): Promise<void>;
+  /** DELETE /runners/:id. GitLabNotFoundError when it is gone already. */
+  deleteRunner(gitlabUrl: string, runnerId: number, accessToken: string): Promise<void>;
 }
 
 /** Which version the hosts should fetch, and what to write beside it. The token itself never travels here. */
 export interface Delivery {
   secretId: string;
   versionId: string;
+  /** The runner whose `[[runners]]` table gets the token: the runner id in that version's value. */
+  runnerId: number;
+  /**
+   * `replace`: the table does not exist yet; copy the table of this runner (`--mode add`). Absent: set
+   * the token of the existing table (`--mode update`).
+   */
+  addFromRunnerId?: number;
   /** The version the hosts hold now: lets a host without `id` in config.toml find its table. */
   previousVersionId: string | null;
   tokenExpiresAt: string | null;
@@ -100,6 +129,11 @@ export interface Delivery {
 export interface Fleet {
   /** One result per host, never a throw for one host's failure. `onResult` reports each as it lands. */
   push(runner: ManagedRunner, delivery: Delivery, onResult?: (result: HostResult) => void): Promise<HostResult[]>;
+  /**
+   * Removes the `[[runners]]` table of `runnerId` from every host (`--mode remove`; no token travels).
+   * `versionId` names the rotation, for the command's comment. Same result rules as push.
+   */
+  remove(runner: ManagedRunner, removal: { secretId: string; versionId: string; runnerId: number }, onResult?: (result: HostResult) => void): Promise<HostResult[]>;
   /**
    * The token each host's config holds for the runner, with the host's system_id: how a token a host
    * rotated by itself is found. Only a fleet that can read the hosts' files without the token leaving
@@ -117,6 +151,10 @@ export type RotationEvent =
   | { kind: 'host-result'; secretId: string; result: HostResult }
   | { kind: 'token-verified'; secretId: string; versionId: string; systemId: string | null; verified: boolean; reason: string }
   | { kind: 'promoted'; secretId: string; versionId: string; record: RotationRecord }
+  | { kind: 'runner-created'; secretId: string; runnerId: number; replaces: number; projects: number[] }
+  | { kind: 'host-confirmed'; secretId: string; runnerId: number; host: string; systemId: string }
+  | { kind: 'host-removed'; secretId: string; runnerId: number; result: HostResult }
+  | { kind: 'runner-deleted'; secretId: string; runnerId: number; alreadyGone: boolean }
   | { kind: 'warning'; secretId: string; message: string };
 
 export type RotationEvents = (event: RotationEvent) => void;
@@ -132,6 +170,15 @@ export interface RotationDeps {
   /** The admin access token for reset-by-id at this GitLab, when one is configured. */
   adminToken(gitlabUrl: string): Promise<string | undefined>;
   events: RotationEvents;
+  /** How the `replace` strategy waits for hosts; defaults in replace-steps.ts. */
+  replace?: ReplaceTiming;
+}
+
+export interface ReplaceTiming {
+  /** Give up waiting for every host's manager of the new runner after this long (or at the step's deadline). */
+  confirmWithinMs: number;
+  /** Between two reads of the new runner's managers. */
+  pollMs: number;
 }
 
 /** Where alerts go: SNS (then Slack and e-mail) in AWS; stdout and an optional Slack webhook locally. */

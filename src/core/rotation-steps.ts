@@ -1,33 +1,23 @@
-import { GitLabForbiddenError, RotationError, RotationInProgressError } from './errors.ts';
-import type { PendingRotation, RotationDeps, RotationEvent } from './ports.ts';
+import { GitLabForbiddenError, RotationError } from './errors.ts';
+import type { RotationDeps, RotationEvent } from './ports.ts';
+import { isReplacement, replaceCreateSecret, replaceFinishSecret, replaceSetSecret, replaceTestSecret, replacementWanted } from './replace-steps.ts';
 import { checkRotationGuards, currentVersionId } from './rotation-guards.ts';
 import { parseSecretValue, serializeSecretValue } from './secret-value.ts';
-import { hostHoldsVersion } from './types.ts';
-import type { HostResult, IssuedToken, ManagedRunner, RotationRecord, RotationStep, RunnerSecretValue } from './types.ts';
+import { describeError, managedRunner, pendingOf, readValue, recordOf, recordPending, storeUntilDeadline, type StepOutcome, type StepRequest } from './step-support.ts';
+import { atRunnerId, hostHoldsVersion } from './types.ts';
+import type { IssuedToken, RotationRecord, RunnerSecretValue } from './types.ts';
 
-/** One invocation of the rotation hook: Secrets Manager's {Step, SecretId, ClientRequestToken}. */
-export interface StepRequest {
-  step: RotationStep;
-  secretId: string;
-  /** The ClientRequestToken: the id of the version this rotation fills. */
-  versionId: string;
-  /** Give up retrying (the store, the pushes) by then: the Lambda's deadline less a margin. */
-  deadline: Date;
-}
-
-export interface StepOutcome {
-  step: RotationStep;
-  /** Set when the step had nothing to do (a retry, an already finished rotation). */
-  skipped?: string;
-  hosts?: HostResult[];
-  record?: RotationRecord;
-}
+export type { StepOutcome, StepRequest } from './step-support.ts';
 
 /**
- * Runs one step of the default "reset" rotation. GitLab kills the old token the moment it issues the
- * new one, so the order is the design (DESIGN.md, "Rotation, step by step"):
- * createSecret resets and stores at once, setSecret pushes to every host, testSecret only reads,
- * finishSecret promotes. Every step may run again for the same version without minting a second token.
+ * Runs one step of a rotation. The default "reset" strategy: GitLab kills the old token the moment it
+ * issues the new one, so the order is the design (DESIGN.md, "Rotation, step by step"): createSecret
+ * resets and stores at once, setSecret pushes to every host, testSecret only reads, finishSecret
+ * promotes. Every step may run again for the same version without minting a second token.
+ *
+ * The "replace" strategy (replace-steps.ts) runs where the runner's config asks for it or `rotator
+ * migrate` requested it; once createSecret stored a version for another runner id than AWSCURRENT's,
+ * the later steps follow that version, whatever the config says now.
  */
 export async function runRotationStep(deps: RotationDeps, request: StepRequest): Promise<StepOutcome> {
   const { step, secretId, versionId } = request;
@@ -41,15 +31,15 @@ export async function runRotationStep(deps: RotationDeps, request: StepRequest):
   }
   deps.events({ kind: 'step-started', secretId, step, versionId });
   const fromVersionId = currentVersionId(description);
+  if (step === 'createSecret') return createSecret(deps, request, fromVersionId);
+  const replacing = await isReplacement(deps, secretId, versionId);
   switch (step) {
-    case 'createSecret':
-      return createSecret(deps, request, fromVersionId);
     case 'setSecret':
-      return setSecret(deps, request, fromVersionId);
+      return replacing ? replaceSetSecret(deps, request, fromVersionId) : setSecret(deps, request, fromVersionId);
     case 'testSecret':
-      return testSecret(deps, request);
+      return replacing ? replaceTestSecret(deps, request) : testSecret(deps, request);
     case 'finishSecret':
-      return finishSecret(deps, request, fromVersionId);
+      return replacing ? replaceFinishSecret(deps, request, fromVersionId) : finishSecret(deps, request, fromVersionId);
   }
 }
 
@@ -62,10 +52,26 @@ async function createSecret(deps: RotationDeps, request: StepRequest, fromVersio
     return { step, skipped: reason };
   }
   const current = await readValue(deps, secretId, { stage: 'AWSCURRENT' }, step);
+  if (await replacementWanted(deps, secretId)) return replaceCreateSecret(deps, request, fromVersionId, current);
   const { issued, recovered, reset } = await resetToken(deps, secretId, current);
   const resetAt = deps.clock.now().toISOString();
   const next: RunnerSecretValue = { ...current, token: issued.token, tokenExpiresAt: issued.tokenExpiresAt, tokenObtainedAt: resetAt };
-  const attempts = await storeUntilDeadline(deps, request, serializeSecretValue(next), current);
+  const attempts = await storeUntilDeadline(
+    deps,
+    request,
+    serializeSecretValue(next),
+    (tries, error) =>
+      new RotationError(
+        `GitLab issued a new token for runner ${current.runnerId} but storing it as version ${versionId} of ${secretId} failed ${tries} times; the old token is dead. The next attempt finds the current token rejected and recovers by id`,
+        {
+          secretId,
+          step,
+          code: 'store-failed',
+          fix: `Make sure an admin access token is configured for ${current.gitlabUrl}, fix the store (${describeError(error)}), then rotate again.`,
+          cause: error,
+        },
+      ),
+  );
   const storedAt = deps.clock.now().toISOString();
   // Events only after the store: nothing may stand between GitLab's reply and the store (invariant 2).
   deps.events(reset);
@@ -118,7 +124,7 @@ async function resetWithHostToken(
   const runner = deps.runnerFor(secretId);
   if (!runner || !deps.fleet.hostTokens) return undefined;
   const seen = new Set([current.token]);
-  for (const candidate of await deps.fleet.hostTokens(runner)) {
+  for (const candidate of await deps.fleet.hostTokens(atRunnerId(runner, current.runnerId))) {
     if (seen.has(candidate.token) || candidate.systemId === null) continue;
     seen.add(candidate.token);
     try {
@@ -133,49 +139,17 @@ async function resetWithHostToken(
   return undefined;
 }
 
-/**
- * Invariant 2: the reply is stored before anything else happens. The store is retried with the same
- * version id (idempotent) until it lands or the deadline nears; the token is never held anywhere else.
- */
-async function storeUntilDeadline(deps: RotationDeps, request: StepRequest, value: string, current: RunnerSecretValue): Promise<number> {
-  const { secretId, versionId, deadline } = request;
-  let waitMs = 100;
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      await deps.secrets.putPendingValue(secretId, versionId, value);
-      return attempt;
-    } catch (error) {
-      // A different value already under this version id will not change by retrying.
-      if (error instanceof RotationInProgressError) throw error;
-      if (deps.clock.now().getTime() + waitMs >= deadline.getTime()) {
-        throw new RotationError(
-          `GitLab issued a new token for runner ${current.runnerId} but storing it as version ${versionId} of ${secretId} failed ${attempt} times; the old token is dead. The next attempt finds the current token rejected and recovers by id`,
-          {
-            secretId,
-            step: 'createSecret',
-            code: 'store-failed',
-            fix: `Make sure an admin access token is configured for ${current.gitlabUrl}, fix the store (${describeError(error)}), then rotate again.`,
-            cause: error,
-          },
-        );
-      }
-      await deps.clock.sleep(waitMs);
-      waitMs = Math.min(waitMs * 2, 2_000);
-    }
-  }
-}
-
 async function setSecret(deps: RotationDeps, request: StepRequest, fromVersionId: string | null): Promise<StepOutcome> {
   const { secretId, versionId } = request;
   const step = 'setSecret';
   const pendingValue = await readValue(deps, secretId, { versionId }, step);
-  const runner = managedRunner(deps, secretId, step);
+  const runner = atRunnerId(managedRunner(deps, secretId, step), pendingValue.runnerId);
   const hosts = await deps.fleet.push(
     runner,
-    { secretId, versionId, previousVersionId: fromVersionId, tokenExpiresAt: pendingValue.tokenExpiresAt },
+    { secretId, versionId, runnerId: pendingValue.runnerId, previousVersionId: fromVersionId, tokenExpiresAt: pendingValue.tokenExpiresAt },
     (result) => deps.events({ kind: 'host-result', secretId, result }),
   );
-  const pending = (await deps.ledger.pending(secretId, versionId)) ?? fallbackPending(deps, secretId, versionId, fromVersionId);
+  const pending = await pendingOf(deps, secretId, versionId, fromVersionId);
   await recordPending(deps, { ...pending, hosts });
   for (const missed of hosts.filter((h) => !hostHoldsVersion(h))) {
     deps.events({ kind: 'warning', secretId, message: `host ${missed.host} did not take version ${versionId}: ${missed.status} (${missed.detail})` });
@@ -240,11 +214,7 @@ async function finishSecret(deps: RotationDeps, request: StepRequest, fromVersio
   const value = await readValue(deps, secretId, { versionId }, step);
   // A retry after the record was written but the promotion failed finds no pending record: the written
   // one still holds the timings and the hosts' results.
-  const recorded = await recordOf(deps, secretId, versionId);
-  const pending =
-    (await deps.ledger.pending(secretId, versionId)) ??
-    (recorded && { secretId, versionId, fromVersionId, resetAt: recorded.resetAt, storedAt: recorded.storedAt, recovered: false, hosts: recorded.hosts }) ??
-    fallbackPending(deps, secretId, versionId, fromVersionId);
+  const pending = await pendingOf(deps, secretId, versionId, fromVersionId);
   const record: RotationRecord = {
     secretId,
     runnerId: value.runnerId,
@@ -265,58 +235,4 @@ async function finishSecret(deps: RotationDeps, request: StepRequest, fromVersio
     deps.events({ kind: 'warning', secretId, message: `host ${missed.host} still lacks the current token (${missed.status}); the next scan re-pushes it` });
   }
   return { step, record, hosts: record.hosts };
-}
-
-async function readValue(
-  deps: RotationDeps,
-  secretId: string,
-  ref: { versionId: string } | { stage: 'AWSCURRENT' },
-  step: RotationStep,
-): Promise<RunnerSecretValue> {
-  const raw = await deps.secrets.getValue(secretId, ref);
-  const label = 'versionId' in ref ? `version ${ref.versionId}` : ref.stage;
-  if (raw === undefined) {
-    throw new RotationError(`${secretId} has no value at ${label}`, {
-      secretId,
-      step,
-      fix: step === 'createSecret' ? `Adopt the runner first so that ${secretId} holds its current token.` : 'Run createSecret for this version first.',
-    });
-  }
-  return parseSecretValue(raw, `${secretId} ${label}`);
-}
-
-function managedRunner(deps: RotationDeps, secretId: string, step: RotationStep): ManagedRunner {
-  const runner = deps.runnerFor(secretId);
-  if (!runner) {
-    throw new RotationError(`No managed runner in the fleet config uses secret ${secretId}`, {
-      secretId,
-      step,
-      fix: 'Add the runner to the fleet config (name, GitLab url, runner id, hosts) and deploy it.',
-    });
-  }
-  return runner;
-}
-
-async function recordOf(deps: RotationDeps, secretId: string, versionId: string): Promise<RotationRecord | undefined> {
-  const last = await deps.ledger.lastRotation(secretId);
-  return last?.toVersionId === versionId ? last : undefined;
-}
-
-/** When createSecret's ledger write was lost, later steps go on with what they know. */
-function fallbackPending(deps: RotationDeps, secretId: string, versionId: string, fromVersionId: string | null): PendingRotation {
-  const now = deps.clock.now().toISOString();
-  return { secretId, versionId, fromVersionId, resetAt: now, storedAt: now, recovered: false, hosts: [] };
-}
-
-/** The ledger holds timings and host results only: losing a write must not fail a rotation whose token is stored. */
-async function recordPending(deps: RotationDeps, pending: PendingRotation): Promise<void> {
-  try {
-    await deps.ledger.savePending(pending);
-  } catch (error) {
-    deps.events({ kind: 'warning', secretId: pending.secretId, message: `could not record rotation progress: ${describeError(error)}` });
-  }
-}
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -3,7 +3,7 @@ import type { Clock, Fleet, GitLab, RotationEvents, RotationLedger, SecretDescri
 import { currentVersionId } from './rotation-guards.ts';
 import { planScan, type ScanPlan } from './scan-plan.ts';
 import { parseSecretValue } from './secret-value.ts';
-import { hostHoldsVersion, mergeHostResults } from './types.ts';
+import { atRunnerId, hostHoldsVersion, mergeHostResults } from './types.ts';
 import type { HostResult, HostSelector, ManagedRunner } from './types.ts';
 
 export interface ScanDeps {
@@ -60,8 +60,10 @@ export async function scanRunner(deps: ScanDeps, runner: ManagedRunner, secretId
   }
   const rotationInProgress = description.versions.some((v) => v.stages.includes('AWSPENDING') && !v.stages.includes('AWSCURRENT'));
   const lastRotation = await deps.ledger.lastRotation(secretId);
-  const managers = await readManagers(deps, runner, result.warnings);
-  const plan = planScan({ runner, current, currentVersionId: versionId, rotationInProgress, lastRotation, managers, now: deps.clock.now(), scanIntervalMs });
+  // After a `replace` rotation the secret holds another runner than the config names.
+  const live = atRunnerId(runner, current.runnerId);
+  const managers = await readManagers(deps, live, result.warnings);
+  const plan = planScan({ runner: live, current, currentVersionId: versionId, rotationInProgress, lastRotation, managers, now: deps.clock.now(), scanIntervalMs });
   result.plan = plan;
   result.warnings.push(...plan.warnings);
   result.rotationStuck = plan.decision.due && rotationInProgress;
@@ -76,7 +78,7 @@ export async function scanRunner(deps: ScanDeps, runner: ManagedRunner, secretId
       result.warnings.push(`due but not rotated: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-  if (plan.repushHosts.length > 0) result.repushed = await repushCurrent(deps, runner, secretId, plan.repushHosts);
+  if (plan.repushHosts.length > 0) result.repushed = await repushCurrent(deps, live, secretId, plan.repushHosts);
   // After a rotation that ran to its end here (the local engine), the hosts that missed are those of the
   // new record; Secrets Manager's rotation runs on its own, so the old record still says who lacks the
   // current token.
@@ -112,10 +114,10 @@ export async function repushCurrent(deps: Pick<ScanDeps, 'secrets' | 'fleet' | '
   const raw = await deps.secrets.getValue(secretId, { stage: 'AWSCURRENT' });
   if (versionId === null || raw === undefined) return [];
   const previousVersionId = description.versions.find((v) => v.stages.includes('AWSPREVIOUS'))?.versionId ?? null;
-  const { tokenExpiresAt } = parseSecretValue(raw, `${runner.name} AWSCURRENT`);
+  const { tokenExpiresAt, runnerId } = parseSecretValue(raw, `${runner.name} AWSCURRENT`);
   const hosts = restrictHosts(runner.hosts, hostNames);
   if (isEmptySelector(hosts)) return [];
-  const results = await deps.fleet.push({ ...runner, hosts }, { secretId, versionId, previousVersionId, tokenExpiresAt }, (r) =>
+  const results = await deps.fleet.push({ ...runner, runnerId, hosts }, { secretId, versionId, runnerId, previousVersionId, tokenExpiresAt }, (r) =>
     deps.events({ kind: 'host-result', secretId, result: r }),
   );
   await deps.ledger.updateHosts(secretId, versionId, results);

@@ -7,6 +7,15 @@ export type VersionStage = 'AWSCURRENT' | 'AWSPENDING' | 'AWSPREVIOUS';
 export type RotationStep = 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
 export const ROTATION_STEPS: readonly RotationStep[] = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'];
 
+/**
+ * How a runner's token is renewed. `reset` (default): GitLab issues a new token for the same runner and
+ * the old one dies at once, so hosts are offline until they hold the new one (the outage window).
+ * `replace`: a new runner is created beside the old one with the same settings, added on every host,
+ * confirmed through each host's runner manager, and only then is the old runner removed and deleted:
+ * no outage window, but it needs an access token that may create and delete runners.
+ */
+export type RotationStrategy = 'reset' | 'replace';
+
 /** How a host's gitlab-runner picks up a new config.toml. */
 export type ReloadMode = 'sighup' | 'restart' | 'none';
 
@@ -39,12 +48,33 @@ export interface RunnerManager {
   ipAddress: string | null;
 }
 
-/** What `GET /runners/:id` says about a runner (access token needed). */
-export interface RunnerDetails {
-  id: number;
+export type RunnerType = 'instance_type' | 'group_type' | 'project_type';
+export type RunnerAccessLevel = 'not_protected' | 'ref_protected';
+
+/**
+ * What a runner is set up to do: the fields `POST /user/runners` takes and `GET /runners/:id` returns.
+ * A replacement runner is created with the old one's settings.
+ */
+export interface RunnerSettings {
+  runnerType: RunnerType;
+  /** The group of a group_type runner. */
+  groupId: number | null;
+  /** Every project a project_type runner is enabled on (the first one owns it). */
+  projectIds: number[];
   description: string;
-  runnerType: string;
+  tagList: string[];
+  runUntagged: boolean;
+  locked: boolean;
+  accessLevel: RunnerAccessLevel;
+  /** Seconds; null where the runner sets none. */
+  maximumTimeout: number | null;
   paused: boolean;
+  maintenanceNote: string | null;
+}
+
+/** What `GET /runners/:id` says about a runner (access token needed). */
+export interface RunnerDetails extends RunnerSettings {
+  id: number;
   status: string;
   tokenExpiresAt: string | null;
   contactedAt: string | null;
@@ -87,6 +117,15 @@ export interface ManagedRunner {
   hosts: HostSelector;
   reload: ReloadMode;
   policy: ExpiryPolicy;
+  strategy: RotationStrategy;
+}
+
+/**
+ * The config names the runner a secret started with; a `replace` rotation moves the secret to a new
+ * runner id. Everything that acts on the runner takes its id from the secret's current value.
+ */
+export function atRunnerId(runner: ManagedRunner, runnerId: number): ManagedRunner {
+  return runner.runnerId === runnerId ? runner : { ...runner, runnerId };
 }
 
 /** When a token is due for rotation. See expiry-policy.ts for the rule. */
@@ -139,10 +178,14 @@ export function hostHoldsVersion(result: HostResult): boolean {
 /** The record of one finished rotation, kept in the ledger and shown by `rotator status`. */
 export interface RotationRecord {
   secretId: string;
+  /** The runner the secret holds now: for `replace`, the new runner. */
   runnerId: number;
   fromVersionId: string | null;
   toVersionId: string;
-  /** ISO 8601: GitLab's reply to the reset arrived (the old token died). */
+  /**
+   * ISO 8601: the old token died. `reset`: GitLab's reply to the reset arrived. `replace`: the old runner
+   * was deleted, after every host ran the new one.
+   */
   resetAt: string;
   /** ISO 8601: the new token was stored as AWSPENDING. */
   storedAt: string;
@@ -150,4 +193,8 @@ export interface RotationRecord {
   promotedAt: string;
   tokenExpiresAt: string | null;
   hosts: HostResult[];
+  /** Absent in records written before the replace strategy existed: `reset`. */
+  strategy?: RotationStrategy;
+  /** `replace`: the runner that was removed from the hosts and deleted. */
+  replacedRunnerId?: number;
 }

@@ -20,17 +20,22 @@ export interface UpdaterVerdict {
   detail: string;
 }
 
+const SUCCESS = new Set(['updated', 'added', 'removed', 'already-current']);
+
 /**
  * Reads the updater's contract output, the same whether it ran here (local engine) or through SSM Run
- * Command: one `status=updated|already-current … system_id=… reload=…` line on success, one error line
+ * Command: one `status=updated|added|removed|already-current … system_id=… reload=…` line on success, one error line
  * on stderr otherwise. Anything else is a failure with the last line as the reason.
  */
 export function interpretUpdaterRun(run: UpdaterRun): UpdaterVerdict {
   const fields = parseStatusLine(run.stdout);
   const systemId = fields.system_id ? fields.system_id : null;
-  if (run.exitCode === 0 && (fields.status === 'updated' || fields.status === 'already-current')) {
+  if (run.exitCode === 0 && fields.status !== undefined && SUCCESS.has(fields.status)) {
     const warning = lastLine(run.stderr);
-    return { status: fields.status, systemId, detail: redactTokenShapes(`reload=${fields.reload ?? 'unknown'}${warning ? `; ${warning}` : ''}`) };
+    // `added` (--mode add) and `removed` (--mode remove) changed the file as asked: updated, saying which.
+    const status = fields.status === 'already-current' ? 'already-current' : 'updated';
+    const verb = fields.status === 'added' || fields.status === 'removed' ? `${fields.status}, ` : '';
+    return { status, systemId, detail: redactTokenShapes(`${verb}reload=${fields.reload ?? 'unknown'}${warning ? `; ${warning}` : ''}`) };
   }
   const reason = lastLine(run.stderr) || lastLine(run.stdout) || 'no output';
   // The updater never prints a token; a host's shell might (a bash error quoting a line): belt and braces.

@@ -1,6 +1,6 @@
 /**
  * Endpoints that need an access token (PRIVATE-TOKEN): reset by id, runner details and managers,
- * runner lists, runner creation and deletion, version. See access-control.ts for who may do what.
+ * runner lists, runner creation and deletion, enabling a project runner on a project, version. See access-control.ts for who may do what.
  */
 import { checkAccess, type AccessNeed } from './access-control.ts';
 import { paginate } from './pagination.ts';
@@ -100,6 +100,23 @@ function createRunner({ state, params }: RequestContext): Reply {
   return json(201, issuedTokenBody(token, state.view(id)!.tokenExpiresAt, id));
 }
 
+/** `POST /projects/:id/runners` (runner_id): GitLab answers 403 for a runner that is not a project runner. */
+function enableInProject({ state, params, pathParams }: RequestContext): Reply {
+  const runnerId = optionalInteger(params, 'runner_id');
+  if (runnerId === undefined) return badParam('runner_id', 'is missing');
+  const projectId = Number(pathParams.id);
+  switch (state.enableInProject(runnerId, projectId)) {
+    case 'no-runner':
+      return notFound('Runner');
+    case 'not-project':
+      return json(403, { message: '403 Forbidden - Runner is a group or instance runner' });
+    case 'already':
+      return json(400, { message: { runner_id: ['has already been taken'] } });
+    case 'enabled':
+      return json(201, runnerSummary(state.view(runnerId)!, state.now()));
+  }
+}
+
 function version({ settings }: RequestContext): Reply {
   return json(200, { version: settings.version, revision: settings.revision });
 }
@@ -123,6 +140,7 @@ export const accessTokenRoutes: readonly RouteSpec[] = [
   { method: 'GET', pattern: '/runners/:id/managers', handler: withAccess('read', withRunner(listManagers)) },
   { method: 'DELETE', pattern: '/runners/:id', handler: withAccess('write', withRunner(deleteRunner)) },
   { method: 'POST', pattern: '/user/runners', handler: withAccess('create', createRunner) },
+  { method: 'POST', pattern: '/projects/:id/runners', handler: withAccess('write', enableInProject) },
   { method: 'GET', pattern: '/version', handler: withAccess('any', version) },
   { method: 'GET', pattern: '/metadata', handler: withAccess('any', metadata) },
 ];

@@ -221,6 +221,19 @@ export class SimulatorState {
     manager.architecture = report.architecture ?? manager.architecture;
   }
 
+  /**
+   * `POST /projects/:id/runners`: a project runner also serves `projectId`. 'not-project' for an instance
+   * or group runner, 'already' when it serves it already.
+   */
+  enableInProject(id: number, projectId: number): 'enabled' | 'not-project' | 'already' | 'no-runner' {
+    const runner = this.runners.get(id);
+    if (!runner) return 'no-runner';
+    if (runner.runnerType !== 'project_type') return 'not-project';
+    if (runner.projectIds.includes(projectId)) return 'already';
+    runner.projectIds.push(projectId);
+    return 'enabled';
+  }
+
   deleteRunner(id: number): boolean {
     const runner = this.runners.get(id);
     if (!runner) return false;

@@ -108,7 +108,7 @@ describe('DynamoDbLedger pending rotations', () => {
 });
 
 describe('DynamoDbLedger finished rotations', () => {
-  it('records a rotation in one transaction: the history item, LAST, and the pending record deleted', async () => {
+  it('records a rotation in one transaction: the history item, LAST, and the pending record and any replacement request deleted', async () => {
     ddb.on(GetCommand).resolves({});
     ddb.on(TransactWriteCommand).resolves({});
     await ledger.saveRotation(record);
@@ -120,6 +120,7 @@ describe('DynamoDbLedger finished rotations', () => {
         { Put: { TableName: TABLE, Item: { pk: PK, sk: `ROTATION#${record.promotedAt}#${V2}`, ...record } } },
         { Put: { TableName: TABLE, Item: { pk: PK, sk: 'LAST', ...record } } },
         { Delete: { TableName: TABLE, Key: { pk: PK, sk: `PENDING#${V2}` } } },
+        { Delete: { TableName: TABLE, Key: { pk: PK, sk: 'REPLACE' } } },
       ],
     });
     expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toEqual({ TableName: TABLE, Key: { pk: PK, sk: 'LAST' }, ConsistentRead: true });

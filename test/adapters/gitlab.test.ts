@@ -238,11 +238,63 @@ describe('verify, runner details and managers', () => {
       id,
       description: 'docker-autoscaler',
       runnerType: 'group_type',
+      groupId: 7,
+      projectIds: [],
+      tagList: [],
+      runUntagged: true,
+      locked: false,
+      accessLevel: 'not_protected',
+      maximumTimeout: null,
       paused: true,
+      maintenanceNote: null,
       status: 'online',
       tokenExpiresAt: snapshot.tokenExpiresAt!.toISOString(),
       contactedAt: snapshot.contactedAt!.toISOString(),
     });
+  });
+
+  it('runner details carry every setting a replacement copies, and a project runner lists its projects', async () => {
+    const { id } = sim.addRunner({
+      description: 'deployers',
+      runnerType: 'project_type',
+      projectIds: [41, 42],
+      tagList: ['deploy', 'prod'],
+      runUntagged: false,
+      locked: true,
+      accessLevel: 'ref_protected',
+      maximumTimeout: 5400,
+      maintenanceNote: 'owned by platform',
+    });
+
+    const details = await adapter().runner(url, id, sim.addAccessToken({ scopes: ['read_api'] }));
+
+    expect(details).toMatchObject({
+      runnerType: 'project_type',
+      groupId: null,
+      projectIds: [41, 42],
+      description: 'deployers',
+      tagList: ['deploy', 'prod'],
+      runUntagged: false,
+      locked: true,
+      accessLevel: 'ref_protected',
+      maximumTimeout: 5400,
+      paused: false,
+      maintenanceNote: 'owned by platform',
+    });
+  });
+
+  it('creates a project runner on its first project and enables it on another with POST /projects/:id/runners', async () => {
+    const accessToken = sim.addAccessToken({ scopes: ['api'] });
+    const gitlab = adapter();
+
+    const created = await gitlab.createRunner(url, accessToken, { runnerType: 'project_type', projectIds: [41, 42], description: 'deployers' });
+    await gitlab.enableRunnerInProject(url, 42, created.id, accessToken);
+
+    expect(sim.runner(created.id)).toMatchObject({ runnerType: 'project_type', projectIds: [41, 42], description: 'deployers' });
+    expect(sim.stats.byRoute['POST /projects/:id/runners']).toBe(1);
+    const again = await rejection(gitlab.enableRunnerInProject(url, 42, created.id, accessToken));
+    expect(again).toBeInstanceOf(GitLabRequestError);
+    expect(again).toMatchObject({ endpoint: 'POST /projects/42/runners' });
   });
 
   it('managers are mapped to the port type', async () => {

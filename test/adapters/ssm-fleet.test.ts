@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { hostUpdateCommandParameters } from '../../src/adapters/host-update-document.ts';
+import { hostRemoveCommandParameters, hostUpdateCommandParameters } from '../../src/adapters/host-update-document.ts';
 import { SsmFleet, splitPluginOutput, type SsmFleetOptions } from '../../src/adapters/ssm-fleet.ts';
 import { InvalidInputError } from '../../src/core/errors.ts';
 import type { Delivery } from '../../src/core/ports.ts';
@@ -32,6 +32,7 @@ function runnerWith(hosts: HostSelector): ManagedRunner {
     hosts,
     reload: 'sighup',
     policy: DEFAULT_EXPIRY_POLICY,
+    strategy: 'reset',
   };
 }
 
@@ -39,7 +40,7 @@ const tagRunner = runnerWith({ kind: 'ec2-tag', tagKey: 'Role', tagValue: 'build
 const instanceIds = (count: number): string[] => Array.from({ length: count }, (_, i) => `i-${(0x1000000 + i).toString(16).padStart(17, '0')}`);
 const instancesRunner = (ids: string[]): ManagedRunner => runnerWith({ kind: 'ec2-instances', instanceIds: ids, configPath: '/etc/gitlab-runner/config.toml' });
 
-const delivery: Delivery = { secretId: SECRET_ARN, versionId: VERSION, previousVersionId: PREVIOUS, tokenExpiresAt: '2026-03-01T12:00:00.000Z' };
+const delivery: Delivery = { secretId: SECRET_ARN, versionId: VERSION, runnerId: 7, previousVersionId: PREVIOUS, tokenExpiresAt: '2026-03-01T12:00:00.000Z' };
 
 interface Setup {
   fleet: SsmFleet;
@@ -399,7 +400,7 @@ describe('splitPluginOutput', () => {
 });
 
 describe('hostUpdateCommandParameters', () => {
-  it('maps a delivery to all eight document parameters with none for absent values', () => {
+  it('maps a delivery to all ten document parameters with none for absent values', () => {
     const parameters = hostUpdateCommandParameters({ ...delivery, previousVersionId: null, tokenExpiresAt: null }, tagRunner);
     expect(parameters).toEqual({
       SecretArn: [SECRET_ARN],
@@ -410,7 +411,19 @@ describe('hostUpdateCommandParameters', () => {
       ConfigPath: ['/etc/gitlab-runner/config.toml'],
       ReloadMode: ['sighup'],
       ExpiresAt: ['none'],
+      Mode: ['update'],
+      FromRunnerId: ['none'],
     });
+  });
+
+  it('maps a replacement runner to mode add, copying the old runner table', () => {
+    const parameters = hostUpdateCommandParameters({ ...delivery, runnerId: 12, addFromRunnerId: 7 }, tagRunner);
+    expect(parameters).toMatchObject({ RunnerId: ['12'], Mode: ['add'], FromRunnerId: ['7'], VersionId: [VERSION] });
+  });
+
+  it('maps a removal to mode remove with no expiry and no previous version', () => {
+    const parameters = hostRemoveCommandParameters({ secretId: SECRET_ARN, versionId: VERSION, runnerId: 7 }, tagRunner);
+    expect(parameters).toMatchObject({ RunnerId: ['7'], Mode: ['remove'], FromRunnerId: ['none'], PreviousVersionId: ['none'], ExpiresAt: ['none'] });
   });
 
   it('writes an expiry with an offset as UTC', () => {

@@ -7,7 +7,7 @@ import { DEFAULT_EXPIRY_POLICY } from '../../src/core/types.ts';
 import type { ManagedRunner } from '../../src/core/types.ts';
 
 const now = new Date('2026-11-23T12:00:00Z');
-const runner: ManagedRunner = { name: 'builders', secretId: 's', gitlabUrl: 'https://g', runnerId: 1, reload: 'sighup', policy: DEFAULT_EXPIRY_POLICY, hosts: { kind: 'ec2-instances', instanceIds: ['i-1'], configPath: '/c' } };
+const runner: ManagedRunner = { name: 'builders', secretId: 's', gitlabUrl: 'https://g', runnerId: 1, reload: 'sighup', policy: DEFAULT_EXPIRY_POLICY, strategy: 'reset', hosts: { kind: 'ec2-instances', instanceIds: ['i-1'], configPath: '/c' } };
 const scan = (patch: Partial<RunnerScanResult> & { daysLeft?: number | null; due?: boolean; expired?: boolean }): RunnerScanResult => ({
   runner: 'builders',
   secretId: 's',

@@ -12,7 +12,7 @@ const runner: ManagedRunner = {
   gitlabUrl: 'https://gitlab.example.com',
   runnerId: 12,
   reload: 'sighup',
-  policy: DEFAULT_EXPIRY_POLICY,
+  policy: DEFAULT_EXPIRY_POLICY, strategy: 'reset',
   hosts: { kind: 'ec2-tag', tagKey: 'gitlab-runner', tagValue: 'builders', configPath: '/etc/gitlab-runner/config.toml' },
 };
 const host = (name: string, status: HostResult['status'], systemId: string | null): HostResult => ({ host: name, status, systemId, detail: '', finishedAt: at(-2) });

@@ -25,7 +25,7 @@ function runner(instanceIds: string[]): ManagedRunner {
     runnerId: 7,
     hosts: { kind: 'ec2-instances', instanceIds, configPath: '/etc/gitlab-runner/config.toml' },
     reload: 'sighup',
-    policy: DEFAULT_EXPIRY_POLICY,
+    policy: DEFAULT_EXPIRY_POLICY, strategy: 'reset',
   };
 }
 
