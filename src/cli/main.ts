@@ -10,7 +10,7 @@ import { runDemo } from './demo-command.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
 import { createLocalEngine, type LocalEngine } from '../engines/local-engine.ts';
 import { InvalidInputError } from '../core/errors.ts';
-import { describeHosts } from '../core/types.ts';
+import { describeHosts, type RotationStrategy } from '../core/types.ts';
 import { consoleOutput, type Output } from './output.ts';
 import { progressPrinter } from './progress.ts';
 import { printRotationReport, rotateRunners, selectRunners } from './rotate-command.ts';
@@ -108,10 +108,10 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
   program
     .command('demo')
     .description('a whole rotation of 3 runners on 8 hosts against the built-in GitLab simulator (no network)')
-    .addOption(new Option('--strategy <strategy>', 'rotation strategy').choices(['reset']).default('reset'))
+    .addOption(new Option('--strategy <strategy>', 'reset: new token for the same runner; replace: a new runner beside the old one (no outage window)').choices(['reset', 'replace']).default('reset'))
     .option('--keep <dir>', 'keep the demo files (config.toml of each host, state) in this folder')
-    .action(async (opts: { keep?: string }) => {
-      exitCode = (await runDemo({ output, keepDir: opts.keep })).exitCode;
+    .action(async (opts: { keep?: string; strategy: RotationStrategy }) => {
+      exitCode = (await runDemo({ output, keepDir: opts.keep, strategy: opts.strategy })).exitCode;
     });
 
   registerDoctorCommand(program, output, (code) => {

@@ -32,6 +32,20 @@ export function progressPrinter(output: Output): (event: RotationEvent) => void 
         output.out(`${tag}   AWSCURRENT is now version ${shortId(event.versionId)}; outage window ${formatWindow(window.ms, window.complete)}`);
         break;
       }
+      case 'runner-created':
+        output.out(`${tag}   GitLab created runner ${event.runnerId} with runner ${event.replaces}'s settings${event.projects.length > 1 ? ` (enabled on projects ${event.projects.join(', ')})` : ''}; runner ${event.replaces} stays valid`);
+        break;
+      case 'host-confirmed':
+        output.out(`${tag}   host ${event.host}: gitlab-runner contacted GitLab as runner ${event.runnerId} (system_id ${event.systemId})`);
+        break;
+      case 'host-removed': {
+        const r = event.result;
+        output.out(`${tag}   host ${r.host}: runner ${event.runnerId}'s table ${r.status === 'already-current' ? 'was gone already' : r.status === 'updated' ? 'removed' : `NOT removed (${r.status})`} - ${r.detail}`);
+        break;
+      }
+      case 'runner-deleted':
+        output.out(`${tag}   GitLab runner ${event.runnerId} ${event.alreadyGone ? 'was deleted already' : 'deleted'}`);
+        break;
       case 'warning':
         output.err(`${tag} warning: ${event.message}`);
         break;

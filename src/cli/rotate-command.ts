@@ -81,8 +81,10 @@ export function printRotationReport(runs: RotationRun[], output: Output): number
   output.out('');
   for (const run of runs) {
     if (!run.result?.record) continue;
-    const window = outageWindow(run.result.record);
-    output.out(`outage window ${run.runner.name}: ${formatWindow(window.ms, window.complete)} (GitLab reset -> last host updated)`);
+    const { record } = run.result;
+    const window = outageWindow(record);
+    const span = record.strategy === 'replace' ? `old runner ${record.replacedRunnerId ?? '?'} deleted after the last host ran runner ${record.runnerId}` : 'GitLab reset -> last host updated';
+    output.out(`outage window ${run.runner.name}: ${formatWindow(window.ms, window.complete)} (${span})`);
   }
   return problems;
 }

@@ -1,6 +1,6 @@
 import { decideRotation, formatDays } from '../core/expiry-policy.ts';
 import { parseSecretValue } from '../core/secret-value.ts';
-import { describeHosts, type ManagedRunner } from '../core/types.ts';
+import { atRunnerId, describeHosts, type ManagedRunner } from '../core/types.ts';
 import type { LocalEngine } from '../engines/local-engine.ts';
 import type { Output } from './output.ts';
 import { formatTable } from './table.ts';
@@ -32,7 +32,8 @@ export async function collectStatus(engine: LocalEngine, now: Date): Promise<Run
     const decision = decideRotation(value, runner.policy, now);
     const last = await engine.ledger.lastRotation(runner.secretId);
     rows.push({
-      runner,
+      // A `replace` rotation moved the secret to another runner: show the one it holds.
+      runner: atRunnerId(runner, value.runnerId),
       adopted: true,
       expiresAt: value.tokenExpiresAt,
       daysLeft: decision.daysLeft,

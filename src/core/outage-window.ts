@@ -2,7 +2,10 @@ import { hostHoldsVersion } from './types.ts';
 import type { RotationRecord } from './types.ts';
 
 export interface OutageWindow {
-  /** From GitLab's reset reply (the old token died) to the last host that took the new token. */
+  /**
+   * From the old token's death (`reset`: GitLab's reset reply; `replace`: the old runner's deletion) to
+   * the last host that took the new token; 0 where every host took it before the old one died.
+   */
   ms: number | null;
   /** False when some host never took the new token: its outage goes on until it is repaired. */
   complete: boolean;

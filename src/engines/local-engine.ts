@@ -11,7 +11,7 @@ import { readTextIfExists } from '../adapters/state-files.ts';
 import { systemClock } from '../adapters/system-clock.ts';
 import type { LocalFleetConfig } from '../config/fleet-config.ts';
 import { InvalidInputError } from '../core/errors.ts';
-import type { Clock, RotationEvents } from '../core/ports.ts';
+import type { Clock, ReplaceTiming, RotationEvents } from '../core/ports.ts';
 import type { AlertDeps } from '../core/raise-alert.ts';
 import type { RotateNowDeps } from '../core/rotate-now.ts';
 
@@ -31,6 +31,8 @@ export interface LocalEngineOptions {
   alertLines: (line: string) => void;
   clock?: Clock;
   gitlab?: GitLabAdapter;
+  /** How the `replace` strategy waits for hosts (default: core/replace-steps.ts DEFAULT_REPLACE_TIMING). */
+  replace?: ReplaceTiming;
 }
 
 /**
@@ -54,6 +56,7 @@ export function createLocalEngine(config: LocalFleetConfig, options: LocalEngine
     adminToken: () => readAdminToken(config.adminTokenFile),
     starter: store,
     newVersionId: () => randomUUID(),
+    ...(options.replace ? { replace: options.replace } : {}),
   };
   return { config, deps, store, ledger, gitlab, alerts: localAlerts(config, options.alertLines, clock) };
 }

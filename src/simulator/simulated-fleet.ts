@@ -127,6 +127,10 @@ export async function pollForJobs(url: string, token: string, systemId: string):
 
 export interface HostCheck {
   host: SimulatedHost;
+  /** The runner id whose table was checked. */
+  runnerId: number;
+  /** Tables of other runners of this GitLab than `runnerId` and the neighbour: a replaced runner left behind. */
+  leftoverRunnerIds: number[];
   /** GitLab's answer to a job request with the token this host's config.toml holds (204 = accepted). */
   status: number;
   accepted: boolean;
@@ -135,16 +139,23 @@ export interface HostCheck {
   token: string | undefined;
 }
 
-/** Reads each host's config.toml with a TOML parser and polls GitLab with the token it holds. */
-export async function checkHosts(hosts: SimulatedHost[], url: string): Promise<HostCheck[]> {
+/**
+ * Reads each host's config.toml with a TOML parser and polls GitLab with the token it holds for the
+ * runner: `runnerIdOf` says which runner id to look for (after a `replace` rotation, the new one).
+ */
+export async function checkHosts(hosts: SimulatedHost[], url: string, runnerIdOf: (host: SimulatedHost) => number = (host) => host.runnerId): Promise<HostCheck[]> {
   const checks: HostCheck[] = [];
   for (const host of hosts) {
+    const runnerId = runnerIdOf(host);
     const document = parse(await readFile(host.configPath, 'utf8')) as { runners?: Array<Record<string, unknown>> };
-    const table = document.runners?.find((r) => r.id === host.runnerId);
+    const table = document.runners?.find((r) => r.id === runnerId);
     const token = typeof table?.token === 'string' ? table.token : undefined;
     const flags = table?.feature_flags as Record<string, unknown> | undefined;
     const status = token === undefined ? 0 : await pollForJobs(url, token, host.systemId);
-    checks.push({ host, status, accepted: status === 204, selfRotationDisabled: flags?.FF_DISABLE_AUTOMATIC_TOKEN_ROTATION === true, token });
+    const leftoverRunnerIds = (document.runners ?? [])
+      .filter((r) => r.id !== runnerId && r.name !== 'neighbour' && typeof r.id === 'number')
+      .map((r) => r.id as number);
+    checks.push({ host, runnerId, leftoverRunnerIds, status, accepted: status === 204, selfRotationDisabled: flags?.FF_DISABLE_AUTOMATIC_TOKEN_ROTATION === true, token });
   }
   return checks;
 }
