@@ -98,7 +98,7 @@ export const HOST_UPDATE_PARAMETERS: readonly HostUpdateParameter[] = [
   {
     name: 'Mode',
     allowedPattern: '^(update|add|remove)$',
-    description: "update: set the token of RunnerId's table. add: copy FromRunnerId's table as RunnerId's (replace strategy). remove: remove RunnerId's table (no secret is read).",
+    description: "update: install the secret version in RunnerId's [[runners]] table. add: copy FromRunnerId's table as RunnerId's (replace strategy). remove: remove RunnerId's table (no secret is read).",
     default: 'update',
   },
   {

@@ -19,6 +19,8 @@ export const NEXT_STEPS: Record<AlertKind, string> = {
     'Rotate now (`rotator rotate --aws RUNNER` or `aws secretsmanager rotate-secret`), then find out why the scan did not: scanner errors, rotation stuck, or a policy that rotates too late.',
   'admin-token-missing':
     'Recovery needs an access token that may manage the runner: store one in the admin token secret for this GitLab (adminTokenSecrets), or reset the runner token by hand and adopt it.',
+  'replacement-stalled':
+    'Nothing is offline: the old runner still works on every host. Fix gitlab-runner on the named hosts (`rotator doctor`), then rotate again: the rotation resumes with the same new runner and removes the old one once every host runs it.',
 };
 
 const SEVERITY: Record<AlertKind, Alert['severity']> = {
@@ -28,13 +30,14 @@ const SEVERITY: Record<AlertKind, Alert['severity']> = {
   'rotation-stuck': 'critical',
   'near-expiry': 'warning',
   'admin-token-missing': 'critical',
+  'replacement-stalled': 'warning',
 };
 
 /** The kinds a scan checks, and so clears when it no longer finds them. */
 export const SCAN_CHECKED_KINDS: readonly AlertKind[] = ['host-missed', 'rotation-stuck', 'near-expiry', 'token-rejected'];
 
 /** The kinds a finished rotation resolves (host-missed is re-checked from its own record). */
-export const ROTATION_RESOLVES_KINDS: readonly AlertKind[] = ['host-missed', 'rotation-failed', 'rotation-stuck', 'near-expiry', 'token-rejected', 'admin-token-missing'];
+export const ROTATION_RESOLVES_KINDS: readonly AlertKind[] = ['host-missed', 'rotation-failed', 'rotation-stuck', 'near-expiry', 'token-rejected', 'admin-token-missing', 'replacement-stalled'];
 
 export function buildAlert(kind: AlertKind, fields: { runner: string; secretId: string; summary: string; hosts?: AlertHost[]; stateKey?: string; now: Date; logUrl?: string }): Alert {
   return {
@@ -87,6 +90,10 @@ export function alertFromRotationError(runner: string, error: RotationError, now
       return buildAlert('token-rejected', { ...base, summary: error.message });
     case 'store-failed':
       return buildAlert('rotation-failed', { ...base, summary: error.message });
+    case 'replace-needs-access-token':
+      return buildAlert('admin-token-missing', { ...base, summary: `${error.message}. Nothing changed: the runner keeps its token.` });
+    case 'replacement-unconfirmed':
+      return buildAlert('replacement-stalled', { ...base, summary: `Replacing runner ${runner} stopped: ${error.message}`, hosts: alertHosts(error.hosts) });
     default:
       return undefined;
   }

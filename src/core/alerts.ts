@@ -16,9 +16,11 @@ export type AlertKind =
   /** A managed runner's token expires within the alert threshold and has not been rotated. */
   | 'near-expiry'
   /** Recovery needed the admin access token (reset by id) and none is configured or readable. */
-  | 'admin-token-missing';
+  | 'admin-token-missing'
+  /** A `replace` rotation stopped: a host did not take the new runner; the old runner is kept everywhere. */
+  | 'replacement-stalled';
 
-export const ALERT_KINDS: readonly AlertKind[] = ['rotation-failed', 'host-missed', 'token-rejected', 'rotation-stuck', 'near-expiry', 'admin-token-missing'];
+export const ALERT_KINDS: readonly AlertKind[] = ['rotation-failed', 'host-missed', 'token-rejected', 'rotation-stuck', 'near-expiry', 'admin-token-missing', 'replacement-stalled'];
 
 export interface AlertHost {
   host: string;

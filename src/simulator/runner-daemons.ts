@@ -51,6 +51,11 @@ export class RunnerDaemons {
     this.stopped.add(hostName);
   }
 
+  /** Starts the named host's gitlab-runner again. */
+  resume(hostName: string): void {
+    this.stopped.delete(hostName);
+  }
+
   /** Stops every host and waits for a poll in flight. */
   async stopAll(): Promise<void> {
     this.running = false;

@@ -106,7 +106,7 @@ function grantsOf(statements: Statement[], action: string) {
   return statements.filter((s) => s.Effect === 'Allow' && s.Action.includes(action));
 }
 
-const DELIVERY_PARAMETERS = ['SecretArn', 'VersionId', 'PreviousVersionId', 'RunnerId', 'GitLabUrl', 'ConfigPath', 'ReloadMode', 'ExpiresAt'];
+const DELIVERY_PARAMETERS = ['SecretArn', 'VersionId', 'PreviousVersionId', 'RunnerId', 'GitLabUrl', 'ConfigPath', 'ReloadMode', 'ExpiresAt', 'Mode', 'FromRunnerId'];
 /** The `*` resources each role may hold, by action: the actions that take no resource ARN. */
 const LIST_ACTIONS = ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:ListCommands', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
 
@@ -163,7 +163,7 @@ describe('RotatorStack', () => {
     expect(document).toMatchObject({ DocumentType: 'Command', DocumentFormat: 'JSON', UpdateMethod: 'NewVersion' });
     const content = document.Content as { schemaVersion: string; parameters: Record<string, Record<string, unknown>> };
     expect(content.schemaVersion).toBe('2.2');
-    // The eight delivery fields; ExecutionTimeout is the step's timeoutSeconds input, which no shell sees.
+    // The ten delivery fields; ExecutionTimeout is the step's timeoutSeconds input, which no shell sees.
     expect(Object.keys(content.parameters).sort()).toEqual([...DELIVERY_PARAMETERS, 'ExecutionTimeout'].sort());
     for (const [name, parameter] of Object.entries(content.parameters)) {
       expect(parameter, name).toMatchObject({ type: 'String', interpolationType: 'ENV_VAR' });

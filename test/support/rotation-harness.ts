@@ -9,7 +9,8 @@ import { parseSecretValue } from '../../src/core/secret-value.ts';
 import type { ManagedRunner } from '../../src/core/types.ts';
 import { adoptRunner, findCurrentToken } from '../../src/cli/adopt-command.ts';
 import { createLocalEngine, type LocalEngine } from '../../src/engines/local-engine.ts';
-import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
+import { GitLabSimulator, type AddRunnerInit } from '../../src/simulator/gitlab-simulator.ts';
+import { RunnerDaemons } from '../../src/simulator/runner-daemons.ts';
 import { createSimulatedFleet, type SimulatedFleet } from '../../src/simulator/simulated-fleet.ts';
 import { manualClock } from './manual-clock.ts';
 
@@ -30,6 +31,13 @@ export interface HarnessOptions {
   simulatorOnHarnessClock?: boolean;
   /** The managed runner holds a legacy token (no glrt- prefix), as one registered with a registration token. */
   legacyToken?: boolean;
+  /** Settings of the managed runner in GitLab (type, projects, tags…): what a replacement must copy. */
+  runnerSettings?: AddRunnerInit;
+  /**
+   * Rotate by replacement: strategy `replace` in the fleet file, an `api`-scope admin token, a gitlab-runner
+   * polling on every host (`daemons`), and a clock that really waits (the hosts poll in real time).
+   */
+  replace?: { confirmWithinMs?: number };
 }
 
 export interface Harness {
@@ -44,6 +52,8 @@ export interface Harness {
   alertLines: string[];
   clock: ReturnType<typeof manualClock>;
   adminToken: string | undefined;
+  /** With `replace`: the hosts' gitlab-runners. */
+  daemons: RunnerDaemons | undefined;
   /** The token the given stage or version holds now. */
   tokenAt(ref: { stage: 'AWSCURRENT' | 'AWSPENDING' | 'AWSPREVIOUS' } | { versionId: string }): Promise<string | undefined>;
   /** Every token the run has seen: the fleet's first tokens, every stored version, the admin token. */
@@ -57,17 +67,23 @@ export interface Harness {
  */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'rotation-'));
-  const clock = manualClock();
+  const clock = options.replace ? realClock() : manualClock();
   const simulator = new GitLabSimulator({ tokenLifetimeSeconds: 30 * 86_400, ...(options.simulatorOnHarnessClock ? { now: () => clock.now() } : {}) });
   await simulator.start();
   const now = Date.now();
-  const fleet = await withLegacyToken(simulator, options.legacyToken ? 'runner-a' : undefined, () =>
+  const settings: AddRunnerInit = { ...options.runnerSettings, ...(options.legacyToken ? { legacyToken: true } : {}) };
+  const fleet = await withRunnerInit(simulator, 'runner-a', settings, () =>
     createSimulatedFleet(simulator, dir, [
       { name: 'runner-a', hosts: options.hosts ?? 3, tokenObtainedAt: new Date(now - 27 * DAY_MS), tokenExpiresAt: new Date(now + 3 * DAY_MS) },
     ]),
   );
-  const adminToken = options.adminToken ? simulator.addAccessToken({ scopes: ['manage_runner'], admin: true }) : undefined;
+  const adminToken = options.replace
+    ? simulator.addAccessToken({ scopes: ['api'] })
+    : options.adminToken
+      ? simulator.addAccessToken({ scopes: ['manage_runner'], admin: true })
+      : undefined;
   const fleetFile: Record<string, unknown> = { ...fleet.fleetFile(join(dir, 'state'), 'none') };
+  if (options.replace) fleetFile.defaults = { ...(fleetFile.defaults as Record<string, unknown>), strategy: 'replace' };
   if (adminToken) {
     await writeFile(join(dir, 'admin-token'), `${adminToken}\n`, { mode: 0o600 });
     fleetFile.adminTokenFile = join(dir, 'admin-token');
@@ -76,7 +92,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const events: RotationEvent[] = [];
   const alertLines: string[] = [];
   const gitlab = new GitLabAdapter({ ...(options.gitlabOptions ? { ...options.gitlabOptions, now: () => clock.now().getTime() } : {}), sleep: (ms) => clock.sleep(ms) });
-  const engine = createLocalEngine(config, { events: (e) => events.push(e), alertLines: (line) => alertLines.push(line), clock, gitlab });
+  const replace = options.replace ? { confirmWithinMs: options.replace.confirmWithinMs ?? 10_000, pollMs: 20 } : undefined;
+  const engine = createLocalEngine(config, { events: (e) => events.push(e), alertLines: (line) => alertLines.push(line), clock, gitlab, replace });
+  const daemons = options.replace ? new RunnerDaemons(simulator.url, fleet.hosts, { intervalMs: 20 }).start() : undefined;
   const deps: RotateNowDeps = options.wrapStore ? { ...engine.deps, secrets: options.wrapStore(engine.store) } : engine.deps;
   const runner = config.runners[0] as ManagedRunner;
   await adoptRunner(engine, runner, await findCurrentToken(runner, undefined), new Date());
@@ -96,12 +114,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     alertLines,
     clock,
     adminToken,
+    daemons,
     tokenAt,
     knownTokens: async () => {
       const stored = await Promise.all((await engine.store.describe(runner.secretId)).versions.map((v) => tokenAt({ versionId: v.versionId })));
       return [...fleet.tokens, ...stored.filter((t): t is string => t !== undefined), ...(adminToken ? [adminToken] : [])];
     },
     close: async () => {
+      await daemons?.stopAll();
       await simulator.stop();
       await rm(dir, { recursive: true, force: true });
     },
@@ -109,16 +129,33 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
 }
 
 /**
- * Runs `build` (which adds the fleet's runners) with the runner described `legacyName` added with a legacy
- * token (no glrt- prefix), as createSimulatedFleet has no option for it. Without a name, just runs `build`.
+ * Runs `build` (which adds the fleet's runners) with `init` applied to the runner described `name`
+ * (a legacy token, a project runner…), as createSimulatedFleet has no option for it.
  */
-export async function withLegacyToken<T>(simulator: GitLabSimulator, legacyName: string | undefined, build: () => Promise<T>): Promise<T> {
-  if (legacyName === undefined) return build();
+export async function withRunnerInit<T>(simulator: GitLabSimulator, name: string, init: AddRunnerInit, build: () => Promise<T>): Promise<T> {
   const addRunner = simulator.addRunner.bind(simulator);
-  simulator.addRunner = (init) => addRunner(init?.description === legacyName ? { ...init, legacyToken: true } : init);
+  simulator.addRunner = (given) => addRunner(given?.description === name ? { ...given, ...init } : given);
   try {
     return await build();
   } finally {
     simulator.addRunner = addRunner;
   }
+}
+
+/** Runs `build` with the runner described `legacyName` on a legacy token; without a name, just runs `build`. */
+export async function withLegacyToken<T>(simulator: GitLabSimulator, legacyName: string | undefined, build: () => Promise<T>): Promise<T> {
+  return legacyName === undefined ? build() : withRunnerInit(simulator, legacyName, { legacyToken: true }, build);
+}
+
+/** Real time, sleeps that really wait, and the same record of what was slept as manualClock. */
+function realClock(): ReturnType<typeof manualClock> {
+  const sleptMs: number[] = [];
+  return {
+    sleptMs,
+    now: () => new Date(),
+    sleep: (ms) => {
+      sleptMs.push(ms);
+      return new Promise((resolve) => setTimeout(resolve, ms));
+    },
+  };
 }

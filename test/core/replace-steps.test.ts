@@ -1,0 +1,157 @@
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { parse } from 'smol-toml';
+import { afterEach, describe, expect, it } from 'vitest';
+import { rotateRunners } from '../../src/cli/rotate-command.ts';
+import { recordingOutput } from '../../src/cli/output.ts';
+import { RotationError } from '../../src/core/errors.ts';
+import { outageWindow } from '../../src/core/outage-window.ts';
+import { rotateNow } from '../../src/core/rotate-now.ts';
+import { parseSecretValue } from '../../src/core/secret-value.ts';
+import { checkHosts } from '../../src/simulator/simulated-fleet.ts';
+import { startHarness, type Harness } from '../support/rotation-harness.ts';
+import { expectNoTokens } from '../support/token-leaks.ts';
+
+let harness: Harness | undefined;
+afterEach(async () => {
+  await harness?.close();
+  harness = undefined;
+});
+
+const BUDGET_MS = 60_000;
+
+async function currentRunnerId(h: Harness): Promise<number> {
+  const raw = await h.engine.store.getValue(h.runner.secretId, { stage: 'AWSCURRENT' });
+  return parseSecretValue(raw ?? '', 'test').runnerId;
+}
+
+/** The ids of the [[runners]] tables of this GitLab on each host, neighbour left out. */
+async function tableIds(h: Harness): Promise<number[][]> {
+  return Promise.all(
+    h.fleet.hosts.map(async (host) => {
+      const document = parse(await readFile(host.configPath, 'utf8')) as { runners?: Array<{ id?: number; name?: string }> };
+      return (document.runners ?? []).filter((r) => r.name !== 'neighbour').map((r) => Number(r.id));
+    }),
+  );
+}
+
+/** Job requests the hosts made after `from` (an index into the daemons' polls) that GitLab refused. */
+function refusedSince(h: Harness, from: number): number {
+  return h.daemons!.polls.slice(from).filter((p) => p.status !== 204).length;
+}
+
+describe('the replace strategy', () => {
+  it('creates a runner with the old settings, runs it on every host, then removes the old table and deletes the old runner, with no job request refused', async () => {
+    harness = await startHarness({
+      replace: {},
+      runnerSettings: { tagList: ['docker', 'linux'], runUntagged: false, locked: true, accessLevel: 'ref_protected', maximumTimeout: 3600, maintenanceNote: 'platform team' },
+    });
+    const h = harness;
+    const oldId = h.runner.runnerId;
+    const pollsBefore = h.daemons!.polls.length;
+
+    const result = await rotateNow(h.deps, h.runner.secretId, BUDGET_MS);
+
+    const newId = await currentRunnerId(h);
+    expect(newId).not.toBe(oldId);
+    expect(h.simulator.runner(oldId)).toBeUndefined();
+    const created = h.simulator.runner(newId)!;
+    expect(created).toMatchObject({ description: 'runner-a', runnerType: 'instance_type', tagList: ['docker', 'linux'], runUntagged: false, locked: true, accessLevel: 'ref_protected', maximumTimeout: 3600, paused: false, maintenanceNote: 'platform team' });
+    expect(created.managers.map((m) => m.systemId).sort()).toEqual(h.fleet.hosts.map((host) => host.systemId).sort());
+    expect(await tableIds(h)).toEqual(h.fleet.hosts.map(() => [newId]));
+    for (const check of await checkHosts(h.fleet.hosts, h.fleet.url, () => newId)) expect(check.accepted && check.selfRotationDisabled).toBe(true);
+    expect(refusedSince(h, pollsBefore)).toBe(0);
+    expect(h.simulator.stats.byRoute['POST /runners/reset_authentication_token']).toBeUndefined();
+    expect(result.record).toMatchObject({ strategy: 'replace', replacedRunnerId: oldId, runnerId: newId });
+    expect(outageWindow(result.record!)).toEqual({ ms: 0, complete: true, hostsMissed: 0 });
+    expect(h.events.filter((e) => e.kind === 'host-confirmed')).toHaveLength(h.fleet.hosts.length);
+    expect(await h.engine.ledger.replacementRequested(h.runner.secretId)).toBeUndefined();
+    expectNoTokens(JSON.stringify(h.events), await h.knownTokens());
+  });
+
+  it('enables the replacement of a project runner on every project the old one served', async () => {
+    harness = await startHarness({ replace: {}, runnerSettings: { runnerType: 'project_type', projectIds: [41, 42, 43] } });
+    await rotateNow(harness.deps, harness.runner.secretId, BUDGET_MS);
+
+    const created = harness.simulator.runner(await currentRunnerId(harness))!;
+    expect(created).toMatchObject({ runnerType: 'project_type', projectIds: [41, 42, 43] });
+    expect(harness.simulator.stats.byRoute['POST /projects/:id/runners']).toBe(2);
+    expect(harness.events.find((e) => e.kind === 'runner-created')).toMatchObject({ projects: [41, 42, 43] });
+  });
+
+  it('keeps the old runner on every host and names the host that never runs the new one in an alert; the next rotation resumes and finishes with the same new runner', async () => {
+    harness = await startHarness({ replace: { confirmWithinMs: 1_500 } });
+    const h = harness;
+    const oldId = h.runner.runnerId;
+    const silent = h.fleet.hosts[1]!;
+    h.daemons!.stop(silent.name);
+    const pollsBefore = h.daemons!.polls.length;
+    const output = recordingOutput();
+
+    const [failed] = await rotateRunners(h.engine, [h.runner], output);
+
+    expect(failed?.error).toBeInstanceOf(RotationError);
+    expect(failed?.error).toMatchObject({ code: 'replacement-unconfirmed', step: 'testSecret' });
+    expect(failed?.error?.message).toContain(silent.name);
+    expect(await currentRunnerId(h)).toBe(oldId);
+    expect(h.simulator.runner(oldId)).toBeDefined();
+    const pendingId = parseSecretValue((await h.engine.store.getValue(h.runner.secretId, { stage: 'AWSPENDING' }))!, 'test').runnerId;
+    expect(await tableIds(h)).toEqual(h.fleet.hosts.map(() => [oldId, pendingId]));
+    for (const check of await checkHosts(h.fleet.hosts, h.fleet.url, () => oldId)) expect(check.accepted).toBe(true);
+    expect(refusedSince(h, pollsBefore)).toBe(0);
+    const alert = h.alertLines.join('\n');
+    expect(alert).toContain('replacement-stalled');
+    expect(alert).toContain(silent.name);
+    expect(alert).toContain('did not contact GitLab as runner');
+
+    h.daemons!.resume(silent.name);
+    const [finished] = await rotateRunners(h.engine, [h.runner], output);
+
+    expect(finished?.error).toBeUndefined();
+    expect(finished?.result?.resumed).toBe(true);
+    expect(await currentRunnerId(h)).toBe(pendingId);
+    expect(h.simulator.runner(oldId)).toBeUndefined();
+    expect(h.simulator.stats.byRoute['POST /user/runners']).toBe(1);
+    expect(await tableIds(h)).toEqual(h.fleet.hosts.map(() => [pendingId]));
+    expect(refusedSince(h, pollsBefore)).toBe(0);
+    expectNoTokens([output.lines.join('\n'), h.alertLines.join('\n')].join('\n'), await h.knownTokens());
+  });
+
+  it('fails fast naming a host whose updater refused the new runner, and leaves that host on the old one', async () => {
+    harness = await startHarness({ replace: {} });
+    const h = harness;
+    const oldId = h.runner.runnerId;
+    const broken = h.fleet.hosts[2]!;
+    await writeFile(broken.configPath, '[[runners]\nthis is not toml\n');
+    await chmod(broken.configPath, 0o600);
+
+    const error = await rotateNow(h.deps, h.runner.secretId, BUDGET_MS).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+    expect(error).toBeInstanceOf(RotationError);
+    expect(error).toMatchObject({ code: 'replacement-unconfirmed' });
+    expect((error as RotationError).hosts.map((host) => [host.host, host.status])).toEqual([[broken.name, 'failed']]);
+    expect((error as RotationError).hosts[0]?.detail).toMatch(/exit 4/);
+    expect(await currentRunnerId(h)).toBe(oldId);
+    expect(h.simulator.runner(oldId)).toBeDefined();
+    expect(h.events.some((e) => e.kind === 'host-confirmed')).toBe(false);
+  });
+
+  it('refuses to start without an access token that may create runners, and changes nothing', async () => {
+    harness = await startHarness({ replace: {} });
+    const h = harness;
+    const oldToken = await h.tokenAt({ stage: 'AWSCURRENT' });
+
+    const error = await rotateNow({ ...h.deps, adminToken: async () => undefined }, h.runner.secretId, BUDGET_MS).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+    expect(error).toMatchObject({ code: 'replace-needs-access-token', step: 'createSecret' });
+    expect(await h.tokenAt({ stage: 'AWSCURRENT' })).toBe(oldToken);
+    expect(h.simulator.accepts(oldToken!)).toBe(true);
+    expect(h.simulator.stats.byRoute['POST /user/runners']).toBeUndefined();
+    expect(await h.engine.store.getValue(h.runner.secretId, { stage: 'AWSPENDING' })).toBeUndefined();
+  });
+});
