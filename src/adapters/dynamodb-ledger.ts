@@ -1,4 +1,5 @@
 import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { secretNameFromId } from '../config/aws-fleet-config.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import type { PendingRotation, RotationLedger } from '../core/ports.ts';
 import { mergeHostResults } from '../core/types.ts';
@@ -14,7 +15,7 @@ import type { HostResult, RotationRecord, RotationStrategy } from '../core/types
  * | `SECRET#<secretId>`  | `ROTATION#<promotedAt>#<versionId>`  | RotationRecord, history (sorts by time)       |
  * | `SECRET#<secretId>`  | `LAST`                               | the latest RotationRecord (the scanner reads it) |
  * | `SECRET#<secretId>`  | `ALERT#…`                            | reserved for alert de-duplication             |
- * | `SECRET#<secretId>`  | `REPLACE`                            | `rotator migrate --aws`: replace on next rotation |
+ * | `SECRET#<name>`      | `REPLACE`                            | `rotator migrate --aws`: replace on next rotation |
  *
  * Records are stored as plain attributes (maps and lists), readable in the console.
  */
@@ -93,7 +94,7 @@ export class DynamoDbLedger implements RotationLedger {
     const pk = ledgerPartitionKey(record.secretId);
     const pendingKey = { pk, sk: ledgerPendingSortKey(record.toVersionId) };
     const last = await this.lastRotation(record.secretId);
-    const replaceKey = { pk, sk: LEDGER_REPLACE_SORT_KEY };
+    const replaceKey = replaceRequestKey(record.secretId);
     if (last?.toVersionId === record.toVersionId) {
       await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: pendingKey }));
       await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: replaceKey }));
@@ -141,12 +142,12 @@ export class DynamoDbLedger implements RotationLedger {
   }
 
   async requestReplacement(secretId: string, requestedAt: string): Promise<void> {
-    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: { pk: ledgerPartitionKey(secretId), sk: LEDGER_REPLACE_SORT_KEY, requestedAt } }));
+    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: { ...replaceRequestKey(secretId), requestedAt } }));
   }
 
   async replacementRequested(secretId: string): Promise<string | undefined> {
-    const item = await this.get(secretId, LEDGER_REPLACE_SORT_KEY);
-    return typeof item?.requestedAt === 'string' ? item.requestedAt : undefined;
+    const reply = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: replaceRequestKey(secretId), ConsistentRead: true }));
+    return typeof reply.Item?.requestedAt === 'string' ? reply.Item.requestedAt : undefined;
   }
 
   private async get(secretId: string, sk: string): Promise<Record<string, unknown> | undefined> {
@@ -155,6 +156,14 @@ export class DynamoDbLedger implements RotationLedger {
     );
     return reply.Item;
   }
+}
+
+/**
+ * A replacement request is keyed by the secret's name, not the id it was given: the CLI knows names from
+ * the fleet file, the rotation hook gets ARNs from Secrets Manager, and both must find the same item.
+ */
+function replaceRequestKey(secretId: string): { pk: string; sk: string } {
+  return { pk: ledgerPartitionKey(secretNameFromId(secretId)), sk: LEDGER_REPLACE_SORT_KEY };
 }
 
 /** Exactly the PendingRotation fields: keys, TTL and anything else on the item stay behind. */

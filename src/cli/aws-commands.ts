@@ -4,7 +4,13 @@ import { SecretsManagerStore } from '../adapters/secrets-manager-store.ts';
 import { parseAwsFleetConfig, type AwsFleetConfig, type AwsManagedRunner } from '../config/aws-fleet-config.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { serializeSecretValue } from '../core/secret-value.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbLedger } from '../adapters/dynamodb-ledger.ts';
+import { GitLabAdapter } from '../adapters/gitlab.ts';
+import { readAdminTokenSecret } from '../engines/aws-engine.ts';
 import { findCurrentToken } from './adopt-command.ts';
+import { migrateAws, type MigrateOptions } from './migrate-command.ts';
 import type { Output } from './output.ts';
 
 /** The AWS side of the CLI: the deployed stack's secrets, reached with the operator's own AWS credentials. */
@@ -42,4 +48,29 @@ export async function rotateAws(cli: AwsCli, name: string, output: Output): Prom
   const runner = awsRunner(cli, name);
   const versionId = await cli.store.startRotation(runner.secretId);
   output.out(`[${runner.name}] rotation started (version ${versionId}); follow it in the rotate-secret function's logs`);
+}
+
+/**
+ * `rotator migrate --aws NAME`: reads the plan with the operator's credentials (the runner's secret, the
+ * admin token secret, GitLab), then asks the stack to carry it out (see migrate-command.ts).
+ */
+export async function migrateThroughStack(
+  cli: AwsCli,
+  name: string,
+  options: MigrateOptions & { ledgerTable: string | undefined },
+  output: Output,
+  now: Date,
+  clients: { dynamodb?: DynamoDBDocumentClient; gitlab?: GitLabAdapter } = {},
+): Promise<number> {
+  const runner = awsRunner(cli, name);
+  const ledger =
+    options.ledgerTable === undefined ? undefined : new DynamoDbLedger(clients.dynamodb ?? DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 6 })), options.ledgerTable);
+  const gitlab = clients.gitlab ?? new GitLabAdapter();
+  return migrateAws(
+    { secrets: cli.store, gitlab, ledger, adminToken: (url) => readAdminTokenSecret(cli.store, cli.fleet.adminTokenSecrets, url) },
+    runner,
+    options,
+    output,
+    now,
+  );
 }

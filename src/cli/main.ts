@@ -5,9 +5,10 @@ import { Command, Option } from 'commander';
 import { parseFleetConfig } from '../config/fleet-config.ts';
 import { readCliEnvironment } from '../config/environment.ts';
 import { adoptRunner, findCurrentToken } from './adopt-command.ts';
-import { adoptAws, createAwsCli, rotateAws, type AwsCli } from './aws-commands.ts';
+import { adoptAws, createAwsCli, migrateThroughStack, rotateAws, type AwsCli } from './aws-commands.ts';
 import { runDemo } from './demo-command.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
+import { migrateLocal } from './migrate-command.ts';
 import { createLocalEngine, type LocalEngine } from '../engines/local-engine.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { describeHosts, type RotationStrategy } from '../core/types.ts';
@@ -103,6 +104,21 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
         const problems = printRotationReport(await rotateRunners(e, [runner], output), output);
         if (problems > 0) exitCode = 1;
       }
+    });
+
+  program
+    .command('migrate')
+    .description('move a runner registered with a legacy registration token to a new runner (POST /user/runners) with no outage; prints the plan first')
+    .argument('<runner>', 'runner name from the fleet file')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--force', 'replace the runner even if it already has a glrt- token')
+    .option('--aws', 'through the deployed stack: a replacement request in its ledger, then RotateSecret; --fleet names the AWS fleet file')
+    .option('--ledger-table <name>', "with --aws: the stack's LedgerTableName output (env ROTATOR_LEDGER_TABLE)", env.ledgerTable)
+    .action(async (name: string, opts: { dryRun?: boolean; force?: boolean; aws?: boolean; ledgerTable?: string }) => {
+      const options = { dryRun: opts.dryRun === true, force: opts.force === true };
+      exitCode = opts.aws
+        ? await migrateThroughStack(await awsCli(), name, { ...options, ledgerTable: opts.ledgerTable }, output, new Date())
+        : await migrateLocal(await engine(), name, options, output, new Date());
     });
 
   program

@@ -13,7 +13,7 @@ import { systemClock } from '../adapters/system-clock.ts';
 import { runnerForSecret, secretNameFromId } from '../config/aws-fleet-config.ts';
 import type { LambdaEnvironment } from '../config/lambda-environment.ts';
 import { InvalidInputError } from '../core/errors.ts';
-import type { Clock, RotationDeps, RotationEvents } from '../core/ports.ts';
+import type { Clock, RotationDeps, RotationEvents, SecretStore } from '../core/ports.ts';
 import type { AlertDeps } from '../core/raise-alert.ts';
 import type { ScanDeps } from '../core/scan-runner.ts';
 
@@ -52,6 +52,17 @@ export interface AwsEngine {
  * The admin token read once per GitLab url for the life of one scan, not once per runner (10,000
  * GetSecretValue calls at 10,000 runners). A failed read is not kept: the next runner tries again.
  */
+/** The admin access token of a GitLab url: a secret of its own per url, holding the token as plain text. */
+export async function readAdminTokenSecret(store: SecretStore, secretNames: Record<string, string>, gitlabUrl: string): Promise<string | undefined> {
+  const secretName = secretNames[gitlabUrl];
+  if (secretName === undefined) return undefined;
+  const value = (await store.getValue(secretName, { stage: 'AWSCURRENT' }))?.trim();
+  if (!value || /\s/.test(value)) {
+    throw new InvalidInputError(`admin token secret ${secretName}`, `holds no access token for ${gitlabUrl} (store the token as plain text)`);
+  }
+  return value;
+}
+
 function oncePerUrl(read: (gitlabUrl: string) => Promise<string | undefined>): (gitlabUrl: string) => Promise<string | undefined> {
   const reads = new Map<string, Promise<string | undefined>>();
   return (gitlabUrl) => {
@@ -82,16 +93,7 @@ export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clo
   const fleet = (deadline: Date) =>
     new SsmFleet({ ssm: clients.ssm, documentName: env.hostDocumentName, clock, deadline: () => deadline, ...env.fleet.ssm });
 
-  /** The admin access token for reset by id: a secret of its own per GitLab url, holding the token as plain text. */
-  const adminToken = async (gitlabUrl: string): Promise<string | undefined> => {
-    const secretName = env.fleet.adminTokenSecrets[gitlabUrl];
-    if (secretName === undefined) return undefined;
-    const value = (await store.getValue(secretName, { stage: 'AWSCURRENT' }))?.trim();
-    if (!value || /\s/.test(value)) {
-      throw new InvalidInputError(`admin token secret ${secretName}`, `holds no access token for ${gitlabUrl} (store the token as plain text)`);
-    }
-    return value;
-  };
+  const adminToken = (gitlabUrl: string) => readAdminTokenSecret(store, env.fleet.adminTokenSecrets, gitlabUrl);
 
   const alerts: AlertDeps | undefined = env.alertTopicArn
     ? {

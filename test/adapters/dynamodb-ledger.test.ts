@@ -120,10 +120,20 @@ describe('DynamoDbLedger finished rotations', () => {
         { Put: { TableName: TABLE, Item: { pk: PK, sk: `ROTATION#${record.promotedAt}#${V2}`, ...record } } },
         { Put: { TableName: TABLE, Item: { pk: PK, sk: 'LAST', ...record } } },
         { Delete: { TableName: TABLE, Key: { pk: PK, sk: `PENDING#${V2}` } } },
-        { Delete: { TableName: TABLE, Key: { pk: PK, sk: 'REPLACE' } } },
+        { Delete: { TableName: TABLE, Key: { pk: 'SECRET#runner-a', sk: 'REPLACE' } } },
       ],
     });
     expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toEqual({ TableName: TABLE, Key: { pk: PK, sk: 'LAST' }, ConsistentRead: true });
+  });
+
+  it('keys a replacement request by the secret name, so the CLI (names) and the rotation hook (ARNs) find the same item', async () => {
+    ddb.on(PutCommand).resolves({});
+    ddb.on(GetCommand, { TableName: TABLE, Key: { pk: 'SECRET#runner-a', sk: 'REPLACE' }, ConsistentRead: true }).resolves({ Item: { pk: 'SECRET#runner-a', sk: 'REPLACE', requestedAt: '2026-11-23T10:00:00.000Z' } });
+
+    await ledger.requestReplacement('runner-a', '2026-11-23T10:00:00.000Z');
+
+    expect(ddb.commandCalls(PutCommand)[0]?.args[0].input).toEqual({ TableName: TABLE, Item: { pk: 'SECRET#runner-a', sk: 'REPLACE', requestedAt: '2026-11-23T10:00:00.000Z' } });
+    expect(await ledger.replacementRequested(SECRET)).toBe('2026-11-23T10:00:00.000Z');
   });
 
   it('keeps the first record when finishSecret records the same version again, and only drops the pending record', async () => {

@@ -255,6 +255,43 @@ describe('the host update document run on a host', () => {
     expect(run.leftInTmp).toEqual([]);
   });
 
+  it('in mode add copies the table of FromRunnerId as RunnerId with the version’s token, leaving the old table as it was', async () => {
+    const run = await runDocument('several-runners.toml', { SSM_Mode: 'add', SSM_RunnerId: '70', SSM_FromRunnerId: '7' });
+
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^status=added runner_id=70 /);
+    const runners = (parse(await readFile(run.config, 'utf8')) as { runners: Array<Record<string, unknown>> }).runners;
+    expect(runners.map((r) => r.id)).toEqual([7, 70, 8, 9]);
+    expect(runners[0]?.token).toBe('glrt-OLDTOKEN-A');
+    expect(runners[1]).toMatchObject({ name: runners[0]?.name, url: runners[0]?.url, token: NEW_TOKEN });
+    expect(run.leftInTmp).toEqual([]);
+    expectNoneOf([run.stdout, run.stderr, run.awsCalls], NEW_TOKEN);
+  });
+
+  it('in mode remove takes RunnerId’s table out without reading any secret', async () => {
+    const run = await runDocument('several-runners.toml', { SSM_Mode: 'remove', SSM_RunnerId: '8' });
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^status=removed runner_id=8 /);
+    const runners = (parse(await readFile(run.config, 'utf8')) as { runners: Array<Record<string, unknown>> }).runners;
+    expect(runners.map((r) => r.id)).toEqual([7, 9]);
+    expect(run.awsCalls).toBe('');
+    expect(run.leftInTmp).toEqual([]);
+  });
+
+  it.each([
+    [{ SSM_Mode: 'add' }, /SSM_FromRunnerId must be a runner id in mode add/],
+    [{ SSM_Mode: 'add', SSM_FromRunnerId: '7; touch x' }, /SSM_FromRunnerId must be a runner id in mode add/],
+    [{ SSM_Mode: 'replace' }, /SSM_Mode must be update, add or remove/],
+  ])('refuses %o with exit 2 before reading the secret', async (env, message) => {
+    const run = await runDocument('several-runners.toml', env);
+
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+    expect(run.awsCalls).toBe('');
+  });
+
   // PWNED stands for a path in the test folder: whatever creates it ran code from a parameter value.
   it.each([
     ['SSM_ConfigPath', '/tmp/x; touch PWNED', 3, /config file does not exist \(\/tmp\/x; touch /],

@@ -34,10 +34,11 @@ export interface HarnessOptions {
   /** Settings of the managed runner in GitLab (type, projects, tags…): what a replacement must copy. */
   runnerSettings?: AddRunnerInit;
   /**
-   * Rotate by replacement: strategy `replace` in the fleet file, an `api`-scope admin token, a gitlab-runner
-   * polling on every host (`daemons`), and a clock that really waits (the hosts poll in real time).
+   * Ready to rotate by replacement: an `api`-scope admin token, a gitlab-runner polling on every host
+   * (`daemons`), a clock that really waits (the hosts poll in real time), and strategy `replace` in the
+   * fleet file unless `strategy` is false (`rotator migrate` asks for a replacement itself).
    */
-  replace?: { confirmWithinMs?: number };
+  replace?: { confirmWithinMs?: number; strategy?: boolean };
 }
 
 export interface Harness {
@@ -83,7 +84,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       ? simulator.addAccessToken({ scopes: ['manage_runner'], admin: true })
       : undefined;
   const fleetFile: Record<string, unknown> = { ...fleet.fleetFile(join(dir, 'state'), 'none') };
-  if (options.replace) fleetFile.defaults = { ...(fleetFile.defaults as Record<string, unknown>), strategy: 'replace' };
+  if (options.replace && options.replace.strategy !== false) fleetFile.defaults = { ...(fleetFile.defaults as Record<string, unknown>), strategy: 'replace' };
   if (adminToken) {
     await writeFile(join(dir, 'admin-token'), `${adminToken}\n`, { mode: 0o600 });
     fleetFile.adminTokenFile = join(dir, 'admin-token');

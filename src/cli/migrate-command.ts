@@ -1,0 +1,73 @@
+import { InvalidInputError, RotationInProgressError } from '../core/errors.ts';
+import { describeMigrationPlan, planMigration, type MigrationDeps, type MigrationPlan } from '../core/migration-plan.ts';
+import type { RotationLedger, SecretStore } from '../core/ports.ts';
+import type { ManagedRunner } from '../core/types.ts';
+import type { LocalEngine } from '../engines/local-engine.ts';
+import type { Output } from './output.ts';
+import { printRotationReport, rotateRunners, selectRunners } from './rotate-command.ts';
+
+export interface MigrateOptions {
+  /** Print the plan and change nothing. */
+  dryRun: boolean;
+  /** Replace a runner that is already on a glrt- token too. */
+  force: boolean;
+}
+
+/**
+ * `rotator migrate RUNNER`: moves a runner registered with a legacy registration token to a new runner
+ * created with POST /user/runners, with no outage (one rotation by replacement, see core/replace-steps.ts).
+ * Prints the plan first; `--dry-run` stops there. Returns the exit code.
+ */
+export async function migrateLocal(engine: LocalEngine, name: string, options: MigrateOptions, output: Output, now: Date): Promise<number> {
+  const [runner] = await selectRunners(engine, name, false, now);
+  if (!runner) return 2;
+  const plan = await planMigration(engine.deps, runner, engine.deps.replace?.confirmWithinMs);
+  if (!(await readyToMigrate(engine.deps.secrets, plan, options, output))) return 0;
+  await engine.ledger.requestReplacement(runner.secretId, now.toISOString());
+  const problems = printRotationReport(await rotateRunners(engine, [runner], output), output);
+  return problems > 0 ? 1 : 0;
+}
+
+export interface AwsMigrateDeps extends MigrationDeps {
+  secrets: SecretStore & { startRotation(secretId: string): Promise<string> };
+  /** The stack's ledger table (its LedgerTableName output); only needed when not a dry run. */
+  ledger: Pick<RotationLedger, 'requestReplacement'> | undefined;
+}
+
+/**
+ * `rotator migrate --aws RUNNER`: the same plan, read with the operator's credentials; then a replacement
+ * request in the stack's ledger and RotateSecret, so the rotation hook (the Lambda) carries it out.
+ */
+export async function migrateAws(deps: AwsMigrateDeps, runner: ManagedRunner, options: MigrateOptions, output: Output, now: Date): Promise<number> {
+  const plan = await planMigration(deps, runner);
+  if (!(await readyToMigrate(deps.secrets, plan, options, output))) return 0;
+  if (!deps.ledger) throw new InvalidInputError('--ledger-table', "is required with --aws: the stack's LedgerTableName output (env ROTATOR_LEDGER_TABLE)");
+  await deps.ledger.requestReplacement(runner.secretId, now.toISOString());
+  const versionId = await deps.secrets.startRotation(runner.secretId);
+  output.out(`[${runner.name}] migration started (version ${versionId}); follow it in the rotate-secret function's logs`);
+  return 0;
+}
+
+/** Prints the plan; false when there is nothing (more) to do: a dry run, or a runner already on glrt-. */
+async function readyToMigrate(secrets: Pick<SecretStore, 'describe'>, plan: MigrationPlan, options: MigrateOptions, output: Output): Promise<boolean> {
+  const tag = `[${plan.runner.name}]`;
+  for (const line of describeMigrationPlan(plan)) output.out(`${tag} ${line}`);
+  if (!plan.legacy && !options.force) {
+    output.out(`${tag} nothing to migrate: runner ${plan.runnerId} already uses a glrt- authentication token (--force replaces it anyway; strategy "replace" in the fleet file rotates by replacement every time)`);
+    return false;
+  }
+  if (options.dryRun) {
+    output.out(`${tag} dry run: nothing changed`);
+    return false;
+  }
+  // A rotation already under way would finish as it started (a reset) and drop the request.
+  const description = await secrets.describe(plan.runner.secretId);
+  if (description.versions.some((v) => v.stages.includes('AWSPENDING') && !v.stages.includes('AWSCURRENT'))) {
+    throw new RotationInProgressError(`${plan.runner.secretId} has a rotation in progress`, {
+      secretId: plan.runner.secretId,
+      step: 'migrate',
+      fix: 'Let it finish (`rotator rotate` resumes it locally; Secrets Manager retries it in AWS), then migrate.',
+    });
+  }
+  return true;
+}
