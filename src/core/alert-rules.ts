@@ -89,6 +89,7 @@ export function alertFromRotationError(runner: string, error: RotationError, now
     case 'pending-token-rejected':
       return buildAlert('token-rejected', { ...base, summary: error.message });
     case 'store-failed':
+    case 'replaced-runner-not-deleted':
       return buildAlert('rotation-failed', { ...base, summary: error.message });
     case 'replace-needs-access-token':
       return buildAlert('admin-token-missing', { ...base, summary: `${error.message}. Nothing changed: the runner keeps its token.` });

@@ -60,7 +60,9 @@ export type RotationFailureCode =
   /** `replace` needs an access token that may create and delete runners, and none is configured. */
   | 'replace-needs-access-token'
   /** `replace`: some host did not take the new runner, or its manager never contacted GitLab. */
-  | 'replacement-unconfirmed';
+  | 'replacement-unconfirmed'
+  /** `replace`: the new runner is current everywhere but the old runner could not be deleted. */
+  | 'replaced-runner-not-deleted';
 
 /** A rotation step cannot go on. `secretId` and `step` say where; `fix` says what an operator does next. */
 export class RotationError extends RotatorError {

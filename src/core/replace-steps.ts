@@ -10,8 +10,9 @@
  * - testSecret: wait until every host's gitlab-runner has contacted GitLab as the new runner (its
  *   system_id among the new runner's managers). A host that did not take it, or never makes contact,
  *   fails the step naming the host: the old runner is kept everywhere and AWSCURRENT does not move.
- * - finishSecret: remove the old runner's table from the hosts that run the new one, delete the old
- *   runner (its token dies only now), record, promote.
+ * - finishSecret: remove the old runner's table from the hosts that run the new one, record, promote,
+ *   then delete the old runner (its token dies only now). A failed delete fails the step; run again, it
+ *   deletes the runner (deleteReplacedRunner).
  *
  * Every step may run again for the same version. The access token (the admin token of the GitLab) must
  * be allowed to read, create and delete runners (`api` scope, or an administrator's token).
@@ -70,7 +71,7 @@ export async function replaceCreateSecret(deps: RotationDeps, request: StepReque
     });
   } catch (error) {
     // Nobody holds the new runner's token: delete it, so that a retry does not leave one behind per attempt.
-    await deleteRunner(deps, secretId, gitlabUrl, created.id, accessToken).catch((deleteError: unknown) => {
+    await deleteRunner(deps, gitlabUrl, created.id, accessToken).catch((deleteError: unknown) => {
       deps.events({ kind: 'warning', secretId, message: `could not delete the unused new runner ${created.id}: ${describeError(deleteError)}; delete it in GitLab` });
     });
     throw error;
@@ -171,18 +172,17 @@ export async function replaceFinishSecret(deps: RotationDeps, request: StepReque
       message: `host ${left.host} still has runner ${current.runnerId}'s table (${left.status}: ${left.detail}); runner ${next.runnerId} works there, remove the dead table with update-runner-token.sh --mode remove`,
     });
   }
-  const accessToken = await requireAccessToken(deps, secretId, current, step);
-  const alreadyGone = await deleteRunner(deps, secretId, current.gitlabUrl, current.runnerId, accessToken);
-  const deletedAt = deps.clock.now().toISOString();
-  deps.events({ kind: 'runner-deleted', secretId, runnerId: current.runnerId, alreadyGone });
+  // AWSCURRENT moves before the old runner goes: at every moment the secret names a runner every host runs.
+  const promotedAt = deps.clock.now().toISOString();
   const record: RotationRecord = {
     secretId,
     runnerId: next.runnerId,
     fromVersionId,
     toVersionId: versionId,
-    resetAt: deletedAt,
+    // The old token dies with the old runner, just after this: no host needs it any more.
+    resetAt: promotedAt,
     storedAt: pending.storedAt,
-    promotedAt: deletedAt,
+    promotedAt,
     tokenExpiresAt: next.tokenExpiresAt,
     hosts: pending.hosts,
     strategy: 'replace',
@@ -191,11 +191,35 @@ export async function replaceFinishSecret(deps: RotationDeps, request: StepReque
   await deps.ledger.saveRotation(record);
   await deps.secrets.promote(secretId, versionId, fromVersionId);
   deps.events({ kind: 'promoted', secretId, versionId, record });
+  await deleteReplacedRunner(deps, record, current.gitlabUrl);
   return { step, record, hosts: record.hosts };
 }
 
+/**
+ * DELETE /runners/:id of the runner a replace rotation replaced. Also run when finishSecret runs again after
+ * it promoted (Secrets Manager retrying a step that failed here): a runner gone already is fine.
+ */
+export async function deleteReplacedRunner(deps: RotationDeps, record: RotationRecord, gitlabUrl: string): Promise<void> {
+  const { secretId, replacedRunnerId } = record;
+  if (record.strategy !== 'replace' || replacedRunnerId === undefined) return;
+  const step = 'finishSecret';
+  const accessToken = await requireAccessToken(deps, secretId, { gitlabUrl, runnerId: replacedRunnerId }, step);
+  try {
+    const alreadyGone = await deleteRunner(deps, gitlabUrl, replacedRunnerId, accessToken);
+    deps.events({ kind: 'runner-deleted', secretId, runnerId: replacedRunnerId, alreadyGone });
+  } catch (error) {
+    throw new RotationError(`Runner ${record.runnerId} replaced runner ${replacedRunnerId} on every host and is current, but deleting runner ${replacedRunnerId} failed`, {
+      secretId,
+      step,
+      code: 'replaced-runner-not-deleted',
+      fix: `Delete runner ${replacedRunnerId} in GitLab (DELETE /runners/${replacedRunnerId}, or Remove runner in its page): no host uses it, but its token (in AWSPREVIOUS) stays valid until then.`,
+      cause: error,
+    });
+  }
+}
+
 /** DELETE /runners/:id; true when it was gone already (a retried finishSecret). */
-async function deleteRunner(deps: RotationDeps, secretId: string, gitlabUrl: string, runnerId: number, accessToken: string): Promise<boolean> {
+async function deleteRunner(deps: RotationDeps, gitlabUrl: string, runnerId: number, accessToken: string): Promise<boolean> {
   try {
     await deps.gitlab.deleteRunner(gitlabUrl, runnerId, accessToken);
     return false;
@@ -205,7 +229,7 @@ async function deleteRunner(deps: RotationDeps, secretId: string, gitlabUrl: str
   }
 }
 
-async function requireAccessToken(deps: RotationDeps, secretId: string, value: RunnerSecretValue, step: RotationStep): Promise<string> {
+async function requireAccessToken(deps: RotationDeps, secretId: string, value: Pick<RunnerSecretValue, 'gitlabUrl' | 'runnerId'>, step: RotationStep): Promise<string> {
   const token = await deps.adminToken(value.gitlabUrl);
   if (token !== undefined) return token;
   throw new RotationError(`Replacing runner ${value.runnerId} needs an access token for ${value.gitlabUrl} that may read, create and delete runners, and none is configured`, {

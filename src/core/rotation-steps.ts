@@ -1,6 +1,6 @@
 import { GitLabForbiddenError, RotationError } from './errors.ts';
 import type { RotationDeps, RotationEvent } from './ports.ts';
-import { isReplacement, replaceCreateSecret, replaceFinishSecret, replaceSetSecret, replaceTestSecret, replacementWanted } from './replace-steps.ts';
+import { deleteReplacedRunner, isReplacement, replaceCreateSecret, replaceFinishSecret, replaceSetSecret, replaceTestSecret, replacementWanted } from './replace-steps.ts';
 import { checkRotationGuards, currentVersionId } from './rotation-guards.ts';
 import { parseSecretValue, serializeSecretValue } from './secret-value.ts';
 import { describeError, managedRunner, pendingOf, readValue, recordOf, recordPending, storeUntilDeadline, type StepOutcome, type StepRequest } from './step-support.ts';
@@ -25,8 +25,10 @@ export async function runRotationStep(deps: RotationDeps, request: StepRequest):
   const guard = checkRotationGuards(description, versionId, step);
   if (!guard.proceed) {
     deps.events({ kind: 'step-skipped', secretId, step, versionId, reason: guard.reason });
-    // A finishSecret retried after it promoted still reports its rotation, so the hosts that missed stay named.
+    // A finishSecret retried after it promoted still reports its rotation, so the hosts that missed stay named,
+    // and finishes a replacement whose old runner was not deleted yet.
     const record = step === 'finishSecret' ? await recordOf(deps, secretId, versionId) : undefined;
+    if (record?.strategy === 'replace') await deleteReplacedRunner(deps, record, (await readValue(deps, secretId, { versionId }, step)).gitlabUrl);
     return { step, skipped: guard.reason, ...(record ? { record, hosts: record.hosts } : {}) };
   }
   deps.events({ kind: 'step-started', secretId, step, versionId });

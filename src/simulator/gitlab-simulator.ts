@@ -154,6 +154,11 @@ export class GitLabSimulator {
     return this.state.snapshot(id);
   }
 
+  /** How many runners exist (created, registered or added, and not deleted). */
+  get runnerCount(): number {
+    return this.state.runnerCount;
+  }
+
   /** The runner a token belongs to if GitLab would accept it now (not expired, not revoked). */
   runnerIdForToken(token: string): number | undefined {
     return this.state.runnerIdForToken(token);

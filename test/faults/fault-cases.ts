@@ -7,6 +7,7 @@
 import { failingPuts } from '../support/failing-store.ts';
 import { appendFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { parse } from 'smol-toml';
 import type { SecretStore } from '../../src/core/ports.ts';
 import type { RotationStep } from '../../src/core/types.ts';
 import { ROTATION_STEPS } from '../../src/core/types.ts';
@@ -209,6 +210,125 @@ function crashAfter(k: number): CaseDef {
 }
 
 const STEP_NAMES: Record<number, RotationStep> = { 1: 'createSecret', 2: 'setSecret', 3: 'testSecret', 4: 'finishSecret' };
+
+// ------------------------------------------------------------------------------------ replace strategy
+
+/** Before a replace case: the runner id, and where the hosts' job requests stand. */
+async function rememberReplace(w: World, s: CaseState): Promise<void> {
+  await remember(w, s);
+  s.runnersBefore = w.simulator.runnerCount;
+  s.pollsFrom = w.daemons?.polls.length ?? 0;
+}
+
+/** Job requests the hosts' gitlab-runners made since rememberReplace that GitLab refused. */
+function refusedPolls(w: World, s: CaseState): number {
+  return (w.daemons?.polls ?? []).slice(Number(s.pollsFrom ?? 0)).filter((p) => p.status !== 204).length;
+}
+
+/** The old runner is still current and still works, everywhere (a replacement stopped in time). */
+async function oldRunnerKept(w: World, s: CaseState, label: string): Promise<void> {
+  if ((await w.currentRunnerId()) !== w.runnerId) s.checks.push(`${label}: AWSCURRENT no longer names runner ${w.runnerId}`);
+  if (!w.simulator.runner(w.runnerId)) s.checks.push(`${label}: runner ${w.runnerId} was deleted`);
+  await nothingMadeWorse(w, s, label);
+}
+
+/** One new runner, current on every host with no other table of this GitLab, the old one deleted, no reset, no job refused. */
+function expectReplaced() {
+  return async (w: World, s: CaseState): Promise<string[]> => {
+    const problems: string[] = [];
+    const current = await w.currentRunnerId();
+    if (current === w.runnerId) problems.push('AWSCURRENT still names the old runner');
+    if (w.simulator.runner(w.runnerId)) problems.push(`old runner ${w.runnerId} still exists in GitLab`);
+    // One created, one deleted: a runner left over from a failed attempt would show here.
+    const runners = w.simulator.runnerCount - Number(s.runnersBefore);
+    if (runners !== 0) problems.push(`GitLab has ${runners} runner(s) more than before the replacement`);
+    if (w.resets() !== 0) problems.push(`GitLab reset a token ${w.resets()} time(s); replace must not`);
+    const refused = refusedPolls(w, s);
+    if (refused > 0) problems.push(`GitLab refused ${refused} job request(s) of the hosts: an outage`);
+    for (const host of w.hosts) {
+      const document = parse(await readFile(host.sim.configPath, 'utf8')) as { runners?: Array<{ id?: unknown; name?: unknown }> };
+      const ids = (document.runners ?? []).filter((r) => r.name !== 'neighbour').map((r) => Number(r.id));
+      if (ids.length !== 1 || ids[0] !== current) problems.push(`host ${host.sim.name} has runner tables ${ids.join(', ')}, expected only ${current}`);
+    }
+    return problems;
+  };
+}
+
+function expectReplaceAlert(w: World, s: CaseState, hostIndex: number): void {
+  const names = w.hosts[hostIndex]?.alertNames ?? [];
+  const alert = w.alerts().find((a) => a.kind === 'replacement-stalled');
+  if (!alert) s.checks.push('no replacement-stalled alert');
+  else if (!alert.hosts.some((h) => names.includes(h.host))) s.checks.push(`the replacement-stalled alert does not name host ${names[0]}`);
+}
+
+/** The hook's steps 1..k of a replace rotation, a crash, then the retry of step k and the rest. */
+function replaceCrashAfter(k: number): CaseDef {
+  return { ...crashAfter(k), options: { replace: true }, inject: rememberReplace, expect: expectReplaced() };
+}
+
+export const REPLACE_CASES: FaultCase[] = [
+  ...both('A replace rotation moves every host to a new runner with the same settings, no job request refused, and deletes the old runner', {
+    options: { replace: true },
+    inject: rememberReplace,
+    run: (w) => w.rotate(),
+    expect: expectReplaced(),
+  }),
+
+  ...both('A host whose gitlab-runner never contacts GitLab as the new runner keeps the old runner, is named in a replacement-stalled alert, and the rotation finishes once it is back', {
+    options: { replace: true },
+    inject: async (w, s) => {
+      await rememberReplace(w, s);
+      w.daemons?.stop(w.hosts[1]!.sim.name);
+    },
+    run: async (w, s) => {
+      await w.rotate();
+      await oldRunnerKept(w, s, 'after the stalled replacement');
+      expectReplaceAlert(w, s, 1);
+    },
+    repair: async (w) => {
+      w.daemons?.resume(w.hosts[1]!.sim.name);
+      await w.resume();
+    },
+    expect: expectReplaced(),
+  }),
+
+  ...both('A host whose config.toml is malformed refuses the new runner, keeps the old one, is named in a replacement-stalled alert, and the rotation finishes once it is fixed', {
+    options: { replace: true },
+    inject: async (w, s) => {
+      await rememberReplace(w, s);
+      await breakHost(w, s, 0, 'malformed');
+    },
+    run: async (w, s) => {
+      await w.rotate();
+      if ((await w.currentRunnerId()) !== w.runnerId) s.checks.push('AWSCURRENT moved although a host refused the new runner');
+      if (!w.simulator.runner(w.runnerId)) s.checks.push('the old runner was deleted although a host refused the new one');
+      expectReplaceAlert(w, s, 0);
+    },
+    repair: async (w, s) => {
+      await repairHost(w, s);
+      await w.resume();
+    },
+    expect: expectReplaced(),
+  }),
+
+  ...both('POST /user/runners answering 500 creates no runner and changes nothing, and the retried rotation replaces the runner', {
+    options: { replace: true },
+    inject: async (w, s) => {
+      await rememberReplace(w, s);
+      w.simulator.faults.failNext(1, { status: 500, path: '/user/runners' });
+    },
+    run: async (w, s) => {
+      await w.rotate();
+      await oldRunnerKept(w, s, 'after the 500');
+      await w.resume();
+    },
+    expect: expectReplaced(),
+  }),
+
+  ...[1, 2, 3, 4].flatMap((k) =>
+    both(`The function dying after ${STEP_NAMES[k]} of a replace rotation and the step running again creates one runner and deletes the old one`, replaceCrashAfter(k)),
+  ),
+];
 
 // --------------------------------------------------------------------------------------------- cases
 
@@ -534,4 +654,5 @@ export const FAULT_CASES: FaultCase[] = [
     },
     expect: expectRotated(1),
   }),
+  ...REPLACE_CASES,
 ];

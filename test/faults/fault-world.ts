@@ -35,6 +35,7 @@ import { createAwsEngine, type AwsEngine } from '../../src/engines/aws-engine.ts
 import { createLocalEngine, type LocalEngine } from '../../src/engines/local-engine.ts';
 import type { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
 import { pollForJobs, type SimulatedHost } from '../../src/simulator/simulated-fleet.ts';
+import type { RunnerDaemons } from '../../src/simulator/runner-daemons.ts';
 import { RUNNER as AWS_RUNNER, startAwsHarness, type AwsHarness } from '../support/aws-harness.ts';
 import { startHarness, type Harness } from '../support/rotation-harness.ts';
 
@@ -54,6 +55,8 @@ export interface WorldOptions {
   stallableHosts?: boolean;
   /** aws: the Lambda's remaining time at each invocation (default the harness's 300 s). */
   lambdaRemainingMs?: number;
+  /** The runner rotates by replacement (strategy `replace`, an access token, a gitlab-runner polling on each host). */
+  replace?: boolean;
 }
 
 /** A host as the verdict sees it: the simulated host and the names an alert may use for it. */
@@ -81,6 +84,10 @@ export interface World {
   /** The harness underneath, for faults only one engine has. */
   local?: Harness;
   aws?: AwsHarness;
+  /** With `replace`: the gitlab-runner of every host, polling GitLab with what its config.toml holds. */
+  daemons?: RunnerDaemons;
+  /** The runner AWSCURRENT names now (a replacement changes it). */
+  currentRunnerId(): Promise<number | undefined>;
   /** Every line the CLI commands printed (stdout and stderr). */
   outputLines(): string[];
   /** How many times GitLab reset the runner's token (applied resets only, lost replies included). */
@@ -138,7 +145,8 @@ function resetCount(simulator: GitLabSimulator): number {
     .reduce((n, [, c]) => n + c, 0);
 }
 
-async function hostState(sim: SimulatedHost, url: string): Promise<HostState> {
+/** What a host's config.toml holds for `runnerId` (the runner AWSCURRENT names), and whether GitLab accepts it. */
+async function hostState(sim: SimulatedHost, url: string, runnerId: number): Promise<HostState> {
   let text: string;
   try {
     text = await readFile(sim.configPath, 'utf8');
@@ -151,9 +159,9 @@ async function hostState(sim: SimulatedHost, url: string): Promise<HostState> {
   } catch {
     return { name: sim.name, token: undefined, accepted: false, problem: 'config.toml is not valid TOML' };
   }
-  const table = document.runners?.find((r) => r.id === sim.runnerId);
+  const table = document.runners?.find((r) => r.id === runnerId);
   const token = typeof table?.token === 'string' ? table.token : undefined;
-  if (token === undefined) return { name: sim.name, token, accepted: false, problem: 'no table for the runner' };
+  if (token === undefined) return { name: sim.name, token, accepted: false, problem: `no table for runner ${runnerId}` };
   const status = await pollForJobs(url, token, sim.systemId);
   return { name: sim.name, token, accepted: status === 204 };
 }
@@ -188,6 +196,7 @@ export async function localWorld(options: WorldOptions = {}): Promise<World> {
     simulatorOnHarnessClock: options.simulatorOnClock,
     wrapStore: options.wrapStore,
     gitlabOptions,
+    ...(options.replace ? { replace: { confirmWithinMs: 2_000 } } : {}),
   });
   const issued = recordIssuedTokens(h.simulator);
   const updaterPath = options.stallableHosts ? await stallableUpdater(h.dir) : undefined;
@@ -207,6 +216,7 @@ export async function localWorld(options: WorldOptions = {}): Promise<World> {
           alertLines: (line) => h.alertLines.push(line),
           clock: h.clock,
           gitlab: new GitLabAdapter({ ...gitlabOptions, now: () => h.clock.now().getTime(), sleep: (ms) => h.clock.sleep(ms) }),
+          replace: h.engine.deps.replace,
         })
       : h.engine;
     const secrets = !fresh && options.wrapStore ? h.deps.secrets : base.store;
@@ -250,6 +260,8 @@ export async function localWorld(options: WorldOptions = {}): Promise<World> {
     hosts: h.fleet.hosts.map((sim) => ({ sim, alertNames: [sim.name] })),
     errors,
     local: h,
+    daemons: h.daemons,
+    currentRunnerId: async () => runnerIdOf(await h.engine.store.getValue(secretId, { stage: 'AWSCURRENT' })),
     outputLines: () => [...output.lines],
     tokenResets: () => h.simulator.runner(h.runner.runnerId)?.tokenResets ?? 0,
     rotate: async () => {
@@ -278,7 +290,10 @@ export async function localWorld(options: WorldOptions = {}): Promise<World> {
     openVersion: async () =>
       (await h.engine.store.describe(secretId)).versions.find((v) => v.stages.includes('AWSPENDING') && !v.stages.includes('AWSCURRENT'))?.versionId,
     alerts: () => [...sent],
-    hostStates: () => Promise.all(h.fleet.hosts.map((sim) => hostState(sim, h.fleet.url))),
+    hostStates: async () => {
+      const runnerId = runnerIdOf(await h.engine.store.getValue(secretId, { stage: 'AWSCURRENT' })) ?? h.runner.runnerId;
+      return Promise.all(h.fleet.hosts.map((sim) => hostState(sim, h.fleet.url, runnerId)));
+    },
     capturedStreams: () => [h.events, h.alertLines, sent, output.lines, errors],
     knownTokens: async () => [...(await h.knownTokens()), ...issued, ...(lateAdminToken ? [lateAdminToken] : [])],
     resets: () => resetCount(h.simulator),
@@ -311,7 +326,12 @@ function rotationFailedEvent(secretArn: string): Record<string, unknown> {
 }
 
 export async function awsWorld(options: WorldOptions = {}): Promise<World> {
-  const h: AwsHarness = await startAwsHarness({ adminToken: options.adminToken, legacyToken: options.legacyToken, simulatorOnHarnessClock: options.simulatorOnClock });
+  const h: AwsHarness = await startAwsHarness({
+    adminToken: options.adminToken,
+    legacyToken: options.legacyToken,
+    simulatorOnHarnessClock: options.simulatorOnClock,
+    replace: options.replace,
+  });
   const issued = recordIssuedTokens(h.simulator);
   const errors: unknown[] = [];
   const output = recordingOutput();
@@ -387,6 +407,8 @@ export async function awsWorld(options: WorldOptions = {}): Promise<World> {
     hosts: h.fleet.hosts.map((sim, i) => ({ sim, alertNames: [h.instances[i]?.instanceId ?? sim.name, tagHost] })),
     errors,
     aws: h,
+    daemons: h.daemons,
+    currentRunnerId: async () => runnerIdOf(await h.store.getValue(h.secretArn, { stage: 'AWSCURRENT' })),
     outputLines: () => [...output.lines],
     tokenResets: () => h.simulator.runner(h.fleet.runners[0]?.id ?? 0)?.tokenResets ?? 0,
     rotate: async () => {
@@ -435,7 +457,10 @@ export async function awsWorld(options: WorldOptions = {}): Promise<World> {
     },
     openVersion,
     alerts: () => [...h.published],
-    hostStates: () => Promise.all(h.fleet.hosts.map((sim) => hostState(sim, h.fleet.url))),
+    hostStates: async () => {
+      const runnerId = runnerIdOf(await h.store.getValue(h.secretArn, { stage: 'AWSCURRENT' })) ?? h.fleet.runners[0]?.id ?? 0;
+      return Promise.all(h.fleet.hosts.map((sim) => hostState(sim, h.fleet.url, runnerId)));
+    },
     capturedStreams: () => [h.logLines.join(''), h.published, output.lines, errors],
     knownTokens: async () => [...h.knownTokens(), ...issued, ...(adminToken ? [adminToken] : [])],
     resets: () => resetCount(h.simulator),
@@ -448,6 +473,10 @@ export async function awsWorld(options: WorldOptions = {}): Promise<World> {
       await h.close();
     },
   };
+}
+
+function runnerIdOf(raw: string | undefined): number | undefined {
+  return raw === undefined ? undefined : parseSecretValue(raw, 'AWSCURRENT').runnerId;
 }
 
 export function startWorld(engine: EngineName, options: WorldOptions = {}): Promise<World> {

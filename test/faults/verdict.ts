@@ -4,7 +4,8 @@
  * - tokenSafe (invariant 1): at S1 and at S2, GitLab accepts the token AWSCURRENT holds, or an alert names the
  *   runner with a next step (the operator was told; the token is not silently lost).
  * - hostsSafe (invariant 5): at S1 every host holds AWSCURRENT (accepted by GitLab, or covered by the
- *   runner's alert when AWSCURRENT itself is rejected) or is named in a host-missed alert; at S2, after the
+ *   runner's alert when AWSCURRENT itself is rejected) or is named in a host-missed (or, for a replacement,
+ *   replacement-stalled) alert; at S2, after the
  *   repair and the scan, every host holds it.
  * - noLeak (invariant 3): no known token (and nothing shaped like one) in any captured stream.
  */
@@ -53,9 +54,12 @@ export function runnerAlerted(world: World, alerts: Alert[]): boolean {
   return alerts.some((a) => a.runner === world.runnerName && RUNNER_KINDS.has(a.kind) && hasNextStep(a));
 }
 
+/** Alerts that name hosts: one that missed the token, one that did not take a replacement runner. */
+const HOST_KINDS: ReadonlySet<AlertKind> = new Set(['host-missed', 'replacement-stalled']);
+
 export function hostAlerted(world: World, alerts: Alert[], hostName: string): boolean {
   const names = world.hosts.find((h) => h.sim.name === hostName)?.alertNames ?? [hostName];
-  return alerts.some((a) => a.kind === 'host-missed' && a.runner === world.runnerName && hasNextStep(a) && a.hosts.some((h) => names.includes(h.host)));
+  return alerts.some((a) => HOST_KINDS.has(a.kind) && a.runner === world.runnerName && hasNextStep(a) && a.hosts.some((h) => names.includes(h.host)));
 }
 
 function hostOk(world: World, s: Snapshot, host: HostState): boolean {
@@ -97,7 +101,7 @@ export function judge(world: World, name: string, s1: Snapshot, s2: Snapshot, le
     if (hostAlerted(world, s1.alerts, host.name)) continue;
     hostsSafe = false;
     unalerted = true;
-    problems.push(`after the run: host ${describeHost(host)} lacks AWSCURRENT and no host-missed alert names it`);
+    problems.push(`after the run: host ${describeHost(host)} lacks AWSCURRENT and no host alert names it`);
   }
   for (const host of s2.hosts) {
     if (hostOk(world, s2, host)) continue;

@@ -19,6 +19,7 @@ import { serializeSecretValue } from '../../src/core/secret-value.ts';
 import { createAwsEngine, type AwsEngine } from '../../src/engines/aws-engine.ts';
 import type { Telemetry } from '../../src/engines/rotation-log.ts';
 import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
+import { RunnerDaemons } from '../../src/simulator/runner-daemons.ts';
 import { createSimulatedFleet, type SimulatedFleet } from '../../src/simulator/simulated-fleet.ts';
 import { FakeDynamoTable } from './fake-dynamodb.ts';
 import { FakeSecretsManager } from './fake-secrets-manager.ts';
@@ -59,6 +60,8 @@ export interface AwsHarness {
   published: Alert[];
   /** Every line the handlers wrote to stdout and stderr (Powertools logs and EMF metrics). */
   logLines: string[];
+  /** With `replace`: the hosts' gitlab-runners. */
+  daemons: RunnerDaemons | undefined;
   context: Context;
   /** Tokens seen: the fleet's first ones and every version the fake Secrets Manager holds. */
   knownTokens(): string[];
@@ -78,6 +81,11 @@ export interface AwsHarnessOptions {
   simulatorOnHarnessClock?: boolean;
   /** The managed runner holds a legacy token (no glrt- prefix). */
   legacyToken?: boolean;
+  /**
+   * Rotate by replacement: strategy `replace` for the runner, the admin token configured, and a gitlab-runner
+   * polling on every host (`daemons`).
+   */
+  replace?: boolean;
 }
 
 export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<AwsHarness> {
@@ -95,11 +103,22 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
   const instances: FakeInstance[] = fleet.hosts.map((h) => ({ instanceId: `i-0${randomBytes(8).toString('hex')}`, tags: { 'gitlab-runner': RUNNER }, root: dirname(h.configPath) }));
   const runnerId = fleet.runners[0]?.id ?? 0;
 
+  const withAdminToken = options.adminToken === true || options.replace === true;
   const secretsManager = new FakeSecretsManager();
   const adminSecretName = 'gitlab-runner-rotator/admin';
   const fleetJson = JSON.stringify({
-    ...(options.adminToken ? { adminTokenSecrets: { [simulator.url]: adminSecretName } } : {}),
-    runners: [{ name: RUNNER, gitlabUrl: simulator.url, runnerId, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } }, configPath: '/config.toml', reload: 'none' }],
+    ...(withAdminToken ? { adminTokenSecrets: { [simulator.url]: adminSecretName } } : {}),
+    runners: [
+      {
+        name: RUNNER,
+        gitlabUrl: simulator.url,
+        runnerId,
+        hosts: { tag: { key: 'gitlab-runner', value: RUNNER } },
+        configPath: '/config.toml',
+        reload: 'none',
+        ...(options.replace ? { strategy: 'replace' } : {}),
+      },
+    ],
   });
   const env: LambdaEnvironment = {
     fleet: parseAwsFleetConfig(fleetJson, 'fleet.aws.json'),
@@ -113,7 +132,7 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
   const store = new SecretsManagerStore(secretsManager.client);
   const firstToken = fleet.tokens[1] ?? '';
   await store.adoptCurrent(secretArn, randomUUID(), serializeSecretValue({ runnerId, gitlabUrl: simulator.url, token: firstToken, tokenExpiresAt: new Date(now + expiresInDays * DAY_MS).toISOString(), tokenObtainedAt: new Date(now - (30 - expiresInDays) * DAY_MS).toISOString() }));
-  const adminToken = options.adminToken ? simulator.addAccessToken({ scopes: ['manage_runner'], admin: true }) : undefined;
+  const adminToken = withAdminToken ? simulator.addAccessToken({ scopes: ['manage_runner'], admin: true }) : undefined;
   if (adminToken) {
     secretsManager.createSecret(adminSecretName);
     await store.adoptCurrent(adminSecretName, randomUUID(), adminToken);
@@ -129,6 +148,7 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     return { $metadata: {}, MessageId: randomUUID() };
   });
   const engine = createAwsEngine(env, { secretsManager: secretsManager.client, ssm: ssm.client, sns, dynamodb: table.client }, clock);
+  const daemons = options.replace ? new RunnerDaemons(simulator.url, fleet.hosts, { intervalMs: 20 }).start() : undefined;
 
   const logLines: string[] = [];
   const capture = (chunk: unknown) => {
@@ -166,12 +186,14 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     telemetry,
     published,
     logLines,
+    daemons,
     context,
     knownTokens: () => {
       const stored = Object.keys(secretsManager.stages(`gitlab-runner-rotator/${RUNNER}`)).map((v) => secretsManager.valueOf(secretArn, v));
       return [...fleet.tokens, ...stored.flatMap((raw) => (raw ? [(JSON.parse(raw) as { token: string }).token] : [])), ...(adminToken ? [adminToken] : [])];
     },
     close: async () => {
+      await daemons?.stopAll();
       stdout.mockRestore();
       stderr.mockRestore();
       await ssm.settle();
