@@ -6,8 +6,10 @@ import { recordingOutput } from '../../src/cli/output.ts';
 import { RotationError } from '../../src/core/errors.ts';
 import { outageWindow } from '../../src/core/outage-window.ts';
 import { rotateNow } from '../../src/core/rotate-now.ts';
+import { runRotationStep } from '../../src/core/rotation-steps.ts';
 import { parseSecretValue } from '../../src/core/secret-value.ts';
 import { checkHosts } from '../../src/simulator/simulated-fleet.ts';
+import { failingPuts } from '../support/failing-store.ts';
 import { startHarness, type Harness } from '../support/rotation-harness.ts';
 import { expectNoTokens } from '../support/token-leaks.ts';
 
@@ -136,6 +138,52 @@ describe('the replace strategy', () => {
     expect(await currentRunnerId(h)).toBe(oldId);
     expect(h.simulator.runner(oldId)).toBeDefined();
     expect(h.events.some((e) => e.kind === 'host-confirmed')).toBe(false);
+  });
+
+  it('leaves the new runner current when deleting the old one fails, says how to finish, and a retried finishSecret deletes it', async () => {
+    harness = await startHarness({ replace: {}, gitlabOptions: { maxAttempts: 1 } });
+    const h = harness;
+    const oldId = h.runner.runnerId;
+    const { versionId } = await h.engine.store.beginRotation(h.runner.secretId, '0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b');
+    const deadline = new Date(Date.now() + BUDGET_MS);
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await runRotationStep(h.deps, { step, secretId: h.runner.secretId, versionId, deadline });
+    h.simulator.faults.failNext(1, { status: 500, path: `/runners/${oldId}` });
+
+    const error = await runRotationStep(h.deps, { step: 'finishSecret', secretId: h.runner.secretId, versionId, deadline }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+    expect(error).toMatchObject({ code: 'replaced-runner-not-deleted', step: 'finishSecret' });
+    expect((error as RotationError).fix).toContain(`DELETE /runners/${oldId}`);
+    const newId = await currentRunnerId(h);
+    expect(newId).not.toBe(oldId);
+    expect(await tableIds(h)).toEqual(h.fleet.hosts.map(() => [newId]));
+    expect(h.simulator.runner(oldId)).toBeDefined();
+
+    const retried = await runRotationStep(h.deps, { step: 'finishSecret', secretId: h.runner.secretId, versionId, deadline });
+
+    expect(retried.skipped).toContain('already AWSCURRENT');
+    expect(h.simulator.runner(oldId)).toBeUndefined();
+    expect(h.events.filter((e) => e.kind === 'runner-deleted')).toEqual([{ kind: 'runner-deleted', secretId: h.runner.secretId, runnerId: oldId, alreadyGone: false }]);
+  });
+
+  it('deletes the runner it created when its token cannot be stored, so the old runner stays the only one', async () => {
+    harness = await startHarness({ replace: {}, wrapStore: failingPuts(1_000, 'InternalServiceError: the secret store is unavailable (injected)') });
+    const h = harness;
+    const runnersBefore = h.simulator.runnerCount;
+    const { versionId } = await h.engine.store.beginRotation(h.runner.secretId, '1f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b');
+
+    const error = await runRotationStep(h.deps, { step: 'createSecret', secretId: h.runner.secretId, versionId, deadline: new Date(Date.now() + 400) }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+    expect(error).toMatchObject({ code: 'store-failed', step: 'createSecret' });
+    expect((error as Error).message).toContain(`runner ${h.runner.runnerId} keeps working`);
+    expect(h.simulator.stats.byRoute['POST /user/runners']).toBe(1);
+    expect(h.simulator.runnerCount).toBe(runnersBefore);
+    expect(h.simulator.accepts((await h.tokenAt({ stage: 'AWSCURRENT' }))!)).toBe(true);
   });
 
   it('refuses to start without an access token that may create runners, and changes nothing', async () => {
