@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { InvalidInputError } from '../core/errors.ts';
 import type { ManagedRunner } from '../core/types.ts';
-import { checkUniqueNames, gitlabUrl, parseJsonWith, policySchema, reloadMode, rotationStrategy, runnerBasics, runnerId, runnerName } from './config-schema.ts';
+import { checkReplaceHasAccessToken, checkUniqueNames, gitlabUrl, parseJsonWith, policySchema, reloadMode, rotationStrategy, runnerBasics, runnerId, runnerName } from './config-schema.ts';
 
 /**
  * Runners the scanner reads at once (each: GitLab's managers, one secret value, two ledger reads). At
@@ -154,6 +154,7 @@ export function parseAwsFleetConfig(text: string, path: string): AwsFleetConfig 
     if (key in adminTokenSecrets) throw new InvalidInputError(`${path}: adminTokenSecrets`, `${key} is named twice (with and without a trailing slash)`);
     adminTokenSecrets[key] = secret;
   }
+  checkReplaceHasAccessToken(runners, (url) => url in adminTokenSecrets, path, 'name its secret in adminTokenSecrets');
   const alerts = fleet.alerts ?? alertsSchema.parse({});
   checkUniqueEmails(alerts.emails, path);
   return {

@@ -69,6 +69,18 @@ export function runnerBasics(
   };
 }
 
+/**
+ * The `replace` strategy creates and deletes runners with the admin access token: a runner that asks for it
+ * where no such token is configured for its GitLab is refused here, before any rotation could stop on it.
+ */
+export function checkReplaceHasAccessToken(runners: Array<{ strategy: RotationStrategy; gitlabUrl: string }>, hasToken: (gitlabUrl: string) => boolean, path: string, configure: string): void {
+  runners.forEach((runner, index) => {
+    if (runner.strategy === 'replace' && !hasToken(runner.gitlabUrl)) {
+      throw new InvalidInputError(`${path}: runners[${index}].strategy`, `"replace" creates and deletes runners with an access token: ${configure} for ${runner.gitlabUrl}`);
+    }
+  });
+}
+
 /** Each runner name once: it names the secret. */
 export function checkUniqueNames(runners: Array<{ name: string }>, path: string): void {
   const seen = new Set<string>();

@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import * as z from 'zod/mini';
 import type { ManagedRunner } from '../core/types.ts';
-import { checkUniqueNames, gitlabUrl, parseJsonWith, policySchema, reloadMode, rotationStrategy, runnerBasics, runnerId, runnerName } from './config-schema.ts';
+import { checkReplaceHasAccessToken, checkUniqueNames, gitlabUrl, parseJsonWith, policySchema, reloadMode, rotationStrategy, runnerBasics, runnerId, runnerName } from './config-schema.ts';
 
 const text = () => z.string().check(z.minLength(1));
 
@@ -72,6 +72,7 @@ export function parseFleetConfig(text: string, path: string): LocalFleetConfig {
       },
     }),
   );
+  checkReplaceHasAccessToken(runners, () => fleet.adminTokenFile !== undefined, path, 'set adminTokenFile');
   return {
     stateDir: resolve(base, fleet.stateDir),
     adminTokenFile: fleet.adminTokenFile === undefined ? undefined : resolve(base, fleet.adminTokenFile),

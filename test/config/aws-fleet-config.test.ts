@@ -25,6 +25,14 @@ describe('parseAwsFleetConfig', () => {
     expect(config.runners[1]).toMatchObject({ reload: 'restart', hosts: { kind: 'ec2-instances', instanceIds: ['i-0123456789abcdef0'], configPath: '/srv/runner/config.toml' } });
   });
 
+  it('takes strategy replace for a runner whose GitLab has an admin token secret, and refuses it for one without', () => {
+    const replacing = { ...fleet, runners: [{ ...fleet.runners[0], strategy: 'replace' }, fleet.runners[1]] };
+    expect(parseAwsFleetConfig(JSON.stringify(replacing), 'fleet.aws.json').runners.map((r) => r.strategy)).toEqual(['replace', 'reset']);
+
+    const without = { ...replacing, adminTokenSecrets: {} };
+    expect(() => parseAwsFleetConfig(JSON.stringify(without), 'fleet.aws.json')).toThrow(/fleet\.aws\.json: runners\[0\]\.strategy.*adminTokenSecrets for https:\/\/gitlab\.example\.com/);
+  });
+
   it('finds the runner of a secret from the ARN a rotation event carries', () => {
     const config = parseAwsFleetConfig(JSON.stringify(fleet), 'fleet.aws.json');
     const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-runner-rotator/deployers-AbC123';

@@ -30,6 +30,15 @@ describe('parseFleetConfig', () => {
     expect(deployers).toMatchObject({ reload: 'restart', policy: { rotateAtRemainingShare: 0.3, minDaysBeforeExpiry: 3 } });
   });
 
+  it('rotates by reset unless the runner or the defaults ask for replace', () => {
+    const plain = parseFleetConfig(JSON.stringify(valid), '/srv/rotator/fleet.json');
+    expect(plain.runners.map((r) => r.strategy)).toEqual(['reset', 'reset']);
+    const mixed = structuredClone(valid) as typeof valid & { defaults: Record<string, unknown> };
+    mixed.defaults.strategy = 'replace';
+    (mixed.runners[1] as Record<string, unknown>).strategy = 'reset';
+    expect(parseFleetConfig(JSON.stringify(mixed), '/srv/rotator/fleet.json').runners.map((r) => r.strategy)).toEqual(['replace', 'reset']);
+  });
+
   const broken = (mutate: (c: typeof valid & Record<string, unknown>) => void) => {
     const copy = structuredClone(valid) as typeof valid & Record<string, unknown>;
     mutate(copy);
@@ -42,6 +51,15 @@ describe('parseFleetConfig', () => {
     ['a url that is not http(s)', broken((c) => ((c.runners[1] as Record<string, unknown>).gitlabUrl = 'ftp://x')), 'runners[1].gitlabUrl'],
     ['a runner without hosts', broken((c) => ((c.runners[0] as Record<string, unknown>).hosts = [])), 'runners[0].hosts'],
     ['an unknown reload mode', broken((c) => ((c.runners[0] as Record<string, unknown>).reload = 'kill')), 'runners[0].reload'],
+    ['an unknown strategy', broken((c) => ((c.runners[1] as Record<string, unknown>).strategy = 'recreate')), 'runners[1].strategy'],
+    [
+      'strategy replace without an admin token file',
+      broken((c) => {
+        delete (c as Record<string, unknown>).adminTokenFile;
+        (c.runners[1] as Record<string, unknown>).strategy = 'replace';
+      }),
+      'runners[1].strategy',
+    ],
     ['a share of 1', broken((c) => ((c.runners[1] as Record<string, unknown>).policy = { rotateAtRemainingShare: 1 })), 'runners[1].policy.rotateAtRemainingShare'],
     ['a misspelt key', broken((c) => (c.runer = [])), 'runer'],
     ['a name used twice', broken((c) => ((c.runners[1] as Record<string, unknown>).name = 'builders')), 'used twice'],
