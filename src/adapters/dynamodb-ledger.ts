@@ -94,10 +94,12 @@ export class DynamoDbLedger implements RotationLedger {
     const pk = ledgerPartitionKey(record.secretId);
     const pendingKey = { pk, sk: ledgerPendingSortKey(record.toVersionId) };
     const last = await this.lastRotation(record.secretId);
+    // A replacement answers a `rotator migrate` request; a reset that was under way when it came does not.
     const replaceKey = replaceRequestKey(record.secretId);
+    const dropRequest = record.strategy === 'replace';
     if (last?.toVersionId === record.toVersionId) {
       await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: pendingKey }));
-      await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: replaceKey }));
+      if (dropRequest) await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: replaceKey }));
       return;
     }
     const attributes = recordAttributes(record);
@@ -107,7 +109,7 @@ export class DynamoDbLedger implements RotationLedger {
           { Put: { TableName: this.tableName, Item: { pk, sk: ledgerRotationSortKey(record.promotedAt, record.toVersionId), ...attributes } } },
           { Put: { TableName: this.tableName, Item: { pk, sk: LEDGER_LAST_SORT_KEY, ...attributes } } },
           { Delete: { TableName: this.tableName, Key: pendingKey } },
-          { Delete: { TableName: this.tableName, Key: replaceKey } },
+          ...(dropRequest ? [{ Delete: { TableName: this.tableName, Key: replaceKey } }] : []),
         ],
       }),
     );
@@ -148,6 +150,10 @@ export class DynamoDbLedger implements RotationLedger {
   async replacementRequested(secretId: string): Promise<string | undefined> {
     const reply = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: replaceRequestKey(secretId), ConsistentRead: true }));
     return typeof reply.Item?.requestedAt === 'string' ? reply.Item.requestedAt : undefined;
+  }
+
+  async withdrawReplacement(secretId: string): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: replaceRequestKey(secretId) }));
   }
 
   private async get(secretId: string, sk: string): Promise<Record<string, unknown> | undefined> {

@@ -35,7 +35,7 @@ export class FileRotationLedger implements RotationLedger {
   async saveRotation(record: RotationRecord): Promise<void> {
     const ledger = await this.load(record.secretId);
     delete ledger.pending[record.toVersionId];
-    delete ledger.replacementRequestedAt;
+    if (record.strategy === 'replace') delete ledger.replacementRequestedAt;
     ledger.rotations = [...ledger.rotations.filter((r) => r.toVersionId !== record.toVersionId), record].slice(-HISTORY);
     await this.save(record.secretId, ledger);
   }
@@ -60,6 +60,13 @@ export class FileRotationLedger implements RotationLedger {
 
   async replacementRequested(secretId: string): Promise<string | undefined> {
     return (await this.load(secretId)).replacementRequestedAt;
+  }
+
+  async withdrawReplacement(secretId: string): Promise<void> {
+    const ledger = await this.load(secretId);
+    if (ledger.replacementRequestedAt === undefined) return;
+    delete ledger.replacementRequestedAt;
+    await this.save(secretId, ledger);
   }
 
   private path(secretId: string): string {

@@ -3,6 +3,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SecretsManagerStore } from '../adapters/secrets-manager-store.ts';
 import { parseAwsFleetConfig, type AwsFleetConfig, type AwsManagedRunner } from '../config/aws-fleet-config.ts';
 import { InvalidInputError } from '../core/errors.ts';
+import { runnerAsStored } from '../core/runner-as-stored.ts';
 import { serializeSecretValue } from '../core/secret-value.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -34,7 +35,8 @@ function awsRunner(cli: AwsCli, name: string): AwsManagedRunner {
  * then (unless --no-rotate) starts a rotation at once, so the expiry becomes known and every host is in step.
  */
 export async function adoptAws(cli: AwsCli, name: string, tokenFile: string | undefined, rotate: boolean, output: Output, now: Date): Promise<void> {
-  const runner = awsRunner(cli, name);
+  // After a replacement the secret, not the fleet file, knows the runner id the hosts run.
+  const runner = await runnerAsStored(cli.store, awsRunner(cli, name));
   if (tokenFile === undefined) throw new InvalidInputError('--token-file', 'is required with --aws: the runner hosts are not on this machine');
   const found = await findCurrentToken({ ...runner, hosts: { kind: 'config-files', files: [] } }, tokenFile);
   const value = serializeSecretValue({ runnerId: runner.runnerId, gitlabUrl: runner.gitlabUrl, token: found.token, tokenExpiresAt: null, tokenObtainedAt: now.toISOString() });

@@ -11,6 +11,7 @@ import { registerDoctorCommand } from './doctor-command.ts';
 import { migrateLocal } from './migrate-command.ts';
 import { createLocalEngine, type LocalEngine } from '../engines/local-engine.ts';
 import { InvalidInputError } from '../core/errors.ts';
+import { runnerAsStored } from '../core/runner-as-stored.ts';
 import { describeHosts, type RotationStrategy } from '../core/types.ts';
 import { consoleOutput, type Output } from './output.ts';
 import { progressPrinter } from './progress.ts';
@@ -95,8 +96,10 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     .action(async (name: string, opts: { tokenFile?: string; rotate: boolean; aws?: boolean }) => {
       if (opts.aws) return adoptAws(await awsCli(), name, opts.tokenFile, opts.rotate, output, new Date());
       const e = await engine();
-      const [runner] = await selectRunners(e, name, false, new Date());
-      if (!runner) return;
+      const [selected] = await selectRunners(e, name, false, new Date());
+      if (!selected) return;
+      // After a replacement the secret, not the fleet file, knows the runner id the hosts run.
+      const runner = await runnerAsStored(e.store, selected);
       const found = await findCurrentToken(runner, opts.tokenFile);
       await adoptRunner(e, runner, found, new Date());
       output.out(`[${runner.name}] adopted the token from ${found.source} as AWSCURRENT`);
@@ -112,10 +115,11 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     .argument('<runner>', 'runner name from the fleet file')
     .option('--dry-run', 'print the plan and change nothing')
     .option('--force', 'replace the runner even if it already has a glrt- token')
+    .option('--cancel', 'withdraw a migration requested earlier (one that stalled, or that you no longer want)')
     .option('--aws', 'through the deployed stack: a replacement request in its ledger, then RotateSecret; --fleet names the AWS fleet file')
     .option('--ledger-table <name>', "with --aws: the stack's LedgerTableName output (env ROTATOR_LEDGER_TABLE)", env.ledgerTable)
-    .action(async (name: string, opts: { dryRun?: boolean; force?: boolean; aws?: boolean; ledgerTable?: string }) => {
-      const options = { dryRun: opts.dryRun === true, force: opts.force === true };
+    .action(async (name: string, opts: { dryRun?: boolean; force?: boolean; cancel?: boolean; aws?: boolean; ledgerTable?: string }) => {
+      const options = { dryRun: opts.dryRun === true, force: opts.force === true, cancel: opts.cancel === true };
       exitCode = opts.aws
         ? await migrateThroughStack(await awsCli(), name, { ...options, ledgerTable: opts.ledgerTable }, output, new Date())
         : await migrateLocal(await engine(), name, options, output, new Date());

@@ -11,6 +11,8 @@ export interface MigrateOptions {
   dryRun: boolean;
   /** Replace a runner that is already on a glrt- token too. */
   force: boolean;
+  /** Withdraw an open request instead (a replacement already under way is not stopped by it). */
+  cancel?: boolean;
 }
 
 /**
@@ -21,6 +23,7 @@ export interface MigrateOptions {
 export async function migrateLocal(engine: LocalEngine, name: string, options: MigrateOptions, output: Output, now: Date): Promise<number> {
   const [runner] = await selectRunners(engine, name, false, now);
   if (!runner) return 2;
+  if (options.cancel) return withdraw(engine.ledger, runner, output);
   const plan = await planMigration(engine.deps, runner, engine.deps.replace?.confirmWithinMs);
   if (!(await readyToMigrate(engine.deps.secrets, plan, options, output))) return 0;
   await engine.ledger.requestReplacement(runner.secretId, now.toISOString());
@@ -31,7 +34,7 @@ export async function migrateLocal(engine: LocalEngine, name: string, options: M
 export interface AwsMigrateDeps extends MigrationDeps {
   secrets: SecretStore & { startRotation(secretId: string): Promise<string> };
   /** The stack's ledger table (its LedgerTableName output); only needed when not a dry run. */
-  ledger: Pick<RotationLedger, 'requestReplacement'> | undefined;
+  ledger: Pick<RotationLedger, 'requestReplacement' | 'withdrawReplacement'> | undefined;
 }
 
 /**
@@ -39,12 +42,29 @@ export interface AwsMigrateDeps extends MigrationDeps {
  * request in the stack's ledger and RotateSecret, so the rotation hook (the Lambda) carries it out.
  */
 export async function migrateAws(deps: AwsMigrateDeps, runner: ManagedRunner, options: MigrateOptions, output: Output, now: Date): Promise<number> {
+  const ledger = () => {
+    if (!deps.ledger) throw new InvalidInputError('--ledger-table', "is required with --aws: the stack's LedgerTableName output (env ROTATOR_LEDGER_TABLE)");
+    return deps.ledger;
+  };
+  if (options.cancel) return withdraw(ledger(), runner, output);
   const plan = await planMigration(deps, runner);
   if (!(await readyToMigrate(deps.secrets, plan, options, output))) return 0;
-  if (!deps.ledger) throw new InvalidInputError('--ledger-table', "is required with --aws: the stack's LedgerTableName output (env ROTATOR_LEDGER_TABLE)");
-  await deps.ledger.requestReplacement(runner.secretId, now.toISOString());
-  const versionId = await deps.secrets.startRotation(runner.secretId);
+  await ledger().requestReplacement(runner.secretId, now.toISOString());
+  let versionId: string;
+  try {
+    versionId = await deps.secrets.startRotation(runner.secretId);
+  } catch (error) {
+    // No rotation started: a request left behind would turn some later scheduled rotation into a replacement.
+    await ledger().withdrawReplacement(runner.secretId);
+    throw error;
+  }
   output.out(`[${runner.name}] migration started (version ${versionId}); follow it in the rotate-secret function's logs`);
+  return 0;
+}
+
+async function withdraw(ledger: Pick<RotationLedger, 'withdrawReplacement'>, runner: ManagedRunner, output: Output): Promise<number> {
+  await ledger.withdrawReplacement(runner.secretId);
+  output.out(`[${runner.name}] no replacement requested any more; a rotation already under way goes on as it started (cancel it by removing AWSPENDING from its version)`);
   return 0;
 }
 

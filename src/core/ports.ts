@@ -78,11 +78,14 @@ export interface RotationLedger {
   updateHosts(secretId: string, toVersionId: string, results: HostResult[]): Promise<void>;
   /**
    * `rotator migrate`: the next rotation of this secret replaces its runner, whatever the runner's
-   * strategy. The request stays until a rotation is recorded (saveRotation drops it).
+   * strategy. The request stays until a replacement is recorded (saveRotation of a `replace` record drops
+   * it; a reset that was already under way does not) or it is withdrawn.
    */
   requestReplacement(secretId: string, requestedAt: string): Promise<void>;
   /** ISO 8601 time of an open replacement request, if any. */
   replacementRequested(secretId: string): Promise<string | undefined>;
+  /** `rotator migrate --cancel`, or a RotateSecret that failed after the request: no replacement is wanted. */
+  withdrawReplacement(secretId: string): Promise<void>;
 }
 
 /** The GitLab REST API v4 calls the core needs. Errors are the GitLab* classes of errors.ts. */

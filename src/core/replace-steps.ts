@@ -3,19 +3,22 @@
  * a valid token on every host (no outage window; DESIGN.md, end of "Rotation, step by step"). It is also
  * how `rotator migrate` moves a runner off a legacy registration token.
  *
- * - createSecret: read the old runner's settings, create the new runner with them (POST /user/runners),
- *   enable it on every other project the old one served, store its token as AWSPENDING at once.
- *   The old runner stays valid. A store that never lands deletes the new runner again.
- * - setSecret: add the new runner's table on every host, copied from the old one's (`--mode add`).
+ * - createSecret: read the old runner's settings, create the new runner with them (POST /user/runners)
+ *   and store its token as AWSPENDING at once (invariant 2: nothing in between). The old runner stays
+ *   valid. A store that never lands deletes the new runner again.
+ * - setSecret: enable the new runner on every other project the old one served (idempotent), then add
+ *   its table on every host, copied from the old one's (`--mode add`).
  * - testSecret: wait until every host's gitlab-runner has contacted GitLab as the new runner (its
  *   system_id among the new runner's managers). A host that did not take it, or never makes contact,
  *   fails the step naming the host: the old runner is kept everywhere and AWSCURRENT does not move.
- * - finishSecret: remove the old runner's table from the hosts that run the new one, record, promote,
- *   then delete the old runner (its token dies only now). A failed delete fails the step; run again, it
- *   deletes the runner (deleteReplacedRunner).
+ * - finishSecret: record and promote (AWSCURRENT names the new runner, which every host runs), then
+ *   retire the old runner (retireReplacedRunner): remove its table from the hosts, make sure no other
+ *   host still runs it, delete it. Its token dies only then.
  *
- * Every step may run again for the same version. The access token (the admin token of the GitLab) must
- * be allowed to read, create and delete runners (`api` scope, or an administrator's token).
+ * Every step may run again for the same version. Retiring is also finished by a finishSecret run again
+ * after the promotion, and by the next rotation's createSecret, so a crash or a GitLab outage after the
+ * promotion never leaves the old runner behind for good. The access token (the admin token of the
+ * GitLab) must be allowed to read, create and delete runners (`api` scope, or an administrator's token).
  */
 import { GitLabNotFoundError, RotationError } from './errors.ts';
 import type { ReplaceTiming, RotationDeps } from './ports.ts';
@@ -49,8 +52,7 @@ export async function replaceCreateSecret(deps: RotationDeps, request: StepReque
   const { gitlabUrl } = current;
   const accessToken = await requireAccessToken(deps, secretId, current, step);
   const old = await deps.gitlab.runner(gitlabUrl, current.runnerId, accessToken);
-  const [owner, ...moreProjects] = old.projectIds;
-  if (old.runnerType === 'project_type' && owner === undefined) {
+  if (old.runnerType === 'project_type' && old.projectIds.length === 0) {
     throw new RotationError(`Runner ${current.runnerId} is a project runner but GitLab shows no project of it to the access token`, {
       secretId,
       step,
@@ -59,10 +61,9 @@ export async function replaceCreateSecret(deps: RotationDeps, request: StepReque
   }
   const created = await deps.gitlab.createRunner(gitlabUrl, accessToken, old);
   const createdAt = deps.clock.now().toISOString();
+  const next: RunnerSecretValue = { runnerId: created.id, gitlabUrl, token: created.token, tokenExpiresAt: created.tokenExpiresAt, tokenObtainedAt: createdAt };
   let attempts: number;
   try {
-    for (const projectId of moreProjects) await deps.gitlab.enableRunnerInProject(gitlabUrl, projectId, created.id, accessToken);
-    const next: RunnerSecretValue = { runnerId: created.id, gitlabUrl, token: created.token, tokenExpiresAt: created.tokenExpiresAt, tokenObtainedAt: createdAt };
     attempts = await storeUntilDeadline(deps, request, serializeSecretValue(next), (tries, error) => {
       return new RotationError(
         `GitLab created runner ${created.id} to replace runner ${current.runnerId} but storing its token as version ${versionId} of ${secretId} failed ${tries} times; runner ${current.runnerId} keeps working`,
@@ -70,10 +71,14 @@ export async function replaceCreateSecret(deps: RotationDeps, request: StepReque
       );
     });
   } catch (error) {
-    // Nobody holds the new runner's token: delete it, so that a retry does not leave one behind per attempt.
-    await deleteRunner(deps, gitlabUrl, created.id, accessToken).catch((deleteError: unknown) => {
-      deps.events({ kind: 'warning', secretId, message: `could not delete the unused new runner ${created.id}: ${describeError(deleteError)}; delete it in GitLab` });
-    });
+    // An attempt whose reply was lost may have stored it after all: then the version holds the runner.
+    const landed = await deps.secrets.getValue(secretId, { versionId }).catch(() => undefined);
+    if (landed === undefined || runnerIdOf(landed) !== created.id) {
+      // Nobody holds the new runner's token: delete it, so that a retry does not leave one behind per attempt.
+      await deleteRunner(deps, gitlabUrl, created.id, accessToken).catch((deleteError: unknown) => {
+        deps.events({ kind: 'warning', secretId, message: `could not delete the unused new runner ${created.id}: ${describeError(deleteError)}; delete it in GitLab` });
+      });
+    }
     throw error;
   }
   const storedAt = deps.clock.now().toISOString();
@@ -99,6 +104,7 @@ export async function replaceSetSecret(deps: RotationDeps, request: StepRequest,
   const next = await readValue(deps, secretId, { versionId }, step);
   const current = await readValue(deps, secretId, { stage: 'AWSCURRENT' }, step);
   const runner = atRunnerId(managedRunner(deps, secretId, step), next.runnerId);
+  await enableOnEveryProject(deps, secretId, current, next.runnerId, step);
   const hosts = await deps.fleet.push(
     runner,
     { secretId, versionId, runnerId: next.runnerId, addFromRunnerId: current.runnerId, previousVersionId: fromVersionId, tokenExpiresAt: next.tokenExpiresAt },
@@ -159,27 +165,13 @@ export async function replaceFinishSecret(deps: RotationDeps, request: StepReque
   const next = await readValue(deps, secretId, { versionId }, step);
   const current = await readValue(deps, secretId, { stage: 'AWSCURRENT' }, step);
   const pending = await pendingOf(deps, secretId, versionId, fromVersionId);
-  const runner = managedRunner(deps, secretId, step);
-  const running = pending.hosts.filter(hostHoldsVersion).map((h) => h.host);
-  // Only where the new runner runs: a host that joined a tag since setSecret keeps the old table.
-  const removed = await deps.fleet.remove({ ...runner, hosts: restrictHosts(runner.hosts, running) }, { secretId, versionId, runnerId: current.runnerId }, (result) =>
-    deps.events({ kind: 'host-removed', secretId, runnerId: current.runnerId, result }),
-  );
-  for (const left of removed.filter((h) => !hostHoldsVersion(h))) {
-    deps.events({
-      kind: 'warning',
-      secretId,
-      message: `host ${left.host} still has runner ${current.runnerId}'s table (${left.status}: ${left.detail}); runner ${next.runnerId} works there, remove the dead table with update-runner-token.sh --mode remove`,
-    });
-  }
-  // AWSCURRENT moves before the old runner goes: at every moment the secret names a runner every host runs.
   const promotedAt = deps.clock.now().toISOString();
   const record: RotationRecord = {
     secretId,
     runnerId: next.runnerId,
     fromVersionId,
     toVersionId: versionId,
-    // The old token dies with the old runner, just after this: no host needs it any more.
+    // The old token dies with the old runner, just after this: every host runs the new one already.
     resetAt: promotedAt,
     storedAt: pending.storedAt,
     promotedAt,
@@ -188,33 +180,104 @@ export async function replaceFinishSecret(deps: RotationDeps, request: StepReque
     strategy: 'replace',
     replacedRunnerId: current.runnerId,
   };
+  // AWSCURRENT moves first, while every host still has both tables: at no moment does the secret name a
+  // runner the hosts do not run.
   await deps.ledger.saveRotation(record);
   await deps.secrets.promote(secretId, versionId, fromVersionId);
   deps.events({ kind: 'promoted', secretId, versionId, record });
-  await deleteReplacedRunner(deps, record, current.gitlabUrl);
+  await retireReplacedRunner(deps, record, current.gitlabUrl);
   return { step, record, hosts: record.hosts };
 }
 
 /**
- * DELETE /runners/:id of the runner a replace rotation replaced. Also run when finishSecret runs again after
- * it promoted (Secrets Manager retrying a step that failed here): a runner gone already is fine.
+ * The old runner of a finished replacement goes: its table is removed from the hosts that run the new
+ * runner (idempotent), then, unless some other host still runs it, it is deleted (its token dies). A
+ * runner gone already means this was done before. Throws a RotationError when a host the rotation did
+ * not know still runs the old runner (it would go offline), or when the delete fails.
  */
-export async function deleteReplacedRunner(deps: RotationDeps, record: RotationRecord, gitlabUrl: string): Promise<void> {
-  const { secretId, replacedRunnerId } = record;
-  if (record.strategy !== 'replace' || replacedRunnerId === undefined) return;
+export async function retireReplacedRunner(deps: RotationDeps, record: RotationRecord, gitlabUrl: string): Promise<void> {
+  const { secretId, replacedRunnerId: oldId } = record;
+  if (record.strategy !== 'replace' || oldId === undefined) return;
   const step = 'finishSecret';
-  const accessToken = await requireAccessToken(deps, secretId, { gitlabUrl, runnerId: replacedRunnerId }, step);
+  const accessToken = await requireAccessToken(deps, secretId, { gitlabUrl, runnerId: oldId }, step);
   try {
-    const alreadyGone = await deleteRunner(deps, gitlabUrl, replacedRunnerId, accessToken);
-    deps.events({ kind: 'runner-deleted', secretId, runnerId: replacedRunnerId, alreadyGone });
+    await deps.gitlab.runner(gitlabUrl, oldId, accessToken);
   } catch (error) {
-    throw new RotationError(`Runner ${record.runnerId} replaced runner ${replacedRunnerId} on every host and is current, but deleting runner ${replacedRunnerId} failed`, {
+    if (error instanceof GitLabNotFoundError) return;
+    throw error;
+  }
+  const runner = deps.runnerFor(secretId);
+  if (runner) {
+    // Only where the new runner runs: a host that does not run it keeps its only working table.
+    const running = record.hosts.filter(hostHoldsVersion).map((h) => h.host);
+    const hosts = restrictHosts(runner.hosts, running);
+    const removed = await deps.fleet.remove({ ...runner, runnerId: oldId, hosts }, { secretId, versionId: record.toVersionId, runnerId: oldId }, (result) =>
+      deps.events({ kind: 'host-removed', secretId, runnerId: oldId, result }),
+    );
+    for (const left of removed.filter((h) => !hostHoldsVersion(h))) {
+      deps.events({
+        kind: 'warning',
+        secretId,
+        message: `host ${left.host} still has runner ${oldId}'s table (${left.status}: ${left.detail}); runner ${record.runnerId} works there, remove the dead table with update-runner-token.sh --mode remove`,
+      });
+    }
+  }
+  await refuseWhileOthersRunIt(deps, record, gitlabUrl, oldId, accessToken);
+  try {
+    const alreadyGone = await deleteRunner(deps, gitlabUrl, oldId, accessToken);
+    deps.events({ kind: 'runner-deleted', secretId, runnerId: oldId, alreadyGone });
+  } catch (error) {
+    throw new RotationError(`Runner ${record.runnerId} replaced runner ${oldId} on every host and is current, but deleting runner ${oldId} failed`, {
       secretId,
       step,
       code: 'replaced-runner-not-deleted',
-      fix: `Delete runner ${replacedRunnerId} in GitLab (DELETE /runners/${replacedRunnerId}, or Remove runner in its page): no host uses it, but its token (in AWSPREVIOUS) stays valid until then.`,
+      fix: `Delete runner ${oldId} in GitLab (DELETE /runners/${oldId}, or Remove runner in its page), or let the next rotation do it: no host uses it, but its token (in AWSPREVIOUS) stays valid until then.`,
       cause: error,
     });
+  }
+}
+
+/**
+ * A host that joined after setSecret (an instance that came up with the tag and the old token) still runs
+ * the old runner: a manager of it that contacted GitLab since the new token was stored, with a system_id
+ * none of the moved hosts reported. Deleting the old runner would take that host offline.
+ */
+async function refuseWhileOthersRunIt(deps: RotationDeps, record: RotationRecord, gitlabUrl: string, oldId: number, accessToken: string): Promise<void> {
+  const known = new Set(record.hosts.map((h) => h.systemId).filter((id): id is string => id !== null));
+  const since = Date.parse(record.storedAt);
+  const strangers = (await deps.gitlab.managers(gitlabUrl, oldId, accessToken)).filter(
+    (m) => !known.has(m.systemId) && m.contactedAt !== null && Date.parse(m.contactedAt) >= since,
+  );
+  if (strangers.length === 0) return;
+  const finishedAt = deps.clock.now().toISOString();
+  const hosts: HostResult[] = strangers.map((m) => ({
+    host: `system_id ${m.systemId}${m.ipAddress ? ` (${m.ipAddress})` : ''}`,
+    status: 'failed',
+    systemId: m.systemId,
+    detail: `still runs runner ${oldId} (contacted GitLab at ${m.contactedAt}) but was not among the hosts this rotation moved to runner ${record.runnerId}`,
+    finishedAt,
+  }));
+  throw new RotationError(`Runner ${oldId} is not deleted: ${hosts.length} host(s) this rotation did not know still run it`, {
+    secretId: record.secretId,
+    step: 'finishSecret',
+    code: 'replacement-unconfirmed',
+    hosts,
+    fix: `Give the named hosts runner ${record.runnerId} (list them among the runner's hosts and re-push, or update-runner-token.sh --mode add), or stop them; the next rotation (or this step run again) then deletes runner ${oldId}.`,
+  });
+}
+
+/**
+ * A project runner serves every project of the old one: the first owns it (POST /user/runners), the
+ * others are enabled here, in setSecret, so that the token is stored before any other call (invariant 2)
+ * and a retry enables only what is missing.
+ */
+async function enableOnEveryProject(deps: RotationDeps, secretId: string, current: RunnerSecretValue, newId: number, step: RotationStep): Promise<void> {
+  const accessToken = await requireAccessToken(deps, secretId, current, step);
+  const old = await deps.gitlab.runner(current.gitlabUrl, current.runnerId, accessToken);
+  if (old.runnerType !== 'project_type') return;
+  const serving = new Set((await deps.gitlab.runner(current.gitlabUrl, newId, accessToken)).projectIds);
+  for (const projectId of old.projectIds) {
+    if (!serving.has(projectId)) await deps.gitlab.enableRunnerInProject(current.gitlabUrl, projectId, newId, accessToken);
   }
 }
 
@@ -247,7 +310,7 @@ function unconfirmedError(secretId: string, newId: number, oldId: number, hosts:
     step: 'testSecret',
     code: 'replacement-unconfirmed',
     hosts,
-    fix: `Check gitlab-runner on the named hosts (\`rotator doctor\`: running, config.toml valid, GitLab reachable), then rotate again: the rotation resumes with runner ${newId}. To give up instead, remove runner ${newId}'s table from the hosts (update-runner-token.sh --mode remove), delete runner ${newId} in GitLab and cancel the rotation.`,
+    fix: `Check gitlab-runner on the named hosts (\`rotator doctor\`: running, config.toml valid, GitLab reachable), then rotate again: the rotation resumes with runner ${newId}. To give up instead, remove runner ${newId}'s table from the hosts (update-runner-token.sh --mode remove), delete runner ${newId} in GitLab, cancel the rotation, and withdraw a migration (\`rotator migrate --cancel\`) or set the runner's strategy back to reset.`,
   });
 }
 

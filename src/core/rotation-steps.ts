@@ -1,6 +1,6 @@
 import { GitLabForbiddenError, RotationError } from './errors.ts';
 import type { RotationDeps, RotationEvent } from './ports.ts';
-import { deleteReplacedRunner, isReplacement, replaceCreateSecret, replaceFinishSecret, replaceSetSecret, replaceTestSecret, replacementWanted } from './replace-steps.ts';
+import { isReplacement, retireReplacedRunner, replaceCreateSecret, replaceFinishSecret, replaceSetSecret, replaceTestSecret, replacementWanted } from './replace-steps.ts';
 import { checkRotationGuards, currentVersionId } from './rotation-guards.ts';
 import { parseSecretValue, serializeSecretValue } from './secret-value.ts';
 import { describeError, managedRunner, pendingOf, readValue, recordOf, recordPending, storeUntilDeadline, type StepOutcome, type StepRequest } from './step-support.ts';
@@ -26,9 +26,9 @@ export async function runRotationStep(deps: RotationDeps, request: StepRequest):
   if (!guard.proceed) {
     deps.events({ kind: 'step-skipped', secretId, step, versionId, reason: guard.reason });
     // A finishSecret retried after it promoted still reports its rotation, so the hosts that missed stay named,
-    // and finishes a replacement whose old runner was not deleted yet.
+    // and retires the old runner of a replacement that failed or died after its promotion.
     const record = step === 'finishSecret' ? await recordOf(deps, secretId, versionId) : undefined;
-    if (record?.strategy === 'replace') await deleteReplacedRunner(deps, record, (await readValue(deps, secretId, { versionId }, step)).gitlabUrl);
+    if (record?.strategy === 'replace') await retireReplacedRunner(deps, record, (await readValue(deps, secretId, { versionId }, step)).gitlabUrl);
     return { step, skipped: guard.reason, ...(record ? { record, hosts: record.hosts } : {}) };
   }
   deps.events({ kind: 'step-started', secretId, step, versionId });
@@ -54,6 +54,7 @@ async function createSecret(deps: RotationDeps, request: StepRequest, fromVersio
     return { step, skipped: reason };
   }
   const current = await readValue(deps, secretId, { stage: 'AWSCURRENT' }, step);
+  await retireEarlierReplacement(deps, secretId, current.gitlabUrl);
   if (await replacementWanted(deps, secretId)) return replaceCreateSecret(deps, request, fromVersionId, current);
   const { issued, recovered, reset } = await resetToken(deps, secretId, current);
   const resetAt = deps.clock.now().toISOString();
@@ -80,6 +81,21 @@ async function createSecret(deps: RotationDeps, request: StepRequest, fromVersio
   deps.events({ kind: 'token-stored', secretId, versionId, attempts });
   await recordPending(deps, { secretId, versionId, fromVersionId, resetAt, storedAt, recovered, hosts: [] });
   return { step };
+}
+
+/**
+ * The last rotation replaced the runner but did not get to delete the old one (it failed or died after the
+ * promotion, where the local engine has no retry of finishSecret): finish that first. Never blocks this
+ * rotation; what stays undone is said as a warning, and its alert was raised when it failed.
+ */
+async function retireEarlierReplacement(deps: RotationDeps, secretId: string, gitlabUrl: string): Promise<void> {
+  const last = await deps.ledger.lastRotation(secretId);
+  if (last?.strategy !== 'replace') return;
+  try {
+    await retireReplacedRunner(deps, last, gitlabUrl);
+  } catch (error) {
+    deps.events({ kind: 'warning', secretId, message: `runner ${last.replacedRunnerId ?? '?'} replaced earlier is still there: ${describeError(error)}` });
+  }
 }
 
 /** Resets with the current token; on 403, by id with the admin token when there is one. */

@@ -16,6 +16,8 @@ export interface FailOptions {
   path?: PathFilter;
   /** Sent as `Retry-After` when given. */
   retryAfterSeconds?: number;
+  /** Only requests with this HTTP method (upper case); default any. */
+  method?: string;
 }
 
 export interface SimulatorFaults {
@@ -35,6 +37,7 @@ export interface Failure {
 interface Armed<T> {
   remaining: number;
   path: PathFilter | undefined;
+  method?: string;
   value: T;
 }
 
@@ -49,7 +52,7 @@ export class FaultInjector implements SimulatorFaults {
     if (options.retryAfterSeconds !== undefined && !(options.retryAfterSeconds >= 0)) {
       throw new RangeError('failNext: retryAfterSeconds must be >= 0');
     }
-    this.failures.push({ remaining: checkCount(count), path: options.path, value: { status, retryAfterSeconds: options.retryAfterSeconds } });
+    this.failures.push({ remaining: checkCount(count), path: options.path, method: options.method, value: { status, retryAfterSeconds: options.retryAfterSeconds } });
   }
 
   dropNextReset(): void {
@@ -64,8 +67,8 @@ export class FaultInjector implements SimulatorFaults {
     return take(this.hangs, pathname) !== undefined;
   }
 
-  takeFailure(pathname: string): Failure | undefined {
-    return take(this.failures, pathname);
+  takeFailure(pathname: string, method: string): Failure | undefined {
+    return take(this.failures, pathname, method);
   }
 
   takeDropReset(): boolean {
@@ -86,10 +89,11 @@ function checkCount(count: number): number {
   return count;
 }
 
-function take<T>(armed: Armed<T>[], pathname: string): T | undefined {
+function take<T>(armed: Armed<T>[], pathname: string, method?: string): T | undefined {
   for (let index = 0; index < armed.length; index++) {
     const entry = armed[index]!;
     if (!matches(entry.path, pathname)) continue;
+    if (entry.method !== undefined && entry.method !== method) continue;
     entry.remaining -= 1;
     if (entry.remaining <= 0) armed.splice(index, 1);
     return entry.value;

@@ -219,7 +219,7 @@ export class GitLabSimulator {
     }
 
     if (this.faultInjector.takeHang(url.pathname)) return;
-    const failure = this.faultInjector.takeFailure(url.pathname);
+    const failure = this.faultInjector.takeFailure(url.pathname, req.method ?? 'GET');
     if (failure) {
       const headers: Record<string, string> = failure.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(failure.retryAfterSeconds) };
       this.reply(res, { ...statusMessage(failure.status), headers });

@@ -108,7 +108,7 @@ describe('DynamoDbLedger pending rotations', () => {
 });
 
 describe('DynamoDbLedger finished rotations', () => {
-  it('records a rotation in one transaction: the history item, LAST, and the pending record and any replacement request deleted', async () => {
+  it('records a rotation in one transaction: the history item, LAST, and the pending record deleted', async () => {
     ddb.on(GetCommand).resolves({});
     ddb.on(TransactWriteCommand).resolves({});
     await ledger.saveRotation(record);
@@ -120,10 +120,25 @@ describe('DynamoDbLedger finished rotations', () => {
         { Put: { TableName: TABLE, Item: { pk: PK, sk: `ROTATION#${record.promotedAt}#${V2}`, ...record } } },
         { Put: { TableName: TABLE, Item: { pk: PK, sk: 'LAST', ...record } } },
         { Delete: { TableName: TABLE, Key: { pk: PK, sk: `PENDING#${V2}` } } },
-        { Delete: { TableName: TABLE, Key: { pk: 'SECRET#runner-a', sk: 'REPLACE' } } },
       ],
     });
     expect(ddb.commandCalls(GetCommand)[0]?.args[0].input).toEqual({ TableName: TABLE, Key: { pk: PK, sk: 'LAST' }, ConsistentRead: true });
+  });
+
+  it('drops the replacement request, keyed by the secret name, with the record of a replacement', async () => {
+    ddb.on(GetCommand).resolves({});
+    ddb.on(TransactWriteCommand).resolves({});
+    await ledger.saveRotation({ ...record, strategy: 'replace', replacedRunnerId: 11 });
+
+    const items = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+    expect(items.at(-1)).toEqual({ Delete: { TableName: TABLE, Key: { pk: 'SECRET#runner-a', sk: 'REPLACE' } } });
+    expect(items[1]).toMatchObject({ Put: { Item: { sk: 'LAST', strategy: 'replace', replacedRunnerId: 11 } } });
+  });
+
+  it('withdraws a replacement request', async () => {
+    ddb.on(DeleteCommand).resolves({});
+    await ledger.withdrawReplacement(SECRET);
+    expect(ddb.commandCalls(DeleteCommand)[0]?.args[0].input).toEqual({ TableName: TABLE, Key: { pk: 'SECRET#runner-a', sk: 'REPLACE' } });
   });
 
   it('keys a replacement request by the secret name, so the CLI (names) and the rotation hook (ARNs) find the same item', async () => {

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import { recordingOutput } from '../../src/cli/output.ts';
 import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
+import { RunnerDaemons } from '../../src/simulator/runner-daemons.ts';
 import { checkHosts, createSimulatedFleet, type SimulatedFleet } from '../../src/simulator/simulated-fleet.ts';
 import { captured, expectNoTokens } from '../support/token-leaks.ts';
 
@@ -103,4 +104,29 @@ describe('rotator', () => {
     expect(await rotator('status')).toBe(2);
     expect(output.lines.join('\n')).toContain(`${fleetPath}: runners[0].runnerId`);
   });
+
+  it('re-adopts a replaced runner by the id its secret holds, not the stale id of the fleet file, and shows that id', async () => {
+    const accessToken = simulator.addAccessToken({ scopes: ['api'] });
+    await writeFile(join(dir, 'admin-token'), `${accessToken}\n`, { mode: 0o600 });
+    const file = fleet.fleetFile('state', 'none') as Record<string, unknown>;
+    await writeFile(fleetPath, JSON.stringify({ ...file, adminTokenFile: 'admin-token', defaults: { reload: 'none', strategy: 'replace' } }));
+    const daemons = new RunnerDaemons(fleet.url, fleet.hosts.filter((h) => h.runner === 'old'), { intervalMs: 20 }).start();
+    try {
+      expect(await rotator('adopt', 'old')).toBe(0);
+    } finally {
+      await daemons.stopAll();
+    }
+    const oldId = fleet.runners.find((r) => r.name === 'old')!.id;
+    output.lines.length = 0;
+    expect(await rotator('status', '--json')).toBe(0);
+    const newId = (output.lines.map((l) => JSON.parse(l) as { runner: string; runnerId: number }).find((r) => r.runner === 'old'))!.runnerId;
+    expect(newId).not.toBe(oldId);
+
+    expect(await rotator('adopt', 'old', '--no-rotate')).toBe(0);
+
+    expect(output.lines.join('\n')).toContain('adopted the token');
+    expect(simulator.runner(oldId)).toBeUndefined();
+    const checks = await checkHosts(fleet.hosts.filter((h) => h.runner === 'old'), fleet.url, () => newId);
+    expect(checks.every((c) => c.accepted && c.leftoverRunnerIds.length === 0)).toBe(true);
+  }, 30_000);
 });

@@ -122,6 +122,20 @@ describe('rotator migrate', () => {
     expect(await h.engine.ledger.replacementRequested(h.runner.secretId)).toBeUndefined();
   });
 
+  it('--cancel withdraws a migration that stalled, so the resumed rotation ends it and later ones reset', async () => {
+    harness = await legacyHarness(1_000);
+    const h = harness;
+    h.daemons!.stop(h.fleet.hosts[0]!.name);
+    const output = recordingOutput();
+    expect(await migrateLocal(h.engine, h.runner.name, { dryRun: false, force: false }, output, new Date())).toBe(1);
+    expect(await h.engine.ledger.replacementRequested(h.runner.secretId)).toBeDefined();
+
+    expect(await migrateLocal(h.engine, h.runner.name, { dryRun: false, force: false, cancel: true }, output, new Date())).toBe(0);
+
+    expect(await h.engine.ledger.replacementRequested(h.runner.secretId)).toBeUndefined();
+    expect(output.lines.join('\n')).toContain('no replacement requested any more');
+  });
+
   it('says there is nothing to migrate for a runner already on a glrt- token, unless forced', async () => {
     harness = await startHarness({ replace: { strategy: false } });
     const h = harness;
@@ -178,7 +192,24 @@ describe('rotator migrate --aws', () => {
     expect(await tableIds(h.fleet.hosts)).toEqual(h.fleet.hosts.map(() => [value.runnerId]));
     expect(daemons.polls.slice(pollsBefore).filter((p) => p.status !== 204)).toEqual([]);
     expect(h.ssm.mock.commandCalls(SendCommandCommand).map((call) => call.args[0].input.Parameters?.Mode?.[0])).toEqual(['add', 'remove']);
+    expect(await h.engine.ledger.replacementRequested(h.secretArn)).toBeUndefined();
     expectNoTokens(captured(output.lines, h.logLines, h.published), h.knownTokens());
+  });
+
+  it('withdraws its request when RotateSecret refuses, so no later rotation turns into a replacement', async () => {
+    const h = await startAwsHarness({ adminToken: true, legacyToken: true });
+    aws = { harness: h, daemons: new RunnerDaemons(h.simulator.url, []) };
+    const fleetText = JSON.stringify({
+      adminTokenSecrets: { [h.simulator.url]: 'gitlab-runner-rotator/admin' },
+      runners: [{ name: RUNNER, gitlabUrl: h.simulator.url, runnerId: h.fleet.runners[0]!.id, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } } }],
+    });
+    h.secretsManager.failNext('RotateSecret', 1);
+    const cli = createAwsCli(fleetText, 'fleet.aws.json', h.secretsManager.client);
+
+    const error = await migrateThroughStack(cli, RUNNER, { dryRun: false, force: false, ledgerTable: 'ledger' }, recordingOutput(), new Date(), { dynamodb: h.table.client, gitlab: new GitLabAdapter() }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(Error);
+    expect(await h.engine.ledger.replacementRequested(h.secretArn)).toBeUndefined();
   });
 
   it('needs the ledger table to start, and says where to find it', async () => {

@@ -8,7 +8,7 @@ import { outageWindow } from '../../src/core/outage-window.ts';
 import { rotateNow } from '../../src/core/rotate-now.ts';
 import { runRotationStep } from '../../src/core/rotation-steps.ts';
 import { parseSecretValue } from '../../src/core/secret-value.ts';
-import { checkHosts } from '../../src/simulator/simulated-fleet.ts';
+import { checkHosts, pollForJobs } from '../../src/simulator/simulated-fleet.ts';
 import { failingPuts } from '../support/failing-store.ts';
 import { startHarness, type Harness } from '../support/rotation-harness.ts';
 import { expectNoTokens } from '../support/token-leaks.ts';
@@ -66,7 +66,6 @@ describe('the replace strategy', () => {
     expect(result.record).toMatchObject({ strategy: 'replace', replacedRunnerId: oldId, runnerId: newId });
     expect(outageWindow(result.record!)).toEqual({ ms: 0, complete: true, hostsMissed: 0 });
     expect(h.events.filter((e) => e.kind === 'host-confirmed')).toHaveLength(h.fleet.hosts.length);
-    expect(await h.engine.ledger.replacementRequested(h.runner.secretId)).toBeUndefined();
     expectNoTokens(JSON.stringify(h.events), await h.knownTokens());
   });
 
@@ -147,7 +146,7 @@ describe('the replace strategy', () => {
     const { versionId } = await h.engine.store.beginRotation(h.runner.secretId, '0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b');
     const deadline = new Date(Date.now() + BUDGET_MS);
     for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await runRotationStep(h.deps, { step, secretId: h.runner.secretId, versionId, deadline });
-    h.simulator.faults.failNext(1, { status: 500, path: `/runners/${oldId}` });
+    h.simulator.faults.failNext(1, { status: 500, path: `/runners/${oldId}`, method: 'DELETE' });
 
     const error = await runRotationStep(h.deps, { step: 'finishSecret', secretId: h.runner.secretId, versionId, deadline }).then(
       () => undefined,
@@ -184,6 +183,52 @@ describe('the replace strategy', () => {
     expect(h.simulator.stats.byRoute['POST /user/runners']).toBe(1);
     expect(h.simulator.runnerCount).toBe(runnersBefore);
     expect(h.simulator.accepts((await h.tokenAt({ stage: 'AWSCURRENT' }))!)).toBe(true);
+  });
+
+  it('after dying between the promotion and retiring the old runner, leaves every host working and the next rotation retires it first', async () => {
+    harness = await startHarness({ replace: {} });
+    const h = harness;
+    const oldId = h.runner.runnerId;
+    const fleet = h.deps.fleet;
+    const dying = { ...h.deps, fleet: { push: fleet.push.bind(fleet), remove: () => Promise.reject(new Error('the Lambda was killed (injected)')) } };
+
+    await expect(rotateNow(dying, h.runner.secretId, BUDGET_MS)).rejects.toThrow('killed');
+
+    const newId = await currentRunnerId(h);
+    expect(newId).not.toBe(oldId);
+    expect(await tableIds(h)).toEqual(h.fleet.hosts.map(() => [oldId, newId]));
+    for (const check of await checkHosts(h.fleet.hosts, h.fleet.url, () => newId)) expect(check.accepted).toBe(true);
+    expect(h.simulator.runner(oldId)).toBeDefined();
+
+    await rotateNow(h.deps, h.runner.secretId, BUDGET_MS);
+
+    expect(h.simulator.runner(oldId)).toBeUndefined();
+    expect(h.simulator.runner(newId)).toBeUndefined();
+    const newest = await currentRunnerId(h);
+    expect(await tableIds(h)).toEqual(h.fleet.hosts.map(() => [newest]));
+  });
+
+  it('keeps the old runner when a host the rotation did not know still runs it, naming that host', async () => {
+    harness = await startHarness({ replace: {} });
+    const h = harness;
+    const oldId = h.runner.runnerId;
+    const oldToken = (await h.tokenAt({ stage: 'AWSCURRENT' }))!;
+    // An instance that came up with the old token after the hosts were listed: it polls, GitLab records it.
+    const stranger = setInterval(() => void pollForJobs(h.fleet.url, oldToken, 's_0000stranger0'), 20);
+    let error: unknown;
+    try {
+      error = await rotateNow(h.deps, h.runner.secretId, BUDGET_MS).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    } finally {
+      clearInterval(stranger);
+    }
+
+    expect(error).toMatchObject({ code: 'replacement-unconfirmed', step: 'finishSecret' });
+    expect((error as RotationError).hosts.map((host) => host.systemId)).toEqual(['s_0000stranger0']);
+    expect(h.simulator.accepts(oldToken)).toBe(true);
+    expect(await currentRunnerId(h)).not.toBe(oldId);
   });
 
   it('refuses to start without an access token that may create runners, and changes nothing', async () => {

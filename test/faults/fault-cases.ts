@@ -311,7 +311,7 @@ export const REPLACE_CASES: FaultCase[] = [
     expect: expectReplaced(),
   }),
 
-  ...both('POST /user/runners answering 500 creates no runner and changes nothing, and the retried rotation replaces the runner', {
+  ...both('POST /user/runners answering 500 changes nothing, and the retried rotation replaces the runner', {
     options: { replace: true },
     inject: async (w, s) => {
       await rememberReplace(w, s);

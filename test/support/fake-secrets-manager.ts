@@ -22,7 +22,7 @@ import {
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 
 /** The calls failNext can fail. */
-export type FailingApi = 'PutSecretValue' | 'UpdateSecretVersionStage';
+export type FailingApi = 'PutSecretValue' | 'UpdateSecretVersionStage' | 'RotateSecret';
 
 interface FakeVersion {
   stages: string[];
@@ -191,6 +191,7 @@ export class FakeSecretsManager {
   }
 
   private rotateSecret(input: RotateSecretCommandInput) {
+    this.injectedFailure('RotateSecret');
     const secret = this.secret(input.SecretId);
     if (!secret.rotationEnabled) {
       throw new InvalidRequestException({ message: 'No Lambda rotation function ARN is associated with this secret.', $metadata });
