@@ -1,11 +1,13 @@
 /**
- * Outage window of the reset strategy: one runner on N hosts through the local engine, with every part
- * real: the GitLab simulator over HTTP, the file secret store and ledger, and host/update-runner-token.sh
- * in bash on each host's config.toml (LocalFleet, 8 hosts at once). The window of each rotation is the
- * engine's own measure (src/core/outage-window.ts): GitLab's reset reply (the old token dies) → the last
- * host's updater finished, on the system clock.
+ * Outage window of a strategy: one runner on N hosts through the local engine, with every part real: the
+ * GitLab simulator over HTTP, the file secret store and ledger, and host/update-runner-token.sh in bash on
+ * each host's config.toml (LocalFleet, 16 hosts at once). The window of each rotation is the engine's own
+ * measure (src/core/outage-window.ts): the old token's death (reset: GitLab's reply; replace: the
+ * promotion, just before the old runner is deleted) → the last host's updater finished, on the system
+ * clock. Each host also runs a simulated gitlab-runner polling every 50 ms (runner-daemons.ts): the job
+ * requests GitLab refused are the outage as the hosts saw it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adoptRunner, findCurrentToken } from '../src/cli/adopt-command.ts';
@@ -13,14 +15,19 @@ import { systemClock } from '../src/adapters/system-clock.ts';
 import { parseFleetConfig } from '../src/config/fleet-config.ts';
 import { outageWindow } from '../src/core/outage-window.ts';
 import { rotateNow } from '../src/core/rotate-now.ts';
-import type { ManagedRunner } from '../src/core/types.ts';
+import { parseSecretValue } from '../src/core/secret-value.ts';
+import type { ManagedRunner, RotationStrategy } from '../src/core/types.ts';
 import { createLocalEngine } from '../src/engines/local-engine.ts';
 import { GitLabSimulator } from '../src/simulator/gitlab-simulator.ts';
+import { RunnerDaemons } from '../src/simulator/runner-daemons.ts';
 import { checkHosts, createSimulatedFleet } from '../src/simulator/simulated-fleet.ts';
 
 const DAY_MS = 86_400_000;
+/** gitlab-runner's poll interval on the simulated hosts, and how often replace reads the managers. */
+const POLL_MS = 50;
 
 export interface OutageMeasurement {
+  strategy: RotationStrategy;
   hosts: number;
   rotations: number;
   windowsMs: number[];
@@ -30,21 +37,32 @@ export interface OutageMeasurement {
   /** Whole rotation (four steps) per rotation, for scale. */
   rotationP50Ms: number;
   allHostsAccepted: boolean;
+  /** Job requests of the hosts' gitlab-runners that GitLab refused during the rotations, of all they made. */
+  refusedPolls: number;
+  polls: number;
 }
 
-export async function runOutage(hosts: number, rotations: number): Promise<OutageMeasurement> {
+export async function runOutage(hosts: number, rotations: number, strategy: RotationStrategy = 'reset'): Promise<OutageMeasurement> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-outage-'));
   const simulator = new GitLabSimulator({ tokenLifetimeSeconds: 30 * 86_400 });
   await simulator.start();
+  let daemons: RunnerDaemons | undefined;
   try {
     const now = Date.now();
     const fleet = await createSimulatedFleet(simulator, dir, [{ name: 'runner-a', hosts, tokenObtainedAt: new Date(now - 27 * DAY_MS), tokenExpiresAt: new Date(now + 3 * DAY_MS) }]);
-    const config = parseFleetConfig(JSON.stringify(fleet.fleetFile(join(dir, 'state'), 'none')), join(dir, 'fleet.json'));
-    const engine = createLocalEngine(config, { events: () => undefined, alertLines: () => undefined, clock: systemClock });
+    const file = fleet.fleetFile(join(dir, 'state'), 'none') as Record<string, unknown>;
+    if (strategy === 'replace') {
+      await writeFile(join(dir, 'admin-token'), `${simulator.addAccessToken({ scopes: ['api'] })}\n`, { mode: 0o600 });
+      Object.assign(file, { adminTokenFile: join(dir, 'admin-token'), defaults: { reload: 'none', strategy } });
+    }
+    const config = parseFleetConfig(JSON.stringify(file), join(dir, 'fleet.json'));
+    const engine = createLocalEngine(config, { events: () => undefined, alertLines: () => undefined, clock: systemClock, replace: { confirmWithinMs: 60_000, pollMs: POLL_MS } });
+    daemons = new RunnerDaemons(fleet.url, fleet.hosts, { intervalMs: POLL_MS }).start();
     const runner = config.runners[0] as ManagedRunner;
     await adoptRunner(engine, runner, await findCurrentToken(runner, undefined), new Date());
     const windowsMs: number[] = [];
     const rotationMs: number[] = [];
+    const pollsFrom = daemons.polls.length;
     for (let i = 0; i < rotations; i += 1) {
       const start = performance.now();
       const result = await rotateNow(engine.deps, runner.secretId, 120_000);
@@ -53,9 +71,26 @@ export async function runOutage(hosts: number, rotations: number): Promise<Outag
       if (!window?.complete || window.ms === null) throw new Error(`rotation ${i + 1} did not reach every host`);
       windowsMs.push(window.ms);
     }
-    const allHostsAccepted = (await checkHosts(fleet.hosts, fleet.url)).every((c) => c.accepted);
-    return { hosts, rotations, windowsMs, p50Ms: percentile(windowsMs, 0.5), p95Ms: percentile(windowsMs, 0.95), maxMs: Math.max(...windowsMs), rotationP50Ms: percentile(rotationMs, 0.5), allHostsAccepted };
+    await daemons.stopAll();
+    const polls = daemons.polls.slice(pollsFrom);
+    const current = await engine.store.getValue(runner.secretId, { stage: 'AWSCURRENT' });
+    const runnerId = current ? parseSecretValue(current, runner.secretId).runnerId : runner.runnerId;
+    const allHostsAccepted = (await checkHosts(fleet.hosts, fleet.url, () => runnerId)).every((c) => c.accepted && c.leftoverRunnerIds.length === 0);
+    return {
+      strategy,
+      hosts,
+      rotations,
+      windowsMs,
+      p50Ms: percentile(windowsMs, 0.5),
+      p95Ms: percentile(windowsMs, 0.95),
+      maxMs: Math.max(...windowsMs),
+      rotationP50Ms: percentile(rotationMs, 0.5),
+      allHostsAccepted,
+      refusedPolls: polls.filter((p) => p.status !== 204).length,
+      polls: polls.length,
+    };
   } finally {
+    await daemons?.stopAll();
     await simulator.stop();
     await rm(dir, { recursive: true, force: true });
   }

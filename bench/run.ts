@@ -39,6 +39,8 @@ try {
 }
 log(`outage window: ${sizes.rotations} rotations of a runner on 10 hosts …`);
 const outage = await runOutage(10, sizes.rotations);
+log(`outage window, replace strategy: ${sizes.rotations} rotations of a runner on 10 hosts …`);
+const replaced = await runOutage(10, sizes.rotations, 'replace');
 log(`host updater on a config.toml of 200 runners, ${sizes.updaterRuns} runs …`);
 const updater = await runUpdater(200, sizes.updaterRuns);
 log('Lambda bundles …');
@@ -63,6 +65,12 @@ const goals: Goal[] = [
   { goal: 'GitLab calls per runner', target: '≤ 1', measured: scan.callsPerRunner.toFixed(2), pass: scan.callsPerRunner <= 1 },
   { goal: '429 storms under 2,000 requests/min', target: '0 429s', measured: `${limited.rateLimited} 429s`, pass: limited.rateLimited === 0 },
   { goal: 'outage window p50 (10 hosts)', target: '≤ 1,000 ms', measured: `${outage.p50Ms.toFixed(0)} ms`, pass: outage.p50Ms <= 1_000 },
+  {
+    goal: 'replace: outage window, refused job requests',
+    target: '0 ms, 0',
+    measured: `max ${replaced.maxMs.toFixed(0)} ms, ${replaced.refusedPolls} refused`,
+    pass: replaced.maxMs === 0 && replaced.refusedPolls === 0 && replaced.allHostsAccepted,
+  },
   { goal: 'host updater, 200 runners', target: '≤ 100 ms', measured: `${updater.meanMs.toFixed(0)} ms mean`, pass: updater.meanMs <= 100 },
   { goal: 'largest Lambda bundle', target: '≤ 1 MB', measured: `${(maxBundle / 1e6).toFixed(2)} MB`, pass: maxBundle <= 1_000_000 },
   { goal: 'slowest module init (p50)', target: '≤ 150 ms', measured: `${maxInit.toFixed(0)} ms`, pass: maxInit <= 150 },
@@ -74,7 +82,14 @@ const rows: string[][] = [
   [`scan, ${scan.runners} runners, concurrency ${scan.concurrency}`, `${(scan.wallMs / 1000).toFixed(1)} s; ${scan.gitlabCalls} GitLab calls (${scan.callsPerRunner.toFixed(2)}/runner); ${scan.awsCallsPerRunner.toFixed(2)} AWS calls/runner; peak RSS ${scan.peakRssMb.toFixed(0)} MB (${scan.rssBeforeMb.toFixed(0)} before), heap ${scan.peakHeapMb.toFixed(0)} MB; fleet parse ${scan.configParseMs.toFixed(0)} ms`],
   [`scan, ${serial.runners} runners, concurrency 1`, `${(serial.wallMs / 1000).toFixed(1)} s (${serialPerRunner.toFixed(1)} ms/runner) → speed-up ×${speedUp.toFixed(1)}`],
   [`scan, ${limited.runners} runners, ${RATE_LIMIT} req/min`, `${(limited.wallMs / 1000).toFixed(1)} s; ${limited.rateLimited} × 429; peak ${limited.peakRequestsPerMinute} req/min; 10,000 runners ≈ ${minutesAt10k.toFixed(1)} min (≥ 5 min for any client)`],
-  [`outage window, 10 hosts × ${outage.rotations}`, `p50 ${outage.p50Ms.toFixed(0)} ms, p95 ${outage.p95Ms.toFixed(0)} ms, max ${outage.maxMs.toFixed(0)} ms (whole rotation p50 ${outage.rotationP50Ms.toFixed(0)} ms)`],
+  [
+    `outage window, 10 hosts × ${outage.rotations}`,
+    `p50 ${outage.p50Ms.toFixed(0)} ms, p95 ${outage.p95Ms.toFixed(0)} ms, max ${outage.maxMs.toFixed(0)} ms (whole rotation p50 ${outage.rotationP50Ms.toFixed(0)} ms); ${outage.refusedPolls} of ${outage.polls} job requests refused`,
+  ],
+  [
+    `replace, 10 hosts × ${replaced.rotations}`,
+    `outage max ${replaced.maxMs.toFixed(0)} ms; ${replaced.refusedPolls} of ${replaced.polls} job requests refused; whole rotation p50 ${replaced.rotationP50Ms.toFixed(0)} ms; hosts on the new runner only: ${replaced.allHostsAccepted ? 'yes' : 'NO'}`,
+  ],
   [`host updater, ${updater.runnersInConfig} runners (${kb(updater.configBytes)})`, `mean ${updater.meanMs.toFixed(0)} ms, p50 ${updater.p50Ms.toFixed(0)}, p95 ${updater.p95Ms.toFixed(0)} (bash spawn included); already current p50 ${updater.alreadyCurrentP50Ms.toFixed(0)} ms`],
   ...bundles.map((b: BundleMeasurement) => [`bundle ${b.entry}`, `${kb(b.bytes)} (+ ${kb(b.sourceMapBytes)} map); init p50 ${b.initP50Ms.toFixed(0)} ms, max ${b.initMaxMs.toFixed(0)} ms`]),
 ];
@@ -101,6 +116,7 @@ await writeFile(
       scanSerial: { ...serial, msPerRunner: serialPerRunner, speedUp },
       scanRateLimited: { ...limited, windowEndsInMs: sizes.windowEndsInMs, extrapolatedMinutesAt10k: minutesAt10k },
       outage,
+      replaced,
       updater,
       bundles,
       goals,
