@@ -3,7 +3,7 @@ import { secretNameFromId } from '../config/aws-fleet-config.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import type { PendingRotation, RotationLedger } from '../core/ports.ts';
 import { mergeHostResults } from '../core/types.ts';
-import type { HostResult, RotationRecord, RotationStrategy } from '../core/types.ts';
+import type { HostResult, RotationRecord } from '../core/types.ts';
 
 /**
  * Key layout of the ledger table (partition key `pk`, sort key `sk`, both strings; TTL on `expiresAt`,
@@ -121,6 +121,15 @@ export class DynamoDbLedger implements RotationLedger {
   }
 
   async updateHosts(secretId: string, toVersionId: string, results: HostResult[]): Promise<void> {
+    await this.updateLast(secretId, toVersionId, (record) => ({ ...record, hosts: mergeHostResults(record.hosts, results) }));
+  }
+
+  async markRetired(secretId: string, toVersionId: string, retiredAt: string): Promise<void> {
+    await this.updateLast(secretId, toVersionId, (record) => ({ ...record, replacedRunnerRetiredAt: retiredAt }));
+  }
+
+  /** Rewrites LAST while it still records `toVersionId` and nobody wrote it since we read it (see the class comment). */
+  private async updateLast(secretId: string, toVersionId: string, change: (record: RotationRecord) => RotationRecord): Promise<void> {
     for (let attempt = 1; attempt <= UPDATE_ATTEMPTS; attempt += 1) {
       const item = await this.get(secretId, LEDGER_LAST_SORT_KEY);
       if (item?.toVersionId !== toVersionId) return;
@@ -130,7 +139,7 @@ export class DynamoDbLedger implements RotationLedger {
         await this.doc.send(
           new PutCommand({
             TableName: this.tableName,
-            Item: { pk: ledgerPartitionKey(secretId), sk: LEDGER_LAST_SORT_KEY, ...record, hosts: mergeHostResults(record.hosts, results), revision: revision + 1 },
+            Item: { pk: ledgerPartitionKey(secretId), sk: LEDGER_LAST_SORT_KEY, ...change(record), revision: revision + 1 },
             ConditionExpression: '#to = :to AND (attribute_not_exists(#revision) OR #revision = :revision)',
             ExpressionAttributeNames: { '#to': 'toVersionId', '#revision': 'revision' },
             ExpressionAttributeValues: { ':to': toVersionId, ':revision': revision },
@@ -186,11 +195,12 @@ function pendingAttributes(p: PendingRotation): PendingRotation {
   };
 }
 
-/** The replace strategy's two fields, only where set (records of `reset` rotations look as before). */
-function replaceAttributes(r: { strategy?: RotationStrategy; replacedRunnerId?: number }): { strategy?: RotationStrategy; replacedRunnerId?: number } {
+/** The replace strategy's fields, only where set (records of `reset` rotations look as before). */
+function replaceAttributes(r: Pick<RotationRecord, 'strategy' | 'replacedRunnerId' | 'replacedRunnerRetiredAt'>): Pick<RotationRecord, 'strategy' | 'replacedRunnerId' | 'replacedRunnerRetiredAt'> {
   return {
     ...(r.strategy === undefined ? {} : { strategy: r.strategy }),
     ...(r.replacedRunnerId === undefined ? {} : { replacedRunnerId: r.replacedRunnerId }),
+    ...(r.replacedRunnerRetiredAt === undefined ? {} : { replacedRunnerRetiredAt: r.replacedRunnerRetiredAt }),
   };
 }
 

@@ -52,6 +52,14 @@ export class FileRotationLedger implements RotationLedger {
     await this.save(secretId, ledger);
   }
 
+  async markRetired(secretId: string, toVersionId: string, retiredAt: string): Promise<void> {
+    const ledger = await this.load(secretId);
+    const record = ledger.rotations.find((r) => r.toVersionId === toVersionId);
+    if (!record) return;
+    record.replacedRunnerRetiredAt = retiredAt;
+    await this.save(secretId, ledger);
+  }
+
   async requestReplacement(secretId: string, requestedAt: string): Promise<void> {
     const ledger = await this.load(secretId);
     ledger.replacementRequestedAt = requestedAt;

@@ -4,6 +4,7 @@ import { SecretsManagerStore } from '../adapters/secrets-manager-store.ts';
 import { parseAwsFleetConfig, type AwsFleetConfig, type AwsManagedRunner } from '../config/aws-fleet-config.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { runnerAsStored } from '../core/runner-as-stored.ts';
+import { atRunnerId } from '../core/types.ts';
 import { serializeSecretValue } from '../core/secret-value.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -34,14 +35,15 @@ function awsRunner(cli: AwsCli, name: string): AwsManagedRunner {
  * `rotator adopt --aws NAME --token-file F`: stores the runner's existing token as AWSCURRENT of its secret,
  * then (unless --no-rotate) starts a rotation at once, so the expiry becomes known and every host is in step.
  */
-export async function adoptAws(cli: AwsCli, name: string, tokenFile: string | undefined, rotate: boolean, output: Output, now: Date): Promise<void> {
-  // After a replacement the secret, not the fleet file, knows the runner id the hosts run.
-  const runner = await runnerAsStored(cli.store, awsRunner(cli, name));
+export async function adoptAws(cli: AwsCli, name: string, tokenFile: string | undefined, rotate: boolean, output: Output, now: Date, runnerId?: number): Promise<void> {
+  // After a replacement the secret, not the fleet file, knows the runner id the hosts run; --runner-id says it outright.
+  const configured = awsRunner(cli, name);
+  const runner = runnerId === undefined ? await runnerAsStored(cli.store, configured) : atRunnerId(configured, runnerId);
   if (tokenFile === undefined) throw new InvalidInputError('--token-file', 'is required with --aws: the runner hosts are not on this machine');
   const found = await findCurrentToken({ ...runner, hosts: { kind: 'config-files', files: [] } }, tokenFile);
   const value = serializeSecretValue({ runnerId: runner.runnerId, gitlabUrl: runner.gitlabUrl, token: found.token, tokenExpiresAt: null, tokenObtainedAt: now.toISOString() });
   await cli.store.adoptCurrent(runner.secretId, randomUUID(), value);
-  output.out(`[${runner.name}] stored the token from ${found.source} as AWSCURRENT of ${runner.secretId}`);
+  output.out(`[${runner.name}] stored the token from ${found.source} as AWSCURRENT of ${runner.secretId} (runner ${runner.runnerId})`);
   if (rotate) await rotateAws(cli, name, output);
 }
 

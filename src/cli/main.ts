@@ -12,12 +12,18 @@ import { migrateLocal } from './migrate-command.ts';
 import { createLocalEngine, type LocalEngine } from '../engines/local-engine.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { runnerAsStored } from '../core/runner-as-stored.ts';
-import { describeHosts, type RotationStrategy } from '../core/types.ts';
+import { atRunnerId, describeHosts, type RotationStrategy } from '../core/types.ts';
 import { consoleOutput, type Output } from './output.ts';
 import { progressPrinter } from './progress.ts';
 import { printRotationReport, rotateRunners, selectRunners } from './rotate-command.ts';
 import { scanLocalFleet } from './scan-command.ts';
 import { collectStatus, printStatus } from './status-command.ts';
+
+function parseRunnerIdOption(text: string): number {
+  const id = Number(text);
+  if (!/^[1-9][0-9]{0,12}$/.test(text) || !Number.isSafeInteger(id)) throw new InvalidInputError('--runner-id', `"${text}" is not a runner id (a positive integer of at most 13 digits)`);
+  return id;
+}
 
 /** Exit codes: 0 all well, 1 a rotation or a host failed, 2 bad input (config, arguments). */
 export async function main(argv: string[], output: Output = consoleOutput): Promise<number> {
@@ -93,16 +99,17 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     .option('--token-file <path>', 'read the current token from this file instead of config.toml')
     .option('--no-rotate', 'only store the token; do not rotate now')
     .option('--aws', "store it in the deployed stack's secret (needs --token-file); --fleet names the AWS fleet file")
-    .action(async (name: string, opts: { tokenFile?: string; rotate: boolean; aws?: boolean }) => {
-      if (opts.aws) return adoptAws(await awsCli(), name, opts.tokenFile, opts.rotate, output, new Date());
+    .option('--runner-id <id>', "the GitLab runner id the token belongs to (default: the id the runner's secret holds, else the fleet file's)", parseRunnerIdOption)
+    .action(async (name: string, opts: { tokenFile?: string; rotate: boolean; aws?: boolean; runnerId?: number }) => {
+      if (opts.aws) return adoptAws(await awsCli(), name, opts.tokenFile, opts.rotate, output, new Date(), opts.runnerId);
       const e = await engine();
       const [selected] = await selectRunners(e, name, false, new Date());
       if (!selected) return;
       // After a replacement the secret, not the fleet file, knows the runner id the hosts run.
-      const runner = await runnerAsStored(e.store, selected);
+      const runner = opts.runnerId === undefined ? await runnerAsStored(e.store, selected) : atRunnerId(selected, opts.runnerId);
       const found = await findCurrentToken(runner, opts.tokenFile);
       await adoptRunner(e, runner, found, new Date());
-      output.out(`[${runner.name}] adopted the token from ${found.source} as AWSCURRENT`);
+      output.out(`[${runner.name}] adopted the token from ${found.source} as AWSCURRENT (runner ${runner.runnerId})`);
       if (opts.rotate) {
         const problems = printRotationReport(await rotateRunners(e, [runner], output), output);
         if (problems > 0) exitCode = 1;

@@ -31,6 +31,19 @@ export async function migrateLocal(engine: LocalEngine, name: string, options: M
   return problems > 0 ? 1 : 0;
 }
 
+/**
+ * Errors with which Secrets Manager refuses RotateSecret outright (nothing started), as the store names
+ * them. Not "a previous rotation isn't complete": that rotation may be this migration's, started by a
+ * reply that was lost, and it needs the request.
+ */
+const RotateSecretRefusals: ReadonlySet<string> = new Set([
+  'SecretNotFoundError',
+  'InvalidRequestException',
+  'InvalidParameterException',
+  'AccessDeniedException',
+  'ResourceNotFoundException',
+]);
+
 export interface AwsMigrateDeps extends MigrationDeps {
   secrets: SecretStore & { startRotation(secretId: string): Promise<string> };
   /** The stack's ledger table (its LedgerTableName output); only needed when not a dry run. */
@@ -54,8 +67,11 @@ export async function migrateAws(deps: AwsMigrateDeps, runner: ManagedRunner, op
   try {
     versionId = await deps.secrets.startRotation(runner.secretId);
   } catch (error) {
-    // No rotation started: a request left behind would turn some later scheduled rotation into a replacement.
-    await ledger().withdrawReplacement(runner.secretId);
+    // Secrets Manager said no, so no rotation started: a request left behind would turn some later
+    // scheduled rotation into a replacement. After any other failure (a lost reply) a rotation may have
+    // started and needs the request: it stays, and the operator is told how to withdraw it.
+    if (RotateSecretRefusals.has((error as Error).name)) await ledger().withdrawReplacement(runner.secretId);
+    else output.err(`[${runner.name}] RotateSecret failed without a clear answer; the migration request stays in the ledger. If no rotation started, withdraw it: rotator migrate --aws --cancel ${runner.name}`);
     throw error;
   }
   output.out(`[${runner.name}] migration started (version ${versionId}); follow it in the rotate-secret function's logs`);

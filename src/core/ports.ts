@@ -76,6 +76,8 @@ export interface RotationLedger {
    * name) in the record of the rotation to `toVersionId`, keeping the others.
    */
   updateHosts(secretId: string, toVersionId: string, results: HostResult[]): Promise<void>;
+  /** The replaced runner of the rotation to `toVersionId` is gone: sets its `replacedRunnerRetiredAt`. */
+  markRetired(secretId: string, toVersionId: string, retiredAt: string): Promise<void>;
   /**
    * `rotator migrate`: the next rotation of this secret replaces its runner, whatever the runner's
    * strategy. The request stays until a replacement is recorded (saveRotation of a `replace` record drops

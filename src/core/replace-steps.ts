@@ -16,16 +16,16 @@
  *   host still runs it, delete it. Its token dies only then.
  *
  * Every step may run again for the same version. Retiring is also finished by a finishSecret run again
- * after the promotion, and by the next rotation's createSecret, so a crash or a GitLab outage after the
- * promotion never leaves the old runner behind for good. The access token (the admin token of the
+ * after the promotion, and by every scan until the record says it is done, so a crash or a GitLab outage
+ * after the promotion never leaves the old runner behind for good. The access token (the admin token of the
  * GitLab) must be allowed to read, create and delete runners (`api` scope, or an administrator's token).
  */
 import { GitLabNotFoundError, RotationError } from './errors.ts';
 import type { ReplaceTiming, RotationDeps } from './ports.ts';
-import { restrictHosts } from './scan-runner.ts';
+import { currentVersionId } from './rotation-guards.ts';
 import { serializeSecretValue } from './secret-value.ts';
 import { describeError, managedRunner, pendingOf, readValue, recordPending, storeUntilDeadline, type StepOutcome, type StepRequest } from './step-support.ts';
-import { atRunnerId, hostHoldsVersion } from './types.ts';
+import { atRunnerId, hostHoldsVersion, restrictHosts } from './types.ts';
 import type { HostResult, RotationRecord, RotationStep, RunnerSecretValue } from './types.ts';
 
 /** gitlab-runner polls every few seconds (check_interval 3 s by default): minutes is plenty. */
@@ -189,22 +189,35 @@ export async function replaceFinishSecret(deps: RotationDeps, request: StepReque
   return { step, record, hosts: record.hosts };
 }
 
+/** What retiring an old runner needs: the rotation's ports, which the scan has too. */
+export type RetireDeps = Pick<RotationDeps, 'secrets' | 'gitlab' | 'fleet' | 'ledger' | 'clock' | 'events' | 'adminToken' | 'runnerFor'>;
+
 /**
  * The old runner of a finished replacement goes: its table is removed from the hosts that run the new
- * runner (idempotent), then, unless some other host still runs it, it is deleted (its token dies). A
- * runner gone already means this was done before. Throws a RotationError when a host the rotation did
- * not know still runs the old runner (it would go offline), or when the delete fails.
+ * runner (idempotent), then, unless some other host still runs it, it is deleted (its token dies), and the
+ * record is marked retired. A runner gone already means this was done before. Called by finishSecret after
+ * the promotion, by finishSecret run again, and by the scan while the record is not marked retired.
+ *
+ * Acts only while the record is still the secret's story: AWSCURRENT is the record's version and names the
+ * new runner. After a cancelled promotion or an adopt of another token it does nothing (the old runner may
+ * be the one the hosts run). Throws a RotationError when a host the rotation did not know still runs the
+ * old runner (it would go offline), or when the delete fails.
  */
-export async function retireReplacedRunner(deps: RotationDeps, record: RotationRecord, gitlabUrl: string): Promise<void> {
+export async function retireReplacedRunner(deps: RetireDeps, record: RotationRecord, gitlabUrl: string): Promise<void> {
   const { secretId, replacedRunnerId: oldId } = record;
-  if (record.strategy !== 'replace' || oldId === undefined) return;
+  if (record.strategy !== 'replace' || oldId === undefined || record.replacedRunnerRetiredAt !== undefined) return;
+  if (!(await stillCurrent(deps, record))) {
+    deps.events({ kind: 'warning', secretId, message: `runner ${oldId} is not retired: AWSCURRENT is no longer the replacement to runner ${record.runnerId} (version ${record.toVersionId})` });
+    return;
+  }
   const step = 'finishSecret';
   const accessToken = await requireAccessToken(deps, secretId, { gitlabUrl, runnerId: oldId }, step);
   try {
     await deps.gitlab.runner(gitlabUrl, oldId, accessToken);
   } catch (error) {
-    if (error instanceof GitLabNotFoundError) return;
-    throw error;
+    if (!(error instanceof GitLabNotFoundError)) throw error;
+    await deps.ledger.markRetired(secretId, record.toVersionId, deps.clock.now().toISOString());
+    return;
   }
   const runner = deps.runnerFor(secretId);
   if (runner) {
@@ -231,20 +244,34 @@ export async function retireReplacedRunner(deps: RotationDeps, record: RotationR
       secretId,
       step,
       code: 'replaced-runner-not-deleted',
-      fix: `Delete runner ${oldId} in GitLab (DELETE /runners/${oldId}, or Remove runner in its page), or let the next rotation do it: no host uses it, but its token (in AWSPREVIOUS) stays valid until then.`,
+      fix: `Delete runner ${oldId} in GitLab (DELETE /runners/${oldId}, or Remove runner in its page), or let the next scan do it: no host uses it, but its token (in AWSPREVIOUS) stays valid until then.`,
       cause: error,
     });
   }
+  await deps.ledger.markRetired(secretId, record.toVersionId, deps.clock.now().toISOString());
 }
 
+/** AWSCURRENT is the record's version and names its new runner. */
+async function stillCurrent(deps: RetireDeps, record: RotationRecord): Promise<boolean> {
+  const description = await deps.secrets.describe(record.secretId);
+  if (currentVersionId(description) !== record.toVersionId) return false;
+  const raw = await deps.secrets.getValue(record.secretId, { stage: 'AWSCURRENT' });
+  return raw !== undefined && runnerIdOf(raw) === record.runnerId && record.runnerId !== record.replacedRunnerId;
+}
+
+/** GitLab's Ci::Runner::ONLINE_CONTACT_TIMEOUT: a host that contacted GitLab this long before the rotation may be back. */
+const RECENT_CONTACT_MS = 2 * 3_600_000;
+
 /**
- * A host that joined after setSecret (an instance that came up with the tag and the old token) still runs
- * the old runner: a manager of it that contacted GitLab since the new token was stored, with a system_id
- * none of the moved hosts reported. Deleting the old runner would take that host offline.
+ * A host the rotation did not move still runs the old runner: an instance that came up with the tag and
+ * the old token, or a host that was down during the rotation. It shows as a manager of the old runner
+ * with a system_id none of the moved hosts reported, that contacted GitLab since two hours (GitLab's
+ * online window) before the new token was stored. Deleting the old runner would take that host offline.
+ * (Hosts cloned with the same `.runner_system_id` cannot be told apart: `rotator doctor` reports them.)
  */
-async function refuseWhileOthersRunIt(deps: RotationDeps, record: RotationRecord, gitlabUrl: string, oldId: number, accessToken: string): Promise<void> {
+async function refuseWhileOthersRunIt(deps: RetireDeps, record: RotationRecord, gitlabUrl: string, oldId: number, accessToken: string): Promise<void> {
   const known = new Set(record.hosts.map((h) => h.systemId).filter((id): id is string => id !== null));
-  const since = Date.parse(record.storedAt);
+  const since = Date.parse(record.storedAt) - RECENT_CONTACT_MS;
   const strangers = (await deps.gitlab.managers(gitlabUrl, oldId, accessToken)).filter(
     (m) => !known.has(m.systemId) && m.contactedAt !== null && Date.parse(m.contactedAt) >= since,
   );
@@ -262,7 +289,7 @@ async function refuseWhileOthersRunIt(deps: RotationDeps, record: RotationRecord
     step: 'finishSecret',
     code: 'replacement-unconfirmed',
     hosts,
-    fix: `Give the named hosts runner ${record.runnerId} (list them among the runner's hosts and re-push, or update-runner-token.sh --mode add), or stop them; the next rotation (or this step run again) then deletes runner ${oldId}.`,
+    fix: `Give the named hosts runner ${record.runnerId} (list them among the runner's hosts and re-push, or update-runner-token.sh --mode add), or stop them (or delete runner ${oldId} in GitLab yourself); the next scan then deletes runner ${oldId}.`,
   });
 }
 
@@ -282,7 +309,7 @@ async function enableOnEveryProject(deps: RotationDeps, secretId: string, curren
 }
 
 /** DELETE /runners/:id; true when it was gone already (a retried finishSecret). */
-async function deleteRunner(deps: RotationDeps, gitlabUrl: string, runnerId: number, accessToken: string): Promise<boolean> {
+async function deleteRunner(deps: Pick<RotationDeps, 'gitlab'>, gitlabUrl: string, runnerId: number, accessToken: string): Promise<boolean> {
   try {
     await deps.gitlab.deleteRunner(gitlabUrl, runnerId, accessToken);
     return false;
@@ -292,7 +319,7 @@ async function deleteRunner(deps: RotationDeps, gitlabUrl: string, runnerId: num
   }
 }
 
-async function requireAccessToken(deps: RotationDeps, secretId: string, value: Pick<RunnerSecretValue, 'gitlabUrl' | 'runnerId'>, step: RotationStep): Promise<string> {
+async function requireAccessToken(deps: Pick<RotationDeps, 'adminToken'>, secretId: string, value: Pick<RunnerSecretValue, 'gitlabUrl' | 'runnerId'>, step: RotationStep): Promise<string> {
   const token = await deps.adminToken(value.gitlabUrl);
   if (token !== undefined) return token;
   throw new RotationError(`Replacing runner ${value.runnerId} needs an access token for ${value.gitlabUrl} that may read, create and delete runners, and none is configured`, {

@@ -54,7 +54,6 @@ async function createSecret(deps: RotationDeps, request: StepRequest, fromVersio
     return { step, skipped: reason };
   }
   const current = await readValue(deps, secretId, { stage: 'AWSCURRENT' }, step);
-  await retireEarlierReplacement(deps, secretId, current.gitlabUrl);
   if (await replacementWanted(deps, secretId)) return replaceCreateSecret(deps, request, fromVersionId, current);
   const { issued, recovered, reset } = await resetToken(deps, secretId, current);
   const resetAt = deps.clock.now().toISOString();
@@ -81,21 +80,6 @@ async function createSecret(deps: RotationDeps, request: StepRequest, fromVersio
   deps.events({ kind: 'token-stored', secretId, versionId, attempts });
   await recordPending(deps, { secretId, versionId, fromVersionId, resetAt, storedAt, recovered, hosts: [] });
   return { step };
-}
-
-/**
- * The last rotation replaced the runner but did not get to delete the old one (it failed or died after the
- * promotion, where the local engine has no retry of finishSecret): finish that first. Never blocks this
- * rotation; what stays undone is said as a warning, and its alert was raised when it failed.
- */
-async function retireEarlierReplacement(deps: RotationDeps, secretId: string, gitlabUrl: string): Promise<void> {
-  const last = await deps.ledger.lastRotation(secretId);
-  if (last?.strategy !== 'replace') return;
-  try {
-    await retireReplacedRunner(deps, last, gitlabUrl);
-  } catch (error) {
-    deps.events({ kind: 'warning', secretId, message: `runner ${last.replacedRunnerId ?? '?'} replaced earlier is still there: ${describeError(error)}` });
-  }
 }
 
 /** Resets with the current token; on 403, by id with the admin token when there is one. */

@@ -1,10 +1,11 @@
-import { GitLabError, InvalidInputError, RotationInProgressError } from './errors.ts';
+import { GitLabError, InvalidInputError, RotationInProgressError, RotatorError } from './errors.ts';
 import type { Clock, Fleet, GitLab, RotationEvents, RotationLedger, SecretDescription, SecretStore } from './ports.ts';
 import { currentVersionId } from './rotation-guards.ts';
 import { planScan, type ScanPlan } from './scan-plan.ts';
 import { parseSecretValue } from './secret-value.ts';
-import { atRunnerId, hostHoldsVersion, mergeHostResults } from './types.ts';
-import type { HostResult, HostSelector, ManagedRunner } from './types.ts';
+import { retireReplacedRunner } from './replace-steps.ts';
+import { atRunnerId, hostHoldsVersion, mergeHostResults, restrictHosts } from './types.ts';
+import type { HostResult, HostSelector, ManagedRunner, RotationRecord } from './types.ts';
 
 export interface ScanDeps {
   secrets: SecretStore;
@@ -62,6 +63,7 @@ export async function scanRunner(deps: ScanDeps, runner: ManagedRunner, secretId
   const lastRotation = await deps.ledger.lastRotation(secretId);
   // After a `replace` rotation the secret holds another runner than the config names.
   const live = atRunnerId(runner, current.runnerId);
+  await retireIfPending(deps, runner, lastRotation, versionId, result.warnings);
   const managers = await readManagers(deps, live, result.warnings);
   const plan = planScan({ runner: live, current, currentVersionId: versionId, rotationInProgress, lastRotation, managers, now: deps.clock.now(), scanIntervalMs });
   result.plan = plan;
@@ -90,6 +92,20 @@ export async function scanRunner(deps: ScanDeps, runner: ManagedRunner, secretId
     result.missingHosts = mergeHostResults(holding.record.hosts, result.repushed).filter((h) => !hostHoldsVersion(h));
   }
   return result;
+}
+
+/**
+ * A replacement whose old runner was not retired (finishSecret failed or died after the promotion; the local
+ * engine never runs it again): each scan tries again until the record says it is done. Problems are warnings.
+ */
+async function retireIfPending(deps: ScanDeps, runner: ManagedRunner, last: RotationRecord | undefined, versionId: string, warnings: string[]): Promise<void> {
+  if (last?.strategy !== 'replace' || last.replacedRunnerRetiredAt !== undefined || last.toVersionId !== versionId) return;
+  try {
+    await retireReplacedRunner({ ...deps, runnerFor: () => runner }, last, runner.gitlabUrl);
+  } catch (error) {
+    if (!(error instanceof RotatorError)) throw error;
+    warnings.push(`runner ${last.replacedRunnerId ?? '?'} replaced by runner ${last.runnerId} is not retired yet: ${error.message}`);
+  }
 }
 
 async function readManagers(deps: ScanDeps, runner: ManagedRunner, warnings: string[]) {
@@ -122,20 +138,6 @@ export async function repushCurrent(deps: Pick<ScanDeps, 'secrets' | 'fleet' | '
   );
   await deps.ledger.updateHosts(secretId, versionId, results);
   return results;
-}
-
-/** The same kind of selector, narrowed to the named hosts (instance ids in AWS, host names locally). */
-export function restrictHosts(selector: HostSelector, hostNames: string[]): HostSelector {
-  const names = new Set(hostNames);
-  switch (selector.kind) {
-    case 'config-files':
-      return { ...selector, files: selector.files.filter((f) => names.has(f.name)) };
-    case 'ec2-tag':
-      if (names.has(`tag:${selector.tagKey}=${selector.tagValue}`)) return selector;
-      return { kind: 'ec2-instances', instanceIds: hostNames.filter((n) => /^(i|mi)-/.test(n)), configPath: selector.configPath };
-    case 'ec2-instances':
-      return { ...selector, instanceIds: selector.instanceIds.filter((id) => names.has(id)) };
-  }
 }
 
 function isEmptySelector(selector: HostSelector): boolean {

@@ -107,6 +107,20 @@ export function describeHosts(selector: HostSelector): string {
   }
 }
 
+/** The same kind of selector, narrowed to the named hosts (instance ids in AWS, host names locally). */
+export function restrictHosts(selector: HostSelector, hostNames: string[]): HostSelector {
+  const names = new Set(hostNames);
+  switch (selector.kind) {
+    case 'config-files':
+      return { ...selector, files: selector.files.filter((f) => names.has(f.name)) };
+    case 'ec2-tag':
+      if (names.has(`tag:${selector.tagKey}=${selector.tagValue}`)) return selector;
+      return { kind: 'ec2-instances', instanceIds: hostNames.filter((n) => /^(i|mi)-/.test(n)), configPath: selector.configPath };
+    case 'ec2-instances':
+      return { ...selector, instanceIds: selector.instanceIds.filter((id) => names.has(id)) };
+  }
+}
+
 /** A runner this service keeps in step: one GitLab runner, one secret, one or more hosts. */
 export interface ManagedRunner {
   /** Operator-facing name; also the secret id in the local engine. */
@@ -197,4 +211,6 @@ export interface RotationRecord {
   strategy?: RotationStrategy;
   /** `replace`: the runner that was removed from the hosts and deleted. */
   replacedRunnerId?: number;
+  /** `replace`: ISO 8601, when the replaced runner was found gone or deleted (retireReplacedRunner). */
+  replacedRunnerRetiredAt?: string;
 }

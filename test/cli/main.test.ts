@@ -129,4 +129,14 @@ describe('rotator', () => {
     const checks = await checkHosts(fleet.hosts.filter((h) => h.runner === 'old'), fleet.url, () => newId);
     expect(checks.every((c) => c.accepted && c.leftoverRunnerIds.length === 0)).toBe(true);
   }, 30_000);
+
+  it('adopts by the runner id given with --runner-id, and refuses one that is not a runner id', async () => {
+    const oldId = fleet.runners.find((r) => r.name === 'old')!.id;
+    expect(await rotator('adopt', 'old', '--no-rotate', '--runner-id', String(oldId + 1000))).toBe(2);
+    expect(output.lines.join('\n')).toContain(`id ${oldId + 1000}`);
+    expect(await rotator('adopt', 'old', '--no-rotate', '--runner-id', '12abc')).toBe(2);
+    expect(output.lines.join('\n')).toContain('--runner-id: "12abc" is not a runner id');
+    expect(await rotator('adopt', 'old', '--no-rotate', '--runner-id', String(oldId))).toBe(0);
+    expect(output.lines.join('\n')).toContain(`(runner ${oldId})`);
+  });
 });

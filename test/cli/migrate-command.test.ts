@@ -164,6 +164,15 @@ describe('rotator migrate', () => {
   });
 });
 
+/** The CLI's view of the harness's stack: its AWS fleet file (with the admin token secret) and Secrets Manager. */
+function awsCliOf(h: AwsHarness) {
+  const fleetText = JSON.stringify({
+    adminTokenSecrets: { [h.simulator.url]: 'gitlab-runner-rotator/admin' },
+    runners: [{ name: RUNNER, gitlabUrl: h.simulator.url, runnerId: h.fleet.runners[0]!.id, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } } }],
+  });
+  return createAwsCli(fleetText, 'fleet.aws.json', h.secretsManager.client);
+}
+
 describe('rotator migrate --aws', () => {
   it('asks the stack for a replacement and the rotation hook moves the legacy runner over SSM with no job request refused', async () => {
     const h = await startAwsHarness({ adminToken: true, legacyToken: true });
@@ -172,11 +181,7 @@ describe('rotator migrate --aws', () => {
     const handler = createHandler(() => h.engine, h.telemetry);
     h.secretsManager.rotationHook = (event) => handler(event, h.context);
     const legacyId = h.fleet.runners[0]!.id;
-    const fleetText = JSON.stringify({
-      adminTokenSecrets: { [h.simulator.url]: 'gitlab-runner-rotator/admin' },
-      runners: [{ name: RUNNER, gitlabUrl: h.simulator.url, runnerId: legacyId, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } } }],
-    });
-    const cli = createAwsCli(fleetText, 'fleet.aws.json', h.secretsManager.client);
+    const cli = awsCliOf(h);
     const pollsBefore = daemons.polls.length;
     const output = recordingOutput();
 
@@ -196,30 +201,28 @@ describe('rotator migrate --aws', () => {
     expectNoTokens(captured(output.lines, h.logLines, h.published), h.knownTokens());
   });
 
-  it('withdraws its request when RotateSecret refuses, so no later rotation turns into a replacement', async () => {
+  it('withdraws its request when RotateSecret refuses, and keeps it when the answer is unclear', async () => {
     const h = await startAwsHarness({ adminToken: true, legacyToken: true });
     aws = { harness: h, daemons: new RunnerDaemons(h.simulator.url, []) };
-    const fleetText = JSON.stringify({
-      adminTokenSecrets: { [h.simulator.url]: 'gitlab-runner-rotator/admin' },
-      runners: [{ name: RUNNER, gitlabUrl: h.simulator.url, runnerId: h.fleet.runners[0]!.id, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } } }],
-    });
+    const cli = awsCliOf(h);
+    const migrate = (output = recordingOutput()) =>
+      migrateThroughStack(cli, RUNNER, { dryRun: false, force: false, ledgerTable: 'ledger' }, output, new Date(), { dynamodb: h.table.client, gitlab: new GitLabAdapter() }).catch((e: unknown) => e);
+
     h.secretsManager.failNext('RotateSecret', 1);
-    const cli = createAwsCli(fleetText, 'fleet.aws.json', h.secretsManager.client);
+    const output = recordingOutput();
+    expect(await migrate(output)).toMatchObject({ name: 'InternalServiceError' });
+    expect(await h.engine.ledger.replacementRequested(h.secretArn)).toBeDefined();
+    expect(output.lines.join('\n')).toContain('rotator migrate --aws --cancel builders');
 
-    const error = await migrateThroughStack(cli, RUNNER, { dryRun: false, force: false, ledgerTable: 'ledger' }, recordingOutput(), new Date(), { dynamodb: h.table.client, gitlab: new GitLabAdapter() }).catch((e: unknown) => e);
-
-    expect(error).toBeInstanceOf(Error);
+    (h.secretsManager as unknown as { secrets: Map<string, { rotationEnabled: boolean }> }).secrets.get(`gitlab-runner-rotator/${RUNNER}`)!.rotationEnabled = false;
+    expect(await migrate()).toMatchObject({ name: 'InvalidRequestException' });
     expect(await h.engine.ledger.replacementRequested(h.secretArn)).toBeUndefined();
   });
 
   it('needs the ledger table to start, and says where to find it', async () => {
     const h = await startAwsHarness({ adminToken: true, legacyToken: true });
     aws = { harness: h, daemons: new RunnerDaemons(h.simulator.url, []) };
-    const fleetText = JSON.stringify({
-      adminTokenSecrets: { [h.simulator.url]: 'gitlab-runner-rotator/admin' },
-      runners: [{ name: RUNNER, gitlabUrl: h.simulator.url, runnerId: h.fleet.runners[0]!.id, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } } }],
-    });
-    const cli = createAwsCli(fleetText, 'fleet.aws.json', h.secretsManager.client);
+    const cli = awsCliOf(h);
 
     const error = await migrateThroughStack(cli, RUNNER, { dryRun: false, force: false, ledgerTable: undefined }, recordingOutput(), new Date()).catch((e: unknown) => e);
 

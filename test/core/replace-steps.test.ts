@@ -2,12 +2,14 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { parse } from 'smol-toml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rotateRunners } from '../../src/cli/rotate-command.ts';
+import { scanLocalFleet } from '../../src/cli/scan-command.ts';
 import { recordingOutput } from '../../src/cli/output.ts';
 import { RotationError } from '../../src/core/errors.ts';
 import { outageWindow } from '../../src/core/outage-window.ts';
 import { rotateNow } from '../../src/core/rotate-now.ts';
 import { runRotationStep } from '../../src/core/rotation-steps.ts';
-import { parseSecretValue } from '../../src/core/secret-value.ts';
+import { retireReplacedRunner } from '../../src/core/replace-steps.ts';
+import { parseSecretValue, serializeSecretValue } from '../../src/core/secret-value.ts';
 import { checkHosts, pollForJobs } from '../../src/simulator/simulated-fleet.ts';
 import { failingPuts } from '../support/failing-store.ts';
 import { startHarness, type Harness } from '../support/rotation-harness.ts';
@@ -20,6 +22,7 @@ afterEach(async () => {
 });
 
 const BUDGET_MS = 60_000;
+const SIX_HOURS = 6 * 3_600_000;
 
 async function currentRunnerId(h: Harness): Promise<number> {
   const raw = await h.engine.store.getValue(h.runner.secretId, { stage: 'AWSCURRENT' });
@@ -185,7 +188,7 @@ describe('the replace strategy', () => {
     expect(h.simulator.accepts((await h.tokenAt({ stage: 'AWSCURRENT' }))!)).toBe(true);
   });
 
-  it('after dying between the promotion and retiring the old runner, leaves every host working and the next rotation retires it first', async () => {
+  it('after dying between the promotion and retiring the old runner, leaves every host working, and the next scan retires it', async () => {
     harness = await startHarness({ replace: {} });
     const h = harness;
     const oldId = h.runner.runnerId;
@@ -199,13 +202,39 @@ describe('the replace strategy', () => {
     expect(await tableIds(h)).toEqual(h.fleet.hosts.map(() => [oldId, newId]));
     for (const check of await checkHosts(h.fleet.hosts, h.fleet.url, () => newId)) expect(check.accepted).toBe(true);
     expect(h.simulator.runner(oldId)).toBeDefined();
+    expect((await h.engine.ledger.lastRotation(h.runner.secretId))?.replacedRunnerRetiredAt).toBeUndefined();
 
-    await rotateNow(h.deps, h.runner.secretId, BUDGET_MS);
+    await scanLocalFleet(h.engine, recordingOutput(), SIX_HOURS);
 
     expect(h.simulator.runner(oldId)).toBeUndefined();
-    expect(h.simulator.runner(newId)).toBeUndefined();
-    const newest = await currentRunnerId(h);
-    expect(await tableIds(h)).toEqual(h.fleet.hosts.map(() => [newest]));
+    expect(await tableIds(h)).toEqual(h.fleet.hosts.map(() => [newId]));
+    expect((await h.engine.ledger.lastRotation(h.runner.secretId))?.replacedRunnerRetiredAt).toBeDefined();
+    const getsBefore = h.simulator.stats.byRoute['GET /runners/:id'] ?? 0;
+
+    await scanLocalFleet(h.engine, recordingOutput(), SIX_HOURS);
+
+    expect(h.simulator.stats.byRoute['GET /runners/:id'] ?? 0).toBe(getsBefore);
+  });
+
+  it('does not retire the old runner once AWSCURRENT no longer names the replacement (its token was adopted again)', async () => {
+    harness = await startHarness({ replace: {} });
+    const h = harness;
+    const oldId = h.runner.runnerId;
+    const oldValue = (await h.engine.store.getValue(h.runner.secretId, { stage: 'AWSCURRENT' }))!;
+    const fleet = h.deps.fleet;
+    const dying = { ...h.deps, fleet: { push: fleet.push.bind(fleet), remove: () => Promise.reject(new Error('the Lambda was killed (injected)')) } };
+    await expect(rotateNow(dying, h.runner.secretId, BUDGET_MS)).rejects.toThrow('killed');
+    // The operator adopts the old runner's token again (fresh, so the scan does not rotate it).
+    const now = new Date();
+    const readopted = serializeSecretValue({ ...parseSecretValue(oldValue, 'test'), tokenObtainedAt: now.toISOString(), tokenExpiresAt: new Date(now.getTime() + 30 * 86_400_000).toISOString() });
+    await h.engine.store.adoptCurrent(h.runner.secretId, '2f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b', readopted);
+
+    await scanLocalFleet(h.engine, recordingOutput(), SIX_HOURS);
+    await retireReplacedRunner(h.deps, (await h.engine.ledger.lastRotation(h.runner.secretId))!, h.fleet.url);
+
+    expect(h.simulator.runner(oldId)).toBeDefined();
+    expect(h.simulator.accepts(parseSecretValue(oldValue, 'test').token)).toBe(true);
+    expect(h.events.some((e) => e.kind === 'warning' && e.message.includes(`runner ${oldId} is not retired`))).toBe(true);
   });
 
   it('keeps the old runner when a host the rotation did not know still runs it, naming that host', async () => {
