@@ -4,8 +4,8 @@
  * each host's config.toml (LocalFleet, 16 hosts at once). The window of each rotation is the engine's own
  * measure (src/core/outage-window.ts): the old token's death (reset: GitLab's reply; replace: the
  * promotion, just before the old runner is deleted) → the last host's updater finished, on the system
- * clock. Each host also runs a simulated gitlab-runner polling every 50 ms (runner-daemons.ts): the job
- * requests GitLab refused are the outage as the hosts saw it.
+ * clock. Each host also runs a simulated gitlab-runner polling every 50 ms (runner-daemons.ts): the polls
+ * in which a host had no runner GitLab accepted are the outage as the hosts saw it.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ import type { ManagedRunner, RotationStrategy } from '../src/core/types.ts';
 import { createLocalEngine } from '../src/engines/local-engine.ts';
 import { GitLabSimulator } from '../src/simulator/gitlab-simulator.ts';
 import { RunnerDaemons } from '../src/simulator/runner-daemons.ts';
-import { checkHosts, createSimulatedFleet } from '../src/simulator/simulated-fleet.ts';
+import { checkHosts, createSimulatedFleet, isManagedTable } from '../src/simulator/simulated-fleet.ts';
 
 const DAY_MS = 86_400_000;
 /** gitlab-runner's poll interval on the simulated hosts, and how often replace reads the managers. */
@@ -37,8 +37,8 @@ export interface OutageMeasurement {
   /** Whole rotation (four steps) per rotation, for scale. */
   rotationP50Ms: number;
   allHostsAccepted: boolean;
-  /** Job requests of the hosts' gitlab-runners that GitLab refused during the rotations, of all they made. */
-  refusedPolls: number;
+  /** Polls (one per host every 50 ms) in which a host had no runner GitLab accepted, during the rotations, of all polls. */
+  offlinePolls: number;
   polls: number;
 }
 
@@ -57,12 +57,12 @@ export async function runOutage(hosts: number, rotations: number, strategy: Rota
     }
     const config = parseFleetConfig(JSON.stringify(file), join(dir, 'fleet.json'));
     const engine = createLocalEngine(config, { events: () => undefined, alertLines: () => undefined, clock: systemClock, replace: { confirmWithinMs: 60_000, pollMs: POLL_MS } });
-    daemons = new RunnerDaemons(fleet.url, fleet.hosts, { intervalMs: POLL_MS }).start();
+    daemons = new RunnerDaemons(fleet.url, fleet.hosts, { intervalMs: POLL_MS, counts: isManagedTable }).start();
     const runner = config.runners[0] as ManagedRunner;
     await adoptRunner(engine, runner, await findCurrentToken(runner, undefined), new Date());
     const windowsMs: number[] = [];
     const rotationMs: number[] = [];
-    const pollsFrom = daemons.polls.length;
+    const mark = daemons.mark();
     for (let i = 0; i < rotations; i += 1) {
       const start = performance.now();
       const result = await rotateNow(engine.deps, runner.secretId, 120_000);
@@ -72,7 +72,7 @@ export async function runOutage(hosts: number, rotations: number, strategy: Rota
       windowsMs.push(window.ms);
     }
     await daemons.stopAll();
-    const polls = daemons.polls.slice(pollsFrom);
+    const { offline, ticks } = daemons.offlineSince(mark);
     const current = await engine.store.getValue(runner.secretId, { stage: 'AWSCURRENT' });
     const runnerId = current ? parseSecretValue(current, runner.secretId).runnerId : runner.runnerId;
     const allHostsAccepted = (await checkHosts(fleet.hosts, fleet.url, () => runnerId)).every((c) => c.accepted && c.leftoverRunnerIds.length === 0);
@@ -86,8 +86,8 @@ export async function runOutage(hosts: number, rotations: number, strategy: Rota
       maxMs: Math.max(...windowsMs),
       rotationP50Ms: percentile(rotationMs, 0.5),
       allHostsAccepted,
-      refusedPolls: polls.filter((p) => p.status !== 204).length,
-      polls: polls.length,
+      offlinePolls: offline,
+      polls: ticks,
     };
   } finally {
     await daemons?.stopAll();

@@ -7,7 +7,7 @@ import { parseSecretValue } from '../core/secret-value.ts';
 import type { RotationStrategy } from '../core/types.ts';
 import { GitLabSimulator } from '../simulator/gitlab-simulator.ts';
 import { RunnerDaemons } from '../simulator/runner-daemons.ts';
-import { checkHosts, createSimulatedFleet } from '../simulator/simulated-fleet.ts';
+import { checkHosts, createSimulatedFleet, isManagedTable } from '../simulator/simulated-fleet.ts';
 import { adoptRunner, findCurrentToken } from './adopt-command.ts';
 import { createLocalEngine } from '../engines/local-engine.ts';
 import type { Output } from './output.ts';
@@ -34,8 +34,8 @@ export interface DemoResult {
   tokensSeen: string[];
   /** Per runner: the outage window of its rotation (null where it did not finish). */
   outageWindowsMs: Record<string, number | null>;
-  /** Job requests the hosts' gitlab-runners made while the demo ran that GitLab refused (403). */
-  rejectedPolls: number;
+  /** Polls (one per host every 50 ms) in which a host's gitlab-runner had no table GitLab accepted, while the rotations ran. */
+  offlinePolls: number;
 }
 
 /**
@@ -43,9 +43,9 @@ export interface DemoResult {
  * Three runners 27 days into a 30-day token lifetime, 2-3 hosts (config.toml files) each, and a
  * gitlab-runner on each host polling GitLab every 50 ms with what its config.toml holds: adopt, scan,
  * rotate, then check that every host's config.toml holds a token GitLab accepts, and print the outage
- * window per runner and how many job requests GitLab refused meanwhile. `strategy: 'replace'` rotates
+ * window per runner and in how many polls a host could take no job meanwhile. `strategy: 'replace'` rotates
  * by replacement (with an `api` access token as the admin token): the window must then be 0 for every
- * runner, no job request refused, and no host left with the old runner. Exit code 1 on any mismatch.
+ * runner, no poll without a working runner, and no host left with the old runner. Exit code 1 on any mismatch.
  */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { output } = options;
@@ -75,7 +75,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     await writeFile(fleetPath, JSON.stringify(fleetFile, null, 2), { mode: 0o600 });
     const config = parseFleetConfig(await readFile(fleetPath, 'utf8'), fleetPath);
     const engine = createLocalEngine(config, { events: progressPrinter(output), alertLines: output.out, replace: { confirmWithinMs: 30_000, pollMs: POLL_MS } });
-    daemons = new RunnerDaemons(url, fleet.hosts, { intervalMs: POLL_MS }).start();
+    daemons = new RunnerDaemons(url, fleet.hosts, { intervalMs: POLL_MS, counts: isManagedTable }).start();
 
     output.out("\n== Adopt: store each runner's current token (from its first host's config.toml) as AWSCURRENT");
     for (const runner of config.runners) {
@@ -91,7 +91,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     output.out(`due: ${due.map((r) => r.name).join(', ') || 'none'}`);
 
     output.out(`\n== Rotate (${strategy})`);
-    const pollsBefore = daemons.polls.length;
+    const mark = daemons.mark();
     const runs = await rotateRunners(engine, due, output);
     const problems = printRotationReport(runs, output);
     const currentIds = new Map<string, number>();
@@ -103,8 +103,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       currentIds.set(runner.name, value.runnerId);
     }
     await daemons.stopAll();
-    const rejectedPolls = daemons.polls.slice(pollsBefore).filter((p) => p.status !== 204).length;
-    output.out(`job requests GitLab refused while the rotation ran: ${rejectedPolls} of ${daemons.polls.length - pollsBefore}`);
+    const { offline, ticks } = daemons.offlineSince(mark);
+    output.out(`gitlab-runner polls in which a host could take no job while the rotation ran: ${offline} of ${ticks}`);
 
     output.out('\n== After');
     printStatus(await collectStatus(engine, new Date()), output);
@@ -125,11 +125,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const outageWindowsMs = Object.fromEntries(runs.map((run) => [run.runner.name, run.result?.record ? outageWindow(run.result.record).ms : null]));
     const replacedLeft = strategy === 'replace' ? fleet.runners.filter((r) => simulator.runner(r.id) !== undefined).map((r) => r.id) : [];
     if (strategy === 'replace') output.out(`replaced runners still in GitLab: ${replacedLeft.length === 0 ? 'none' : replacedLeft.join(', ')}`);
-    const zeroOutage = strategy !== 'replace' || (Object.values(outageWindowsMs).every((ms) => ms === 0) && rejectedPolls === 0 && replacedLeft.length === 0);
+    const zeroOutage = strategy !== 'replace' || (Object.values(outageWindowsMs).every((ms) => ms === 0) && offline === 0 && replacedLeft.length === 0);
     const ok = problems === 0 && good === checks.length && runs.length === config.runners.length && zeroOutage;
     output.out(`\ndemo: ${runs.length}/${config.runners.length} runners rotated (${strategy}), ${good}/${checks.length} hosts hold a token GitLab accepts, ${problems} problems`);
     if (!ok) output.err('demo: FAILED (see the lines above)');
-    return { exitCode: ok ? 0 : 1, tokensSeen, outageWindowsMs, rejectedPolls };
+    return { exitCode: ok ? 0 : 1, tokensSeen, outageWindowsMs, offlinePolls: offline };
   } finally {
     await daemons?.stopAll();
     await simulator.stop();

@@ -54,7 +54,7 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
       const rows = await collectStatus(await engine(), new Date());
       if (opts.json) {
         for (const r of rows) {
-          output.out(JSON.stringify({ runner: r.runner.name, url: r.runner.gitlabUrl, runnerId: r.runner.runnerId, adopted: r.adopted, expiresAt: r.expiresAt, daysLeft: r.daysLeft, due: r.due, reason: r.reason, hosts: describeHosts(r.runner.hosts), lastRotation: r.lastRotation }));
+          output.out(JSON.stringify({ runner: r.runner.name, url: r.runner.gitlabUrl, runnerId: r.runner.runnerId, strategy: r.runner.strategy, adopted: r.adopted, expiresAt: r.expiresAt, daysLeft: r.daysLeft, due: r.due, reason: r.reason, hosts: describeHosts(r.runner.hosts), lastRotation: r.lastRotation }));
         }
       } else {
         printStatus(rows, output);

@@ -114,6 +114,11 @@ shutdown_timeout = 0
 `;
 }
 
+/** The tables of the managed runners, not the neighbour every simulated host also runs (for RunnerDaemons' `counts`). */
+export function isManagedTable(table: Record<string, unknown>): boolean {
+  return table.name !== 'neighbour';
+}
+
 /** What gitlab-runner does every few seconds: POST /jobs/request with its token and system_id (204: no job). */
 export async function pollForJobs(url: string, token: string, systemId: string): Promise<number> {
   const response = await fetch(`${url}/api/v4/jobs/request`, {

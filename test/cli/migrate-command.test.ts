@@ -11,7 +11,7 @@ import { rotateRunners } from '../../src/cli/rotate-command.ts';
 import { isLegacyRunnerToken } from '../../src/core/migration-plan.ts';
 import { parseSecretValue } from '../../src/core/secret-value.ts';
 import { RunnerDaemons } from '../../src/simulator/runner-daemons.ts';
-import type { SimulatedHost } from '../../src/simulator/simulated-fleet.ts';
+import { isManagedTable, type SimulatedHost } from '../../src/simulator/simulated-fleet.ts';
 import { RUNNER, startAwsHarness, type AwsHarness } from '../support/aws-harness.ts';
 import { startHarness, type Harness } from '../support/rotation-harness.ts';
 import { captured, expectNoTokens } from '../support/token-leaks.ts';
@@ -74,11 +74,11 @@ describe('rotator migrate', () => {
     expectNoTokens(captured(text), await h.knownTokens());
   });
 
-  it('moves a legacy runner to a new glrt- runner with the same settings on every host, with no job request refused, and deletes the legacy one', async () => {
+  it('moves a legacy runner to a new glrt- runner with the same settings on every host, with no host ever without a working runner, and deletes the legacy one', async () => {
     harness = await legacyHarness();
     const h = harness;
     const legacy = await current(h);
-    const pollsBefore = h.daemons!.polls.length;
+    const mark = h.daemons!.mark();
     const output = recordingOutput();
 
     const code = await migrateLocal(h.engine, h.runner.name, { dryRun: false, force: false }, output, new Date());
@@ -90,7 +90,7 @@ describe('rotator migrate', () => {
     expect(h.simulator.runner(legacy.runnerId)).toBeUndefined();
     expect(h.simulator.runner(now.runnerId)).toMatchObject({ ...SETTINGS, legacyToken: false, description: 'runner-a' });
     expect(await tableIds(h.fleet.hosts)).toEqual(h.fleet.hosts.map(() => [now.runnerId]));
-    expect(h.daemons!.polls.slice(pollsBefore).filter((p) => p.status !== 204)).toEqual([]);
+    expect(h.daemons!.offlineSince(mark).offline).toBe(0);
     expect(await h.engine.ledger.replacementRequested(h.runner.secretId)).toBeUndefined();
     expect(output.lines.join('\n')).toMatch(/outage window runner-a: 0 ms \(old runner \d+ deleted/);
     expectNoTokens(captured(output.lines), await h.knownTokens());
@@ -174,15 +174,15 @@ function awsCliOf(h: AwsHarness) {
 }
 
 describe('rotator migrate --aws', () => {
-  it('asks the stack for a replacement and the rotation hook moves the legacy runner over SSM with no job request refused', async () => {
+  it('asks the stack for a replacement and the rotation hook moves the legacy runner over SSM with no host ever without a working runner', async () => {
     const h = await startAwsHarness({ adminToken: true, legacyToken: true });
-    const daemons = new RunnerDaemons(h.simulator.url, h.fleet.hosts, { intervalMs: 20 }).start();
+    const daemons = new RunnerDaemons(h.simulator.url, h.fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start();
     aws = { harness: h, daemons };
     const handler = createHandler(() => h.engine, h.telemetry);
     h.secretsManager.rotationHook = (event) => handler(event, h.context);
     const legacyId = h.fleet.runners[0]!.id;
     const cli = awsCliOf(h);
-    const pollsBefore = daemons.polls.length;
+    const mark = daemons.mark();
     const output = recordingOutput();
 
     const code = await migrateThroughStack(cli, RUNNER, { dryRun: false, force: false, ledgerTable: 'ledger' }, output, new Date(), { dynamodb: h.table.client, gitlab: new GitLabAdapter() });
@@ -195,7 +195,7 @@ describe('rotator migrate --aws', () => {
     expect(isLegacyRunnerToken(value.token)).toBe(false);
     expect(h.simulator.runner(legacyId)).toBeUndefined();
     expect(await tableIds(h.fleet.hosts)).toEqual(h.fleet.hosts.map(() => [value.runnerId]));
-    expect(daemons.polls.slice(pollsBefore).filter((p) => p.status !== 204)).toEqual([]);
+    expect(daemons.offlineSince(mark).offline).toBe(0);
     expect(h.ssm.mock.commandCalls(SendCommandCommand).map((call) => call.args[0].input.Parameters?.Mode?.[0])).toEqual(['add', 'remove']);
     expect(await h.engine.ledger.replacementRequested(h.secretArn)).toBeUndefined();
     expectNoTokens(captured(output.lines, h.logLines, h.published), h.knownTokens());

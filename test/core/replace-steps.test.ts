@@ -39,20 +39,20 @@ async function tableIds(h: Harness): Promise<number[][]> {
   );
 }
 
-/** Job requests the hosts made after `from` (an index into the daemons' polls) that GitLab refused. */
-function refusedSince(h: Harness, from: number): number {
-  return h.daemons!.polls.slice(from).filter((p) => p.status !== 204).length;
+/** Polls since `mark` in which a host could take no job (no runner of it accepted). */
+function offlineSince(h: Harness, mark: number): number {
+  return h.daemons!.offlineSince(mark).offline;
 }
 
 describe('the replace strategy', () => {
-  it('creates a runner with the old settings, runs it on every host, then removes the old table and deletes the old runner, with no job request refused', async () => {
+  it('creates a runner with the old settings, runs it on every host, then removes the old table and deletes the old runner, with no host ever without a working runner', async () => {
     harness = await startHarness({
       replace: {},
       runnerSettings: { tagList: ['docker', 'linux'], runUntagged: false, locked: true, accessLevel: 'ref_protected', maximumTimeout: 3600, maintenanceNote: 'platform team' },
     });
     const h = harness;
     const oldId = h.runner.runnerId;
-    const pollsBefore = h.daemons!.polls.length;
+    const pollsBefore = h.daemons!.mark();
 
     const result = await rotateNow(h.deps, h.runner.secretId, BUDGET_MS);
 
@@ -64,7 +64,7 @@ describe('the replace strategy', () => {
     expect(created.managers.map((m) => m.systemId).sort()).toEqual(h.fleet.hosts.map((host) => host.systemId).sort());
     expect(await tableIds(h)).toEqual(h.fleet.hosts.map(() => [newId]));
     for (const check of await checkHosts(h.fleet.hosts, h.fleet.url, () => newId)) expect(check.accepted && check.selfRotationDisabled).toBe(true);
-    expect(refusedSince(h, pollsBefore)).toBe(0);
+    expect(offlineSince(h, pollsBefore)).toBe(0);
     expect(h.simulator.stats.byRoute['POST /runners/reset_authentication_token']).toBeUndefined();
     expect(result.record).toMatchObject({ strategy: 'replace', replacedRunnerId: oldId, runnerId: newId });
     expect(outageWindow(result.record!)).toEqual({ ms: 0, complete: true, hostsMissed: 0 });
@@ -88,7 +88,7 @@ describe('the replace strategy', () => {
     const oldId = h.runner.runnerId;
     const silent = h.fleet.hosts[1]!;
     h.daemons!.stop(silent.name);
-    const pollsBefore = h.daemons!.polls.length;
+    const pollsBefore = h.daemons!.mark();
     const output = recordingOutput();
 
     const [failed] = await rotateRunners(h.engine, [h.runner], output);
@@ -101,7 +101,7 @@ describe('the replace strategy', () => {
     const pendingId = parseSecretValue((await h.engine.store.getValue(h.runner.secretId, { stage: 'AWSPENDING' }))!, 'test').runnerId;
     expect(await tableIds(h)).toEqual(h.fleet.hosts.map(() => [oldId, pendingId]));
     for (const check of await checkHosts(h.fleet.hosts, h.fleet.url, () => oldId)) expect(check.accepted).toBe(true);
-    expect(refusedSince(h, pollsBefore)).toBe(0);
+    expect(offlineSince(h, pollsBefore)).toBe(0);
     const alert = h.alertLines.join('\n');
     expect(alert).toContain('replacement-stalled');
     expect(alert).toContain(silent.name);
@@ -116,7 +116,7 @@ describe('the replace strategy', () => {
     expect(h.simulator.runner(oldId)).toBeUndefined();
     expect(h.simulator.stats.byRoute['POST /user/runners']).toBe(1);
     expect(await tableIds(h)).toEqual(h.fleet.hosts.map(() => [pendingId]));
-    expect(refusedSince(h, pollsBefore)).toBe(0);
+    expect(offlineSince(h, pollsBefore)).toBe(0);
     expectNoTokens([output.lines.join('\n'), h.alertLines.join('\n')].join('\n'), await h.knownTokens());
   });
 

@@ -217,12 +217,12 @@ const STEP_NAMES: Record<number, RotationStep> = { 1: 'createSecret', 2: 'setSec
 async function rememberReplace(w: World, s: CaseState): Promise<void> {
   await remember(w, s);
   s.runnersBefore = w.simulator.runnerCount;
-  s.pollsFrom = w.daemons?.polls.length ?? 0;
+  s.pollsFrom = w.daemons?.mark() ?? 0;
 }
 
-/** Job requests the hosts' gitlab-runners made since rememberReplace that GitLab refused. */
-function refusedPolls(w: World, s: CaseState): number {
-  return (w.daemons?.polls ?? []).slice(Number(s.pollsFrom ?? 0)).filter((p) => p.status !== 204).length;
+/** Polls of the hosts' gitlab-runners since rememberReplace in which a host had no runner GitLab accepted. */
+function offlinePolls(w: World, s: CaseState): number {
+  return w.daemons?.offlineSince(Number(s.pollsFrom ?? 0)).offline ?? 0;
 }
 
 /** The old runner is still current and still works, everywhere (a replacement stopped in time). */
@@ -232,7 +232,7 @@ async function oldRunnerKept(w: World, s: CaseState, label: string): Promise<voi
   await nothingMadeWorse(w, s, label);
 }
 
-/** One new runner, current on every host with no other table of this GitLab, the old one deleted, no reset, no job refused. */
+/** One new runner, current on every host with no other table of this GitLab, the old one deleted, no reset, no host offline. */
 function expectReplaced() {
   return async (w: World, s: CaseState): Promise<string[]> => {
     const problems: string[] = [];
@@ -243,8 +243,8 @@ function expectReplaced() {
     const runners = w.simulator.runnerCount - Number(s.runnersBefore);
     if (runners !== 0) problems.push(`GitLab has ${runners} runner(s) more than before the replacement`);
     if (w.resets() !== 0) problems.push(`GitLab reset a token ${w.resets()} time(s); replace must not`);
-    const refused = refusedPolls(w, s);
-    if (refused > 0) problems.push(`GitLab refused ${refused} job request(s) of the hosts: an outage`);
+    const offline = offlinePolls(w, s);
+    if (offline > 0) problems.push(`in ${offline} poll(s) a host had no runner GitLab accepted: an outage`);
     for (const host of w.hosts) {
       const document = parse(await readFile(host.sim.configPath, 'utf8')) as { runners?: Array<{ id?: unknown; name?: unknown }> };
       const ids = (document.runners ?? []).filter((r) => r.name !== 'neighbour').map((r) => Number(r.id));
@@ -267,7 +267,7 @@ function replaceCrashAfter(k: number): CaseDef {
 }
 
 export const REPLACE_CASES: FaultCase[] = [
-  ...both('A replace rotation moves every host to a new runner with the same settings, no job request refused, and deletes the old runner', {
+  ...both('A replace rotation moves every host to a new runner with the same settings, no host ever without a working runner, and deletes the old runner', {
     options: { replace: true },
     inject: rememberReplace,
     run: (w) => w.rotate(),

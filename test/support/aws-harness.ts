@@ -20,7 +20,7 @@ import { createAwsEngine, type AwsEngine } from '../../src/engines/aws-engine.ts
 import type { Telemetry } from '../../src/engines/rotation-log.ts';
 import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
 import { RunnerDaemons } from '../../src/simulator/runner-daemons.ts';
-import { createSimulatedFleet, type SimulatedFleet } from '../../src/simulator/simulated-fleet.ts';
+import { createSimulatedFleet, isManagedTable, type SimulatedFleet } from '../../src/simulator/simulated-fleet.ts';
 import { FakeDynamoTable } from './fake-dynamodb.ts';
 import { FakeSecretsManager } from './fake-secrets-manager.ts';
 import { FakeSsm, type FakeInstance } from './fake-ssm.ts';
@@ -148,7 +148,7 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     return { $metadata: {}, MessageId: randomUUID() };
   });
   const engine = createAwsEngine(env, { secretsManager: secretsManager.client, ssm: ssm.client, sns, dynamodb: table.client }, clock);
-  const daemons = options.replace ? new RunnerDaemons(simulator.url, fleet.hosts, { intervalMs: 20 }).start() : undefined;
+  const daemons = options.replace ? new RunnerDaemons(simulator.url, fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start() : undefined;
 
   const logLines: string[] = [];
   const capture = (chunk: unknown) => {

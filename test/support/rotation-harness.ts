@@ -11,7 +11,7 @@ import { adoptRunner, findCurrentToken } from '../../src/cli/adopt-command.ts';
 import { createLocalEngine, type LocalEngine } from '../../src/engines/local-engine.ts';
 import { GitLabSimulator, type AddRunnerInit } from '../../src/simulator/gitlab-simulator.ts';
 import { RunnerDaemons } from '../../src/simulator/runner-daemons.ts';
-import { createSimulatedFleet, type SimulatedFleet } from '../../src/simulator/simulated-fleet.ts';
+import { createSimulatedFleet, isManagedTable, type SimulatedFleet } from '../../src/simulator/simulated-fleet.ts';
 import { manualClock } from './manual-clock.ts';
 
 const DAY_MS = 86_400_000;
@@ -95,7 +95,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const gitlab = new GitLabAdapter({ ...(options.gitlabOptions ? { ...options.gitlabOptions, now: () => clock.now().getTime() } : {}), sleep: (ms) => clock.sleep(ms) });
   const replace = options.replace ? { confirmWithinMs: options.replace.confirmWithinMs ?? 10_000, pollMs: 20 } : undefined;
   const engine = createLocalEngine(config, { events: (e) => events.push(e), alertLines: (line) => alertLines.push(line), clock, gitlab, replace });
-  const daemons = options.replace ? new RunnerDaemons(simulator.url, fleet.hosts, { intervalMs: 20 }).start() : undefined;
+  const daemons = options.replace ? new RunnerDaemons(simulator.url, fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start() : undefined;
   const deps: RotateNowDeps = options.wrapStore ? { ...engine.deps, secrets: options.wrapStore(engine.store) } : engine.deps;
   const runner = config.runners[0] as ManagedRunner;
   await adoptRunner(engine, runner, await findCurrentToken(runner, undefined), new Date());
