@@ -211,7 +211,7 @@ function keyname(k) { k = trim(k); if (k ~ /^".*"$/ || k ~ /^\047.*\047$/) k = s
   if (k == "name") name[R] = strval(v)
   else if (k == "url") url[R] = strval(v)
   else if (k == "id") id[R] = strval(v)
-  else if (k == "token") { s = strval(v); tok[R] = (s == "") ? "missing" : (substr(s, 1, 5) == "glrt-") ? "glrt" : "legacy"; s = "" }
+  else if (k == "token") { s = strval(v); tok[R] = (s == "") ? "missing" : index(s, "glrt-") ? "glrt" : "legacy"; s = "" }
   else if (k == "token_obtained_at") obt[R] = strval(v)
   else if (k == "token_expires_at") exp_[R] = strval(v)
   else if (k == "tls-ca-file") ca[R] = strval(v)

@@ -15,7 +15,8 @@ import {
   GitLabUnauthorizedError,
   GitLabUnreachableError,
 } from '../core/errors.ts';
-import { GitLabCallFailure, scrub } from './gitlab-transport.ts';
+import { redactSecrets } from '../core/redact.ts';
+import { GitLabCallFailure } from './gitlab-transport.ts';
 
 /** Which adapter call failed: it picks the words of the message. */
 export type GitLabCall =
@@ -100,9 +101,9 @@ function causeOf(failure: GitLabCallFailure, secrets: readonly string[]): GitLab
   const cause: GitLabFailureCause = { attempts: failure.attempts };
   if (failure.status !== undefined) cause.status = failure.status;
   if (failure.statusText) cause.statusText = failure.statusText;
-  if (failure.description) cause.description = scrub(failure.description, secrets);
-  if (failure.reason) cause.reason = scrub(failure.reason, secrets);
-  if (failure.earlierUncertainAttempt) cause.earlierUncertainAttempt = scrub(failure.earlierUncertainAttempt, secrets);
+  if (failure.description) cause.description = redactSecrets(failure.description, secrets);
+  if (failure.reason) cause.reason = redactSecrets(failure.reason, secrets);
+  if (failure.earlierUncertainAttempt) cause.earlierUncertainAttempt = redactSecrets(failure.earlierUncertainAttempt, secrets);
   return cause;
 }
 
@@ -161,7 +162,7 @@ function cannotCarrySecret(error: unknown, secrets: readonly string[]): boolean 
   } catch {
     return false;
   }
-  return scrub(text, secrets) === text;
+  return redactSecrets(text, secrets) === text;
 }
 
 /**
@@ -177,7 +178,7 @@ export function translateGitLabError(error: unknown, ctx: CallContext, endpoint:
   if (error instanceof GitLabError) return error;
   if (cannotCarrySecret(error, ctx.secrets)) return error;
   const name = error instanceof Error ? error.name : typeof error;
-  const message = scrub(error instanceof Error ? error.message : String(error), ctx.secrets);
+  const message = redactSecrets(error instanceof Error ? error.message : String(error), ctx.secrets);
   return new GitLabRequestError(`The call ${endpoint} to GitLab at ${ctx.gitlabUrl} failed before any reply: ${name}: ${message}`, {
     endpoint,
     cause: { name, message },

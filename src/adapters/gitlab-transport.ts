@@ -21,6 +21,7 @@
  * `AbortSignal.timeout(queryTimeout)`, default 300 s, one signal per call shared by every page), and a
  * direct `requester.post` gets none at all. We set `queryTimeout: null` and time each attempt here.
  */
+import { redactSecrets } from '../core/redact.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   createRequesterFn,
@@ -127,16 +128,6 @@ export class GitLabCallFailure extends Error {
   }
 }
 
-const TOKEN_PATTERN = /\b(?:glrt|glpat|glptt|gldt|glft|glimt|glagent|gloas|glcbt|glsoat|glffct)-[A-Za-z0-9_.-]+|\bGR1348941[A-Za-z0-9_-]+/g;
-
-/** Replaces every known secret value, and anything shaped like a GitLab token, with `[redacted]`. */
-export function scrub(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) {
-    if (secret.length >= 4) out = out.split(secret).join('[redacted]');
-  }
-  return out.replace(TOKEN_PATTERN, '[redacted]');
-}
 
 /** The secret values a request carries: its auth header and a `token` field in its JSON body. */
 function secretsOf(options: RequestOptions): string[] {
@@ -285,7 +276,7 @@ function requestHandler(policy: TransportPolicy) {
       } catch (error) {
         const failed = noReply(error, policy.requestTimeoutMs);
         if (!failed) throw error;
-        const reason = scrub(failed.reason, secrets);
+        const reason = redactSecrets(failed.reason, secrets);
         if (attempt < policy.maxAttempts && (failed.notSent || repeatable)) {
           if (!failed.notSent) noteUncertain(`no reply (${reason})`);
           await policy.sleep(backoffMs(attempt, policy.maxRetryWaitMs));
@@ -305,7 +296,7 @@ function requestHandler(policy: TransportPolicy) {
           const failed = noReply(error, policy.requestTimeoutMs);
           if (!failed) throw error;
           // The status line came but the body did not: GitLab processed the request, the result is lost.
-          const reason = scrub(`the status line came but the body did not: ${failed.reason}`, secrets);
+          const reason = redactSecrets(`the status line came but the body did not: ${failed.reason}`, secrets);
           throw new GitLabCallFailure({ kind: 'bad-reply', method, path, status: response.status, statusText: response.statusText, reason, attempts: attempt, earlierUncertainAttempt });
         }
         if (!parsed.ok) {
@@ -316,7 +307,7 @@ function requestHandler(policy: TransportPolicy) {
 
       const { status, statusText } = response;
       const text = await response.text().catch(() => '');
-      const description = scrub(describe(text, response.headers.get('content-type')) ?? '', secrets) || undefined;
+      const description = redactSecrets(describe(text, response.headers.get('content-type')) ?? '', secrets) || undefined;
       const waitSeconds = retryAfterSeconds(response.headers, Date.now());
       const retryable = status === 429 || (status >= 500 && repeatable);
       if (retryable && attempt < policy.maxAttempts) {

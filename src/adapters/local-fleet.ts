@@ -57,7 +57,7 @@ export class LocalFleet implements Fleet {
       if (delivery.addFromRunnerId !== undefined) args.push('--mode', 'add', '--from-runner-id', String(delivery.addFromRunnerId));
       if (previousFile) args.push('--previous-token-file', previousFile);
       if (delivery.tokenExpiresAt) args.push('--expires-at', delivery.tokenExpiresAt);
-      return await this.onEveryHost(runner, args, onResult);
+      return await this.onEveryHost(runner, args, onResult, previous === undefined ? [token] : [token, previous]);
     } finally {
       await rm(folder, { recursive: true, force: true });
     }
@@ -67,11 +67,11 @@ export class LocalFleet implements Fleet {
     return this.onEveryHost(runner, ['--mode', 'remove', '--runner-id', String(removal.runnerId), '--url', runner.gitlabUrl, '--reload', runner.reload], onResult);
   }
 
-  private async onEveryHost(runner: ManagedRunner, args: string[], onResult?: (result: HostResult) => void): Promise<HostResult[]> {
+  private async onEveryHost(runner: ManagedRunner, args: string[], onResult?: (result: HostResult) => void, secrets: string[] = []): Promise<HostResult[]> {
     return Promise.all(
       localHosts(runner).map((host) =>
         this.limit(async () => {
-          const result = await this.runOnHost(host, args);
+          const result = await this.runOnHost(host, args, secrets);
           onResult?.(result);
           return result;
         }),
@@ -99,11 +99,11 @@ export class LocalFleet implements Fleet {
     return found;
   }
 
-  private async runOnHost(host: HostTarget, args: string[]): Promise<HostResult> {
+  private async runOnHost(host: HostTarget, args: string[], secrets: string[]): Promise<HostResult> {
     const run = await runBash([this.updaterPath, '--config', host.configPath, ...args], this.timeoutMs);
     const finishedAt = this.options.clock.now().toISOString();
     if (run.timedOut) return { host: host.name, status: 'timed-out', systemId: null, detail: `updater did not finish within ${this.timeoutMs} ms`, finishedAt };
-    return { host: host.name, ...interpretUpdaterRun(run), finishedAt };
+    return { host: host.name, ...interpretUpdaterRun(run, secrets), finishedAt };
   }
 
   private async tokenOf(secretId: string, versionId: string): Promise<string> {

@@ -99,8 +99,9 @@ export async function storeUntilDeadline(
       await deps.secrets.putPendingValue(secretId, versionId, value);
       return attempt;
     } catch (error) {
-      // A different value already under this version id will not change by retrying.
-      if (error instanceof RotationInProgressError) throw error;
+      // A different value already under this version id will not change by retrying; what GitLab just
+      // issued is lost all the same, and says so (store-failed, and its alert).
+      if (error instanceof RotationInProgressError) throw failure(attempt, error);
       if (deps.clock.now().getTime() + waitMs >= deadline.getTime()) throw failure(attempt, error);
       await deps.clock.sleep(waitMs);
       waitMs = Math.min(waitMs * 2, 2_000);

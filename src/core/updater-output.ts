@@ -1,3 +1,4 @@
+import { redactSecrets } from './redact.ts';
 import type { HostStatus } from './types.ts';
 
 /** What one run of host/update-runner-token.sh left: its exit code and its two streams. */
@@ -7,12 +8,6 @@ export interface UpdaterRun {
   stderr: string;
 }
 
-/** Anything shaped like a GitLab runner or access token (glrt-, glpat-, …) is replaced before it can travel. */
-const TOKEN_SHAPE = /\bgl[a-z]{1,6}-[A-Za-z0-9_-]{8,}/g;
-
-export function redactTokenShapes(text: string): string {
-  return text.replace(TOKEN_SHAPE, '[redacted]');
-}
 
 export interface UpdaterVerdict {
   status: HostStatus;
@@ -25,9 +20,11 @@ const SUCCESS = new Set(['updated', 'added', 'removed', 'already-current']);
 /**
  * Reads the updater's contract output, the same whether it ran here (local engine) or through SSM Run
  * Command: one `status=updated|added|removed|already-current … system_id=… reload=…` line on success, one error line
- * on stderr otherwise. Anything else is a failure with the last line as the reason.
+ * on stderr otherwise. Anything else is a failure with the last line as the reason. The detail is redacted
+ * (core/redact.ts): `secrets` are the values the caller handed the host (the tokens it pushed), replaced
+ * wherever they appear; token shapes are replaced too (the updater never prints a token; a host's shell might).
  */
-export function interpretUpdaterRun(run: UpdaterRun): UpdaterVerdict {
+export function interpretUpdaterRun(run: UpdaterRun, secrets: readonly string[] = []): UpdaterVerdict {
   const fields = parseStatusLine(run.stdout);
   const systemId = fields.system_id ? fields.system_id : null;
   if (run.exitCode === 0 && fields.status !== undefined && SUCCESS.has(fields.status)) {
@@ -35,11 +32,10 @@ export function interpretUpdaterRun(run: UpdaterRun): UpdaterVerdict {
     // `added` (--mode add) and `removed` (--mode remove) changed the file as asked: updated, saying which.
     const status = fields.status === 'already-current' ? 'already-current' : 'updated';
     const verb = fields.status === 'added' || fields.status === 'removed' ? `${fields.status}, ` : '';
-    return { status, systemId, detail: redactTokenShapes(`${verb}reload=${fields.reload ?? 'unknown'}${warning ? `; ${warning}` : ''}`) };
+    return { status, systemId, detail: redactSecrets(`${verb}reload=${fields.reload ?? 'unknown'}${warning ? `; ${warning}` : ''}`, secrets) };
   }
   const reason = lastLine(run.stderr) || lastLine(run.stdout) || 'no output';
-  // The updater never prints a token; a host's shell might (a bash error quoting a line): belt and braces.
-  return { status: 'failed', systemId, detail: redactTokenShapes(`exit ${run.exitCode ?? 'unknown'}: ${reason}`) };
+  return { status: 'failed', systemId, detail: redactSecrets(`exit ${run.exitCode ?? 'unknown'}: ${reason}`, secrets) };
 }
 
 /** The `key=value` fields of the line that starts with `status=`. */

@@ -22,7 +22,7 @@ import { dirname, join } from 'node:path';
 import { GitLabForbiddenError, GitLabGoneError, GitLabError } from '../core/errors.ts';
 import type { GitLab } from '../core/ports.ts';
 import { GitLabAdapter } from '../adapters/gitlab.ts';
-import { scrub } from '../adapters/gitlab-transport.ts';
+import { redactSecrets } from '../core/redact.ts';
 import { compareUrls } from './checks.ts';
 import type {
   DoctorFacts,
@@ -266,8 +266,8 @@ function errorDetail(error: unknown, secrets: string[]): string {
     const cause = error.cause as { description?: string; reason?: string } | undefined;
     const words = cause?.description ?? cause?.reason ?? error.message;
     const status = String(error.status ?? 'no reply');
-    return scrub(words.startsWith(status) ? words : `${status} ${words}`, secrets);
+    return redactSecrets(words.startsWith(status) ? words : `${status} ${words}`, secrets);
   }
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return scrub(message.split('\n')[0] ?? '', secrets);
+  return redactSecrets(message.split('\n')[0] ?? '', secrets);
 }

@@ -3,6 +3,7 @@
  * checks need. Pure (smol-toml parses a string; no I/O). The token value stays in `RunnerTable.token`
  * for the gatherer's GitLab calls; the checks only ever see its kind (see facts.ts).
  */
+import { isLegacyRunnerToken } from '../core/migration-plan.ts';
 import { parse, TomlError } from 'smol-toml';
 
 export const SELF_ROTATION_FLAG = 'FF_DISABLE_AUTOMATIC_TOKEN_ROTATION';
@@ -81,7 +82,8 @@ export function runnerLabel(r: Pick<RunnerTable, 'index' | 'name' | 'id'>): stri
 
 export type TokenKind = 'missing' | 'glrt' | 'legacy';
 
+/** The same rule as `rotator migrate` (core/migration-plan.ts): `glrt-` anywhere, after an optional instance prefix. */
 export function tokenKind(token: string | null): TokenKind {
   if (token === null) return 'missing';
-  return token.startsWith('glrt-') ? 'glrt' : 'legacy';
+  return isLegacyRunnerToken(token) ? 'legacy' : 'glrt';
 }

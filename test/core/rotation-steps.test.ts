@@ -131,6 +131,52 @@ describe('storing the new token', () => {
     expect(harness.events).toContainEqual(expect.objectContaining({ kind: 'token-reset', via: 'admin-token' }));
     await expectEveryHostAccepted(harness);
   });
+
+  it('says store-failed at once, without retrying, when the version already holds another token', async () => {
+    harness = await startHarness();
+    const h = harness;
+    const store = h.engine.store;
+    let puts = 0;
+    const conflicting = {
+      ...h.deps,
+      secrets: {
+        describe: (id: string) => store.describe(id),
+        getValue: (id: string, ref: Parameters<typeof store.getValue>[1]) => store.getValue(id, ref),
+        promote: (id: string, to: string, from: string | null) => store.promote(id, to, from),
+        putPendingValue: async (id: string) => {
+          puts += 1;
+          throw new RotationInProgressError(`version of ${id} already holds a different value (injected)`, { secretId: id, step: 'createSecret' });
+        },
+      },
+    };
+    const { versionId } = await store.beginRotation(h.runner.secretId, 'version-conflict');
+
+    const error = await runRotationStep(conflicting, { step: 'createSecret', secretId: h.runner.secretId, versionId, deadline: deadline() }).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ name: 'RotationError', code: 'store-failed', step: 'createSecret' });
+    expect((error as Error).cause).toBeInstanceOf(RotationInProgressError);
+    expect(puts).toBe(1);
+    expect(h.clock.sleptMs).toEqual([]);
+  });
+});
+
+describe('testSecret', () => {
+  it('fails with pending-token-rejected, and promotes nothing, when someone reset the token after createSecret', async () => {
+    harness = await startHarness();
+    const h = harness;
+    const { secretId } = h.runner;
+    const { versionId } = await h.engine.store.beginRotation(secretId, 'version-reset-behind');
+    for (const step of ['createSecret', 'setSecret'] as const) await runRotationStep(h.deps, { step, secretId, versionId, deadline: deadline() });
+    const current = await h.tokenAt({ stage: 'AWSCURRENT' });
+    h.simulator.revokeToken(h.runner.runnerId);
+
+    const error = await runRotationStep(h.deps, { step: 'testSecret', secretId, versionId, deadline: deadline() }).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ name: 'RotationError', code: 'pending-token-rejected', step: 'testSecret' });
+    expect((error as RotationError).fix).toContain('Cancel the rotation');
+    expect(await h.tokenAt({ stage: 'AWSCURRENT' })).toBe(current);
+    expect((await h.engine.store.describe(secretId)).versions.find((v) => v.versionId === versionId)?.stages).toEqual(['AWSPENDING']);
+  });
 });
 
 describe('hosts', () => {

@@ -39,4 +39,19 @@ describe('a host that prints something shaped like a token', () => {
     const verdict = interpretUpdaterRun({ exitCode: 1, stdout: '', stderr: 'bash: line 3: glrt-AbCdEfGhIjKlMnOpQrSt: command not found\n' });
     expect(verdict.detail).toBe('exit 1: bash: line 3: [redacted]: command not found');
   });
+
+  it.each([
+    ['a routable runner token with an instance prefix', 'acme-glrt-t1_AbCdEfGhIjKl.01xyz'],
+    ['a registration token', 'GR1348941AbCdEfGhIjKlMnOp'],
+  ])('redacts %s whole', (_what, token) => {
+    const verdict = interpretUpdaterRun({ exitCode: 1, stdout: '', stderr: `bash: ${token}: command not found\n` });
+    expect(verdict.detail).not.toMatch(/AbCdEfGhIjKl|01xyz/);
+    expect(verdict.detail).toContain('[redacted]');
+  });
+
+  it('redacts a legacy token without prefix when the caller knows it', () => {
+    const legacy = 'x7Hq2LmN9pRs4TvW';
+    const verdict = interpretUpdaterRun({ exitCode: 0, stdout: 'status=updated system_id=s_1 reload=sighup\n', stderr: `warning: ${legacy} seen\n` }, [legacy]);
+    expect(verdict.detail).toBe('reload=sighup; warning: [redacted] seen');
+  });
 });

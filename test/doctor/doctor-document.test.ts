@@ -144,6 +144,15 @@ describe('the doctor SSM document', () => {
     expectNoTokens(onHost.stdout + onHost.stderr, [token]);
   });
 
+  it('takes a glrt- token behind an instance prefix for an authentication token, as rotator doctor and rotator migrate do', async () => {
+    const host = await writeHost(root, 'legacy.toml', { URL: sim.url, ID: 1, TOKEN: 'acme-glrt-t1_PREFIXEDTOKEN0001', OBTAINED_AT: stamp(new Date()) }, { mode: 0o600, systemId: null });
+    const onHost = await runDocument(host.configPath, { Probe: 'no' });
+    const cli = await runDoctorCli(['--config', host.configPath, '--json']);
+    expect(onHost.codes).not.toContain('token.legacy');
+    expect(cli.findings.map((f) => f.code)).not.toContain('token.legacy');
+    expect(onHost.lines.some((l) => 'runners' in l)).toBe(true);
+  });
+
   it('config.unparseable comes from the updater\'s own validator, names the line, and never quotes it', async () => {
     const host = await writeHost(root, 'malformed.toml', { TOKEN });
     const run = await runDocument(host.configPath);
