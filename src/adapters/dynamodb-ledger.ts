@@ -189,7 +189,6 @@ function pendingAttributes(p: PendingRotation): PendingRotation {
     fromVersionId: p.fromVersionId ?? null,
     resetAt: p.resetAt,
     storedAt: p.storedAt,
-    recovered: p.recovered,
     hosts: (p.hosts ?? []).map(hostAttributes),
     ...replaceAttributes(p),
   };

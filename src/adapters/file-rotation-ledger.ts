@@ -36,7 +36,9 @@ export class FileRotationLedger implements RotationLedger {
     const ledger = await this.load(record.secretId);
     delete ledger.pending[record.toVersionId];
     if (record.strategy === 'replace') delete ledger.replacementRequestedAt;
-    ledger.rotations = [...ledger.rotations.filter((r) => r.toVersionId !== record.toVersionId), record].slice(-HISTORY);
+    // As DynamoDbLedger: a finishSecret run again knows only placeholder timings and no host results, so
+    // the first record of a version stays.
+    if (!ledger.rotations.some((r) => r.toVersionId === record.toVersionId)) ledger.rotations = [...ledger.rotations, record].slice(-HISTORY);
     await this.save(record.secretId, ledger);
   }
 

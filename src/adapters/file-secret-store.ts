@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { RotationInProgressError, SecretNotFoundError } from '../core/errors.ts';
+import { isOpenRotation } from '../core/rotation-guards.ts';
 import type { SecretDescription, SecretStore, VersionRef } from '../core/ports.ts';
 import type { RotationStarter } from '../core/rotate-now.ts';
 import type { VersionStage } from '../core/types.ts';
@@ -109,7 +110,7 @@ export class FileSecretStore implements SecretStore, RotationStarter {
 
   async beginRotation(secretId: string, newVersionId: string): Promise<{ versionId: string; resumed: boolean }> {
     const secret = await this.load(secretId);
-    const open = Object.entries(secret.versions).find(([, v]) => v.stages.includes('AWSPENDING') && !v.stages.includes('AWSCURRENT'));
+    const open = Object.entries(secret.versions).find(([, v]) => isOpenRotation(v.stages));
     if (open) return { versionId: open[0], resumed: true };
     secret.versions[newVersionId] = { stages: ['AWSPENDING'], createdAt: this.now().toISOString() };
     await this.save(secret);

@@ -8,6 +8,7 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { InvalidInputError, RotationInProgressError, SecretNotFoundError } from '../core/errors.ts';
+import { openRotationVersionId } from '../core/rotation-guards.ts';
 import type { SecretDescription, SecretStore, SecretVersionInfo, VersionRef } from '../core/ports.ts';
 import type { VersionStage } from '../core/types.ts';
 
@@ -180,7 +181,7 @@ export class SecretsManagerStore implements SecretStore {
           rotationEnabled: entry.RotationEnabled === true,
           lastRotatedAt: entry.LastRotatedDate?.toISOString() ?? null,
           versions,
-          rotationInProgress: versions.some((v) => v.stages.includes('AWSPENDING') && !v.stages.includes('AWSCURRENT')),
+          rotationInProgress: openRotationVersionId({ versions }) !== null,
         });
       }
     }
@@ -207,4 +208,15 @@ function errorName(error: unknown): string | undefined {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : '';
+}
+
+/** The admin access token of a GitLab url: a secret of its own per url, holding the token as plain text. */
+export async function readAdminTokenSecret(store: Pick<SecretStore, 'getValue'>, secretNames: Record<string, string>, gitlabUrl: string): Promise<string | undefined> {
+  const secretName = secretNames[gitlabUrl];
+  if (secretName === undefined) return undefined;
+  const value = (await store.getValue(secretName, { stage: 'AWSCURRENT' }))?.trim();
+  if (!value || /\s/.test(value)) {
+    throw new InvalidInputError(`admin token secret ${secretName}`, `holds no access token for ${gitlabUrl} (store the token as plain text)`);
+  }
+  return value;
 }

@@ -1,4 +1,5 @@
 import { InvalidInputError, RotationInProgressError } from '../core/errors.ts';
+import { openRotationVersionId } from '../core/rotation-guards.ts';
 import { describeMigrationPlan, planMigration, type MigrationDeps, type MigrationPlan } from '../core/migration-plan.ts';
 import type { RotationLedger, SecretStore } from '../core/ports.ts';
 import type { ManagedRunner } from '../core/types.ts';
@@ -98,7 +99,7 @@ async function readyToMigrate(secrets: Pick<SecretStore, 'describe'>, plan: Migr
   }
   // A rotation already under way would finish as it started (a reset) and drop the request.
   const description = await secrets.describe(plan.runner.secretId);
-  if (description.versions.some((v) => v.stages.includes('AWSPENDING') && !v.stages.includes('AWSCURRENT'))) {
+  if (openRotationVersionId(description) !== null) {
     throw new RotationInProgressError(`${plan.runner.secretId} has a rotation in progress`, {
       secretId: plan.runner.secretId,
       step: 'migrate',

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { InvalidInputError } from '../core/errors.ts';
 import type { ManagedRunner } from '../core/types.ts';
-import { checkReplaceHasAccessToken, checkUniqueNames, gitlabUrl, parseJsonWith, policySchema, reloadMode, rotationStrategy, runnerBasics, runnerId, runnerName } from './config-schema.ts';
+import { checkReplaceHasAccessToken, checkUniqueNames, gitlabUrl, parseJsonWith, runnerBasics, runnerDefaultsShape, runnerShape } from './config-schema.ts';
 
 /**
  * Runners the scanner reads at once (each: GitLab's managers, one secret value, two ledger reads). At
@@ -61,9 +61,7 @@ const awsFleetSchema = z.strictObject({
   ),
   defaults: z.optional(
     z.strictObject({
-      reload: z.optional(reloadMode),
-      strategy: z.optional(rotationStrategy),
-      policy: z.optional(policySchema),
+      ...runnerDefaultsShape,
       configPath: z.optional(configPath),
       rotateEveryDays: z.optional(intIn(1, 1000)),
     }),
@@ -71,14 +69,9 @@ const awsFleetSchema = z.strictObject({
   runners: z
     .array(
       z.strictObject({
-        name: runnerName,
-        gitlabUrl,
-        runnerId,
+        ...runnerShape,
         hosts: hostsSchema,
         configPath: z.optional(configPath),
-        reload: z.optional(reloadMode),
-        strategy: z.optional(rotationStrategy),
-        policy: z.optional(policySchema),
         rotateEveryDays: z.optional(intIn(1, 1000)),
       }),
     )

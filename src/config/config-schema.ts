@@ -36,6 +36,12 @@ export const policySchema = z.strictObject({
 
 export type PolicyInput = z.infer<typeof policySchema>;
 
+/** What a fleet file's `defaults` and each runner may set, local or AWS. */
+export const runnerDefaultsShape = { reload: z.optional(reloadMode), strategy: z.optional(rotationStrategy), policy: z.optional(policySchema) };
+
+/** The keys every runner of a fleet file has, local or AWS; each engine adds its hosts. */
+export const runnerShape = { name: runnerName, gitlabUrl, runnerId, ...runnerDefaultsShape };
+
 /** Parses JSON text against a schema; the first problem becomes an InvalidInputError naming file and field. */
 export function parseJsonWith<S extends z.ZodMiniType>(schema: S, text: string, path: string): z.infer<S> {
   let data: unknown;

@@ -1,7 +1,7 @@
 import { dirname, resolve } from 'node:path';
 import * as z from 'zod/mini';
 import type { ManagedRunner } from '../core/types.ts';
-import { checkReplaceHasAccessToken, checkUniqueNames, gitlabUrl, parseJsonWith, policySchema, reloadMode, rotationStrategy, runnerBasics, runnerId, runnerName } from './config-schema.ts';
+import { checkReplaceHasAccessToken, checkUniqueNames, parseJsonWith, runnerBasics, runnerDefaultsShape, runnerShape } from './config-schema.ts';
 
 const text = () => z.string().check(z.minLength(1));
 
@@ -20,17 +20,12 @@ const fleetSchema = z.strictObject({
       reminderHours: z.optional(z.number().check(z.gte(1), z.lte(24 * 30))),
     }),
   ),
-  defaults: z.optional(z.strictObject({ reload: z.optional(reloadMode), strategy: z.optional(rotationStrategy), policy: z.optional(policySchema) })),
+  defaults: z.optional(z.strictObject(runnerDefaultsShape)),
   runners: z
     .array(
       z.strictObject({
-        name: runnerName,
-        gitlabUrl,
-        runnerId,
+        ...runnerShape,
         hosts: z.array(hostSchema).check(z.minLength(1, 'list at least one host')),
-        reload: z.optional(reloadMode),
-        strategy: z.optional(rotationStrategy),
-        policy: z.optional(policySchema),
       }),
     )
     .check(z.minLength(1, 'list at least one runner')),

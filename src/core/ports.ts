@@ -56,8 +56,6 @@ export interface PendingRotation {
   fromVersionId: string | null;
   resetAt: string;
   storedAt: string;
-  /** True when the token came from a reset by id with the admin access token. */
-  recovered: boolean;
   hosts: HostResult[];
   /** Absent: `reset`. */
   strategy?: RotationStrategy;

@@ -90,7 +90,6 @@ export async function replaceCreateSecret(deps: RotationDeps, request: StepReque
     fromVersionId,
     resetAt: createdAt,
     storedAt,
-    recovered: false,
     hosts: [],
     strategy: 'replace',
     replacedRunnerId: current.runnerId,

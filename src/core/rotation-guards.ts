@@ -34,6 +34,15 @@ export function checkRotationGuards(description: SecretDescription, versionId: s
   return { proceed: true };
 }
 
+/** A version in AWSPENDING that is not AWSCURRENT: a rotation is open (RotateSecret refuses another). */
+export function isOpenRotation(stages: readonly string[]): boolean {
+  return stages.includes('AWSPENDING') && !stages.includes('AWSCURRENT');
+}
+
+export function openRotationVersionId(description: Pick<SecretDescription, 'versions'>): string | null {
+  return description.versions.find((v) => isOpenRotation(v.stages))?.versionId ?? null;
+}
+
 export function currentVersionId(description: SecretDescription): string | null {
   return description.versions.find((v) => v.stages.includes('AWSCURRENT'))?.versionId ?? null;
 }

@@ -55,7 +55,7 @@ async function createSecret(deps: RotationDeps, request: StepRequest, fromVersio
   }
   const current = await readValue(deps, secretId, { stage: 'AWSCURRENT' }, step);
   if (await replacementWanted(deps, secretId)) return replaceCreateSecret(deps, request, fromVersionId, current);
-  const { issued, recovered, reset } = await resetToken(deps, secretId, current);
+  const { issued, reset } = await resetToken(deps, secretId, current);
   const resetAt = deps.clock.now().toISOString();
   const next: RunnerSecretValue = { ...current, token: issued.token, tokenExpiresAt: issued.tokenExpiresAt, tokenObtainedAt: resetAt };
   const attempts = await storeUntilDeadline(
@@ -78,7 +78,7 @@ async function createSecret(deps: RotationDeps, request: StepRequest, fromVersio
   // Events only after the store: nothing may stand between GitLab's reply and the store (invariant 2).
   deps.events(reset);
   deps.events({ kind: 'token-stored', secretId, versionId, attempts });
-  await recordPending(deps, { secretId, versionId, fromVersionId, resetAt, storedAt, recovered, hosts: [] });
+  await recordPending(deps, { secretId, versionId, fromVersionId, resetAt, storedAt, hosts: [] });
   return { step };
 }
 
@@ -87,11 +87,11 @@ async function resetToken(
   deps: RotationDeps,
   secretId: string,
   current: RunnerSecretValue,
-): Promise<{ issued: IssuedToken; recovered: boolean; reset: RotationEvent }> {
+): Promise<{ issued: IssuedToken; reset: RotationEvent }> {
   const { gitlabUrl, runnerId } = current;
   try {
     const issued = await deps.gitlab.resetWithToken(gitlabUrl, current.token);
-    return { issued, recovered: false, reset: { kind: 'token-reset', secretId, runnerId, via: 'current-token' } };
+    return { issued, reset: { kind: 'token-reset', secretId, runnerId, via: 'current-token' } };
   } catch (error) {
     if (!(error instanceof GitLabForbiddenError)) throw error;
     const adopted = await resetWithHostToken(deps, secretId, current);
@@ -110,7 +110,7 @@ async function resetToken(
       );
     }
     const issued = await deps.gitlab.resetById(gitlabUrl, runnerId, adminToken);
-    return { issued, recovered: true, reset: { kind: 'token-reset', secretId, runnerId, via: 'admin-token' } };
+    return { issued, reset: { kind: 'token-reset', secretId, runnerId, via: 'admin-token' } };
   }
 }
 
@@ -122,7 +122,7 @@ async function resetWithHostToken(
   deps: RotationDeps,
   secretId: string,
   current: RunnerSecretValue,
-): Promise<{ issued: IssuedToken; recovered: boolean; reset: RotationEvent } | undefined> {
+): Promise<{ issued: IssuedToken; reset: RotationEvent } | undefined> {
   const runner = deps.runnerFor(secretId);
   if (!runner || !deps.fleet.hostTokens) return undefined;
   const seen = new Set([current.token]);
@@ -136,7 +136,7 @@ async function resetWithHostToken(
       throw error;
     }
     const issued = await deps.gitlab.resetWithToken(current.gitlabUrl, candidate.token);
-    return { issued, recovered: true, reset: { kind: 'token-reset', secretId, runnerId: current.runnerId, via: 'host-token', host: candidate.host } };
+    return { issued, reset: { kind: 'token-reset', secretId, runnerId: current.runnerId, via: 'host-token', host: candidate.host } };
   }
   return undefined;
 }

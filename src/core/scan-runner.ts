@@ -1,6 +1,6 @@
 import { GitLabError, InvalidInputError, RotationInProgressError, RotatorError } from './errors.ts';
 import type { Clock, Fleet, GitLab, RotationEvents, RotationLedger, SecretDescription, SecretStore } from './ports.ts';
-import { currentVersionId } from './rotation-guards.ts';
+import { currentVersionId, openRotationVersionId } from './rotation-guards.ts';
 import { planScan, type ScanPlan } from './scan-plan.ts';
 import { parseSecretValue } from './secret-value.ts';
 import { retireReplacedRunner } from './replace-steps.ts';
@@ -59,7 +59,7 @@ export async function scanRunner(deps: ScanDeps, runner: ManagedRunner, secretId
     result.warnings.push(error.message);
     return result;
   }
-  const rotationInProgress = description.versions.some((v) => v.stages.includes('AWSPENDING') && !v.stages.includes('AWSCURRENT'));
+  const rotationInProgress = openRotationVersionId(description) !== null;
   const lastRotation = await deps.ledger.lastRotation(secretId);
   // After a `replace` rotation the secret holds another runner than the config names.
   const live = atRunnerId(runner, current.runnerId);

@@ -66,10 +66,10 @@ export async function pendingOf(deps: RotationDeps, secretId: string, versionId:
   if (pending) return pending;
   const recorded = await recordOf(deps, secretId, versionId);
   if (recorded) {
-    return { secretId, versionId, fromVersionId, resetAt: recorded.resetAt, storedAt: recorded.storedAt, recovered: false, hosts: recorded.hosts };
+    return { secretId, versionId, fromVersionId, resetAt: recorded.resetAt, storedAt: recorded.storedAt, hosts: recorded.hosts };
   }
   const now = deps.clock.now().toISOString();
-  return { secretId, versionId, fromVersionId, resetAt: now, storedAt: now, recovered: false, hosts: [] };
+  return { secretId, versionId, fromVersionId, resetAt: now, storedAt: now, hosts: [] };
 }
 
 /** The ledger holds timings and host results only: losing a write must not fail a rotation whose token is stored. */

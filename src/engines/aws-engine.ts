@@ -6,14 +6,13 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbAlertLedger } from '../adapters/dynamodb-alert-ledger.ts';
 import { DynamoDbLedger } from '../adapters/dynamodb-ledger.ts';
 import { GitLabAdapter } from '../adapters/gitlab.ts';
-import { SecretsManagerStore } from '../adapters/secrets-manager-store.ts';
+import { readAdminTokenSecret, SecretsManagerStore } from '../adapters/secrets-manager-store.ts';
 import { SnsAlertSink } from '../adapters/sns-alert-sink.ts';
 import { SsmFleet } from '../adapters/ssm-fleet.ts';
 import { systemClock } from '../adapters/system-clock.ts';
 import { runnerForSecret, secretNameFromId } from '../config/aws-fleet-config.ts';
 import type { LambdaEnvironment } from '../config/lambda-environment.ts';
-import { InvalidInputError } from '../core/errors.ts';
-import type { Clock, RotationDeps, RotationEvents, SecretStore } from '../core/ports.ts';
+import type { Clock, RotationDeps, RotationEvents } from '../core/ports.ts';
 import type { AlertDeps } from '../core/raise-alert.ts';
 import type { ScanDeps } from '../core/scan-runner.ts';
 
@@ -52,17 +51,6 @@ export interface AwsEngine {
  * The admin token read once per GitLab url for the life of one scan, not once per runner (10,000
  * GetSecretValue calls at 10,000 runners). A failed read is not kept: the next runner tries again.
  */
-/** The admin access token of a GitLab url: a secret of its own per url, holding the token as plain text. */
-export async function readAdminTokenSecret(store: SecretStore, secretNames: Record<string, string>, gitlabUrl: string): Promise<string | undefined> {
-  const secretName = secretNames[gitlabUrl];
-  if (secretName === undefined) return undefined;
-  const value = (await store.getValue(secretName, { stage: 'AWSCURRENT' }))?.trim();
-  if (!value || /\s/.test(value)) {
-    throw new InvalidInputError(`admin token secret ${secretName}`, `holds no access token for ${gitlabUrl} (store the token as plain text)`);
-  }
-  return value;
-}
-
 function oncePerUrl(read: (gitlabUrl: string) => Promise<string | undefined>): (gitlabUrl: string) => Promise<string | undefined> {
   const reads = new Map<string, Promise<string | undefined>>();
   return (gitlabUrl) => {
@@ -94,10 +82,12 @@ export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clo
     new SsmFleet({ ssm: clients.ssm, documentName: env.hostDocumentName, clock, deadline: () => deadline, ...env.fleet.ssm });
 
   const adminToken = (gitlabUrl: string) => readAdminTokenSecret(store, env.fleet.adminTokenSecrets, gitlabUrl);
+  /** What a rotation step and a scan both get: the clients, and the fleet bound to this invocation's deadline. */
+  const invocationDeps = (deadline: Date, events: RotationEvents) => ({ secrets: store, ledger, gitlab, fleet: fleet(deadline), clock, events });
 
   const alerts: AlertDeps | undefined = env.alertTopicArn
     ? {
-        ledger: new DynamoDbAlertLedger(clients.dynamodb, env.ledgerTableName),
+        ledger: new DynamoDbAlertLedger(clients.dynamodb, env.ledgerTableName, { now: () => clock.now() }),
         sink: new SnsAlertSink(clients.sns, env.alertTopicArn, { readmeUrl: env.readmeUrl }),
         clock,
         reminderMs: env.fleet.alerts.reminderHours * 3_600_000,
@@ -112,22 +102,12 @@ export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clo
     alerts,
     runnerName: (secretId) => runnerForSecret(env.fleet, secretId)?.name ?? secretNameFromId(secretId),
     rotationDeps: (deadline, events) => ({
-      secrets: store,
-      ledger,
-      gitlab,
-      fleet: fleet(deadline),
-      clock,
-      events,
+      ...invocationDeps(deadline, events),
       adminToken,
       runnerFor: (secretId) => runnerForSecret(env.fleet, secretId),
     }),
     scanDeps: (deadline, events) => ({
-      secrets: store,
-      ledger,
-      gitlab,
-      fleet: fleet(deadline),
-      clock,
-      events,
+      ...invocationDeps(deadline, events),
       adminToken: oncePerUrl(adminToken),
       startRotation: async (_runner, secretId) => {
         await store.startRotation(secretId);

@@ -43,7 +43,7 @@ export function createLocalEngine(config: LocalFleetConfig, options: LocalEngine
   const clock = options.clock ?? systemClock;
   const store = new FileSecretStore({ dir: join(config.stateDir, 'secrets'), now: () => clock.now() });
   const ledger = new FileRotationLedger(join(config.stateDir, 'ledger'));
-  const gitlab = options.gitlab ?? new GitLabAdapter({ sleep: (ms) => clock.sleep(ms) });
+  const gitlab = options.gitlab ?? new GitLabAdapter({ sleep: (ms) => clock.sleep(ms), now: () => clock.now().getTime(), pacing: { fromHeaders: true } });
   const runners = new Map(config.runners.map((r) => [r.secretId, r]));
   const deps: RotateNowDeps = {
     secrets: store,
@@ -66,7 +66,7 @@ function localAlerts(config: LocalFleetConfig, alertLines: (line: string) => voi
   const urlFile = config.alerts.slackWebhookUrlFile;
   const slack = urlFile === undefined ? undefined : new SlackWebhook({ webhookUrl: () => readWebhookUrl(urlFile) });
   return {
-    ledger: new FileAlertLedger(join(config.stateDir, 'alerts')),
+    ledger: new FileAlertLedger(join(config.stateDir, 'alerts'), { now: () => clock.now() }),
     clock,
     reminderMs: config.alerts.reminderHours * 3_600_000,
     sink: {

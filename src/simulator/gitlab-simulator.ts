@@ -24,7 +24,7 @@ import { FaultInjector, type SimulatorFaults } from './faults.ts';
 import { FixedWindowCounter, RateLimiter, type RateLimit } from './rate-limiter.ts';
 import { notFound, statusMessage, type Reply } from './replies.ts';
 import { ParamError, parseParams, readBody } from './request-params.ts';
-import { API_PREFIX, createRouter, type MatchedRoute, type SimulatorSettings } from './routes.ts';
+import { createRouter, type MatchedRoute, type SimulatorSettings } from './routes.ts';
 import { SimulatorState, type AccessScope, type AddRunnerInit, type SimulatedRunner } from './simulator-state.ts';
 
 export type { AddRunnerInit, SimulatedManager, SimulatedRunner } from './simulator-state.ts';
@@ -304,9 +304,4 @@ export class GitLabSimulator {
 function checkLatency(ms: number): number {
   if (!Number.isFinite(ms) || ms < 0) throw new RangeError('latencyMs must be a finite number >= 0');
   return ms;
-}
-
-/** The API root of a started simulator, for clients that want it (`http://127.0.0.1:PORT/api/v4`). */
-export function apiUrl(baseUrl: string): string {
-  return `${baseUrl}${API_PREFIX}`;
 }

@@ -14,53 +14,48 @@ import {
   requiredString,
   type ParamValue,
 } from './request-params.ts';
-import type { RequestContext, RouteSpec } from './routes.ts';
+import type { Handler, RequestContext, RouteSpec } from './routes.ts';
 import type { ManagerReport } from './simulator-state.ts';
 
+/** Looks up the runner of the request's `token`; 403 when GitLab would not accept it. */
+function withRunnerToken(handler: (context: RequestContext, runner: { id: number; token: string }) => Reply): Handler {
+  return (context) => {
+    const token = requiredString(context.params, 'token');
+    const id = context.state.runnerIdForToken(token);
+    return id === undefined ? forbidden() : handler(context, { id, token });
+  };
+}
+
 /** `POST /runners/reset_authentication_token`: the old token dies the moment the new one is issued. */
-function resetWithToken({ state, params }: RequestContext): Reply {
-  const token = requiredString(params, 'token');
-  const id = state.runnerIdForToken(token);
-  if (id === undefined) return forbidden();
+const resetWithToken = withRunnerToken(({ state }, { id }) => {
   const issued = state.resetToken(id)!;
   return json(201, issuedTokenBody(issued.token, issued.tokenExpiresAt));
-}
+});
 
 /**
  * `POST /runners/verify`: the token is checked first (403), then a glrt- token needs a system_id
  * (400). With a system_id the runner-manager record is created or its contacted_at updated.
  */
-function verify(context: RequestContext): Reply {
+const verify = withRunnerToken((context, { id, token }) => {
   const { state, params } = context;
-  const token = requiredString(params, 'token');
-  const id = state.runnerIdForToken(token);
-  if (id === undefined) return forbidden();
   const systemId = optionalString(params, 'system_id');
   if (state.isGlrtToken(token) && !systemId) return badParam('system_id', 'is missing');
   state.recordContact(id, systemId ? managerReport(context, systemId) : undefined);
-  const runner = state.view(id)!;
-  return json(200, { id, ...issuedTokenBody(token, runner.tokenExpiresAt) });
-}
+  return json(200, { id, ...issuedTokenBody(token, state.view(id)!.tokenExpiresAt) });
+});
 
 /** `POST /jobs/request`: gitlab-runner's poll. No jobs here: 204, and the manager's contact is recorded. */
-function requestJob(context: RequestContext): Reply {
-  const { state, params } = context;
-  const token = requiredString(params, 'token');
-  const id = state.runnerIdForToken(token);
-  if (id === undefined) return forbidden();
-  const systemId = optionalString(params, 'system_id');
-  state.recordContact(id, systemId ? managerReport(context, systemId) : undefined);
+const requestJob = withRunnerToken((context, { id }) => {
+  const systemId = optionalString(context.params, 'system_id');
+  context.state.recordContact(id, systemId ? managerReport(context, systemId) : undefined);
   return noContent();
-}
+});
 
 /** `DELETE /runners` with the runner's own token. */
-function unregister({ state, params }: RequestContext): Reply {
-  const token = requiredString(params, 'token');
-  const id = state.runnerIdForToken(token);
-  if (id === undefined) return forbidden();
+const unregister = withRunnerToken(({ state }, { id }) => {
   state.deleteRunner(id);
   return noContent();
-}
+});
 
 /** Legacy `POST /runners` with a registration token: 410 unless legacy registration is enabled. */
 function registerLegacy({ state, settings, params }: RequestContext): Reply {

@@ -119,6 +119,12 @@ export function isManagedTable(table: Record<string, unknown>): boolean {
   return table.name !== 'neighbour';
 }
 
+/** The ids of a host's `[[runners]]` tables of the managed runners (not the neighbour), in file order. */
+export async function managedRunnerIds(host: Pick<SimulatedHost, 'configPath'>): Promise<number[]> {
+  const document = parse(await readFile(host.configPath, 'utf8')) as { runners?: Array<Record<string, unknown>> };
+  return (document.runners ?? []).filter(isManagedTable).map((r) => Number(r.id));
+}
+
 /** What gitlab-runner does every few seconds: POST /jobs/request with its token and system_id (204: no job). */
 export async function pollForJobs(url: string, token: string, systemId: string): Promise<number> {
   const response = await fetch(`${url}/api/v4/jobs/request`, {
@@ -157,9 +163,7 @@ export async function checkHosts(hosts: SimulatedHost[], url: string, runnerIdOf
     const token = typeof table?.token === 'string' ? table.token : undefined;
     const flags = table?.feature_flags as Record<string, unknown> | undefined;
     const status = token === undefined ? 0 : await pollForJobs(url, token, host.systemId);
-    const leftoverRunnerIds = (document.runners ?? [])
-      .filter((r) => r.id !== runnerId && r.name !== 'neighbour' && typeof r.id === 'number')
-      .map((r) => r.id as number);
+    const leftoverRunnerIds = (document.runners ?? []).filter((r) => r.id !== runnerId && isManagedTable(r)).map((r) => Number(r.id));
     checks.push({ host, runnerId, leftoverRunnerIds, status, accepted: status === 204, selfRotationDisabled: flags?.FF_DISABLE_AUTOMATIC_TOKEN_ROTATION === true, token });
   }
   return checks;

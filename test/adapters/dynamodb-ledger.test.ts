@@ -27,7 +27,6 @@ const pending: PendingRotation = {
   fromVersionId: V1,
   resetAt: '2026-03-01T10:00:00.000Z',
   storedAt: '2026-03-01T10:00:01.000Z',
-  recovered: false,
   hosts: [host('ci-1', 'updated'), host('ci-2', 'timed-out')],
 };
 

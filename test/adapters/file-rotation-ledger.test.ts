@@ -18,7 +18,7 @@ const host = { host: 'h1', status: 'updated' as const, systemId: 's_1', detail: 
 describe('FileRotationLedger', () => {
   it('keeps pending progress until the rotation is recorded', async () => {
     const ledger = new FileRotationLedger(dir);
-    const pending = { secretId: 'runner-a', versionId: 'v2', fromVersionId: 'v1', resetAt: '2026-11-23T00:00:00.000Z', storedAt: '2026-11-23T00:00:00.100Z', recovered: false, hosts: [host] };
+    const pending = { secretId: 'runner-a', versionId: 'v2', fromVersionId: 'v1', resetAt: '2026-11-23T00:00:00.000Z', storedAt: '2026-11-23T00:00:00.100Z', hosts: [host] };
     await ledger.savePending(pending);
     expect(await new FileRotationLedger(dir).pending('runner-a', 'v2')).toEqual(pending);
 
@@ -27,14 +27,6 @@ describe('FileRotationLedger', () => {
     expect(await ledger.pending('runner-a', 'v2')).toBeUndefined();
     expect(await ledger.lastRotation('runner-a')).toEqual(record);
     expect(await ledger.lastRotation('runner-b')).toBeUndefined();
-  });
-
-  it('records a re-run finishSecret once', async () => {
-    const ledger = new FileRotationLedger(dir);
-    const record: RotationRecord = { secretId: 'runner-a', runnerId: 3, fromVersionId: 'v1', toVersionId: 'v2', resetAt: 'a', storedAt: 'b', promotedAt: 'c', tokenExpiresAt: null, hosts: [] };
-    await ledger.saveRotation(record);
-    await ledger.saveRotation({ ...record, promotedAt: 'd' });
-    expect(await ledger.lastRotation('runner-a')).toMatchObject({ promotedAt: 'd' });
   });
 });
 

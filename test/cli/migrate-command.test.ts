@@ -1,6 +1,4 @@
-import { readFile } from 'node:fs/promises';
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
-import { parse } from 'smol-toml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/rotate-secret.ts';
 import { GitLabAdapter } from '../../src/adapters/gitlab.ts';
@@ -11,7 +9,7 @@ import { rotateRunners } from '../../src/cli/rotate-command.ts';
 import { isLegacyRunnerToken } from '../../src/core/migration-plan.ts';
 import { parseSecretValue } from '../../src/core/secret-value.ts';
 import { RunnerDaemons } from '../../src/simulator/runner-daemons.ts';
-import { isManagedTable, type SimulatedHost } from '../../src/simulator/simulated-fleet.ts';
+import { isManagedTable, managedRunnerIds, type SimulatedHost } from '../../src/simulator/simulated-fleet.ts';
 import { RUNNER, startAwsHarness, type AwsHarness } from '../support/aws-harness.ts';
 import { startHarness, type Harness } from '../support/rotation-harness.ts';
 import { captured, expectNoTokens } from '../support/token-leaks.ts';
@@ -32,18 +30,8 @@ async function legacyHarness(confirmWithinMs?: number): Promise<Harness> {
   return startHarness({ legacyToken: true, runnerSettings: SETTINGS, replace: { strategy: false, confirmWithinMs } });
 }
 
-async function current(h: Harness): Promise<{ runnerId: number; token: string }> {
-  return parseSecretValue((await h.engine.store.getValue(h.runner.secretId, { stage: 'AWSCURRENT' }))!, 'test');
-}
-
-async function tableIds(hosts: SimulatedHost[]): Promise<number[][]> {
-  return Promise.all(
-    hosts.map(async (host) => {
-      const document = parse(await readFile(host.configPath, 'utf8')) as { runners?: Array<{ id?: number; name?: string }> };
-      return (document.runners ?? []).filter((r) => r.name !== 'neighbour').map((r) => Number(r.id));
-    }),
-  );
-}
+const current = (h: Harness) => h.current();
+const tableIds = (hosts: SimulatedHost[]): Promise<number[][]> => Promise.all(hosts.map(managedRunnerIds));
 
 describe('rotator migrate', () => {
   it('tells a legacy runner token from a runner authentication token, with or without an instance prefix', () => {

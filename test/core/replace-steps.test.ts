@@ -1,5 +1,4 @@
-import { chmod, readFile, writeFile } from 'node:fs/promises';
-import { parse } from 'smol-toml';
+import { chmod, writeFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rotateRunners } from '../../src/cli/rotate-command.ts';
 import { scanLocalFleet } from '../../src/cli/scan-command.ts';
@@ -10,7 +9,7 @@ import { rotateNow } from '../../src/core/rotate-now.ts';
 import { runRotationStep } from '../../src/core/rotation-steps.ts';
 import { retireReplacedRunner } from '../../src/core/replace-steps.ts';
 import { parseSecretValue, serializeSecretValue } from '../../src/core/secret-value.ts';
-import { checkHosts, pollForJobs } from '../../src/simulator/simulated-fleet.ts';
+import { checkHosts, managedRunnerIds, pollForJobs } from '../../src/simulator/simulated-fleet.ts';
 import { failingPuts } from '../support/failing-store.ts';
 import { startHarness, type Harness } from '../support/rotation-harness.ts';
 import { expectNoTokens } from '../support/token-leaks.ts';
@@ -24,20 +23,10 @@ afterEach(async () => {
 const BUDGET_MS = 60_000;
 const SIX_HOURS = 6 * 3_600_000;
 
-async function currentRunnerId(h: Harness): Promise<number> {
-  const raw = await h.engine.store.getValue(h.runner.secretId, { stage: 'AWSCURRENT' });
-  return parseSecretValue(raw ?? '', 'test').runnerId;
-}
+const currentRunnerId = async (h: Harness): Promise<number> => (await h.current()).runnerId;
 
-/** The ids of the [[runners]] tables of this GitLab on each host, neighbour left out. */
-async function tableIds(h: Harness): Promise<number[][]> {
-  return Promise.all(
-    h.fleet.hosts.map(async (host) => {
-      const document = parse(await readFile(host.configPath, 'utf8')) as { runners?: Array<{ id?: number; name?: string }> };
-      return (document.runners ?? []).filter((r) => r.name !== 'neighbour').map((r) => Number(r.id));
-    }),
-  );
-}
+/** The ids of the managed runners' [[runners]] tables on each host. */
+const tableIds = (h: Harness): Promise<number[][]> => Promise.all(h.fleet.hosts.map(managedRunnerIds));
 
 /** Polls since `mark` in which a host could take no job (no runner of it accepted). */
 function offlineSince(h: Harness, mark: number): number {

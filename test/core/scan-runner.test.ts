@@ -49,8 +49,8 @@ describe('scanRunner', () => {
     expect(result.rotationStarted).toBe(false);
     expect(result.repushed.map((h) => [h.host, h.status])).toEqual([[broken.name, 'updated']]);
     expect(await harness.tokenAt({ stage: 'AWSCURRENT' })).toBe(rotated);
-    expect((await checkHosts(harness.fleet.hosts, harness.fleet.url)).every((c) => c.accepted)).toBe(true);
-    expect((await harness.engine.ledger.lastRotation(harness.runner.secretId))?.hosts.every(hostHoldsVersion)).toBe(true);
+    expect((await checkHosts(harness.fleet.hosts, harness.fleet.url)).map((c) => c.accepted)).toEqual(harness.fleet.hosts.map(() => true));
+    expect((await harness.engine.ledger.lastRotation(harness.runner.secretId))?.hosts.map(hostHoldsVersion)).toEqual(harness.fleet.hosts.map(() => true));
 
     const again = await scanRunner(scanDeps(harness), harness.runner, harness.runner.secretId, SIX_HOURS);
     expect(again.repushed).toEqual([]);

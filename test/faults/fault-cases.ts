@@ -7,7 +7,7 @@
 import { failingPuts } from '../support/failing-store.ts';
 import { appendFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { parse } from 'smol-toml';
+import { managedRunnerIds } from '../../src/simulator/simulated-fleet.ts';
 import type { SecretStore } from '../../src/core/ports.ts';
 import type { RotationStep } from '../../src/core/types.ts';
 import { ROTATION_STEPS } from '../../src/core/types.ts';
@@ -192,6 +192,27 @@ export async function selfRotate(w: World, s: CaseState, index: number): Promise
   s.selfRotated = token;
 }
 
+/**
+ * Host `index` broken the way `how` says before a rotation: the rotation goes on, that host is named in a
+ * host-missed alert (and `check` may look further), the repair undoes the break, and the next scan
+ * repairs the host with the one token minted.
+ */
+function brokenHostCase(index: number, how: HostBreak, check?: (w: World, s: CaseState) => void): CaseDef {
+  return {
+    inject: async (w, s) => {
+      await remember(w, s);
+      await breakHost(w, s, index, how);
+    },
+    run: async (w, s) => {
+      await w.rotate();
+      expectHostAlerted(w, s);
+      check?.(w, s);
+    },
+    repair: repairHost,
+    expect: expectRotated(1),
+  };
+}
+
 /** The hook's steps 1..k, a crash, then Secrets Manager retries step k (it never heard back) and goes on. */
 function crashAfter(k: number): CaseDef {
   return {
@@ -246,8 +267,7 @@ function expectReplaced() {
     const offline = offlinePolls(w, s);
     if (offline > 0) problems.push(`in ${offline} poll(s) a host had no runner GitLab accepted: an outage`);
     for (const host of w.hosts) {
-      const document = parse(await readFile(host.sim.configPath, 'utf8')) as { runners?: Array<{ id?: unknown; name?: unknown }> };
-      const ids = (document.runners ?? []).filter((r) => r.name !== 'neighbour').map((r) => Number(r.id));
+      const ids = await managedRunnerIds(host.sim);
       if (ids.length !== 1 || ids[0] !== current) problems.push(`host ${host.sim.name} has runner tables ${ids.join(', ')}, expected only ${current}`);
     }
     return problems;
@@ -481,60 +501,19 @@ export const FAULT_CASES: FaultCase[] = [
   }),
 
   // The local engine has no offline host apart from a config.toml it cannot reach: that is the next case.
-  only('aws', 'A host that is offline is named in a host-missed alert, and the next scan repairs it without a new rotation', {
-    inject: async (w, s) => {
-      await remember(w, s);
-      await breakHost(w, s, 1, 'offline');
-    },
-    run: async (w, s) => {
-      await w.rotate();
-      expectHostAlerted(w, s);
-    },
-    repair: repairHost,
-    expect: expectRotated(1),
-  }),
+  only('aws', 'A host that is offline is named in a host-missed alert, and the next scan repairs it without a new rotation', brokenHostCase(1, 'offline')),
 
-  ...both('A host whose config.toml is gone is named in a host-missed alert, and the next scan repairs it', {
-    inject: async (w, s) => {
-      await remember(w, s);
-      await breakHost(w, s, 0, 'gone');
-    },
-    run: async (w, s) => {
-      await w.rotate();
-      expectHostAlerted(w, s);
-    },
-    repair: repairHost,
-    expect: expectRotated(1),
-  }),
+  ...both('A host whose config.toml is gone is named in a host-missed alert, and the next scan repairs it', brokenHostCase(0, 'gone')),
 
   ...both('A host whose update never finishes is reported timed out, named in an alert, and repaired by the next scan', {
     options: (engine) => (engine === 'local' ? { stallableHosts: true } : { lambdaRemainingMs: 60_000 }),
-    inject: async (w, s) => {
-      await remember(w, s);
-      await breakHost(w, s, 2, 'timing-out');
-    },
-    run: async (w, s) => {
-      await w.rotate();
-      expectHostAlerted(w, s);
+    ...brokenHostCase(2, 'timing-out', (w, s) => {
       const statuses = w.alerts().flatMap((a) => a.hosts.map((h) => h.status));
       if (!statuses.includes('timed-out')) s.checks.push(`the stalled host is not reported timed-out (${statuses.join(', ')})`);
-    },
-    repair: repairHost,
-    expect: expectRotated(1),
+    }),
   }),
 
-  ...both('The updater refusing a config.toml with two tables for the runner fails only that host, which is alerted and repaired', {
-    inject: async (w, s) => {
-      await remember(w, s);
-      await breakHost(w, s, 1, 'two-tables');
-    },
-    run: async (w, s) => {
-      await w.rotate();
-      expectHostAlerted(w, s);
-    },
-    repair: repairHost,
-    expect: expectRotated(1),
-  }),
+  ...both('The updater refusing a config.toml with two tables for the runner fails only that host, which is alerted and repaired', brokenHostCase(1, 'two-tables')),
 
   ...both('A malformed config.toml on one host is left untouched, named in an alert, and repaired by the next scan once fixed', {
     inject: async (w, s) => {

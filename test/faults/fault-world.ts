@@ -27,6 +27,7 @@ import { alertAfterRotationStep } from '../../src/core/alerting.ts';
 import type { Alert } from '../../src/core/alerts.ts';
 import type { SecretStore } from '../../src/core/ports.ts';
 import { raiseAlert, type AlertDeps } from '../../src/core/raise-alert.ts';
+import { isOpenRotation, openRotationVersionId } from '../../src/core/rotation-guards.ts';
 import { runRotationStep } from '../../src/core/rotation-steps.ts';
 import { parseSecretValue } from '../../src/core/secret-value.ts';
 import type { RotationStep } from '../../src/core/types.ts';
@@ -287,8 +288,7 @@ export async function localWorld(options: WorldOptions = {}): Promise<World> {
       noteErrors(from);
     },
     currentToken: () => h.tokenAt({ stage: 'AWSCURRENT' }),
-    openVersion: async () =>
-      (await h.engine.store.describe(secretId)).versions.find((v) => v.stages.includes('AWSPENDING') && !v.stages.includes('AWSCURRENT'))?.versionId,
+    openVersion: async () => openRotationVersionId(await h.engine.store.describe(secretId)) ?? undefined,
     alerts: () => [...sent],
     hostStates: async () => {
       const runnerId = runnerIdOf(await h.engine.store.getValue(secretId, { stage: 'AWSCURRENT' })) ?? h.runner.runnerId;
@@ -393,7 +393,7 @@ export async function awsWorld(options: WorldOptions = {}): Promise<World> {
     await h.ssm.settle();
   };
   const openVersion = async () =>
-    Object.entries(h.secretsManager.stages(`gitlab-runner-rotator/${AWS_RUNNER}`)).find(([, s]) => s.includes('AWSPENDING') && !s.includes('AWSCURRENT'))?.[0];
+    Object.entries(h.secretsManager.stages(`gitlab-runner-rotator/${AWS_RUNNER}`)).find(([, stages]) => isOpenRotation(stages))?.[0];
   const fleetText = JSON.stringify({
     runners: [{ name: AWS_RUNNER, gitlabUrl: h.simulator.url, runnerId: h.fleet.runners[0]?.id, hosts: { tag: { key: 'gitlab-runner', value: AWS_RUNNER } } }],
   });

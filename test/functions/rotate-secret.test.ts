@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/rotate-secret.ts';
 import { adoptAws, createAwsCli, rotateAws } from '../../src/cli/aws-commands.ts';
@@ -49,8 +50,10 @@ describe('the rotation hook', () => {
     expect(finished).toMatchObject({ level: 'INFO', secretId: harness.secretArn, rotation: { toVersionId: versionId } });
     expect(typeof finished?.outageWindowMs).toBe('number');
     // The command carried the secret ARN and version, never the token.
-    const sent = harness.ssm.commands.map((c) => c.commandId);
+    const sent = harness.ssm.mock.commandCalls(SendCommandCommand).map((call) => call.args[0].input);
     expect(sent).toHaveLength(1);
+    expect(sent[0]?.Parameters).toMatchObject({ SecretArn: [harness.secretArn], VersionId: [versionId] });
+    expectNoTokens(captured(sent), harness.knownTokens());
   });
 
   it('mints one token and pushes once per host change when every step runs twice', async () => {

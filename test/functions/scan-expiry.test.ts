@@ -67,8 +67,8 @@ describe('the expiry scan', () => {
     expect(results[0]?.rotationStarted).toBe(false);
     expect(results[0]?.repushed.map((h) => [h.host, h.status])).toEqual([[offline, 'updated']]);
     expect(harness.ssm.commands.at(-1)?.instanceIds).toEqual([offline]);
-    expect((await checkHosts(harness.fleet.hosts, harness.fleet.url)).every((c) => c.accepted)).toBe(true);
-    expect((await harness.engine.ledger.lastRotation(harness.secretArn))?.hosts.every(hostHoldsVersion)).toBe(true);
+    expect((await checkHosts(harness.fleet.hosts, harness.fleet.url)).map((c) => c.accepted)).toEqual(harness.fleet.hosts.map(() => true));
+    expect((await harness.engine.ledger.lastRotation(harness.secretArn))?.hosts.map(hostHoldsVersion)).toEqual(harness.fleet.hosts.map(() => true));
   });
 
   it('alerts once about a host that stays offline across repeated scans, and not again once it is repaired', async () => {

@@ -4,19 +4,25 @@
  */
 import { existsSync } from 'node:fs';
 import { chmod, chown, readFile, readdir, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parse } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
-import { fakeToken, runUpdater, tempFolders, type UpdaterResult } from '../support/host-updater.ts';
+import {
+  expectNoSecrets as expectNoneOf,
+  fakeToken,
+  HAS_SETPRIV,
+  IS_ROOT,
+  NOBODY,
+  runUpdater,
+  SELF_ROTATION_FLAG as FLAG,
+  tempFolders,
+  UPDATER_FIXTURES as FIXTURES,
+  writeWorkspace,
+  type UpdaterResult,
+  type UpdaterWorkspace,
+} from '../support/host-updater.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const FIXTURES = join(HERE, 'fixtures');
-const FLAG = 'FF_DISABLE_AUTOMATIC_TOKEN_ROTATION';
 const ZERO_TIME = '0001-01-01T00:00:00Z';
-const IS_ROOT = process.getuid?.() === 0;
-const NOBODY = 65534;
-const HAS_SETPRIV = existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv');
 
 type Doc = Record<string, unknown>;
 type Runner = Record<string, unknown>;
@@ -27,24 +33,9 @@ const run = (args: string[], env: Record<string, string> = {}, wrap: string[] = 
 
 const folders = tempFolders();
 
-interface Workspace {
-  dir: string;
-  config: string;
-  tokenFile: string;
-  token: string;
-  original: Buffer;
-}
+type Workspace = UpdaterWorkspace;
 
-async function workspace(text: string | Buffer, mode = 0o600): Promise<Workspace> {
-  const dir = await folders.make('urt-modes-');
-  const config = join(dir, 'config.toml');
-  await writeFile(config, text);
-  await chmod(config, mode);
-  const token = fakeToken();
-  const tokenFile = join(dir, 'new-token');
-  await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-  return { dir, config, tokenFile, token, original: await readFile(config) };
-}
+const workspace = async (text: string | Buffer, mode = 0o600): Promise<Workspace> => writeWorkspace(await folders.make('urt-modes-'), text, mode);
 
 async function newToken(ws: Workspace): Promise<string> {
   ws.token = fakeToken();
@@ -64,12 +55,7 @@ const removeArgs = (ws: Workspace, url: string, id: number | string, ...more: st
 ];
 
 /** Every old token of the fixtures, the new one and the removed runner's: none may be printed. */
-function expectNoSecrets(result: RunResult, ...secrets: string[]): void {
-  for (const secret of [...secrets, 'glrt-OLDTOKEN-A', 'glrt-OLDTOKEN-B', 'glrt-OLDTOKEN-C']) {
-    expect(result.stdout).not.toContain(secret);
-    expect(result.stderr).not.toContain(secret);
-  }
-}
+const expectNoSecrets = (result: RunResult, ...secrets: string[]): void => expectNoneOf(result, [...secrets, 'glrt-OLDTOKEN-A', 'glrt-OLDTOKEN-B', 'glrt-OLDTOKEN-C']);
 
 function expectOneErrorLine(result: RunResult, code: number, message: RegExp): void {
   expect(result.code).toBe(code);

@@ -1,17 +1,21 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parse } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
-import { fakeToken, runUpdater, tempFolders, type UpdaterResult } from '../support/host-updater.ts';
-
-const HERE = dirname(fileURLToPath(import.meta.url));
-const FIXTURES = join(HERE, 'fixtures');
-const FLAG = 'FF_DISABLE_AUTOMATIC_TOKEN_ROTATION';
-const IS_ROOT = process.getuid?.() === 0;
-const NOBODY = 65534;
-const HAS_SETPRIV = existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv');
+import {
+  expectNoSecrets as expectNoneOf,
+  HAS_SETPRIV,
+  IS_ROOT,
+  linesOf,
+  NOBODY,
+  runUpdater,
+  SELF_ROTATION_FLAG as FLAG,
+  tempFolders,
+  UPDATER_FIXTURES as FIXTURES,
+  writeWorkspace,
+  type UpdaterResult,
+} from '../support/host-updater.ts';
 
 type Doc = Record<string, unknown>;
 type Runner = Record<string, unknown>;
@@ -31,31 +35,17 @@ interface Workspace {
   original: Buffer;
 }
 
-/** A temp dir with config.toml (created with `mode`) and a token file holding a fresh fake token. */
+/** A temp dir with config.toml (created with `mode`), a token file holding a fresh fake token, and the previous token's file. */
 async function workspace(text: string | Buffer, mode = 0o600, previousToken = 'glrt-OLDTOKEN-A'): Promise<Workspace> {
-  const dir = await folders.make('urt-');
-  const config = join(dir, 'config.toml');
-  await writeFile(config, text);
-  await chmod(config, mode);
-  const newToken = fakeToken();
-  const tokenFile = join(dir, 'new-token');
-  await writeFile(tokenFile, `${newToken}\n`, { mode: 0o600 });
-  const previousFile = join(dir, 'previous-token');
+  const { token: newToken, ...base } = await writeWorkspace(await folders.make('urt-'), text, mode);
+  const previousFile = join(base.dir, 'previous-token');
   await writeFile(previousFile, `${previousToken}\n`, { mode: 0o600 });
-  return { dir, config, tokenFile, previousFile, newToken, original: await readFile(config) };
+  return { ...base, previousFile, newToken };
 }
 
 const fixture = (name: string): Promise<Buffer> => readFile(join(FIXTURES, name));
 
-function expectNoSecrets(result: RunResult, ...secrets: string[]): void {
-  for (const secret of secrets) {
-    expect(result.stdout).not.toContain(secret);
-    expect(result.stderr).not.toContain(secret);
-  }
-}
-
-/** Lines with their terminators, so CRLF and a missing final newline are compared too. */
-const linesOf = (text: string): string[] => text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
+const expectNoSecrets = (result: RunResult, ...secrets: string[]): void => expectNoneOf(result, secrets);
 
 /**
  * Every original line except `changed` (1-based) must still be there, in order; the new text may

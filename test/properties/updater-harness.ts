@@ -1,9 +1,11 @@
 /** Runs the real host updater with bash on temp copies, for the property tests. */
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'smol-toml';
-import { fakeToken, runUpdater as runSupportUpdater, type UpdaterResult } from '../support/host-updater.ts';
+import { fakeToken, writeWorkspace, type UpdaterResult, type UpdaterWorkspace } from '../support/host-updater.ts';
+
+export { linesOf, runUpdater } from '../support/host-updater.ts';
 
 
 /** Fixed so a failure replays; override with PROPERTY_SEED=… to explore. */
@@ -14,18 +16,9 @@ export const runs = (n: number): number => Math.max(1, Math.round(n * Number(pro
 
 export type RunResult = UpdaterResult;
 
-/** Runs `bash update-runner-token.sh args…`; never throws on a non-zero exit. */
-export const runUpdater = (args: string[]): Promise<RunResult> => runSupportUpdater(args);
-
 export const newToken = (): string => fakeToken('NEW');
 
-export interface Workspace {
-  dir: string;
-  config: string;
-  tokenFile: string;
-  token: string;
-  original: Buffer;
-}
+export type Workspace = UpdaterWorkspace;
 
 /** A parent folder for one test file's workspaces (one folder each); `dispose` removes them all. */
 export async function workspaces(prefix: string): Promise<{ create(text: string, mode: number): Promise<Workspace>; dispose(): Promise<void> }> {
@@ -35,13 +28,7 @@ export async function workspaces(prefix: string): Promise<{ create(text: string,
     async create(text, mode) {
       const dir = join(root, String(n++));
       await mkdir(dir);
-      const config = join(dir, 'config.toml');
-      await writeFile(config, text);
-      await chmod(config, mode);
-      const token = newToken();
-      const tokenFile = join(dir, 'new-token');
-      await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-      return { dir, config, tokenFile, token, original: await readFile(config) };
+      return writeWorkspace(dir, text, mode, newToken());
     },
     dispose: () => rm(root, { recursive: true, force: true }),
   };
@@ -65,5 +52,4 @@ export function tomlAccepts(text: string): boolean {
   }
 }
 
-/** Lines with their terminators, so CRLF and a missing final newline are compared too. */
-export const linesOf = (text: string): string[] => text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
+

@@ -39,13 +39,21 @@ const STANDARD_OUTPUT_MAX = 24_000;
 
 const $metadata = {};
 
-/** A stand-in `aws` CLI on the hosts' PATH: get-secret-value answers from files the fake writes per version. */
+/**
+ * A stand-in `aws` CLI on the hosts' PATH: get-secret-value answers from files the fake writes per version,
+ * and only for the secret the command was sent for (FAKE_AWS_SECRET_ID, the SecretArn parameter).
+ */
 const FAKE_AWS_CLI = `#!/usr/bin/env bash
 version=""
+secret=""
 while [ $# -gt 0 ]; do
-  case "$1" in --version-id) version="$2"; shift ;; esac
+  case "$1" in --version-id) version="$2"; shift ;; --secret-id) secret="$2"; shift ;; esac
   shift
 done
+if [ "$secret" != "$FAKE_AWS_SECRET_ID" ]; then
+  echo "An error occurred (AccessDeniedException) when calling the GetSecretValue operation: not the secret of this command" >&2
+  exit 254
+fi
 file="$FAKE_AWS_SECRETS/$version.json"
 if [ -z "$version" ] || [ ! -f "$file" ]; then
   echo "An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can't find the specified secret value for VersionId: $version" >&2
@@ -160,6 +168,7 @@ export class FakeSsm {
       const env: NodeJS.ProcessEnv = {
         PATH: `${binDir}:${process.env.PATH ?? ''}`,
         FAKE_AWS_SECRETS: secretsDir,
+        FAKE_AWS_SECRET_ID: params.SecretArn ?? '',
         ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`SSM_${k}`, k === 'ConfigPath' ? join(target.root, v) : v])),
       };
       command.runs.push(

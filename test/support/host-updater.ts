@@ -1,13 +1,50 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 
 /** The real host updater, run by every test of it. */
 export const UPDATER_SCRIPT = fileURLToPath(new URL('../../host/update-runner-token.sh', import.meta.url));
+/** The config.toml corpus of test/host/fixtures. */
+export const UPDATER_FIXTURES = fileURLToPath(new URL('../host/fixtures', import.meta.url));
+export const SELF_ROTATION_FLAG = 'FF_DISABLE_AUTOMATIC_TOKEN_ROTATION';
+/** For the owner and permission cases: only root can chown, and setpriv runs the updater as another user. */
+export const IS_ROOT = process.getuid?.() === 0;
+export const NOBODY = 65534;
+export const HAS_SETPRIV = existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv');
+
+/** A config.toml (created with `mode`) and a token file holding `token`, in `dir`. */
+export interface UpdaterWorkspace {
+  dir: string;
+  config: string;
+  tokenFile: string;
+  token: string;
+  original: Buffer;
+}
+
+export async function writeWorkspace(dir: string, text: string | Buffer, mode: number, token = fakeToken()): Promise<UpdaterWorkspace> {
+  const config = join(dir, 'config.toml');
+  await writeFile(config, text);
+  await chmod(config, mode);
+  const tokenFile = join(dir, 'new-token');
+  await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+  return { dir, config, tokenFile, token, original: await readFile(config) };
+}
+
+/** Lines with their terminators, so CRLF and a missing final newline are compared too. */
+export const linesOf = (text: string): string[] => text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
+
+/** Neither stream of the run holds any of `secrets`. */
+export function expectNoSecrets(result: UpdaterResult, secrets: readonly string[]): void {
+  for (const secret of secrets) {
+    expect(result.stdout).not.toContain(secret);
+    expect(result.stderr).not.toContain(secret);
+  }
+}
 
 export interface UpdaterResult {
   code: number;

@@ -6,7 +6,7 @@ import { parseFleetConfig } from '../../src/config/fleet-config.ts';
 import type { RotationEvent, SecretStore } from '../../src/core/ports.ts';
 import type { RotateNowDeps } from '../../src/core/rotate-now.ts';
 import { parseSecretValue } from '../../src/core/secret-value.ts';
-import type { ManagedRunner } from '../../src/core/types.ts';
+import type { ManagedRunner, RunnerSecretValue } from '../../src/core/types.ts';
 import { adoptRunner, findCurrentToken } from '../../src/cli/adopt-command.ts';
 import { createLocalEngine, type LocalEngine } from '../../src/engines/local-engine.ts';
 import { GitLabSimulator, type AddRunnerInit } from '../../src/simulator/gitlab-simulator.ts';
@@ -55,6 +55,8 @@ export interface Harness {
   adminToken: string | undefined;
   /** With `replace`: the hosts' gitlab-runners. */
   daemons: RunnerDaemons | undefined;
+  /** The value AWSCURRENT holds now (runner id and token). */
+  current(): Promise<RunnerSecretValue>;
   /** The token the given stage or version holds now. */
   tokenAt(ref: { stage: 'AWSCURRENT' | 'AWSPENDING' | 'AWSPREVIOUS' } | { versionId: string }): Promise<string | undefined>;
   /** Every token the run has seen: the fleet's first tokens, every stored version, the admin token. */
@@ -117,6 +119,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     adminToken,
     daemons,
     tokenAt,
+    current: async () => parseSecretValue((await engine.store.getValue(runner.secretId, { stage: 'AWSCURRENT' })) ?? '', 'AWSCURRENT'),
     knownTokens: async () => {
       const stored = await Promise.all((await engine.store.describe(runner.secretId)).versions.map((v) => tokenAt({ versionId: v.versionId })));
       return [...fleet.tokens, ...stored.filter((t): t is string => t !== undefined), ...(adminToken ? [adminToken] : [])];
