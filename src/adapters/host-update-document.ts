@@ -227,7 +227,7 @@ export function hostUpdateCommandParameters(delivery: Delivery, runner: ManagedR
     SecretArn: delivery.secretId,
     VersionId: delivery.versionId,
     PreviousVersionId: delivery.previousVersionId ?? 'none',
-    RunnerId: String(delivery.runnerId),
+    RunnerId: String(runner.runnerId),
     ExpiresAt: delivery.tokenExpiresAt === null ? 'none' : isoUtc(delivery.tokenExpiresAt),
     Mode: delivery.addFromRunnerId === undefined ? 'update' : 'add',
     FromRunnerId: delivery.addFromRunnerId === undefined ? 'none' : String(delivery.addFromRunnerId),
@@ -235,12 +235,12 @@ export function hostUpdateCommandParameters(delivery: Delivery, runner: ManagedR
 }
 
 /** SendCommand's `Parameters` to remove one runner's table (`Mode` remove): the host reads no secret. */
-export function hostRemoveCommandParameters(removal: { secretId: string; versionId: string; runnerId: number }, runner: ManagedRunner): Record<string, string[]> {
+export function hostRemoveCommandParameters(removal: { secretId: string; versionId: string }, runner: ManagedRunner): Record<string, string[]> {
   return commandParameters(runner, {
     SecretArn: removal.secretId,
     VersionId: removal.versionId,
     PreviousVersionId: 'none',
-    RunnerId: String(removal.runnerId),
+    RunnerId: String(runner.runnerId),
     ExpiresAt: 'none',
     Mode: 'remove',
     FromRunnerId: 'none',

@@ -53,7 +53,7 @@ export class LocalFleet implements Fleet {
       await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
       const previousFile = previous === undefined ? undefined : join(folder, 'previous-token');
       if (previousFile) await writeFile(previousFile, `${previous}\n`, { mode: 0o600 });
-      const args = ['--runner-id', String(delivery.runnerId), '--url', runner.gitlabUrl, '--token-file', tokenFile, '--reload', runner.reload];
+      const args = ['--runner-id', String(runner.runnerId), '--url', runner.gitlabUrl, '--token-file', tokenFile, '--reload', runner.reload];
       if (delivery.addFromRunnerId !== undefined) args.push('--mode', 'add', '--from-runner-id', String(delivery.addFromRunnerId));
       if (previousFile) args.push('--previous-token-file', previousFile);
       if (delivery.tokenExpiresAt) args.push('--expires-at', delivery.tokenExpiresAt);
@@ -63,8 +63,8 @@ export class LocalFleet implements Fleet {
     }
   }
 
-  async remove(runner: ManagedRunner, removal: { runnerId: number }, onResult?: (result: HostResult) => void): Promise<HostResult[]> {
-    return this.onEveryHost(runner, ['--mode', 'remove', '--runner-id', String(removal.runnerId), '--url', runner.gitlabUrl, '--reload', runner.reload], onResult);
+  async remove(runner: ManagedRunner, _removal: { secretId: string; versionId: string }, onResult?: (result: HostResult) => void): Promise<HostResult[]> {
+    return this.onEveryHost(runner, ['--mode', 'remove', '--runner-id', String(runner.runnerId), '--url', runner.gitlabUrl, '--reload', runner.reload], onResult);
   }
 
   private async onEveryHost(runner: ManagedRunner, args: string[], onResult?: (result: HostResult) => void, secrets: string[] = []): Promise<HostResult[]> {

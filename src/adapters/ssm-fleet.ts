@@ -61,12 +61,12 @@ export class SsmFleet implements Fleet {
   }
 
   async push(runner: ManagedRunner, delivery: Delivery, onResult?: (result: HostResult) => void): Promise<HostResult[]> {
-    const what = delivery.addFromRunnerId === undefined ? `version ${delivery.versionId}` : `add #${delivery.runnerId} from #${delivery.addFromRunnerId}`;
-    return this.run(runner, () => hostUpdateCommandParameters(delivery, runner), `rotator: runner ${runner.name} (#${delivery.runnerId}) ${what}`, onResult);
+    const what = delivery.addFromRunnerId === undefined ? `version ${delivery.versionId}` : `add #${runner.runnerId} from #${delivery.addFromRunnerId}`;
+    return this.run(runner, () => hostUpdateCommandParameters(delivery, runner), `rotator: runner ${runner.name} (#${runner.runnerId}) ${what}`, onResult);
   }
 
-  async remove(runner: ManagedRunner, removal: { secretId: string; versionId: string; runnerId: number }, onResult?: (result: HostResult) => void): Promise<HostResult[]> {
-    return this.run(runner, () => hostRemoveCommandParameters(removal, runner), `rotator: runner ${runner.name} remove #${removal.runnerId}`, onResult);
+  async remove(runner: ManagedRunner, removal: { secretId: string; versionId: string }, onResult?: (result: HostResult) => void): Promise<HostResult[]> {
+    return this.run(runner, () => hostRemoveCommandParameters(removal, runner), `rotator: runner ${runner.name} remove #${runner.runnerId}`, onResult);
   }
 
   private async run(runner: ManagedRunner, parameters: () => Record<string, string[]>, comment: string, onResult?: (result: HostResult) => void): Promise<HostResult[]> {

@@ -196,7 +196,13 @@ function checkGitLabUrl(url: string): void {
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new InvalidInputError('--gitlab-url', 'must start with http:// or https://');
   if (parsed.username || parsed.password) throw new InvalidInputError('--gitlab-url', 'must not carry credentials');
+  // The host's runner token goes there when the config url rejects it: never in clear text across a network.
+  if (parsed.protocol === 'http:' && !LOOPBACK.has(parsed.hostname)) {
+    throw new InvalidInputError('--gitlab-url', `must be https:// (http:// only for this machine): the runner token would be sent to ${parsed.host} in clear text`);
+  }
 }
+
+const LOOPBACK: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** The first line of the file, trimmed. The error names the file, never its content. */
 async function readAccessToken(path: string): Promise<string> {

@@ -112,12 +112,14 @@ export interface GitLab {
   deleteRunner(gitlabUrl: string, runnerId: number, accessToken: string): Promise<void>;
 }
 
-/** Which version the hosts should fetch, and what to write beside it. The token itself never travels here. */
+/**
+ * Which version the hosts should fetch, and what to write beside it, into the table of the runner the
+ * fleet is given (`runner.runnerId`: the runner of that version's value, see atRunnerId). The token itself
+ * never travels here.
+ */
 export interface Delivery {
   secretId: string;
   versionId: string;
-  /** The runner whose `[[runners]]` table gets the token: the runner id in that version's value. */
-  runnerId: number;
   /**
    * `replace`: the table does not exist yet; copy the table of this runner (`--mode add`). Absent: set
    * the token of the existing table (`--mode update`).
@@ -133,10 +135,10 @@ export interface Fleet {
   /** One result per host, never a throw for one host's failure. `onResult` reports each as it lands. */
   push(runner: ManagedRunner, delivery: Delivery, onResult?: (result: HostResult) => void): Promise<HostResult[]>;
   /**
-   * Removes the `[[runners]]` table of `runnerId` from every host (`--mode remove`; no token travels).
-   * `versionId` names the rotation, for the command's comment. Same result rules as push.
+   * Removes the `[[runners]]` table of `runner.runnerId` from every host (`--mode remove`; no token
+   * travels). `versionId` names the rotation. Same result rules as push.
    */
-  remove(runner: ManagedRunner, removal: { secretId: string; versionId: string; runnerId: number }, onResult?: (result: HostResult) => void): Promise<HostResult[]>;
+  remove(runner: ManagedRunner, removal: { secretId: string; versionId: string }, onResult?: (result: HostResult) => void): Promise<HostResult[]>;
   /**
    * The token each host's config holds for the runner, with the host's system_id: how a token a host
    * rotated by itself is found. Only a fleet that can read the hosts' files without the token leaving

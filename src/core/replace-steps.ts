@@ -106,7 +106,7 @@ export async function replaceSetSecret(deps: RotationDeps, request: StepRequest,
   await enableOnEveryProject(deps, secretId, current, next.runnerId, step);
   const hosts = await deps.fleet.push(
     runner,
-    { secretId, versionId, runnerId: next.runnerId, addFromRunnerId: current.runnerId, previousVersionId: fromVersionId, tokenExpiresAt: next.tokenExpiresAt },
+    { secretId, versionId, addFromRunnerId: current.runnerId, previousVersionId: fromVersionId, tokenExpiresAt: next.tokenExpiresAt },
     (result) => deps.events({ kind: 'host-result', secretId, result }),
   );
   const pending = await pendingOf(deps, secretId, versionId, fromVersionId);
@@ -223,7 +223,7 @@ export async function retireReplacedRunner(deps: RetireDeps, record: RotationRec
     // Only where the new runner runs: a host that does not run it keeps its only working table.
     const running = record.hosts.filter(hostHoldsVersion).map((h) => h.host);
     const hosts = restrictHosts(runner.hosts, running);
-    const removed = await deps.fleet.remove({ ...runner, runnerId: oldId, hosts }, { secretId, versionId: record.toVersionId, runnerId: oldId }, (result) =>
+    const removed = await deps.fleet.remove({ ...runner, runnerId: oldId, hosts }, { secretId, versionId: record.toVersionId }, (result) =>
       deps.events({ kind: 'host-removed', secretId, runnerId: oldId, result }),
     );
     for (const left of removed.filter((h) => !hostHoldsVersion(h))) {

@@ -148,7 +148,7 @@ async function setSecret(deps: RotationDeps, request: StepRequest, fromVersionId
   const runner = atRunnerId(managedRunner(deps, secretId, step), pendingValue.runnerId);
   const hosts = await deps.fleet.push(
     runner,
-    { secretId, versionId, runnerId: pendingValue.runnerId, previousVersionId: fromVersionId, tokenExpiresAt: pendingValue.tokenExpiresAt },
+    { secretId, versionId, previousVersionId: fromVersionId, tokenExpiresAt: pendingValue.tokenExpiresAt },
     (result) => deps.events({ kind: 'host-result', secretId, result }),
   );
   const pending = await pendingOf(deps, secretId, versionId, fromVersionId);

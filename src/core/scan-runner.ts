@@ -133,7 +133,7 @@ export async function repushCurrent(deps: Pick<ScanDeps, 'secrets' | 'fleet' | '
   const { tokenExpiresAt, runnerId } = parseSecretValue(raw, `${runner.name} AWSCURRENT`);
   const hosts = restrictHosts(runner.hosts, hostNames);
   if (isEmptySelector(hosts)) return [];
-  const results = await deps.fleet.push({ ...runner, runnerId, hosts }, { secretId, versionId, runnerId, previousVersionId, tokenExpiresAt }, (r) =>
+  const results = await deps.fleet.push({ ...runner, runnerId, hosts }, { secretId, versionId, previousVersionId, tokenExpiresAt }, (r) =>
     deps.events({ kind: 'host-result', secretId, result: r }),
   );
   await deps.ledger.updateHosts(secretId, versionId, results);

@@ -40,7 +40,7 @@ const tagRunner = runnerWith({ kind: 'ec2-tag', tagKey: 'Role', tagValue: 'build
 const instanceIds = (count: number): string[] => Array.from({ length: count }, (_, i) => `i-${(0x1000000 + i).toString(16).padStart(17, '0')}`);
 const instancesRunner = (ids: string[]): ManagedRunner => runnerWith({ kind: 'ec2-instances', instanceIds: ids, configPath: '/etc/gitlab-runner/config.toml' });
 
-const delivery: Delivery = { secretId: SECRET_ARN, versionId: VERSION, runnerId: 7, previousVersionId: PREVIOUS, tokenExpiresAt: '2026-03-01T12:00:00.000Z' };
+const delivery: Delivery = { secretId: SECRET_ARN, versionId: VERSION, previousVersionId: PREVIOUS, tokenExpiresAt: '2026-03-01T12:00:00.000Z' };
 
 interface Setup {
   fleet: SsmFleet;
@@ -417,12 +417,12 @@ describe('hostUpdateCommandParameters', () => {
   });
 
   it('maps a replacement runner to mode add, copying the old runner table', () => {
-    const parameters = hostUpdateCommandParameters({ ...delivery, runnerId: 12, addFromRunnerId: 7 }, tagRunner);
+    const parameters = hostUpdateCommandParameters({ ...delivery, addFromRunnerId: 7 }, { ...tagRunner, runnerId: 12 });
     expect(parameters).toMatchObject({ RunnerId: ['12'], Mode: ['add'], FromRunnerId: ['7'], VersionId: [VERSION] });
   });
 
   it('maps a removal to mode remove with no expiry and no previous version', () => {
-    const parameters = hostRemoveCommandParameters({ secretId: SECRET_ARN, versionId: VERSION, runnerId: 7 }, tagRunner);
+    const parameters = hostRemoveCommandParameters({ secretId: SECRET_ARN, versionId: VERSION }, tagRunner);
     expect(parameters).toMatchObject({ RunnerId: ['7'], Mode: ['remove'], FromRunnerId: ['none'], PreviousVersionId: ['none'], ExpiresAt: ['none'] });
   });
 

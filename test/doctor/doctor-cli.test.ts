@@ -70,6 +70,8 @@ describe('rotator doctor', () => {
   it('refuses bad arguments with InvalidInputError (exit 2 in main) and never prints an access token file\'s content', async () => {
     const config = await healthyHost();
     await expect(runDoctorCli(['--config', config, '--gitlab-url', 'ftp://gitlab'])).rejects.toThrow(InvalidInputError);
+    // The runner token may be sent to --gitlab-url: plain http only to this machine.
+    await expect(runDoctorCli(['--config', config, '--gitlab-url', 'http://gitlab.example.com'])).rejects.toThrow(/must be https:\/\/ .*clear text/);
     await expect(runDoctorCli(['--config', config, '--expiring-days', 'soon'])).rejects.toThrow(/--expiring-days/);
     const file = join(root, 'two-words');
     await writeFile(file, 'glpat-SECRETSECRET01 extra\n');

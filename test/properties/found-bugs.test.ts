@@ -151,7 +151,7 @@ describe('F6: the AWS fleet file accepts runners that the host-update SSM docume
     }
     const runner = config.runners[0];
     if (runner === undefined) throw new Error('no runner');
-    expect(() => hostUpdateCommandParameters({ ...delivery, runnerId: runner.runnerId }, runner)).not.toThrow();
+    expect(() => hostUpdateCommandParameters(delivery, runner)).not.toThrow();
   });
 });
 

@@ -390,7 +390,7 @@ describe('parseAwsFleetConfig', () => {
           // What setSecret needs: every value passes the host-update document's allowedPatterns.
           expect(runner.gitlabUrl).toMatch(SSM_GITLAB_URL);
           expect(String(runner.runnerId)).toMatch(SSM_RUNNER_ID);
-          expect(() => hostUpdateCommandParameters({ ...delivery, runnerId: runner.runnerId }, runner)).not.toThrow();
+          expect(() => hostUpdateCommandParameters(delivery, runner)).not.toThrow();
         }
       }),
       options,
