@@ -16,6 +16,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import type { Clock } from '../core/ports.ts';
+import { tagHostName, type HostSelector } from '../core/types.ts';
 
 /** SendCommand takes at most 50 InstanceIds (SendCommandRequest.InstanceIds). */
 export const MAX_INSTANCE_IDS_PER_COMMAND = 50;
@@ -94,6 +95,33 @@ export async function sendToInstances(
   }
   for (const id of ids) onFailed(id, sent.error);
   return [];
+}
+
+/**
+ * Sends `request` to every host of a runner: one command to the tag ("Key can be tag:<Amazon EC2 tag> or
+ * InstanceIds", SSM Target: every instance with the tag), or one per 50 distinct instance ids. `expect`
+ * hears the instance ids up front; `notSent` every host (or the tag's `tag:K=V` name) SendCommand refused.
+ */
+export async function sendToHosts(
+  pacing: CommandPacing,
+  request: SendCommandCommandInput,
+  hosts: Exclude<HostSelector, { kind: 'config-files' }>,
+  handlers: { expect(ids: string[]): void; notSent(host: string, error: string): void },
+): Promise<SentCommand[]> {
+  if (hosts.kind === 'ec2-tag') {
+    const tagHost = tagHostName(hosts);
+    const sent = await sendCommand(pacing, { ...request, Targets: [{ Key: `tag:${hosts.tagKey}`, Values: [hosts.tagValue] }] });
+    if (typeof sent === 'string') return [sentCommand(sent, [], tagHost)];
+    handlers.notSent(tagHost, sent.error);
+    return [];
+  }
+  const ids = [...new Set(hosts.instanceIds)];
+  handlers.expect(ids);
+  const commands: SentCommand[] = [];
+  for (let at = 0; at < ids.length; at += MAX_INSTANCE_IDS_PER_COMMAND) {
+    commands.push(...(await sendToInstances(pacing, request, ids.slice(at, at + MAX_INSTANCE_IDS_PER_COMMAND), handlers.notSent)));
+  }
+  return commands;
 }
 
 /**

@@ -6,13 +6,10 @@ import { interpretUpdaterRun } from '../core/updater-output.ts';
 import { EXECUTION_TIMEOUT_PARAMETER, hostRemoveCommandParameters, hostUpdateCommandParameters } from './host-update-document.ts';
 import {
   MAX_COMMENT_LENGTH,
-  MAX_INSTANCE_IDS_PER_COMMAND,
   MAX_DELIVERY_TIMEOUT_SECONDS,
   MIN_DELIVERY_TIMEOUT_SECONDS,
   pollCommand,
-  sendCommand,
-  sendToInstances,
-  sentCommand,
+  sendToHosts,
   splitPluginOutput,
   waitForCommands,
   type CommandPacing,
@@ -92,28 +89,10 @@ export class SsmFleet implements Fleet {
       Comment: comment.slice(0, MAX_COMMENT_LENGTH),
     };
 
-    const commands: SentCommand[] = [];
-    if (hosts.kind === 'ec2-tag') {
-      const tagHost = `tag:${hosts.tagKey}=${hosts.tagValue}`;
-      // "Key can be tag:<Amazon EC2 tag> or InstanceIds" (SSM Target): every instance with the tag.
-      const sent = await sendCommand(this.pacing, { ...request, Targets: [{ Key: `tag:${hosts.tagKey}`, Values: [hosts.tagValue] }] });
-      if (typeof sent === 'string') {
-        commands.push(sentCommand(sent, [], tagHost));
-      } else {
-        push.record({ host: tagHost, status: 'undeliverable', systemId: null, detail: `SendCommand failed: ${sent.error}` });
-      }
-    } else {
-      const ids = [...new Set(hosts.instanceIds)];
-      push.expect(ids);
-      for (let at = 0; at < ids.length; at += MAX_INSTANCE_IDS_PER_COMMAND) {
-        const batch = ids.slice(at, at + MAX_INSTANCE_IDS_PER_COMMAND);
-        commands.push(
-          ...(await sendToInstances(this.pacing, request, batch, (id, error) => {
-            push.record({ host: id, status: 'undeliverable', systemId: null, detail: `SendCommand failed: ${error}` });
-          })),
-        );
-      }
-    }
+    const commands = await sendToHosts(this.pacing, request, hosts, {
+      expect: (ids) => push.expect(ids),
+      notSent: (host, error) => push.record({ host, status: 'undeliverable', systemId: null, detail: `SendCommand failed: ${error}` }),
+    });
 
     await waitForCommands(this.pacing, commands, (command) => this.poll(command, push));
 

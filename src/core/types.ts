@@ -95,6 +95,11 @@ export type HostSelector =
   | { kind: 'ec2-tag'; tagKey: string; tagValue: string; configPath: string }
   | { kind: 'ec2-instances'; instanceIds: string[]; configPath: string };
 
+/** How a tag target is named where a host name would stand (results, alerts): `tag:Role=builders`. */
+export function tagHostName(selector: { tagKey: string; tagValue: string }): string {
+  return `tag:${selector.tagKey}=${selector.tagValue}`;
+}
+
 /** A few words for tables: "3 hosts", "tag Role=builders", "4 instances". */
 export function describeHosts(selector: HostSelector): string {
   switch (selector.kind) {
@@ -114,7 +119,7 @@ export function restrictHosts(selector: HostSelector, hostNames: string[]): Host
     case 'config-files':
       return { ...selector, files: selector.files.filter((f) => names.has(f.name)) };
     case 'ec2-tag':
-      if (names.has(`tag:${selector.tagKey}=${selector.tagValue}`)) return selector;
+      if (names.has(tagHostName(selector))) return selector;
       return { kind: 'ec2-instances', instanceIds: hostNames.filter((n) => /^(i|mi)-/.test(n)), configPath: selector.configPath };
     case 'ec2-instances':
       return { ...selector, instanceIds: selector.instanceIds.filter((id) => names.has(id)) };

@@ -15,20 +15,16 @@ import { DOCTOR_EXECUTION_TIMEOUT_SECONDS, DOCTOR_STEP_NAME } from '../adapters/
 import {
   MAX_COMMENT_LENGTH,
   MAX_DELIVERY_TIMEOUT_SECONDS,
-  MAX_INSTANCE_IDS_PER_COMMAND,
   MIN_DELIVERY_TIMEOUT_SECONDS,
   fullStandardOutput,
   isTerminalInvocation,
   isThrottling,
   pluginOutputTruncated,
   pollCommand,
-  sendCommand,
-  sendToInstances,
-  sentCommand,
+  sendToHosts,
   splitPluginOutput,
   waitForCommands,
   type CommandPacing,
-  type SentCommand,
 } from '../adapters/ssm-command.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import type { Clock } from '../core/ports.ts';
@@ -80,21 +76,10 @@ export async function runFleetDoctor(options: FleetDoctorOptions): Promise<Fleet
     TimeoutSeconds: Math.min(Math.max(Math.floor(options.waitMs / 1000) - DOCTOR_EXECUTION_TIMEOUT_SECONDS, MIN_DELIVERY_TIMEOUT_SECONDS), MAX_DELIVERY_TIMEOUT_SECONDS),
     Comment: `rotator doctor: runner ${runner.name} (#${runner.runnerId})`.slice(0, MAX_COMMENT_LENGTH),
   };
-  const notSent = (host: string, error: string): void => results.record({ host, status: 'NotSent', detail: `SendCommand failed: ${error}`, output: '' });
-
-  const commands: SentCommand[] = [];
-  if (hosts.kind === 'ec2-tag') {
-    const tagHost = `tag:${hosts.tagKey}=${hosts.tagValue}`;
-    const sent = await sendCommand(pacing, { ...request, Targets: [{ Key: `tag:${hosts.tagKey}`, Values: [hosts.tagValue] }] });
-    if (typeof sent === 'string') commands.push(sentCommand(sent, [], tagHost));
-    else notSent(tagHost, sent.error);
-  } else {
-    const ids = [...new Set(hosts.instanceIds)];
-    results.expect(ids);
-    for (let at = 0; at < ids.length; at += MAX_INSTANCE_IDS_PER_COMMAND) {
-      commands.push(...(await sendToInstances(pacing, request, ids.slice(at, at + MAX_INSTANCE_IDS_PER_COMMAND), notSent)));
-    }
-  }
+  const commands = await sendToHosts(pacing, request, hosts, {
+    expect: (ids) => results.expect(ids),
+    notSent: (host, error) => results.record({ host, status: 'NotSent', detail: `SendCommand failed: ${error}`, output: '' }),
+  });
 
   await waitForCommands(pacing, commands, (command) =>
     pollCommand(options.ssm, command, {
