@@ -25,11 +25,9 @@ export type GitLabCall =
   | 'verify'
   | 'runner'
   | 'managers'
-  | 'list-runners'
   | 'create-runner'
   | 'delete-runner'
-  | 'enable-runner'
-  | 'register-legacy';
+  | 'enable-runner';
 
 export interface CallContext {
   /** The GitLab base url as shown to operators (no credentials, no trailing slash). */
@@ -53,7 +51,7 @@ export interface GitLabFailureCause {
   earlierUncertainAttempt?: string;
 }
 
-const TOKEN_LESS: ReadonlySet<GitLabCall> = new Set(['reset-with-token', 'verify', 'register-legacy']);
+const TOKEN_LESS: ReadonlySet<GitLabCall> = new Set(['reset-with-token', 'verify']);
 const RESETS: ReadonlySet<GitLabCall> = new Set(['reset-with-token', 'reset-by-id']);
 
 function runnerWords(ctx: CallContext): string {
@@ -68,10 +66,8 @@ function meaning(status: number, ctx: CallContext): string {
         ? 'GitLab asked for authentication on an endpoint that needs none (a proxy or an SSO gateway in front of it?)'
         : 'the access token (PRIVATE-TOKEN) is invalid, expired or revoked';
     case 403:
-      if (ctx.call === 'register-legacy') return 'the registration token is invalid';
       if (TOKEN_LESS.has(ctx.call)) return 'the runner token is invalid, expired or already reset';
       if (ctx.call === 'create-runner') return 'the access token lacks the create_runner scope or the role to create this runner';
-      if (ctx.call === 'list-runners') return 'the access token may not list these runners (GET /runners/all needs an administrator)';
       return `the access token lacks the scope (manage_runner, api or read_api) or the role to manage ${runnerWords(ctx)}`;
     case 404:
       return ctx.runnerId === undefined

@@ -25,34 +25,12 @@ export interface GitLabAdapterOptions {
   pacing?: PacingOptions;
 }
 
-/** One runner as `GET /runners` and `GET /runners/all` list it. */
-export interface RunnerSummary {
-  id: number;
-  description: string;
-  runnerType: string;
-  paused: boolean;
-  status: string;
-  online: boolean | null;
-  ipAddress: string | null;
-}
-
 /**
  * What `POST /user/runners` takes: a runner's settings, any left out taking GitLab's default. group_type
  * needs `groupId`; project_type needs a project, the first of `projectIds` (the others are enabled with
  * enableRunnerInProject).
  */
 export type CreateRunnerSpec = { runnerType: RunnerType } & Partial<Omit<RunnerSettings, 'runnerType'>>;
-
-/** What the legacy `POST /runners` (registration token) takes besides the token. */
-export interface LegacyRegistration {
-  description?: string;
-  tagList?: string[];
-  runUntagged?: boolean;
-  locked?: boolean;
-  accessLevel?: 'not_protected' | 'ref_protected';
-  maximumTimeout?: number;
-  paused?: boolean;
-}
 
 export interface CreatedRunner extends IssuedToken {
   id: number;
@@ -65,7 +43,7 @@ const MAX_CLIENTS = 32;
 
 /**
  * The GitLab port over REST API v4, through @gitbeaker/rest 43.8: its typed resources where they exist
- * (`Runners.show/all/remove/register`, `Users.createCIRunner`) and its requester for the calls it lacks
+ * (`Runners.show/remove/enable`, `Users.createCIRunner`) and its requester for the calls it lacks
  * (reset by token, reset by id, verify with a token, managers).
  *
  * Retry policy, per HTTP request (each page of a listing is one request):
@@ -74,9 +52,9 @@ const MAX_CLIENTS = 32;
  *   GitLabRateLimitedError with the `retryAfterSeconds` GitLab last asked for.
  * - 5xx and no reply (refused, reset, DNS, TLS, or no reply within `requestTimeoutMs`): back off
  *   250 ms, 1 s, 4 s … (each capped at `maxRetryWaitMs`; a 503's Retry-After wins) and try again, up to
- *   `maxAttempts` requests; then GitLabServerError / GitLabUnreachableError. POST /user/runners and the
- *   legacy POST /runners are not repeated after a 5xx or a lost reply (a second runner would be created);
- *   they are after a 429 or a refused connection.
+ *   `maxAttempts` requests; then GitLabServerError / GitLabUnreachableError. POST /user/runners is not
+ *   repeated after a 5xx or a lost reply (a second runner would be created); it is after a 429 or a
+ *   refused connection.
  * - A request that gets a 4xx after an earlier attempt got a 5xx or no reply says so in its message: that
  *   attempt may have been applied and its reply lost. For a reset by token that 4xx is the 403 of the
  *   token it already replaced: recover by resetting by id.
@@ -194,32 +172,6 @@ export class GitLabAdapter implements GitLab {
   }
 
   /**
-   * Every runner the access token can see, all pages: `GET /runners` (the runners of its user), or with
-   * `all` `GET /runners/all` (every runner of the instance; admin only).
-   */
-  async listRunners(gitlabUrl: string, accessToken: string, opts: { all?: boolean; perPage?: number } = {}): Promise<RunnerSummary[]> {
-    requireText('accessToken', accessToken);
-    const perPage = checkInteger('perPage', opts.perPage ?? 100, 1);
-    const path = opts.all ? 'runners/all' : 'runners';
-    return this.call({ gitlabUrl, call: 'list-runners', accessToken }, `GET /${path}`, async (api) => {
-      const items: unknown = opts.all ? await api.Runners.all({ perPage }) : await api.Runners.all({ owned: true, perPage });
-      if (!Array.isArray(items)) throw badReply('GET', path, 'the reply is not a list');
-      return items.map((item) => {
-        const r = record(item, 'GET', path);
-        return {
-          id: integer(r.id, 'GET', path),
-          description: textOrNull(r.description) ?? '',
-          runnerType: textOrNull(r.runner_type) ?? 'unknown',
-          paused: pausedOf(r),
-          status: textOrNull(r.status) ?? 'unknown',
-          online: typeof r.online === 'boolean' ? r.online : null,
-          ipAddress: textOrNull(r.ip_address),
-        };
-      });
-    });
-  }
-
-  /**
    * `POST /user/runners` (access token with create_runner or api): a new runner and its first token.
    * Users.createCIRunner sends the options snake_cased (tagList → tag_list); null settings are left out.
    */
@@ -255,19 +207,6 @@ export class GitLabAdapter implements GitLab {
     requireText('accessToken', accessToken);
     return this.call({ gitlabUrl, call: 'delete-runner', runnerId, accessToken }, `DELETE /runners/${runnerId}`, async (api) => {
       await api.Runners.remove({ runnerId });
-    });
-  }
-
-  /**
-   * Legacy `POST /runners` with a registration token (no access token). Disabled by default from GitLab
-   * 17.0: then GitLabGoneError. Kept so that callers get a clear answer on such instances.
-   */
-  async registerLegacy(gitlabUrl: string, registrationToken: string, options: LegacyRegistration = {}): Promise<CreatedRunner> {
-    requireText('registrationToken', registrationToken);
-    const path = 'runners';
-    return this.call({ gitlabUrl, call: 'register-legacy', secrets: [registrationToken] }, `POST /${path}`, async (api) => {
-      const body = record(await api.Runners.register(registrationToken, options), 'POST', path);
-      return { id: integer(body.id, 'POST', path), ...issuedToken(body, 'POST', path) };
     });
   }
 

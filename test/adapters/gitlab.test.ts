@@ -476,46 +476,17 @@ describe('retries', () => {
 });
 
 describe('runner lifecycle', () => {
-  it('legacy registration answers 410 and throws GitLabGoneError', async () => {
-    const error = await rejection(adapter().registerLegacy(url, 'GR1348941registration', { description: 'old-style' }));
+  it('a 410 Gone (legacy registration disabled) throws GitLabGoneError saying what to do instead, without the token', async () => {
+    const { token } = sim.addRunner({ legacyToken: true });
+    sim.faults.failNext(1, { status: 410, path: '/runners/verify' });
+
+    const error = await rejection(adapter().verify(url, token, 's_000000000000'));
 
     expect(error).toBeInstanceOf(GitLabGoneError);
-    expect(error).toMatchObject({ status: 410, endpoint: 'POST /runners' });
+    expect(error).toMatchObject({ status: 410, endpoint: 'POST /runners/verify' });
     expect(error.message).toContain('legacy runner registration is disabled');
     expect(error.message).toContain('POST /user/runners');
-  });
-
-  it('legacy registration returns the runner and its token where it is still enabled', async () => {
-    await sim.stop();
-    sim = new GitLabSimulator({ legacyRegistrationEnabled: true, registrationToken: 'GR1348941registration' });
-    url = await sim.start();
-
-    const created = await adapter().registerLegacy(url, 'GR1348941registration', { description: 'old-style' });
-
-    expect(sim.runnerIdForToken(created.token)).toBe(created.id);
-    expect(sim.runner(created.id)!.description).toBe('old-style');
-  });
-
-  it('listRunners follows pagination across pages', async () => {
-    const ids = Array.from({ length: 5 }, (_, i) => sim.addRunner({ description: `r${i}` }).id);
-    const admin = sim.addAccessToken({ scopes: ['api'], admin: true });
-    sim.resetStats();
-
-    const runners = await adapter().listRunners(url, admin, { all: true, perPage: 2 });
-
-    expect(runners.map((r) => r.id).sort((a, b) => a - b)).toEqual(ids);
-    expect(sim.stats.byRoute['GET /runners/all']).toBe(3);
-    expect(runners[0]).toMatchObject({ runnerType: 'instance_type', paused: false, status: 'never_contacted', online: false });
-  });
-
-  it('listRunners without `all` lists GET /runners', async () => {
-    sim.addRunner();
-    sim.resetStats();
-
-    const runners = await adapter().listRunners(url, sim.addAccessToken({ scopes: ['read_api'] }));
-
-    expect(runners).toHaveLength(1);
-    expect(sim.stats.byRoute['GET /runners']).toBe(1);
+    expect(inspect(error, { depth: 10 })).not.toContain(token);
   });
 
   it('createRunner returns a runner whose token GitLab accepts, and deleteRunner removes it', async () => {
@@ -572,7 +543,7 @@ describe('secrets', () => {
     sim.expireToken(expired.id);
     const port = await closedPort();
     const gitlab = adapter({ maxAttempts: 2, requestTimeoutMs: 100 });
-    const secrets = [token, accessToken, unknownAccessToken, expired.token, 'GR1348941registration'];
+    const secrets = [token, accessToken, unknownAccessToken, expired.token];
 
     const calls: Array<() => Promise<unknown>> = [
       () => gitlab.resetWithToken(url, expired.token),
@@ -580,7 +551,6 @@ describe('secrets', () => {
       () => gitlab.resetById(url, id, accessToken),
       () => gitlab.resetById(url, id, unknownAccessToken),
       () => gitlab.resetById(url, 999, accessToken),
-      () => gitlab.registerLegacy(url, 'GR1348941registration'),
       () => gitlab.createRunner(url, accessToken, { runnerType: 'instance_type' }),
       () => gitlab.resetWithToken(`http://127.0.0.1:${port}`, token),
       () => gitlab.runner(`http://127.0.0.1:${port}`, id, accessToken),
