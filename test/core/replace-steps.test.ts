@@ -12,7 +12,7 @@ import { parseSecretValue, serializeSecretValue } from '../../src/core/secret-va
 import { checkHosts, managedRunnerIds, pollForJobs } from '../../src/simulator/simulated-fleet.ts';
 import { failingPuts } from '../support/failing-store.ts';
 import { startHarness, type Harness } from '../support/rotation-harness.ts';
-import { expectNoTokens } from '../support/token-leaks.ts';
+import { captured, expectNoTokens } from '../support/token-leaks.ts';
 
 let harness: Harness | undefined;
 afterEach(async () => {
@@ -247,6 +247,34 @@ describe('the replace strategy', () => {
     expect((error as RotationError).hosts.map((host) => host.systemId)).toEqual(['s_0000stranger0']);
     expect(h.simulator.accepts(oldToken)).toBe(true);
     expect(await currentRunnerId(h)).not.toBe(oldId);
+  });
+
+  it('refuses a project runner whose projects the access token cannot see, before creating anything', async () => {
+    harness = await startHarness({ replace: {}, runnerSettings: { runnerType: 'project_type', projectIds: [] } });
+    const h = harness;
+    const oldToken = await h.tokenAt({ stage: 'AWSCURRENT' });
+
+    const error = await rotateNow(h.deps, h.runner.secretId, BUDGET_MS).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ name: 'RotationError', step: 'createSecret' });
+    expect((error as Error).message).toContain('is a project runner but GitLab shows no project of it');
+    expect(h.simulator.stats.byRoute['POST /user/runners']).toBeUndefined();
+    expect(h.simulator.accepts(oldToken!)).toBe(true);
+  });
+
+  it('stops with the GitLab error, creating nothing, when the access token may not create runners', async () => {
+    harness = await startHarness({ replace: {} });
+    const h = harness;
+    const readOnly = h.simulator.addAccessToken({ scopes: ['read_api'] });
+    const oldToken = await h.tokenAt({ stage: 'AWSCURRENT' });
+
+    const error = await rotateNow({ ...h.deps, adminToken: async () => readOnly }, h.runner.secretId, BUDGET_MS).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ name: 'GitLabForbiddenError', endpoint: 'POST /user/runners' });
+    expect(h.simulator.runnerCount).toBe(2);
+    expect(h.simulator.accepts(oldToken!)).toBe(true);
+    expect(await h.engine.store.getValue(h.runner.secretId, { stage: 'AWSPENDING' })).toBeUndefined();
+    expectNoTokens(captured(error), [...(await h.knownTokens()), readOnly]);
   });
 
   it('refuses to start without an access token that may create runners, and changes nothing', async () => {
