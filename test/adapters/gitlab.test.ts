@@ -493,7 +493,7 @@ describe('runner lifecycle', () => {
     const accessToken = sim.addAccessToken({ scopes: ['create_runner', 'manage_runner'] });
     const gitlab = adapter();
 
-    const created = await gitlab.createRunner(url, accessToken, {
+    const settings = {
       runnerType: 'group_type',
       groupId: 12,
       description: 'replacement',
@@ -503,21 +503,13 @@ describe('runner lifecycle', () => {
       accessLevel: 'ref_protected',
       maximumTimeout: 3600,
       paused: true,
-    });
+    } as const;
+
+    const created = await gitlab.createRunner(url, accessToken, { ...settings, tagList: [...settings.tagList] });
 
     expect(sim.runnerIdForToken(created.token)).toBe(created.id);
     expect(created.tokenExpiresAt).toBe(sim.runner(created.id)!.tokenExpiresAt!.toISOString());
-    expect(sim.runner(created.id)).toMatchObject({
-      runnerType: 'group_type',
-      groupId: 12,
-      description: 'replacement',
-      tagList: ['docker', 'linux'],
-      runUntagged: false,
-      locked: true,
-      accessLevel: 'ref_protected',
-      maximumTimeout: 3600,
-      paused: true,
-    });
+    expect(sim.runner(created.id)).toMatchObject(settings);
 
     await gitlab.deleteRunner(url, created.id, accessToken);
 
