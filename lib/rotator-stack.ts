@@ -45,6 +45,8 @@ export class RotatorStack extends Stack {
   readonly notify: NotifyFunction;
   readonly rotationOutcomes: RotationOutcomeRule;
   readonly functionAlarms: FunctionAlarms;
+  /** Attach to the role or group of the people who run `rotator … --aws`: exactly what those commands call. */
+  readonly operatorPolicy: iam.ManagedPolicy;
   /** Present when the fleet file's `alerts.chatbot` names a Slack channel. */
   readonly chatbot: ChatbotSlackChannel | undefined;
 
@@ -68,7 +70,10 @@ export class RotatorStack extends Stack {
 
     const managedSecretArns = this.runnerSecrets.map((r) => r.secret.secretArn);
     const adminSecretArns = [...new Set(Object.values(config.adminTokenSecrets))].map((nameOrArn) => secretArnForGrant(this, nameOrArn));
-    const hostCommands = hostCommandStatements(this, config.runners, this.hostDocument.documentArn);
+    const hostCommands = hostCommandStatements(this, config.runners, { sid: 'SendHostUpdateDocument', documentArn: this.hostDocument.documentArn });
+    // RotateSecret: "You also need lambda:InvokeFunction permissions on the rotation function" (Secrets Manager
+    // API reference, RotateSecret). Without it every rotation the scanner or an operator starts is refused.
+    const startRotations = new iam.PolicyStatement({ sid: 'InvokeRotationHook', actions: ['lambda:InvokeFunction'], resources: [rotateSecret.functionArn] });
 
     // Rotation hook. Its four actions on each managed secret (and Secrets Manager's right to invoke it)
     // come from addRotationSchedule in RunnerSecret.
@@ -84,7 +89,7 @@ export class RotatorStack extends Stack {
         resources: managedSecretArns,
       }),
     );
-    for (const statement of [...adminTokenStatements(adminSecretArns), ...hostCommands]) scanExpiry.addToRolePolicy(statement);
+    for (const statement of [startRotations, ...adminTokenStatements(adminSecretArns), ...hostCommands]) scanExpiry.addToRolePolicy(statement);
     this.ledger.table.grantReadWriteData(scanExpiry);
 
     // Alerts: the topic, the notifier subscribed to it, and who may publish (the three functions, and the alarms).
@@ -118,6 +123,25 @@ export class RotatorStack extends Stack {
         })
       : undefined;
 
+    this.operatorPolicy = new iam.ManagedPolicy(this, 'OperatorPolicy', {
+      description: 'Attach to the people who run `rotator adopt|rotate|migrate|doctor --aws`: what those commands call, on this stack only',
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'OperateRunnerSecrets',
+          actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:RotateSecret'],
+          resources: managedSecretArns,
+        }),
+        startRotations,
+        ...adminTokenStatements(adminSecretArns),
+        new iam.PolicyStatement({
+          sid: 'RequestReplacements',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+          resources: [this.ledger.table.tableArn],
+        }),
+        ...hostCommandStatements(this, config.runners, { sid: 'SendDoctorDocument', documentArn: this.doctorDocument.documentArn }),
+      ],
+    });
+
     this.acknowledgeFindings(config.runners);
 
     new CfnOutput(this, 'LedgerTableName', { description: 'DynamoDB table of rotation state', value: this.ledger.table.tableName });
@@ -125,6 +149,10 @@ export class RotatorStack extends Stack {
     new CfnOutput(this, 'DoctorDocumentName', {
       description: 'Read-only SSM Command document of `rotator doctor --aws` (sent by operators, not by the stack)',
       value: this.doctorDocument.document.ref,
+    });
+    new CfnOutput(this, 'OperatorPolicyArn', {
+      description: 'Attach to the operators who run `rotator … --aws` (adopt, rotate, migrate, doctor): exactly what those commands call',
+      value: this.operatorPolicy.managedPolicyArn,
     });
     new CfnOutput(this, 'AlertTopicArn', { description: 'SNS topic of every alert (subscribe more endpoints here)', value: this.alerts.topic.topicArn });
   }
@@ -200,8 +228,8 @@ function adminTokenStatements(arns: string[]): iam.PolicyStatement[] {
  * the global `aws:ResourceTag` would also need aws:ViaAWSService there). Id targets: exactly the listed
  * instances (`mi-…` hybrid nodes are `ssm:managed-instance`). Reading results takes no resource ARN.
  */
-function hostCommandStatements(stack: Stack, runners: AwsManagedRunner[], documentArn: string): iam.PolicyStatement[] {
-  const statements = [new iam.PolicyStatement({ sid: 'SendHostUpdateDocument', actions: ['ssm:SendCommand'], resources: [documentArn] })];
+function hostCommandStatements(stack: Stack, runners: AwsManagedRunner[], document: { sid: string; documentArn: string }): iam.PolicyStatement[] {
+  const statements = [new iam.PolicyStatement({ sid: document.sid, actions: ['ssm:SendCommand'], resources: [document.documentArn] })];
   const tagValuesByKey = new Map<string, Set<string>>();
   const instanceArns = new Set<string>();
   for (const runner of runners) {

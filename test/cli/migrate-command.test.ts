@@ -158,7 +158,7 @@ function awsCliOf(h: AwsHarness) {
     adminTokenSecrets: { [h.simulator.url]: 'gitlab-runner-rotator/admin' },
     runners: [{ name: RUNNER, gitlabUrl: h.simulator.url, runnerId: h.fleet.runners[0]!.id, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } } }],
   });
-  return createAwsCli(fleetText, 'fleet.aws.json', h.secretsManager.client);
+  return createAwsCli(fleetText, 'fleet.aws.json', h.clientsAs('Operator').secretsManager);
 }
 
 describe('rotator migrate --aws', () => {
@@ -173,7 +173,7 @@ describe('rotator migrate --aws', () => {
     const mark = daemons.mark();
     const output = recordingOutput();
 
-    const code = await migrateThroughStack(cli, RUNNER, { dryRun: false, force: false, ledgerTable: 'ledger' }, output, new Date(), { dynamodb: h.table.client, gitlab: new GitLabAdapter() });
+    const code = await migrateThroughStack(cli, RUNNER, { dryRun: false, force: false, ledgerTable: h.deployment.ledgerTableName }, output, new Date(), { dynamodb: h.clientsAs('Operator').dynamodb, gitlab: new GitLabAdapter() });
     await Promise.all(h.secretsManager.rotations);
 
     expect(code).toBe(0);
@@ -185,7 +185,7 @@ describe('rotator migrate --aws', () => {
     expect(await tableIds(h.fleet.hosts)).toEqual(h.fleet.hosts.map(() => [value.runnerId]));
     expect(daemons.offlineSince(mark).offline).toBe(0);
     expect(h.ssm.mock.commandCalls(SendCommandCommand).map((call) => call.args[0].input.Parameters?.Mode?.[0])).toEqual(['add', 'remove']);
-    expect(await h.engine.ledger.replacementRequested(h.secretArn)).toBeUndefined();
+    expect(await h.ledger.replacementRequested(h.secretArn)).toBeUndefined();
     expectNoTokens(captured(output.lines, h.logLines, h.published), h.knownTokens());
   });
 
@@ -194,17 +194,17 @@ describe('rotator migrate --aws', () => {
     aws = { harness: h, daemons: new RunnerDaemons(h.simulator.url, []) };
     const cli = awsCliOf(h);
     const migrate = (output = recordingOutput()) =>
-      migrateThroughStack(cli, RUNNER, { dryRun: false, force: false, ledgerTable: 'ledger' }, output, new Date(), { dynamodb: h.table.client, gitlab: new GitLabAdapter() }).catch((e: unknown) => e);
+      migrateThroughStack(cli, RUNNER, { dryRun: false, force: false, ledgerTable: h.deployment.ledgerTableName }, output, new Date(), { dynamodb: h.clientsAs('Operator').dynamodb, gitlab: new GitLabAdapter() }).catch((e: unknown) => e);
 
     h.secretsManager.failNext('RotateSecret', 1);
     const output = recordingOutput();
     expect(await migrate(output)).toMatchObject({ name: 'InternalServiceError' });
-    expect(await h.engine.ledger.replacementRequested(h.secretArn)).toBeDefined();
+    expect(await h.ledger.replacementRequested(h.secretArn)).toBeDefined();
     expect(output.lines.join('\n')).toContain('rotator migrate --aws --cancel builders');
 
     (h.secretsManager as unknown as { secrets: Map<string, { rotationEnabled: boolean }> }).secrets.get(`gitlab-runner-rotator/${RUNNER}`)!.rotationEnabled = false;
     expect(await migrate()).toMatchObject({ name: 'InvalidRequestException' });
-    expect(await h.engine.ledger.replacementRequested(h.secretArn)).toBeUndefined();
+    expect(await h.ledger.replacementRequested(h.secretArn)).toBeUndefined();
   });
 
   it('needs the ledger table to start, and says where to find it', async () => {

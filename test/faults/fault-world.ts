@@ -335,35 +335,43 @@ export async function awsWorld(options: WorldOptions = {}): Promise<World> {
   const issued = recordIssuedTokens(h.simulator);
   const errors: unknown[] = [];
   const output = recordingOutput();
-  const clients = { secretsManager: h.secretsManager.client, ssm: h.ssm.client, sns: h.sns, dynamodb: h.table.client };
   const context = options.lambdaRemainingMs ? { ...h.context, getRemainingTimeInMillis: () => options.lambdaRemainingMs as number } : h.context;
   let adminToken: string | undefined;
 
-  /** A Lambda container: the engine, with a GitLab client of our choosing when a case needs one. */
-  const container = (fresh: boolean): AwsEngine => {
-    const base = fresh ? createAwsEngine(h.engine.env, clients, h.clock) : h.engine;
+  /**
+   * Lambda containers: the rotation hook's and the scanner's engines (each over clients charged to its own
+   * role), with a GitLab client of our choosing when a case needs one.
+   */
+  const container = (fresh: boolean): { rotate: AwsEngine; scan: AwsEngine } => {
     const gitlab = options.gitlabTimeoutMs
       ? new GitLabAdapter({ requestTimeoutMs: options.gitlabTimeoutMs, now: () => h.clock.now().getTime(), sleep: (ms) => h.clock.sleep(ms) })
       : undefined;
     const admin = adminToken;
-    if (!gitlab && !admin) return base;
     const override = { ...(gitlab ? { gitlab } : {}), ...(admin ? { adminToken: async () => admin } : {}) };
+    const withOverride = (base: AwsEngine): AwsEngine =>
+      !gitlab && !admin
+        ? base
+        : {
+            ...base,
+            rotationDeps: (deadline, events) => ({ ...base.rotationDeps(deadline, events), ...override }),
+            scanDeps: (deadline, events) => ({ ...base.scanDeps(deadline, events), ...override }),
+          };
     return {
-      ...base,
-      rotationDeps: (deadline, events) => ({ ...base.rotationDeps(deadline, events), ...override }),
-      scanDeps: (deadline, events) => ({ ...base.scanDeps(deadline, events), ...override }),
+      rotate: withOverride(fresh ? createAwsEngine(h.engine.env, h.clientsAs('RotateSecret'), h.clock) : h.engine),
+      scan: withOverride(fresh ? createAwsEngine(h.engine.env, h.clientsAs('ScanExpiry'), h.clock) : h.scanEngine),
     };
   };
-  let engine = container(false);
-  const hook = createRotationHandler(() => engine, h.telemetry);
-  const scanHandler = createScanHandler(() => engine, h.telemetry);
+  let engines = container(false);
+  const hook = createRotationHandler(() => engines.rotate, h.telemetry);
+  const scanHandler = createScanHandler(() => engines.scan, h.telemetry);
+  const notifyAlerts = createAwsEngine(h.engine.env, h.clientsAs('Notify'), h.clock).alerts;
   const notify = createNotifyHandler(
     () => ({
       slack: undefined,
       fleet: h.engine.env.fleet,
       logGroupUrl: h.engine.env.logUrl,
       raise: async (alert: Alert) => {
-        if (h.engine.alerts) await raiseAlert(h.engine.alerts, alert);
+        if (notifyAlerts) await raiseAlert(notifyAlerts, alert);
       },
     }),
     h.telemetry,
@@ -413,7 +421,7 @@ export async function awsWorld(options: WorldOptions = {}): Promise<World> {
     tokenResets: () => h.simulator.runner(h.fleet.runners[0]?.id ?? 0)?.tokenResets ?? 0,
     rotate: async () => {
       try {
-        await rotateAws(createAwsCli(fleetText, 'fleet.aws.json', h.secretsManager.client), AWS_RUNNER, output);
+        await rotateAws(createAwsCli(fleetText, 'fleet.aws.json', h.clientsAs('Operator').secretsManager), AWS_RUNNER, output);
       } catch (error) {
         errors.push(error);
         output.err(`[${AWS_RUNNER}] rotation not started: ${(error as Error).message}`);
@@ -441,7 +449,7 @@ export async function awsWorld(options: WorldOptions = {}): Promise<World> {
       await settle();
     },
     crash: () => {
-      engine = container(true);
+      engines = container(true);
     },
     scan: async () => {
       try {
@@ -466,7 +474,7 @@ export async function awsWorld(options: WorldOptions = {}): Promise<World> {
     resets: () => resetCount(h.simulator),
     configureAdminToken: async () => {
       adminToken = h.simulator.addAccessToken({ scopes: ['manage_runner'], admin: true });
-      engine = container(true);
+      engines = container(true);
     },
     close: async () => {
       await settle();

@@ -42,7 +42,7 @@ describe('the rotation hook', () => {
     for (const Step of STEPS) await handler({ Step, SecretId: harness.secretArn, ClientRequestToken: versionId }, harness.context);
     expect(harness.secretsManager.stages(`gitlab-runner-rotator/${RUNNER}`)[versionId]).toEqual(['AWSCURRENT']);
     await expectEveryHostOnCurrent(harness);
-    const last = await harness.engine.ledger.lastRotation(harness.secretArn);
+    const last = await harness.ledger.lastRotation(harness.secretArn);
     expect(last?.hosts.map((h) => h.host).sort()).toEqual(harness.instances.map((i) => i.instanceId).sort());
     expect(last?.hosts.every((h) => h.status === 'updated' && /^s_/.test(h.systemId ?? ''))).toBe(true);
     expect(harness.published).toEqual([]);
@@ -78,7 +78,7 @@ describe('the rotation hook', () => {
     harness.secretsManager.rotationHook = (event) => handler(event, h.context);
     const fleetText = JSON.stringify({ runners: [{ name: RUNNER, gitlabUrl: harness.simulator.url, runnerId: harness.fleet.runners[0]?.id, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } } }] });
     const output = recordingOutput();
-    await rotateAws(createAwsCli(fleetText, 'fleet.aws.json', harness.secretsManager.client), RUNNER, output);
+    await rotateAws(createAwsCli(fleetText, 'fleet.aws.json', harness.clientsAs('Operator').secretsManager), RUNNER, output);
     await Promise.all(harness.secretsManager.rotations);
     expect(output.lines.join('\n')).toContain('rotation started');
     await expectEveryHostOnCurrent(harness);
@@ -116,7 +116,7 @@ describe('the rotation hook', () => {
     const handler = handlerOf(harness);
     const versionId = await harness.store.startRotation(harness.secretArn);
     for (const Step of STEPS) await handler({ Step, SecretId: harness.secretArn, ClientRequestToken: versionId }, harness.context);
-    const last = await harness.engine.ledger.lastRotation(harness.secretArn);
+    const last = await harness.ledger.lastRotation(harness.secretArn);
     expect(last?.hosts.find((h) => h.host === offline)?.status).toBe('undeliverable');
     expect(last?.hosts.filter(hostHoldsVersion)).toHaveLength(2);
     expect(logRecords(harness).some((r) => r.level === 'WARN' && String(r.message).includes(offline))).toBe(true);
@@ -145,7 +145,7 @@ describe('adopting a runner into the deployed stack', () => {
     await import('node:fs/promises').then((fs) => fs.writeFile(tokenFile, `${h.fleet.tokens[1]}\n`, { mode: 0o600 }));
     const fleetText = JSON.stringify({ runners: [{ name: RUNNER, gitlabUrl: h.simulator.url, runnerId: h.fleet.runners[0]?.id, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } } }] });
     const output = recordingOutput();
-    await adoptAws(createAwsCli(fleetText, 'fleet.aws.json', h.secretsManager.client), RUNNER, tokenFile, true, output, new Date());
+    await adoptAws(createAwsCli(fleetText, 'fleet.aws.json', h.clientsAs('Operator').secretsManager), RUNNER, tokenFile, true, output, new Date());
     await Promise.all(h.secretsManager.rotations);
     expect(output.lines.join('\n')).toMatch(/stored the token .* as AWSCURRENT[\s\S]*rotation started/);
     await expectEveryHostOnCurrent(h);

@@ -34,7 +34,7 @@ describe('the expiry scan', () => {
   it('starts a rotation for a runner that is due and emits its days to expiry', async () => {
     harness = await startAwsHarness({ expiresInDays: 3 });
     wireRotationHook(harness);
-    const results = await createHandler(() => harness!.engine, harness.telemetry)(scheduleEvent, harness.context);
+    const results = await createHandler(() => harness!.scanEngine, harness.telemetry)(scheduleEvent, harness.context);
     await Promise.all(harness.secretsManager.rotations);
     expect(results.map((r) => [r.runner, r.rotationStarted])).toEqual([[RUNNER, true]]);
     expect((await checkHosts(harness.fleet.hosts, harness.fleet.url)).every((c) => c.accepted)).toBe(true);
@@ -46,7 +46,7 @@ describe('the expiry scan', () => {
 
   it('leaves a runner that is not due alone', async () => {
     harness = await startAwsHarness({ expiresInDays: 25 });
-    const results = await createHandler(() => harness!.engine, harness.telemetry)(scheduleEvent, harness.context);
+    const results = await createHandler(() => harness!.scanEngine, harness.telemetry)(scheduleEvent, harness.context);
     expect(results[0]).toMatchObject({ rotationStarted: false, repushed: [] });
     expect(harness.ssm.commands).toHaveLength(0);
   });
@@ -56,10 +56,10 @@ describe('the expiry scan', () => {
     wireRotationHook(harness);
     const offline = harness.instances[2]?.instanceId ?? '';
     harness.ssm.offline.add(offline);
-    const scan = createHandler(() => harness!.engine, harness.telemetry);
+    const scan = createHandler(() => harness!.scanEngine, harness.telemetry);
     await scan(scheduleEvent, harness.context);
     await Promise.all(harness.secretsManager.rotations);
-    const before = await harness.engine.ledger.lastRotation(harness.secretArn);
+    const before = await harness.ledger.lastRotation(harness.secretArn);
     expect(before?.hosts.find((h) => h.host === offline)?.status).toBe('undeliverable');
 
     harness.ssm.offline.delete(offline);
@@ -68,7 +68,7 @@ describe('the expiry scan', () => {
     expect(results[0]?.repushed.map((h) => [h.host, h.status])).toEqual([[offline, 'updated']]);
     expect(harness.ssm.commands.at(-1)?.instanceIds).toEqual([offline]);
     expect((await checkHosts(harness.fleet.hosts, harness.fleet.url)).map((c) => c.accepted)).toEqual(harness.fleet.hosts.map(() => true));
-    expect((await harness.engine.ledger.lastRotation(harness.secretArn))?.hosts.map(hostHoldsVersion)).toEqual(harness.fleet.hosts.map(() => true));
+    expect((await harness.ledger.lastRotation(harness.secretArn))?.hosts.map(hostHoldsVersion)).toEqual(harness.fleet.hosts.map(() => true));
   });
 
   it('alerts once about a host that stays offline across repeated scans, and not again once it is repaired', async () => {
@@ -76,7 +76,7 @@ describe('the expiry scan', () => {
     wireRotationHook(harness);
     const offline = harness.instances[0]?.instanceId ?? '';
     harness.ssm.offline.add(offline);
-    const scan = createHandler(() => harness!.engine, harness.telemetry);
+    const scan = createHandler(() => harness!.scanEngine, harness.telemetry);
     await scan(scheduleEvent, harness.context);
     await Promise.all(harness.secretsManager.rotations);
     for (let i = 0; i < 3; i += 1) await scan(scheduleEvent, harness.context);
@@ -92,7 +92,7 @@ describe('the expiry scan', () => {
   it('alerts once that a due runner is stuck and near expiry, however often it is scanned', async () => {
     harness = await startAwsHarness({ expiresInDays: 2 });
     await harness.store.startRotation(harness.secretArn);
-    const scan = createHandler(() => harness!.engine, harness.telemetry);
+    const scan = createHandler(() => harness!.scanEngine, harness.telemetry);
     for (let i = 0; i < 3; i += 1) await scan(scheduleEvent, harness.context);
     expect(harness.published.map((a) => a.kind).sort()).toEqual(['near-expiry', 'rotation-stuck']);
   });
@@ -100,7 +100,7 @@ describe('the expiry scan', () => {
   it('warns, and does not call RotateSecret again, while a rotation is stuck in progress', async () => {
     harness = await startAwsHarness({ expiresInDays: 3 });
     await harness.store.startRotation(harness.secretArn);
-    const results = await createHandler(() => harness!.engine, harness.telemetry)(scheduleEvent, harness.context);
+    const results = await createHandler(() => harness!.scanEngine, harness.telemetry)(scheduleEvent, harness.context);
     expect(results[0]?.rotationStarted).toBe(false);
     expect(results[0]?.warnings.join()).toContain('rotation is still in progress');
     expect(harness.logLines.join('')).toContain('rotation is still in progress');

@@ -11,12 +11,13 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
 import { parseAlertMessage } from '../../src/adapters/sns-alert-sink.ts';
 import type { Alert } from '../../src/core/alerts.ts';
+import { DynamoDbLedger } from '../../src/adapters/dynamodb-ledger.ts';
 import { SecretsManagerStore } from '../../src/adapters/secrets-manager-store.ts';
 import { MANAGED_SECRET_TAG_KEY, parseAwsFleetConfig } from '../../src/config/aws-fleet-config.ts';
 import type { LambdaEnvironment } from '../../src/config/lambda-environment.ts';
 import type { Clock } from '../../src/core/ports.ts';
 import { serializeSecretValue } from '../../src/core/secret-value.ts';
-import { createAwsEngine, type AwsEngine } from '../../src/engines/aws-engine.ts';
+import { createAwsEngine, type AwsClients, type AwsEngine } from '../../src/engines/aws-engine.ts';
 import type { Telemetry } from '../../src/engines/rotation-log.ts';
 import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
 import { RunnerDaemons } from '../../src/simulator/runner-daemons.ts';
@@ -25,6 +26,10 @@ import { FakeDynamoTable } from './fake-dynamodb.ts';
 import { FakeSecretsManager } from './fake-secrets-manager.ts';
 import { FakeSsm, type FakeInstance } from './fake-ssm.ts';
 import { withLegacyToken } from './rotation-harness.ts';
+import { deploymentOf, type Deployment, type PrincipalName } from './iam/deployment.ts';
+import { describeRefusals, IamEvaluator } from './iam/iam-evaluator.ts';
+import { iamRequestsOf } from './iam/iam-requests.ts';
+import { CallRecorder } from './iam/recorded-calls.ts';
 
 const DAY_MS = 86_400_000;
 export const RUNNER = 'builders';
@@ -48,7 +53,20 @@ export interface AwsHarness {
   secretsManager: FakeSecretsManager;
   ssm: FakeSsm;
   table: FakeDynamoTable;
+  /** The rotation hook's engine (functions/rotate-secret.ts): its AWS calls are the RotateSecret role's. */
   engine: AwsEngine;
+  /** The scanner's engine (functions/scan-expiry.ts), over the same fakes: its calls are the ScanExpiry role's. */
+  scanEngine: AwsEngine;
+  /** The stack deployed for this harness's fleet file: the names the engines use, and the roles' policies. */
+  deployment: Deployment;
+  /** The ledger table read directly, for assertions (its calls are nobody's). */
+  ledger: DynamoDbLedger;
+  /** Every AWS call made through clientsAs(), with its principal. */
+  recorder: CallRecorder;
+  /** SDK clients over the fakes whose calls are charged to `principal` (a function's role, the operator). */
+  clientsAs(principal: PrincipalName): AwsClients;
+  /** The AWS calls made so far (hosts' secret reads included) that the deployed policies refuse. */
+  iamRefusals(): Promise<string[]>;
   /** The SNS client the engine publishes alerts with (mocked: see `published`). */
   sns: SNSClient;
   /** The engine's clock: real time plus whatever the code slept. */
@@ -120,15 +138,18 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
       },
     ],
   });
+  // The stack this fleet file deploys (the GitLab url named alike: the policies never depend on it).
+  const deployment = deploymentOf(fleetJson.replaceAll(simulator.url, 'https://gitlab.example.com'));
   const env: LambdaEnvironment = {
     fleet: parseAwsFleetConfig(fleetJson, 'fleet.aws.json'),
-    ledgerTableName: 'ledger',
-    hostDocumentName: 'HostUpdate',
-    alertTopicArn: 'arn:aws:sns:eu-west-1:123456789012:gitlab-runner-rotator-alerts',
+    ledgerTableName: deployment.ledgerTableName,
+    hostDocumentName: deployment.hostDocumentName,
+    alertTopicArn: deployment.alertTopicArn,
     readmeUrl: undefined,
     logUrl: 'https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/rotate-secret',
   };
   const secretArn = secretsManager.createSecret(`gitlab-runner-rotator/${RUNNER}`, { tags: { [MANAGED_SECRET_TAG_KEY]: RUNNER } });
+  if (secretArn !== deployment.secretArn(`gitlab-runner-rotator/${RUNNER}`)) throw new Error(`aws-harness: the fake's secret ${secretArn} is not the stack's`);
   const store = new SecretsManagerStore(secretsManager.client);
   const firstToken = fleet.tokens[1] ?? '';
   await store.adoptCurrent(secretArn, randomUUID(), serializeSecretValue({ runnerId, gitlabUrl: simulator.url, token: firstToken, tokenExpiresAt: new Date(now + expiresInDays * DAY_MS).toISOString(), tokenObtainedAt: new Date(now - (30 - expiresInDays) * DAY_MS).toISOString() }));
@@ -147,7 +168,26 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     published.push(parseAlertMessage(String((JSON.parse(input.Message ?? '{}') as { default?: string }).default)));
     return { $metadata: {}, MessageId: randomUUID() };
   });
-  const engine = createAwsEngine(env, { secretsManager: secretsManager.client, ssm: ssm.client, sns, dynamodb: table.client }, clock);
+  const recorder = new CallRecorder();
+  const clientsAs = (principal: PrincipalName): AwsClients => ({
+    secretsManager: recorder.as(principal, 'secretsmanager', secretsManager.client),
+    ssm: recorder.as(principal, 'ssm', ssm.client),
+    sns: recorder.as(principal, 'sns', sns),
+    dynamodb: recorder.as(principal, 'dynamodb', table.client),
+  });
+  const engine = createAwsEngine(env, clientsAs('RotateSecret'), clock);
+  const scanEngine = createAwsEngine(env, clientsAs('ScanExpiry'), clock);
+  const iamRefusals = async (): Promise<string[]> => {
+    await ssm.settle();
+    const hostReads = (await ssm.hostSecretReads()).map((read) => ({
+      principal: `Host:${ssm.instances.find((i) => i.instanceId === read.instanceId)?.tags['gitlab-runner'] ?? '?'}` as PrincipalName,
+      service: 'secretsmanager' as const,
+      command: 'GetSecretValueCommand',
+      input: { SecretId: read.secretId, VersionId: read.versionId },
+    }));
+    const requests = [...recorder.calls, ...hostReads].flatMap((call) => iamRequestsOf(call, deployment, instances));
+    return describeRefusals(await new IamEvaluator(deployment).judge(requests));
+  };
   const daemons = options.replace ? new RunnerDaemons(simulator.url, fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start() : undefined;
 
   const logLines: string[] = [];
@@ -179,6 +219,12 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     ssm,
     table,
     engine,
+    scanEngine,
+    ledger: new DynamoDbLedger(table.client, deployment.ledgerTableName),
+    deployment,
+    recorder,
+    clientsAs,
+    iamRefusals,
     sns,
     clock,
     store,
@@ -193,6 +239,11 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
       return [...fleet.tokens, ...stored.flatMap((raw) => (raw ? [(JSON.parse(raw) as { token: string }).token] : [])), ...(adminToken ? [adminToken] : [])];
     },
     close: async () => {
+      // Judged before the fakes go: a call the deployed policies refuse fails the test that made it.
+      const judged = await iamRefusals().then(
+        (refused) => ({ refused }),
+        (error: unknown) => ({ refused: [], error }),
+      );
       await daemons?.stopAll();
       stdout.mockRestore();
       stderr.mockRestore();
@@ -203,6 +254,8 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
       snsMock.restore();
       await simulator.stop();
       await rm(dir, { recursive: true, force: true });
+      if ('error' in judged) throw judged.error;
+      if (judged.refused.length > 0) throw new Error(`AWS would refuse ${judged.refused.length} call(s) under the synthesized policies:\n${judged.refused.join('\n')}`);
     },
   };
 }

@@ -20,6 +20,7 @@ import {
   type UpdateSecretVersionStageCommandInput,
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+import { SITE, secretArnOf } from './iam/cfn-resolver.ts';
 
 /** The calls failNext can fail. */
 export type FailingApi = 'PutSecretValue' | 'UpdateSecretVersionStage' | 'RotateSecret';
@@ -113,7 +114,7 @@ export class FakeSecretsManager {
 
   /** CreateSecret with no value, as the stack does (rotation configured). */
   createSecret(name: string, options: { rotationEnabled?: boolean; tags?: Record<string, string> } = {}): string {
-    const arn = `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
+    const arn = secretArnOf(SITE, name);
     this.secrets.set(name, { arn, name, rotationEnabled: options.rotationEnabled ?? true, tags: options.tags ?? {}, versions: new Map() });
     return arn;
   }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { GetCommandInvocationCommand, ListCommandInvocationsCommand, ListCommandsCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -41,7 +41,8 @@ const $metadata = {};
 
 /**
  * A stand-in `aws` CLI on the hosts' PATH: get-secret-value answers from files the fake writes per version,
- * and only for the secret the command was sent for (FAKE_AWS_SECRET_ID, the SecretArn parameter).
+ * and only for the secret the command was sent for (FAKE_AWS_SECRET_ID, the SecretArn parameter). Each call
+ * is written to FAKE_AWS_CALLS (secret and version, tab-separated): the reads the instance role must allow.
  */
 const FAKE_AWS_CLI = `#!/usr/bin/env bash
 version=""
@@ -50,6 +51,7 @@ while [ $# -gt 0 ]; do
   case "$1" in --version-id) version="$2"; shift ;; --secret-id) secret="$2"; shift ;; esac
   shift
 done
+printf '%s\t%s\n' "$secret" "$version" >>"$FAKE_AWS_CALLS"
 if [ "$secret" != "$FAKE_AWS_SECRET_ID" ]; then
   echo "An error occurred (AccessDeniedException) when calling the GetSecretValue operation: not the secret of this command" >&2
   exit 254
@@ -84,11 +86,13 @@ export class FakeSsm {
   private readonly script: string;
   /** Documents added with addDocument: their runCommand and step name, by document name. */
   private readonly scripts = new Map<string, { script: string; stepName: string }>();
+  /** Per host run: the file its `aws` CLI writes its calls to. */
+  private readonly callFiles: Array<{ instanceId: string; path: string }> = [];
   /** Cut plugin Output as the agent does, with its mark (off by default: the cut is silent). */
   markTruncation = false;
 
   constructor(
-    private readonly instances: FakeInstance[],
+    readonly instances: FakeInstance[],
     private readonly workDir: string,
     private readonly secretValue: (secretId: string, versionId: string) => string | undefined,
   ) {
@@ -138,6 +142,23 @@ export class FakeSsm {
     await Promise.all(this.commands.flatMap((c) => c.runs));
   }
 
+  /** Every `aws secretsmanager get-secret-value` the hosts ran, in each host's order (after settle()). */
+  async hostSecretReads(): Promise<Array<{ instanceId: string; secretId: string; versionId: string }>> {
+    const reads = await Promise.all(
+      this.callFiles.map(async ({ instanceId, path }) => {
+        const text = await readFile(path, 'utf8').catch(() => '');
+        return text
+          .split('\n')
+          .filter((line) => line !== '')
+          .map((line) => {
+            const [secretId = '', versionId = ''] = line.split('\t');
+            return { instanceId, secretId, versionId };
+          });
+      }),
+    );
+    return reads.flat();
+  }
+
   private async send(input: SendCommandCommandInput) {
     const tagTarget = input.Targets?.find((t) => t.Key?.startsWith('tag:'));
     const targets = tagTarget
@@ -165,8 +186,11 @@ export class FakeSsm {
         continue;
       }
       if (this.stalled.has(target.instanceId)) continue;
+      const callFile = join(secretsDir, `calls-${target.instanceId}`);
+      this.callFiles.push({ instanceId: target.instanceId, path: callFile });
       const env: NodeJS.ProcessEnv = {
         PATH: `${binDir}:${process.env.PATH ?? ''}`,
+        FAKE_AWS_CALLS: callFile,
         FAKE_AWS_SECRETS: secretsDir,
         FAKE_AWS_SECRET_ID: params.SecretArn ?? '',
         ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`SSM_${k}`, k === 'ConfigPath' ? join(target.root, v) : v])),

@@ -1,0 +1,198 @@
+import { App, type CfnResource } from 'aws-cdk-lib';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { IConstruct } from 'constructs';
+import { RotatorStack } from '../../../lib/rotator-stack.ts';
+import { parseAwsFleetConfig } from '../../../src/config/aws-fleet-config.ts';
+import { CfnResolver, SITE, secretArnOf, type DeploymentSite, type Template } from './cfn-resolver.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const CDK_CONTEXT = (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+
+
+export interface PolicyStatement {
+  Sid?: string;
+  Effect: 'Allow' | 'Deny';
+  Principal?: unknown;
+  Action: string | string[];
+  Resource?: string | string[];
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+export interface PolicyDocument {
+  Version: string;
+  Statement: PolicyStatement[];
+}
+
+export interface NamedPolicy {
+  /** `<policy logical id>`, or the managed policy's name: where a statement comes from, in reports. */
+  name: string;
+  policy: PolicyDocument;
+}
+
+/** Who makes a call: a role the stack defines or documents, or an AWS service principal. */
+export type PrincipalName = 'RotateSecret' | 'ScanExpiry' | 'Notify' | 'Operator' | `Host:${string}` | `${string}.amazonaws.com`;
+
+export interface DeployedPrincipal {
+  arn: string;
+  policies: NamedPolicy[];
+}
+
+/**
+ * The stack as IAM would see it once deployed: each role's identity policies and each resource's policy,
+ * with every intrinsic resolved (cfn-resolver.ts), and the names the functions are configured with.
+ * - `RotateSecret`, `ScanExpiry`, `Notify`: the functions' roles, with every policy the template attaches.
+ * - `Host:<runner>`: an instance role with that runner's HostReadPolicyArn output attached, as README says to do.
+ * - `Operator`: a role with the OperatorPolicyArn output attached.
+ */
+export interface Deployment {
+  site: DeploymentSite;
+  template: Template;
+  stack: RotatorStack;
+  resolver: CfnResolver;
+  principals: Map<PrincipalName, DeployedPrincipal>;
+  /** Resource policies by resource ARN: secrets, functions (their Lambda permissions), keys, topics, queues. */
+  resourcePolicies: Map<string, PolicyDocument>;
+  ledgerTableName: string;
+  hostDocumentName: string;
+  doctorDocumentName: string;
+  alertTopicArn: string;
+  alertKeyArn: string;
+  /** The function ARN by role name. */
+  functionArns: Record<'RotateSecret' | 'ScanExpiry' | 'Notify', string>;
+  /** The log group ARN (`…:log-group:<name>:*`) by function. */
+  logGroupArns: Record<'RotateSecret' | 'ScanExpiry' | 'Notify', string>;
+  /** The rotation function of each managed secret (its RotationSchedule), by secret ARN. */
+  rotationFunctionOf: Map<string, string>;
+  /** The ARN of a secret given by name or ARN: the stack's own secrets and the ones the fleet file names. */
+  secretArn(nameOrArn: string): string;
+}
+
+const deployments = new Map<string, Deployment>();
+
+/** The deployment of the stack for this AWS fleet file (synthesized once per text, without bundling). */
+export function deploymentOf(fleetText: string): Deployment {
+  let deployment = deployments.get(fleetText);
+  if (!deployment) {
+    deployment = synthesize(fleetText);
+    deployments.set(fleetText, deployment);
+  }
+  return deployment;
+}
+
+function synthesize(fleetText: string): Deployment {
+  const app = new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+  const fleet = { path: 'fleet.aws.json', text: fleetText, config: parseAwsFleetConfig(fleetText, 'fleet.aws.json') };
+  const stack = new RotatorStack(app, SITE.stackName, { fleet, env: { account: SITE.account, region: SITE.region } });
+  const template = app.synth().getStackByName(SITE.stackName).template as Template;
+  const resolver = new CfnResolver(SITE, template);
+  const logicalId = (construct: IConstruct) => stack.getLogicalId((construct.node.defaultChild ?? construct) as CfnResource);
+  const resources = Object.entries(template.Resources);
+  const ofType = (type: string) => resources.filter(([, r]) => r.Type === type);
+  const resolved = <T>(value: unknown) => resolver.resolve(value) as T;
+
+  const managedPolicies = new Map(ofType('AWS::IAM::ManagedPolicy').map(([id, r]) => [resolver.ref(id), { name: id, policy: resolved<PolicyDocument>(r.Properties?.PolicyDocument) }]));
+  const rolePolicies = (roleId: string): NamedPolicy[] => {
+    const attachedTo = (r: { Properties?: Record<string, unknown> }) => ((r.Properties?.Roles as Array<{ Ref?: string }> | undefined) ?? []).some((role) => role.Ref === roleId);
+    const inline = ofType('AWS::IAM::Policy')
+      .filter(([, r]) => attachedTo(r))
+      .map(([id, r]) => ({ name: id, policy: resolved<PolicyDocument>(r.Properties?.PolicyDocument) }));
+    const role = template.Resources[roleId]?.Properties ?? {};
+    const embedded = ((role.Policies as Array<{ PolicyName: string; PolicyDocument: unknown }> | undefined) ?? []).map((p) => ({ name: `${roleId}/${p.PolicyName}`, policy: resolved<PolicyDocument>(p.PolicyDocument) }));
+    const attached = resolved<string[] | undefined>(role.ManagedPolicyArns) ?? [];
+    const managed = [
+      ...attached.map((arn) => {
+        const policy = managedPolicies.get(arn);
+        if (!policy) throw new Error(`deployment: role ${roleId} attaches ${arn}, whose document is not in the template`);
+        return policy;
+      }),
+      ...ofType('AWS::IAM::ManagedPolicy').filter(([, r]) => attachedTo(r)).map(([id]) => managedPolicies.get(resolver.ref(id)) as NamedPolicy),
+    ];
+    return [...inline, ...embedded, ...managed];
+  };
+
+  const functions = { RotateSecret: stack.functions.rotateSecret, ScanExpiry: stack.functions.scanExpiry, Notify: stack.notify.function } as const;
+  const principals = new Map<PrincipalName, DeployedPrincipal>();
+  const functionArns = {} as Deployment['functionArns'];
+  const logGroupArns = {} as Deployment['logGroupArns'];
+  for (const [name, fn] of Object.entries(functions) as Array<[keyof typeof functions, (typeof functions)[keyof typeof functions]]>) {
+    const fnId = logicalId(fn);
+    const roleId = (template.Resources[fnId]?.Properties?.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    principals.set(name, { arn: resolver.getAtt(roleId, 'Arn'), policies: rolePolicies(roleId) });
+    functionArns[name] = resolver.getAtt(fnId, 'Arn');
+    logGroupArns[name] = resolver.getAtt(logicalId(fn.logGroup), 'Arn');
+  }
+  for (const runnerSecret of stack.runnerSecrets) {
+    const runnerName = runnerSecret.node.id.replace(/^Runner-/, '');
+    const policy = managedPolicies.get(resolver.ref(logicalId(runnerSecret.hostReadPolicy)));
+    if (!policy) throw new Error(`deployment: no host read policy for runner ${runnerName}`);
+    principals.set(`Host:${runnerName}`, { arn: `arn:aws:iam::${SITE.account}:role/gitlab-runner-host-${runnerName}`, policies: [policy] });
+  }
+  const operator = managedPolicies.get(resolver.ref(logicalId(stack.operatorPolicy)));
+  if (!operator) throw new Error('deployment: no operator policy');
+  principals.set('Operator', { arn: `arn:aws:iam::${SITE.account}:role/gitlab-runner-rotator-operator`, policies: [operator] });
+
+  const resourcePolicies = new Map<string, PolicyDocument>();
+  const addStatements = (arn: string, statements: PolicyStatement[]) => {
+    const policy = resourcePolicies.get(arn) ?? { Version: '2012-10-17', Statement: [] };
+    policy.Statement.push(...statements);
+    resourcePolicies.set(arn, policy);
+  };
+  for (const [, r] of ofType('AWS::SecretsManager::ResourcePolicy')) addStatements(resolved<string>(r.Properties?.SecretId), resolved<PolicyDocument>(r.Properties?.ResourcePolicy).Statement);
+  for (const [id, r] of ofType('AWS::KMS::Key')) addStatements(resolver.getAtt(id, 'Arn'), resolved<PolicyDocument>(r.Properties?.KeyPolicy).Statement);
+  for (const [, r] of ofType('AWS::SNS::TopicPolicy')) {
+    for (const topic of resolved<string[]>(r.Properties?.Topics)) addStatements(topic, resolved<PolicyDocument>(r.Properties?.PolicyDocument).Statement);
+  }
+  for (const [, r] of ofType('AWS::SQS::QueuePolicy')) {
+    const queueUrls = resolved<string[]>(r.Properties?.Queues);
+    for (const url of queueUrls) {
+      const queueName = url.split('/').pop() ?? '';
+      addStatements(`arn:aws:sqs:${SITE.region}:${SITE.account}:${queueName}`, resolved<PolicyDocument>(r.Properties?.PolicyDocument).Statement);
+    }
+  }
+  for (const [, r] of ofType('AWS::Lambda::Permission')) addStatements(...lambdaPermissionStatement(resolved<Record<string, string>>(r.Properties)));
+
+  const rotationFunctionOf = new Map(
+    ofType('AWS::SecretsManager::RotationSchedule').map(([, r]) => [resolved<string>(r.Properties?.SecretId), resolved<string>(r.Properties?.RotationLambdaARN)] as const),
+  );
+  const topicId = logicalId(stack.alerts.topic);
+  const ownSecrets = new Map(stack.runnerSecrets.map((s) => [String(template.Resources[logicalId(s.secret)]?.Properties?.Name), resolver.ref(logicalId(s.secret))]));
+  return {
+    site: SITE,
+    template,
+    stack,
+    resolver,
+    principals,
+    resourcePolicies,
+    ledgerTableName: resolver.ref(logicalId(stack.ledger.table)),
+    hostDocumentName: resolver.ref(logicalId(stack.hostDocument.document)),
+    doctorDocumentName: resolver.ref(logicalId(stack.doctorDocument.document)),
+    alertTopicArn: resolver.ref(topicId),
+    alertKeyArn: resolver.getAtt(logicalId(stack.alerts.key), 'Arn'),
+    functionArns,
+    logGroupArns,
+    rotationFunctionOf,
+    secretArn: (nameOrArn) => (nameOrArn.startsWith('arn:') ? nameOrArn : (ownSecrets.get(nameOrArn) ?? secretArnOf(SITE, nameOrArn))),
+  };
+}
+
+/**
+ * An AWS::Lambda::Permission as the statement Lambda adds to the function's resource policy (as
+ * `aws lambda get-policy` shows it): SourceAccount becomes `StringEquals aws:SourceAccount`, SourceArn
+ * `ArnLike aws:SourceArn`.
+ */
+function lambdaPermissionStatement(props: Record<string, string>): [string, PolicyStatement[]] {
+  const principal = props.Principal ?? '';
+  const condition: Record<string, Record<string, string>> = {};
+  if (props.SourceAccount) condition.StringEquals = { 'aws:SourceAccount': props.SourceAccount };
+  if (props.SourceArn) condition.ArnLike = { 'aws:SourceArn': props.SourceArn };
+  const statement: PolicyStatement = {
+    Effect: 'Allow',
+    Principal: principal.endsWith('.amazonaws.com') ? { Service: principal } : { AWS: principal },
+    Action: props.Action ?? '',
+    Resource: props.FunctionName ?? '',
+    ...(Object.keys(condition).length > 0 ? { Condition: condition } : {}),
+  };
+  return [props.FunctionName ?? '', [statement]];
+}
