@@ -70,7 +70,7 @@ export class RotatorStack extends Stack {
 
     const managedSecretArns = this.runnerSecrets.map((r) => r.secret.secretArn);
     const adminSecretArns = [...new Set(Object.values(config.adminTokenSecrets))].map((nameOrArn) => secretArnForGrant(this, nameOrArn));
-    const hostCommands = hostCommandStatements(this, config.runners, { sid: 'SendHostUpdateDocument', documentArn: this.hostDocument.documentArn });
+    const hostCommands = hostCommandStatements(this, config.runners, { sid: 'SendHostUpdateDocument', documentArn: this.hostDocument.documentArn, readFullOutput: false });
     // RotateSecret: "You also need lambda:InvokeFunction permissions on the rotation function" (Secrets Manager
     // API reference, RotateSecret). Without it every rotation the scanner or an operator starts is refused.
     const startRotations = new iam.PolicyStatement({ sid: 'InvokeRotationHook', actions: ['lambda:InvokeFunction'], resources: [rotateSecret.functionArn] });
@@ -78,7 +78,7 @@ export class RotatorStack extends Stack {
     // Rotation hook. Its four actions on each managed secret (and Secrets Manager's right to invoke it)
     // come from addRotationSchedule in RunnerSecret.
     for (const statement of [...adminTokenStatements(adminSecretArns), ...hostCommands]) rotateSecret.addToRolePolicy(statement);
-    this.ledger.table.grantReadWriteData(rotateSecret);
+    this.ledger.grantRotationLedger(rotateSecret);
 
     // Scanner: finds the managed secrets by tag, starts due rotations, re-pushes AWSCURRENT to hosts that missed one.
     scanExpiry.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListSecrets', actions: ['secretsmanager:ListSecrets'], resources: ['*'] }));
@@ -90,13 +90,13 @@ export class RotatorStack extends Stack {
       }),
     );
     for (const statement of [startRotations, ...adminTokenStatements(adminSecretArns), ...hostCommands]) scanExpiry.addToRolePolicy(statement);
-    this.ledger.table.grantReadWriteData(scanExpiry);
+    this.ledger.grantRotationLedger(scanExpiry);
 
     // Alerts: the topic, the notifier subscribed to it, and who may publish (the three functions, and the alarms).
     this.alerts = new AlertTopic(this, 'Alerts', { emails: config.alerts.emails });
     this.notify = new NotifyFunction(this, 'Notify', {
       bundling: this.functions.bundling,
-      ledger: this.ledger.table,
+      ledger: this.ledger,
       alerts: this.alerts,
       slackWebhookSecretName: config.alerts.slackWebhookSecretName,
       rotationLogGroupName: rotateSecret.logGroup.logGroupName,
@@ -135,10 +135,10 @@ export class RotatorStack extends Stack {
         ...adminTokenStatements(adminSecretArns),
         new iam.PolicyStatement({
           sid: 'RequestReplacements',
-          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+          actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
           resources: [this.ledger.table.tableArn],
         }),
-        ...hostCommandStatements(this, config.runners, { sid: 'SendDoctorDocument', documentArn: this.doctorDocument.documentArn }),
+        ...hostCommandStatements(this, config.runners, { sid: 'SendDoctorDocument', documentArn: this.doctorDocument.documentArn, readFullOutput: true }),
       ],
     });
 
@@ -175,6 +175,12 @@ export class RotatorStack extends Stack {
     const { rotateSecret, scanExpiry } = this.functions;
     const notify = this.notify.function;
     const ack = (scope: IConstruct, id: string, reason: string) => Validations.of(scope).acknowledge({ id, reason });
+    const ackTaggedInstances = (scope: IConstruct) =>
+      ack(
+        scope,
+        `AwsSolutions-IAM5[Resource::${nagResource(this, this.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }))}]`,
+        "SendCommand to runners whose hosts are chosen by EC2 tag: any instance, but only where the ssm:resourceTag/<key> condition matches that runner's tag (the instances are found by SSM at send time).",
+      );
     ack(
       notify,
       'AwsSolutions-L1',
@@ -201,17 +207,17 @@ export class RotatorStack extends Stack {
         role,
         'AwsSolutions-IAM5[Resource::*]',
         fn === rotateSecret
-          ? 'Only actions that take no resource ARN: ssm:ListCommands, ssm:ListCommandInvocations, ssm:GetCommandInvocation (a command id exists only once SendCommand returns it), xray:PutTraceSegments/PutTelemetryRecords (active tracing), and secretsmanager:GetRandomPassword (added by aws-cdk-lib RotationSchedule).'
-          : 'Only actions that take no resource ARN: secretsmanager:ListSecrets (the scanner lists by the managed-secret tag), ssm:ListCommands, ssm:ListCommandInvocations, ssm:GetCommandInvocation, and xray:PutTraceSegments/PutTelemetryRecords (active tracing).',
+          ? 'Only actions that take no resource ARN: ssm:ListCommands, ssm:ListCommandInvocations (a command id exists only once SendCommand returns it), xray:PutTraceSegments/PutTelemetryRecords (active tracing), and secretsmanager:GetRandomPassword (added by aws-cdk-lib RotationSchedule).'
+          : 'Only actions that take no resource ARN: secretsmanager:ListSecrets (the scanner lists by the managed-secret tag), ssm:ListCommands, ssm:ListCommandInvocations, and xray:PutTraceSegments/PutTelemetryRecords (active tracing).',
       );
-      if (runners.some((r) => r.hosts.kind === 'ec2-tag')) {
-        ack(
-          role,
-          `AwsSolutions-IAM5[Resource::${nagResource(this, this.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }))}]`,
-          'SendCommand to runners whose hosts are chosen by EC2 tag: any instance, but only where the ssm:resourceTag/<key> condition matches that runner\'s tag (the instances are found by SSM at send time).',
-        );
-      }
+      if (runners.some((r) => r.hosts.kind === 'ec2-tag')) ackTaggedInstances(role);
     }
+    ack(
+      this.operatorPolicy,
+      'AwsSolutions-IAM5[Resource::*]',
+      'Only actions that take no resource ARN: ssm:ListCommands, ssm:ListCommandInvocations and ssm:GetCommandInvocation, which doctor --aws reads its own commands with (a command id exists only once SendCommand returns it).',
+    );
+    if (runners.some((r) => r.hosts.kind === 'ec2-tag')) ackTaggedInstances(this.operatorPolicy);
   }
 }
 
@@ -228,7 +234,7 @@ function adminTokenStatements(arns: string[]): iam.PolicyStatement[] {
  * the global `aws:ResourceTag` would also need aws:ViaAWSService there). Id targets: exactly the listed
  * instances (`mi-…` hybrid nodes are `ssm:managed-instance`). Reading results takes no resource ARN.
  */
-function hostCommandStatements(stack: Stack, runners: AwsManagedRunner[], document: { sid: string; documentArn: string }): iam.PolicyStatement[] {
+function hostCommandStatements(stack: Stack, runners: AwsManagedRunner[], document: { sid: string; documentArn: string; readFullOutput: boolean }): iam.PolicyStatement[] {
   const statements = [new iam.PolicyStatement({ sid: document.sid, actions: ['ssm:SendCommand'], resources: [document.documentArn] })];
   const tagValuesByKey = new Map<string, Set<string>>();
   const instanceArns = new Set<string>();
@@ -259,7 +265,8 @@ function hostCommandStatements(stack: Stack, runners: AwsManagedRunner[], docume
   statements.push(
     new iam.PolicyStatement({
       sid: 'ReadCommandResults',
-      actions: ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:ListCommands'],
+      // GetCommandInvocation: the whole stdout of a host whose plugin output was cut (only the doctor's is that long).
+      actions: [...(document.readFullOutput ? ['ssm:GetCommandInvocation'] : []), 'ssm:ListCommandInvocations', 'ssm:ListCommands'],
       resources: ['*'],
     }),
   );

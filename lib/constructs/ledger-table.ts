@@ -1,5 +1,6 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 
 /**
@@ -21,5 +22,19 @@ export class LedgerTable extends Construct {
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+  }
+
+  /**
+   * What the rotation ledger sends (src/adapters/dynamodb-ledger.ts): GetItem, PutItem, DeleteItem, Query, and
+   * TransactWriteItems, which IAM authorizes as the PutItem and DeleteItem inside it. Nothing else: no scans,
+   * batches or streams (grantReadWriteData would add eight actions no call makes).
+   */
+  grantRotationLedger(grantee: iam.IGrantable): void {
+    this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query');
+  }
+
+  /** What the alert ledger sends (src/adapters/dynamodb-alert-ledger.ts): GetItem and PutItem. */
+  grantAlertLedger(grantee: iam.IGrantable): void {
+    this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem');
   }
 }

@@ -1,5 +1,4 @@
 import { Stack } from 'aws-cdk-lib';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -9,12 +8,13 @@ import { LAMBDA_ENVIRONMENT_NAMES } from '../../src/config/lambda-environment.ts
 import { ALERT_KINDS } from '../../src/core/alerts.ts';
 import { secretArnForGrant } from '../secret-arn.ts';
 import type { AlertTopic } from './alert-topic.ts';
+import type { LedgerTable } from './ledger-table.ts';
 import { rotatorFunction } from './rotation-functions.ts';
 
 export interface NotifyFunctionProps {
   /** The bundling every function shares (RotationFunctions.bundling): the fleet file is compiled in. */
   bundling: nodejs.BundlingOptions;
-  ledger: dynamodb.ITable;
+  ledger: LedgerTable;
   alerts: AlertTopic;
   /** From the fleet file's `alerts.slackWebhookSecretName`: the secret holding the incoming-webhook URL. */
   slackWebhookSecretName?: string;
@@ -39,7 +39,7 @@ export class NotifyFunction extends Construct {
   constructor(scope: Construct, id: string, props: NotifyFunctionProps) {
     super(scope, id);
     const environment: Record<string, string> = {
-      [LAMBDA_ENVIRONMENT_NAMES.ledgerTableName]: props.ledger.tableName,
+      [LAMBDA_ENVIRONMENT_NAMES.ledgerTableName]: props.ledger.table.tableName,
       [LAMBDA_ENVIRONMENT_NAMES.alertTopicArn]: props.alerts.topic.topicArn,
       [LAMBDA_ENVIRONMENT_NAMES.rotationLogGroup]: props.rotationLogGroupName,
     };
@@ -57,7 +57,7 @@ export class NotifyFunction extends Construct {
       }),
     );
     props.alerts.grantPublishTo(this.function);
-    props.ledger.grantReadWriteData(this.function);
+    props.ledger.grantAlertLedger(this.function);
     if (props.slackWebhookSecretName !== undefined) {
       this.function.addToRolePolicy(
         new iam.PolicyStatement({

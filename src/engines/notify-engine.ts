@@ -10,7 +10,7 @@ import { systemClock } from '../adapters/system-clock.ts';
 import type { AwsFleetConfig } from '../config/aws-fleet-config.ts';
 import type { NotifyEnvironment } from '../config/lambda-environment.ts';
 import type { Alert } from '../core/alerts.ts';
-import type { AlertSink } from '../core/ports.ts';
+import type { AlertSink, Clock } from '../core/ports.ts';
 import { raiseAlert } from '../core/raise-alert.ts';
 
 /** slack: undefined when no webhook is configured (alerts are only logged). raise: de-duplicates, then SNS. */
@@ -21,16 +21,27 @@ export interface NotifyDeps {
   logGroupUrl?: string;
 }
 
+/** The notifier's SDK clients: SNS and DynamoDB for alerts, Secrets Manager for the webhook URL. */
+export interface NotifyClients {
+  sns: SNSClient;
+  dynamodb: DynamoDBDocumentClient;
+  secretsManager: SecretsManagerClient;
+}
+
+export function createNotifyClients(): NotifyClients {
+  const retry = { maxAttempts: 6, retryMode: 'adaptive' as const };
+  return { sns: new SNSClient(retry), dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(retry)), secretsManager: new SecretsManagerClient(retry) };
+}
+
 /**
  * The notifier's wiring: its own clients (not the AWS engine's, so the GitLab client stays out of its
  * bundle); the webhook URL is read from its secret when first needed, then kept.
  */
-export function createNotifyDeps(env: NotifyEnvironment): NotifyDeps {
-  const retry = { maxAttempts: 6, retryMode: 'adaptive' as const };
-  const sink = new SnsAlertSink(new SNSClient(retry), env.alertTopicArn, { readmeUrl: env.readmeUrl });
-  const ledger = new DynamoDbAlertLedger(DynamoDBDocumentClient.from(new DynamoDBClient(retry)), env.ledgerTableName);
-  const alerts = { ledger, sink, clock: systemClock, reminderMs: env.fleet.alerts.reminderHours * 3_600_000 };
-  const webhookUrl = env.slackWebhookSecret && webhookUrlFromSecret(new SecretsManagerStore(new SecretsManagerClient(retry)), env.slackWebhookSecret);
+export function createNotifyDeps(env: NotifyEnvironment, clients: NotifyClients = createNotifyClients(), clock: Clock = systemClock): NotifyDeps {
+  const sink = new SnsAlertSink(clients.sns, env.alertTopicArn, { readmeUrl: env.readmeUrl });
+  const ledger = new DynamoDbAlertLedger(clients.dynamodb, env.ledgerTableName, { now: () => clock.now() });
+  const alerts = { ledger, sink, clock, reminderMs: env.fleet.alerts.reminderHours * 3_600_000 };
+  const webhookUrl = env.slackWebhookSecret && webhookUrlFromSecret(new SecretsManagerStore(clients.secretsManager), env.slackWebhookSecret);
   const slack = webhookUrl ? new SlackWebhook({ webhookUrl, readmeUrl: env.readmeUrl }) : undefined;
   return {
     slack,

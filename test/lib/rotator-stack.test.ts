@@ -108,7 +108,7 @@ function grantsOf(statements: Statement[], action: string) {
 
 const DELIVERY_PARAMETERS = ['SecretArn', 'VersionId', 'PreviousVersionId', 'RunnerId', 'GitLabUrl', 'ConfigPath', 'ReloadMode', 'ExpiresAt', 'Mode', 'FromRunnerId'];
 /** The `*` resources each role may hold, by action: the actions that take no resource ARN. */
-const LIST_ACTIONS = ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:ListCommands', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
+const LIST_ACTIONS = ['ssm:ListCommandInvocations', 'ssm:ListCommands', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
 
 describe('RotatorStack', () => {
   it('creates one secret per runner, named and tagged after it, with a generated placeholder and never a value', () => {
@@ -261,7 +261,7 @@ describe('RotatorStack', () => {
     // secretsmanager:GetRandomPassword is aws-cdk-lib RotationSchedule's own addition; it names no resource.
     expectOnlyListActionsOnStar(statements, ['secretsmanager:GetRandomPassword']);
     expectHostCommandsOnly(stack, statements);
-    expectLedgerOnly(statements, id(stack.ledger.table));
+    expectLedgerOnly(statements, id(stack.ledger.table), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query']);
   });
 
   it('gives the scanner ListSecrets, its three actions on the managed secrets, the admin tokens and the same host commands', () => {
@@ -273,17 +273,20 @@ describe('RotatorStack', () => {
       expect(sorted(grantsOf(statements, action).flatMap((s) => s.Resource)), action).toEqual(sorted(managed));
     }
     expect(grantsOf(statements, 'secretsmanager:GetSecretValue').flatMap((s) => s.Resource)).toHaveLength(managed.length + 2);
+    // RotateSecret also needs lambda:InvokeFunction on the secret's rotation function (RotateSecret API reference).
+    expect(grantsOf(statements, 'lambda:InvokeFunction').flatMap((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [id(stack.functions.rotateSecret), 'Arn'] }]);
     expect(grantsOf(statements, 'secretsmanager:PutSecretValue')).toEqual([]);
     expect(grantsOf(statements, 'secretsmanager:UpdateSecretVersionStage')).toEqual([]);
     expectOnlyListActionsOnStar(statements, ['secretsmanager:ListSecrets']);
     expectHostCommandsOnly(stack, statements);
-    expectLedgerOnly(statements, id(stack.ledger.table));
+    expectLedgerOnly(statements, id(stack.ledger.table), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query']);
   });
 
   it('gives each runner a host read policy that allows GetSecretValue on its own secret and nothing else', () => {
     const { resources, stack, id } = synth();
     const policies = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::ManagedPolicy');
-    expect(policies).toHaveLength(3);
+    // One per runner, and the operator policy.
+    expect(policies).toHaveLength(stack.runnerSecrets.length + 1);
     for (const runner of stack.runnerSecrets) {
       const policy = resources[id(runner.hostReadPolicy)]!.Properties;
       expect(policy.PolicyDocument).toEqual({
@@ -546,7 +549,7 @@ describe('Alerts', () => {
     const onStar = statements.filter((st) => st.Resource.includes('*'));
     expect(onStar.flatMap((st) => st.Action).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
     for (const runner of stack.runnerSecrets) expect(JSON.stringify(statements)).not.toContain(id(runner.secret));
-    expectLedgerOnly(statements, id(stack.ledger.table));
+    expectLedgerOnly(statements, id(stack.ledger.table), ['dynamodb:GetItem', 'dynamodb:PutItem']);
   });
 
   it('relays the topic to Slack through Chatbot only when configured: read-only role and guardrail, errors logged', () => {
@@ -657,10 +660,14 @@ describe('DoctorDocument', () => {
     expect(curls[0]).not.toMatch(/ -[Hdu] | --(header|user|data|netrc)/);
   });
 
-  it('is granted to no role of the stack: operators send it with their own credentials', () => {
+  it('is granted to no role of the stack, only by the operator policy: operators send it with their own credentials', () => {
     const { resources, stack } = doctorResource();
     const documentId = stack.getLogicalId(stack.doctorDocument.document);
-    const policies = Object.values(resources).filter((r) => r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy' || r.Type === 'AWS::IAM::Role');
+    const operatorPolicyId = stack.getLogicalId(stack.operatorPolicy.node.defaultChild as CfnResource);
+    expect(JSON.stringify(resources[operatorPolicyId]?.Properties)).toContain('RunnerDoctor');
+    const policies = Object.entries(resources)
+      .filter(([logicalId, r]) => logicalId !== operatorPolicyId && (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy' || r.Type === 'AWS::IAM::Role'))
+      .map(([, r]) => r);
     expect(policies.length).toBeGreaterThan(0);
     for (const policy of policies) {
       const text = JSON.stringify(policy.Properties);
@@ -739,6 +746,8 @@ describe('cdk-nag AwsSolutions checks', () => {
         `GitLabRunnerRotator/Functions/ScanExpiryRole ${instances}`,
         'GitLabRunnerRotator/Notify/Function AwsSolutions-L1',
         'GitLabRunnerRotator/Notify/FunctionRole AwsSolutions-IAM5[Resource::*]',
+        'GitLabRunnerRotator/OperatorPolicy AwsSolutions-IAM5[Resource::*]',
+        `GitLabRunnerRotator/OperatorPolicy ${instances}`,
         'GitLabRunnerRotator/RotationOutcomes/DeadLetterQueue AwsSolutions-SQS3',
       ].sort(),
     );
@@ -783,8 +792,9 @@ function expectHostCommandsOnly(stack: RotatorStack, statements: Statement[]): v
   for (const s of send) expect(s.Action).toEqual(['ssm:SendCommand']);
 }
 
-function expectLedgerOnly(statements: Statement[], tableId: string): void {
+/** The ledger table and exactly these item actions (what the ledger adapters send; iam-contract.test.ts proves each is used). */
+function expectLedgerOnly(statements: Statement[], tableId: string, actions: string[]): void {
   const dynamo = statements.filter((s) => s.Action.some((a) => a.startsWith('dynamodb:')));
   expect(dynamo.flatMap((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [tableId, 'Arn'] }]);
-  expect(dynamo.flatMap((s) => s.Action)).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query']));
+  expect(dynamo.flatMap((s) => s.Action).sort()).toEqual([...actions].sort());
 }

@@ -28,11 +28,13 @@ import { FakeSsm, type FakeInstance } from './fake-ssm.ts';
 import { withLegacyToken } from './rotation-harness.ts';
 import { deploymentOf, type Deployment, type PrincipalName } from './iam/deployment.ts';
 import { describeRefusals, IamEvaluator } from './iam/iam-evaluator.ts';
-import { iamRequestsOf } from './iam/iam-requests.ts';
+import { iamRequestsOf, type IamRequest } from './iam/iam-requests.ts';
 import { CallRecorder } from './iam/recorded-calls.ts';
 
 const DAY_MS = 86_400_000;
 export const RUNNER = 'builders';
+/** The fleet file's `alerts.slackWebhookSecretName`: the notifier's one secret (created only where a test needs it). */
+export const SLACK_WEBHOOK_SECRET = 'gitlab-runner-rotator/slack-webhook';
 
 /** Real time, plus whatever the code slept; a sleep also yields briefly so host processes can finish. */
 function fastClock(): Clock {
@@ -59,12 +61,16 @@ export interface AwsHarness {
   scanEngine: AwsEngine;
   /** The stack deployed for this harness's fleet file: the names the engines use, and the roles' policies. */
   deployment: Deployment;
+  /** The AWS fleet file the engines run with and the stack is synthesized from (what the CLI's --fleet names). */
+  fleetText: string;
   /** The ledger table read directly, for assertions (its calls are nobody's). */
   ledger: DynamoDbLedger;
   /** Every AWS call made through clientsAs(), with its principal. */
   recorder: CallRecorder;
   /** SDK clients over the fakes whose calls are charged to `principal` (a function's role, the operator). */
   clientsAs(principal: PrincipalName): AwsClients;
+  /** The IAM requests of every AWS call made so far, the hosts' secret reads included (after the hosts settle). */
+  iamRequests(): Promise<IamRequest[]>;
   /** The AWS calls made so far (hosts' secret reads included) that the deployed policies refuse. */
   iamRefusals(): Promise<string[]>;
   /** The SNS client the engine publishes alerts with (mocked: see `published`). */
@@ -137,6 +143,7 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
         ...(options.replace ? { strategy: 'replace' } : {}),
       },
     ],
+    alerts: { slackWebhookSecretName: SLACK_WEBHOOK_SECRET },
   });
   // The stack this fleet file deploys (the GitLab url named alike: the policies never depend on it).
   const deployment = deploymentOf(fleetJson.replaceAll(simulator.url, 'https://gitlab.example.com'));
@@ -177,7 +184,7 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
   });
   const engine = createAwsEngine(env, clientsAs('RotateSecret'), clock);
   const scanEngine = createAwsEngine(env, clientsAs('ScanExpiry'), clock);
-  const iamRefusals = async (): Promise<string[]> => {
+  const iamRequests = async (): Promise<IamRequest[]> => {
     await ssm.settle();
     const hostReads = (await ssm.hostSecretReads()).map((read) => ({
       principal: `Host:${ssm.instances.find((i) => i.instanceId === read.instanceId)?.tags['gitlab-runner'] ?? '?'}` as PrincipalName,
@@ -185,9 +192,9 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
       command: 'GetSecretValueCommand',
       input: { SecretId: read.secretId, VersionId: read.versionId },
     }));
-    const requests = [...recorder.calls, ...hostReads].flatMap((call) => iamRequestsOf(call, deployment, instances));
-    return describeRefusals(await new IamEvaluator(deployment).judge(requests));
+    return [...recorder.calls, ...hostReads].flatMap((call) => iamRequestsOf(call, deployment, instances));
   };
+  const iamRefusals = async (): Promise<string[]> => describeRefusals(await new IamEvaluator(deployment).judge(await iamRequests()));
   const daemons = options.replace ? new RunnerDaemons(simulator.url, fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start() : undefined;
 
   const logLines: string[] = [];
@@ -220,10 +227,12 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     table,
     engine,
     scanEngine,
+    fleetText: fleetJson,
     ledger: new DynamoDbLedger(table.client, deployment.ledgerTableName),
     deployment,
     recorder,
     clientsAs,
+    iamRequests,
     iamRefusals,
     sns,
     clock,

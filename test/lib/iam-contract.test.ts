@@ -1,0 +1,70 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { PrincipalName } from '../support/iam/deployment.ts';
+import { describeRefusals, IamEvaluator, unique } from '../support/iam/iam-evaluator.ts';
+import type { IamRequest } from '../support/iam/iam-requests.ts';
+import { grantsOf, requestsUsing, statementsOf, without } from '../support/iam/grants.ts';
+import { recordScenarios, type RecordedScenarios } from '../support/iam/scenarios.ts';
+import { platformRequests, serviceRequests } from '../support/iam/service-requests.ts';
+
+let scenarios: RecordedScenarios;
+let evaluator: IamEvaluator;
+let requests: IamRequest[];
+
+beforeAll(async () => {
+  scenarios = await recordScenarios();
+  evaluator = new IamEvaluator(scenarios.deployment);
+  requests = unique([...scenarios.requests, ...platformRequests(scenarios.deployment), ...serviceRequests(scenarios.deployment)]);
+});
+
+const ROLES: PrincipalName[] = ['RotateSecret', 'ScanExpiry', 'Notify', 'Operator', 'Host:builders'];
+
+describe('the IAM contract of the synthesized stack', () => {
+  it('records calls of every role in the scenarios', () => {
+    for (const role of ROLES) expect(requests.filter((r) => r.principal === role).length, `${role} made no call`).toBeGreaterThan(0);
+  });
+
+  it('allows every call each role makes, and every call AWS services make for the stack', async () => {
+    expect(describeRefusals(await evaluator.judge(requests))).toEqual([]);
+  });
+
+  it('lets the scanner start a rotation: RotateSecret, and lambda:InvokeFunction on the rotation hook', async () => {
+    const started = requests.filter((r) => r.principal === 'ScanExpiry' && r.because.endsWith('RotateSecretCommand'));
+    expect(started.map((r) => r.action).sort()).toEqual(['lambda:InvokeFunction', 'secretsmanager:RotateSecret']);
+    expect(started.find((r) => r.action === 'lambda:InvokeFunction')?.resource).toBe(scenarios.deployment.functionArns.RotateSecret);
+    for (const request of started) expect(await evaluator.decide(request)).toBe('Allowed');
+  });
+
+  it('uses every grant of every role, except those kept with a reason', async () => {
+    const unused: string[] = [];
+    for (const role of ROLES) {
+      const principal = scenarios.deployment.principals.get(role)!;
+      for (const statement of statementsOf(role, principal)) {
+        for (const grant of grantsOf(statement)) {
+          if (KEPT[`${role} ${grant.action}`]) continue;
+          if ((await requestsUsing(grant, requests, evaluator, principal)).length === 0) unused.push(`${role}: ${grant.action} on ${grant.resource} (${statement.label})`);
+        }
+      }
+    }
+    expect(unused).toEqual([]);
+  });
+
+  it('refuses a recorded call whenever one statement is dropped from a role', async () => {
+    const harmless: string[] = [];
+    for (const role of ROLES) {
+      const principal = scenarios.deployment.principals.get(role)!;
+      for (const statement of statementsOf(role, principal)) {
+        if (grantsOf(statement).every((g) => KEPT[`${role} ${g.action}`])) continue;
+        const verdicts = await evaluator.withPrincipals(new Map([[role, without(principal, statement)]])).judge(requests.filter((r) => r.principal === role));
+        if (describeRefusals(verdicts).length === 0) harmless.push(`${role}: ${statement.label}`);
+      }
+    }
+    expect(harmless).toEqual([]);
+  });
+});
+
+/** Grants no recorded call uses, kept on purpose: `<role> <action>` → why. */
+const KEPT: Record<string, string> = {
+  'RotateSecret secretsmanager:GetRandomPassword': 'aws-cdk-lib RotationSchedule adds it to every rotation function; it takes no resource and reads no secret.',
+  'Operator ssm:GetCommandInvocation': "doctor --aws reads it only when a host's findings pass the 2,500 characters ListCommandInvocations keeps (fleet-doctor.ts).",
+  'ScanExpiry ssm:ListCommands': 'polled only while a re-push to a tag target has no invocations yet (pollCommand); the scenarios re-push by instance id.',
+};
