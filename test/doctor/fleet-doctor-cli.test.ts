@@ -16,6 +16,10 @@ import type { Output } from '../../src/cli/output.ts';
 import { CHECKS } from '../../src/doctor/finding.ts';
 import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
 import { FakeSsm, type FakeInstance } from '../support/fake-ssm.ts';
+import { deploymentOf } from '../support/iam/deployment.ts';
+import { describeRefusals, IamEvaluator } from '../support/iam/iam-evaluator.ts';
+import { iamRequestsOf } from '../support/iam/iam-requests.ts';
+import { CallRecorder } from '../support/iam/recorded-calls.ts';
 import { captured, expectNoTokens } from '../support/token-leaks.ts';
 import { FIXTURES, stamp, tempRoot } from './doctor-harness.ts';
 
@@ -33,6 +37,9 @@ let root: string;
 let sim: GitLabSimulator;
 let fake: FakeSsm;
 let fleetPath: string;
+let fleetText: string;
+/** The doctor's SSM calls, charged to the operator who runs `rotator doctor --aws`. */
+const recorder = new CallRecorder();
 const tokens: string[] = [];
 const configs = new Map<string, string>();
 
@@ -79,9 +86,7 @@ beforeAll(async () => {
   fake.markTruncation = true;
   fleetPath = join(root, 'fleet.aws.json');
   const runner = (name: string, runnerId: number, hosts: unknown) => ({ name, gitlabUrl: sim.url, runnerId, hosts });
-  await writeFile(
-    fleetPath,
-    JSON.stringify({
+  fleetText = JSON.stringify({
       ssm: { maxConcurrency: '10' },
       defaults: { configPath: CONFIG_PATH },
       runners: [
@@ -93,11 +98,18 @@ beforeAll(async () => {
         runner('stalled', id, { instanceIds: [STALLED, OFFLINE] }),
         runner('crowded', 100, { instanceIds: [CROWDED] }),
       ],
-    }),
-  );
+    });
+  await writeFile(fleetPath, fleetText);
 });
 
 afterAll(async () => {
+  // Every SSM call the doctor made, judged against the operator policy of the stack this fleet deploys; not
+  // those sent with --document to an operator's own document, which that policy does not cover.
+  const deployment = deploymentOf(fleetText.replaceAll(sim.url, 'https://gitlab.example.com'));
+  const calls = recorder.calls.filter((c) => c.input.DocumentName !== CUSTOM_DOCUMENT);
+  const requests = calls.flatMap((call) => iamRequestsOf(call, deployment, fake.instances));
+  expect(requests.filter((r) => r.action === 'ssm:SendCommand').length).toBeGreaterThan(0);
+  expect(describeRefusals(await new IamEvaluator(deployment).judge(requests))).toEqual([]);
   await sim.stop();
   await rm(root, { recursive: true, force: true });
 });
@@ -118,7 +130,7 @@ async function doctor(args: string[], globalFleet = true): Promise<Run> {
   let code = -1;
   const program = new Command('rotator').exitOverride().configureOutput({ writeOut: (s) => out.push(s.trimEnd()), writeErr: (s) => err.push(s.trimEnd()) });
   if (globalFleet) program.option('--fleet <path>', 'fleet file', '/nonexistent/fleet.json');
-  registerDoctorCommand(program, output, (c) => (code = c), { ssm: () => fake.client, pollIntervalMs: 25 });
+  registerDoctorCommand(program, output, (c) => (code = c), { ssm: () => recorder.as('Operator', 'ssm', fake.client), pollIntervalMs: 25 });
   await program.parseAsync(['doctor', ...args], { from: 'user' });
   const rows: Run['rows'] = [];
   let notRun: Run['notRun'] = [];

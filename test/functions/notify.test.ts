@@ -2,21 +2,24 @@ import { readFile } from 'node:fs/promises';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient, type PublishCommandInput } from '@aws-sdk/client-sns';
 import type { Context } from 'aws-lambda';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { createHandler, type NotifyDeps } from '../../functions/notify.ts';
-import { DynamoDbAlertLedger } from '../../src/adapters/dynamodb-alert-ledger.ts';
 import { SlackWebhook, SlackWebhookError } from '../../src/adapters/slack-webhook.ts';
-import { SnsAlertSink } from '../../src/adapters/sns-alert-sink.ts';
 import { parseAwsFleetConfig } from '../../src/config/aws-fleet-config.ts';
 import { buildAlert } from '../../src/core/alert-rules.ts';
 import type { Alert } from '../../src/core/alerts.ts';
 import { InvalidInputError } from '../../src/core/errors.ts';
-import { raiseAlert } from '../../src/core/raise-alert.ts';
+import { createNotifyDeps } from '../../src/engines/notify-engine.ts';
 import type { Telemetry } from '../../src/engines/rotation-log.ts';
 import { FakeDynamoTable } from '../support/fake-dynamodb.ts';
+import { deploymentOf } from '../support/iam/deployment.ts';
+import { describeRefusals, IamEvaluator } from '../support/iam/iam-evaluator.ts';
+import { iamRequestsOf } from '../support/iam/iam-requests.ts';
+import { CallRecorder } from '../support/iam/recorded-calls.ts';
 import { manualClock } from '../support/manual-clock.ts';
 import { captured, expectNoTokens } from '../support/token-leaks.ts';
 import { startWebhookServer, type WebhookServer } from '../support/webhook-server.ts';
@@ -25,10 +28,8 @@ const RUNNER = 'docker-builders';
 const SECRET_ARN = `arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-runner-rotator/${RUNNER}-Q1w2E3`;
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:gitlab-runner-rotator-alerts';
 const LOGS = 'https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/$252Faws$252Flambda$252Frotate-secret';
-const fleet = parseAwsFleetConfig(
-  JSON.stringify({ runners: [{ name: RUNNER, gitlabUrl: 'https://gitlab.example.com', runnerId: 42, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } } }] }),
-  'fleet.aws.json',
-);
+const FLEET_TEXT = JSON.stringify({ runners: [{ name: RUNNER, gitlabUrl: 'https://gitlab.example.com', runnerId: 42, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } } }] });
+const fleet = parseAwsFleetConfig(FLEET_TEXT, 'fleet.aws.json');
 const context = {
   functionName: 'notify',
   functionVersion: '$LATEST',
@@ -192,14 +193,21 @@ describe('the notifier', () => {
 describe('the notifier with its alert topic and ledger', () => {
   let table: FakeDynamoTable;
   let topic: AwsClientStub<SNSClient>;
+  let recorder: CallRecorder;
   const client = new SNSClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  /** The stack this fleet deploys: the notifier runs with its table and topic, and its role must allow each call. */
+  const deployment = deploymentOf(FLEET_TEXT);
   beforeEach(() => {
     table = new FakeDynamoTable();
     topic = mockClient(client);
+    recorder = new CallRecorder();
   });
-  afterEach(() => {
+  afterEach(async () => {
     topic.restore();
     table.mock.restore();
+    const requests = recorder.calls.flatMap((call) => iamRequestsOf(call, deployment, []));
+    expect(requests.length).toBeGreaterThan(0);
+    expect(describeRefusals(await new IamEvaluator(deployment).judge(requests))).toEqual([]);
   });
 
   it('alerts Slack once for a rotation that keeps failing, through the topic, and reminds a day later', async () => {
@@ -209,8 +217,10 @@ describe('the notifier with its alert topic and ledger', () => {
       return { MessageId: String(published.length) };
     });
     const clock = manualClock();
-    const alertDeps = { ledger: new DynamoDbAlertLedger(table.client, 'ledger', { now: () => clock.now() }), sink: new SnsAlertSink(client, TOPIC), clock };
-    const handler = createHandler(deps({ raise: async (alert) => void (await raiseAlert(alertDeps, alert)) }), telemetry);
+    // The notifier's own wiring (createNotifyDeps) over clients whose calls are the Notify role's.
+    const env = { fleet, ledgerTableName: deployment.ledgerTableName, alertTopicArn: deployment.alertTopicArn, slackWebhookSecret: undefined, readmeUrl: undefined, rotationLogUrl: undefined };
+    const clients = { sns: recorder.as('Notify', 'sns', client), dynamodb: recorder.as('Notify', 'dynamodb', table.client), secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }) };
+    const handler = createHandler(deps({ raise: createNotifyDeps(env, clients, clock).raise }), telemetry);
     /** What the topic's Lambda subscription delivers: the `default` text of each message, back to the notifier. */
     const deliver = async (from: number) => {
       for (const input of published.slice(from)) await handler(snsEvent((JSON.parse(input.Message ?? '{}') as { default: string }).default), context);
