@@ -25,6 +25,7 @@ export type GitLabCall =
   | 'verify'
   | 'runner'
   | 'managers'
+  | 'user'
   | 'create-runner'
   | 'delete-runner'
   | 'enable-runner';

@@ -1,6 +1,7 @@
 import { Gitlab } from '@gitbeaker/rest';
 import { InvalidInputError } from '../core/errors.ts';
 import type { GitLab } from '../core/ports.ts';
+import { isHostManager, ROTATOR_SYSTEM_ID } from '../core/rotator-identity.ts';
 import type { IssuedToken, RunnerAccessLevel, RunnerDetails, RunnerManager, RunnerSettings, RunnerType } from '../core/types.ts';
 import { translateGitLabError, type GitLabCall } from './gitlab-errors.ts';
 import { PacerRegistry, type PacingOptions } from './gitlab-pacing.ts';
@@ -109,7 +110,8 @@ export class GitLabAdapter implements GitLab {
     requireText('token', token);
     const path = 'runners/reset_authentication_token';
     return this.call({ gitlabUrl, call: 'reset-with-token', secrets: [token] }, `POST /${path}`, async (api) => {
-      const reply = await api.requester.post(path, { body: { token } });
+      // As the rotator, never as a host (rotator-identity.ts): GitLab files the call under this system_id.
+      const reply = await api.requester.post(path, { body: { token, system_id: ROTATOR_SYSTEM_ID } });
       return issuedToken(reply.body, 'POST', path, reply.status);
     });
   }
@@ -124,13 +126,12 @@ export class GitLabAdapter implements GitLab {
     });
   }
 
-  async verify(gitlabUrl: string, token: string, systemId: string): Promise<{ runnerId: number; tokenExpiresAt: string | null }> {
+  async verify(gitlabUrl: string, token: string): Promise<{ runnerId: number; tokenExpiresAt: string | null }> {
     requireText('token', token);
-    requireText('systemId', systemId);
     // Runners.verify exists in gitbeaker but its options type has no `token`: use the requester.
     const path = 'runners/verify';
     return this.call({ gitlabUrl, call: 'verify', secrets: [token] }, `POST /${path}`, async (api) => {
-      const reply = await api.requester.post(path, { body: { token, system_id: systemId } });
+      const reply = await api.requester.post(path, { body: { token, system_id: ROTATOR_SYSTEM_ID } });
       const body = record(reply.body, 'POST', path, reply.status);
       return { runnerId: integer(body.id, 'POST', path, reply.status), tokenExpiresAt: textOrNull(body.token_expires_at) };
     });
@@ -145,7 +146,6 @@ export class GitLabAdapter implements GitLab {
       return {
         id: integer(body.id, 'GET', path),
         status: textOrNull(body.status) ?? 'unknown',
-        tokenExpiresAt: textOrNull(body.token_expires_at),
         contactedAt: textOrNull(body.contacted_at),
         ...runnerSettings(body, path),
       };
@@ -158,7 +158,7 @@ export class GitLabAdapter implements GitLab {
     const path = `runners/${runnerId}/managers`;
     return this.call({ gitlabUrl, call: 'managers', runnerId, accessToken }, `GET /${path}`, async (api) => {
       const items = await allPages(api, path);
-      return items.map((item) => {
+      const managers = items.map((item) => {
         const m = record(item, 'GET', path);
         return {
           systemId: textOrNull(m.system_id) ?? '',
@@ -168,6 +168,18 @@ export class GitLabAdapter implements GitLab {
           ipAddress: textOrNull(m.ip_address),
         };
       });
+      // The rotator's own record (its resets and verifies) is no host: nothing downstream may count it.
+      return managers.filter(isHostManager);
+    });
+  }
+
+  async isAdmin(gitlabUrl: string, accessToken: string): Promise<boolean> {
+    requireText('accessToken', accessToken);
+    const path = 'user';
+    return this.call({ gitlabUrl, call: 'user', accessToken }, `GET /${path}`, async (api) => {
+      // lib/api/users.rb presents `is_admin` (UserWithAdmin) to administrators only.
+      const body = record(await api.Users.showCurrentUser(), 'GET', path);
+      return body.is_admin === true;
     });
   }
 

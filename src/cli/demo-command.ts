@@ -65,8 +65,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const tokensSeen = [...fleet.tokens];
     const fleetFile = fleet.fleetFile('state') as Record<string, unknown>;
     if (strategy === 'replace') {
-      // Replacing needs an access token that may read, create and delete runners: the admin token.
-      const accessToken = simulator.addAccessToken({ scopes: ['api'] });
+      // Replacing needs an access token that may read, create and delete runners: the demo's runners are
+      // instance runners, which only an administrator may create (as in GitLab).
+      const accessToken = simulator.addAccessToken({ scopes: ['api'], admin: true });
       tokensSeen.push(accessToken);
       await writeFile(join(workDir, 'admin-token'), `${accessToken}\n`, { mode: 0o600 });
       Object.assign(fleetFile, { adminTokenFile: 'admin-token', defaults: { ...(fleetFile.defaults as Record<string, unknown>), strategy: 'replace' } });

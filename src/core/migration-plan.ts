@@ -5,7 +5,7 @@
  */
 import { InvalidInputError } from './errors.ts';
 import type { GitLab, SecretStore } from './ports.ts';
-import { DEFAULT_REPLACE_TIMING } from './replace-steps.ts';
+import { DEFAULT_REPLACE_TIMING, replacementNeedsAdmin } from './replace-steps.ts';
 import { parseSecretValue } from './secret-value.ts';
 import { describeHosts, type ManagedRunner, type RunnerSettings } from './types.ts';
 
@@ -30,7 +30,7 @@ export interface MigrationPlan {
 
 export interface MigrationDeps {
   secrets: Pick<SecretStore, 'getValue'>;
-  gitlab: Pick<GitLab, 'runner'>;
+  gitlab: Pick<GitLab, 'runner' | 'isAdmin'>;
   adminToken(gitlabUrl: string): Promise<string | undefined>;
 }
 
@@ -44,6 +44,10 @@ export async function planMigration(deps: MigrationDeps, runner: ManagedRunner, 
     throw new InvalidInputError(`runner ${runner.name}`, `migrating needs an access token for ${current.gitlabUrl} that may read, create and delete runners (api scope): configure the admin token`);
   }
   const settings = await deps.gitlab.runner(current.gitlabUrl, current.runnerId, accessToken);
+  const adminOnly = replacementNeedsAdmin(settings);
+  if (adminOnly && !(await deps.gitlab.isAdmin(current.gitlabUrl, accessToken))) {
+    throw new InvalidInputError(`runner ${runner.name}`, `migrating needs an administrator's access token for ${current.gitlabUrl}: ${adminOnly}`);
+  }
   return { runner, gitlabUrl: current.gitlabUrl, runnerId: current.runnerId, legacy: isLegacyRunnerToken(current.token), settings, confirmWithinMs };
 }
 

@@ -90,17 +90,23 @@ export interface RotationLedger {
 
 /** The GitLab REST API v4 calls the core needs. Errors are the GitLab* classes of errors.ts. */
 export interface GitLab {
-  /** POST /runners/reset_authentication_token with the current token. 403 when it is no longer valid. */
+  /**
+   * POST /runners/reset_authentication_token with the current token, as the rotator (ROTATOR_SYSTEM_ID,
+   * rotator-identity.ts). 403 when it is no longer valid.
+   */
   resetWithToken(gitlabUrl: string, token: string): Promise<IssuedToken>;
   /** POST /runners/:id/reset_authentication_token with an access token that may manage the runner. */
   resetById(gitlabUrl: string, runnerId: number, accessToken: string): Promise<IssuedToken>;
   /**
-   * POST /runners/verify. Only ever called with the system_id of a manager that exists already (a host
-   * reported it): a made-up id would create a manager record.
+   * POST /runners/verify as the rotator (ROTATOR_SYSTEM_ID): never in a host's name, so no host looks
+   * contacted because the rotator checked a token.
    */
-  verify(gitlabUrl: string, token: string, systemId: string): Promise<{ runnerId: number; tokenExpiresAt: string | null }>;
+  verify(gitlabUrl: string, token: string): Promise<{ runnerId: number; tokenExpiresAt: string | null }>;
   runner(gitlabUrl: string, runnerId: number, accessToken: string): Promise<RunnerDetails>;
+  /** GET /runners/:id/managers: the hosts' records only (the rotator's own is left out). */
   managers(gitlabUrl: string, runnerId: number, accessToken: string): Promise<RunnerManager[]>;
+  /** GET /user: whether the access token is an administrator's (`is_admin`, shown to admins only). */
+  isAdmin(gitlabUrl: string, accessToken: string): Promise<boolean>;
   /**
    * POST /user/runners with the settings' type, group or first project and the rest of them; never
    * retried after a 5xx or a lost reply (a second runner would be created).

@@ -26,7 +26,7 @@ import { currentVersionId } from './rotation-guards.ts';
 import { serializeSecretValue } from './secret-value.ts';
 import { describeError, managedRunner, pendingOf, readValue, recordPending, storeUntilDeadline, type StepOutcome, type StepRequest } from './step-support.ts';
 import { atRunnerId, hostHoldsVersion, restrictHosts } from './types.ts';
-import type { HostResult, RotationRecord, RotationStep, RunnerSecretValue } from './types.ts';
+import type { HostResult, RotationRecord, RotationStep, RunnerSecretValue, RunnerSettings } from './types.ts';
 
 /** gitlab-runner polls every few seconds (check_interval 3 s by default): minutes is plenty. */
 export const DEFAULT_REPLACE_TIMING: ReplaceTiming = { confirmWithinMs: 5 * 60_000, pollMs: 5_000 };
@@ -46,6 +46,22 @@ export async function isReplacement(deps: RotationDeps, secretId: string, versio
   return runnerIdOf(pending) !== runnerIdOf(current);
 }
 
+/**
+ * Why a replacement of this runner needs an administrator's access token, or undefined when a Maintainer's
+ * (project) or Owner's (group) will do. GitLab lets only an administrator (lib/api/ci/runners.rb):
+ * - enable a locked project runner in a project (`authenticate_enable_runner!`: 403 "Runner is locked");
+ *   project runners are registered locked by default, and the new runner copies `locked`;
+ * - delete a project runner of more than one project (`authenticate_delete_runner!`: 403 "Runner associated
+ *   with more than one project").
+ * A project runner that serves several projects meets the second rule whatever its lock, so it is refused
+ * before anything is created: never a new runner left behind, never an old one no scan can delete.
+ */
+export function replacementNeedsAdmin(settings: Pick<RunnerSettings, 'runnerType' | 'projectIds' | 'locked'>): string | undefined {
+  if (settings.runnerType !== 'project_type' || settings.projectIds.length <= 1) return undefined;
+  const enable = settings.locked ? 'enable the locked new runner in the other projects ("Runner is locked") and ' : '';
+  return `it is a project runner of ${settings.projectIds.length} projects (${settings.projectIds.join(', ')}), and GitLab lets only an administrator ${enable}delete a project runner of more than one project ("Runner associated with more than one project")`;
+}
+
 export async function replaceCreateSecret(deps: RotationDeps, request: StepRequest, fromVersionId: string | null, current: RunnerSecretValue): Promise<StepOutcome> {
   const { secretId, versionId } = request;
   const step = 'createSecret';
@@ -57,6 +73,15 @@ export async function replaceCreateSecret(deps: RotationDeps, request: StepReque
       secretId,
       step,
       fix: `Give the access token's user the Maintainer role on runner ${current.runnerId}'s projects, then rotate again.`,
+    });
+  }
+  const adminOnly = replacementNeedsAdmin(old);
+  if (adminOnly && !(await deps.gitlab.isAdmin(gitlabUrl, accessToken))) {
+    throw new RotationError(`Replacing runner ${current.runnerId} needs an administrator's access token: ${adminOnly}; nothing was created`, {
+      secretId,
+      step,
+      code: 'replace-needs-access-token',
+      fix: `Store an administrator's access token in the admin token secret of ${gitlabUrl} (GET /user must say is_admin), or rotate runner ${current.runnerId} with the reset strategy.`,
     });
   }
   const created = await deps.gitlab.createRunner(gitlabUrl, accessToken, old);

@@ -1,4 +1,5 @@
 import { GitLabForbiddenError, RotationError } from './errors.ts';
+import { ROTATOR_SYSTEM_ID } from './rotator-identity.ts';
 import type { RotationDeps, RotationEvent } from './ports.ts';
 import { isReplacement, retireReplacedRunner, replaceCreateSecret, replaceFinishSecret, replaceSetSecret, replaceTestSecret, replacementWanted } from './replace-steps.ts';
 import { checkRotationGuards, currentVersionId } from './rotation-guards.ts';
@@ -116,7 +117,7 @@ async function resetToken(
 
 /**
  * A host whose gitlab-runner rotated the token by itself holds the only token GitLab accepts: find it
- * (verified through that host's own system_id) and reset with it, so every host gets the next token.
+ * (verified as the rotator, never in the host's name) and reset with it, so every host gets the next token.
  */
 async function resetWithHostToken(
   deps: RotationDeps,
@@ -127,10 +128,10 @@ async function resetWithHostToken(
   if (!runner || !deps.fleet.hostTokens) return undefined;
   const seen = new Set([current.token]);
   for (const candidate of await deps.fleet.hostTokens(atRunnerId(runner, current.runnerId))) {
-    if (seen.has(candidate.token) || candidate.systemId === null) continue;
+    if (seen.has(candidate.token)) continue;
     seen.add(candidate.token);
     try {
-      await deps.gitlab.verify(current.gitlabUrl, candidate.token, candidate.systemId);
+      await deps.gitlab.verify(current.gitlabUrl, candidate.token);
     } catch (error) {
       if (error instanceof GitLabForbiddenError) continue;
       throw error;
@@ -160,9 +161,12 @@ async function setSecret(deps: RotationDeps, request: StepRequest, fromVersionId
 }
 
 /**
- * Read-only: confirms that GitLab accepts the pending token, through the system_id of a host that took it
- * (POST /runners/verify with a made-up id would create a manager record). Behaves on a version with no
- * value, as RotateSecret with RotateImmediately=false asks.
+ * Read-only for the hosts and the secret: confirms that GitLab accepts the pending token with
+ * POST /runners/verify, as the rotator (ROTATOR_SYSTEM_ID): GitLab refreshes the runner's contacted_at and
+ * the rotator's own manager record, never a host's, so a host whose gitlab-runner did not reload does not
+ * look contacted. A host counts as having the token only by its updater's report (setSecret), and as
+ * running it only by its own contact. Behaves on a version with no value, as RotateSecret with
+ * RotateImmediately=false asks.
  */
 async function testSecret(deps: RotationDeps, request: StepRequest): Promise<StepOutcome> {
   const { secretId, versionId } = request;
@@ -175,20 +179,8 @@ async function testSecret(deps: RotationDeps, request: StepRequest): Promise<Ste
   }
   const value = parseSecretValue(raw, `${secretId} version ${versionId}`);
   const hosts = (await deps.ledger.pending(secretId, versionId))?.hosts ?? [];
-  const witness = hosts.find((h) => hostHoldsVersion(h) && h.systemId);
-  if (!witness?.systemId) {
-    deps.events({
-      kind: 'token-verified',
-      secretId,
-      versionId,
-      systemId: null,
-      verified: false,
-      reason: 'no host reported a system_id to verify with; GitLab issued this token in createSecret',
-    });
-    return { step, hosts };
-  }
   try {
-    const verified = await deps.gitlab.verify(value.gitlabUrl, value.token, witness.systemId);
+    const verified = await deps.gitlab.verify(value.gitlabUrl, value.token);
     if (verified.runnerId !== value.runnerId) {
       throw new RotationError(`GitLab says version ${versionId} of ${secretId} belongs to runner ${verified.runnerId}, not ${value.runnerId}`, {
         secretId,
@@ -206,7 +198,7 @@ async function testSecret(deps: RotationDeps, request: StepRequest): Promise<Ste
       cause: error,
     });
   }
-  deps.events({ kind: 'token-verified', secretId, versionId, systemId: witness.systemId, verified: true, reason: `verified through host ${witness.host}` });
+  deps.events({ kind: 'token-verified', secretId, versionId, systemId: ROTATOR_SYSTEM_ID, verified: true, reason: 'GitLab accepts it (POST /runners/verify as the rotator)' });
   return { step, hosts };
 }
 

@@ -76,7 +76,6 @@ export interface RunnerSettings {
 export interface RunnerDetails extends RunnerSettings {
   id: number;
   status: string;
-  tokenExpiresAt: string | null;
   contactedAt: string | null;
 }
 

@@ -6,10 +6,10 @@
  * - `GET /api/v4/version` without credentials, once per distinct url (+ tls-ca-file): reachability, TLS
  *   trust (with the runner's tls-ca-file, as gitlab-runner would) and the Date header. A 401 is a fine
  *   answer. Changes nothing.
- * - `POST /runners/verify` with the token and this host's REAL system_id from `.runner_system_id` next
- *   to config.toml, only when GitLab at that url replied to the probe. It updates that manager's
- *   contacted_at, which is what gitlab-runner itself does at start-up. Without the file, it is not
- *   called (never with a made-up id: that would create a runner manager).
+ * - `POST /runners/verify` with the token, as the rotator (system_id `gitlab-runner-token-rotator`,
+ *   src/core/rotator-identity.ts), only when GitLab at that url replied to the probe. GitLab refreshes the
+ *   runner's contacted_at and the rotator's own manager record; never this host's (a verify in the host's
+ *   name would make a dead gitlab-runner look alive), and never a `<legacy>` one.
  * - With --gitlab-url different from the config url and a config url that did not accept the token:
  *   the same verify at --gitlab-url (a token GitLab does not know there is a plain 403; nothing is created).
  * - With --access-token-file: `GET /runners/:id/managers` (after verify) at --gitlab-url, else the config url.
@@ -208,14 +208,12 @@ function unreachable(url: string, caFile: string | null, ctx: RunnerContext): st
   return `GitLab at ${url} did not reply to GET /version (${o.cause}: ${o.code})`;
 }
 
+/** POST /runners/verify as the rotator (never in this host's name: its manager record stays its gitlab-runner's). */
 async function verifyAt(url: string, caFile: string | null, token: string, ctx: RunnerContext): Promise<VerifyOutcome> {
-  if (ctx.systemId.kind === 'missing') {
-    return { kind: 'not-run', reason: `${ctx.systemId.reason}: POST /runners/verify needs this host's real system_id (a made-up one would create a runner manager)` };
-  }
   const down = unreachable(url, caFile, ctx);
   if (down) return { kind: 'not-run', reason: down };
   try {
-    const answer = await ctx.gitlab.verify(url, token, ctx.systemId.value);
+    const answer = await ctx.gitlab.verify(url, token);
     return { kind: 'accepted', runnerId: answer.runnerId, tokenExpiresAt: answer.tokenExpiresAt };
   } catch (error) {
     const detail = errorDetail(error, [token]);

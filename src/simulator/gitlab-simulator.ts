@@ -6,7 +6,7 @@
  * Choices where GitLab leaves room (see also access-control.ts, faults.ts, rate-limiter.ts):
  * - `GET /runners` lists every runner (GitLab lists the runners the user owns); both lists are
  *   newest first, as GitLab's default `created_at_desc`.
- * - `POST /runners/verify` checks the token first (403), then wants a system_id for glrt- tokens (400).
+ * - Runner-token calls heartbeat as GitLab's do (runner-token-routes.ts); admin-only rules in access-token-routes.ts.
  * - `revokeToken` behaves like a reset whose reply was lost: the runner gets a new token nobody knows.
  * - `dropNextReset` is consumed by the next reset that succeeds (2xx): it is applied, then its
  *   connection is destroyed without a reply.
@@ -152,6 +152,11 @@ export class GitLabSimulator {
   /** A copy of the runner's record, for assertions. */
   runner(id: number): SimulatedRunner | undefined {
     return this.state.snapshot(id);
+  }
+
+  /** The ids of every runner that exists, in id order. */
+  runnerIds(): number[] {
+    return [...this.state.views()].map((runner) => runner.id);
   }
 
   /** How many runners exist (created, registered or added, and not deleted). */

@@ -39,7 +39,10 @@ export function runnerSummary(runner: RunnerView, now: Date): Record<string, unk
   };
 }
 
-/** `GET /runners/:id`. */
+/**
+ * `GET /runners/:id` (lib/api/ci/runners.rb, Entities::Ci::RunnerDetails): no `token_expires_at` (only the
+ * replies that issue or verify a token carry it).
+ */
 export function runnerDetail(runner: RunnerView, now: Date): Record<string, unknown> {
   const latest = latestManager(runner);
   return {
@@ -65,7 +68,6 @@ export function runnerDetail(runner: RunnerView, now: Date): Record<string, unkn
       path_with_namespace: `group/project-${id}`,
     })),
     groups: runner.groupId === null ? [] : [{ id: runner.groupId, web_url: `http://gitlab.example.com/groups/group-${runner.groupId}`, name: `group-${runner.groupId}` }],
-    token_expires_at: isoOrNull(runner.tokenExpiresAt),
   };
 }
 

@@ -3,7 +3,7 @@
  * Every lookup by id or by token is a Map access, so per-request work stays O(1) however many
  * runners a benchmark adds. Time comes only from the injected clock.
  */
-import { newAccessToken, newRunnerToken, RUNNER_TOKEN_PREFIX } from './tokens.ts';
+import { newAccessToken, newRunnerToken, type RunnerTokenKind } from './tokens.ts';
 
 export type RunnerType = 'instance_type' | 'group_type' | 'project_type';
 export type AccessLevel = 'not_protected' | 'ref_protected';
@@ -114,7 +114,7 @@ export class SimulatorState {
   addRunner(init: AddRunnerInit = {}): { id: number; token: string } {
     const now = this.now();
     const legacyToken = init.legacyToken ?? false;
-    const token = this.mintUniqueToken(legacyToken);
+    const token = this.mintUniqueToken(legacyToken ? 'legacy' : 'created');
     const record: RunnerRecord = {
       id: this.nextRunnerId++,
       token,
@@ -172,7 +172,8 @@ export class SimulatorState {
     if (!runner) return undefined;
     const now = this.now();
     this.runnerIdByToken.delete(runner.token);
-    runner.token = this.mintUniqueToken(runner.legacyToken);
+    // A runner registered with a registration token gets a `glrtr-` token from any reset (tokens.ts).
+    runner.token = this.mintUniqueToken(runner.legacyToken ? 'registered' : 'created');
     runner.tokenObtainedAt = now;
     runner.tokenExpiresAt = this.expiryFrom(now);
     runner.tokenResets += 1;
@@ -191,13 +192,16 @@ export class SimulatorState {
     runner.tokenExpiresAt = new Date(this.now().getTime() - 1000);
   }
 
-  /** Records a contact; with a system_id, creates or updates that runner-manager record. */
-  recordContact(id: number, report: ManagerReport | undefined): void {
+  /**
+   * A runner's heartbeat as `authenticate_runner!` makes it: the runner's contacted_at, and the runner
+   * manager of `report.systemId` (`<legacy>` when the request had none) created or refreshed with the
+   * caller's address.
+   */
+  recordContact(id: number, report: ManagerReport): void {
     const runner = this.runners.get(id);
     if (!runner) return;
     const now = this.now();
     runner.contactedAt = now;
-    if (!report) return;
     let manager = runner.managers.get(report.systemId);
     if (!manager) {
       manager = {
@@ -268,17 +272,13 @@ export class SimulatorState {
     return this.runners.values();
   }
 
-  isGlrtToken(token: string): boolean {
-    return token.startsWith(RUNNER_TOKEN_PREFIX);
-  }
-
   private expiryFrom(now: Date): Date | null {
     return this.tokenLifetimeSeconds === null ? null : new Date(now.getTime() + this.tokenLifetimeSeconds * 1000);
   }
 
-  private mintUniqueToken(legacy: boolean): string {
-    let token = newRunnerToken(legacy);
-    while (this.runnerIdByToken.has(token)) token = newRunnerToken(legacy);
+  private mintUniqueToken(kind: RunnerTokenKind): string {
+    let token = newRunnerToken(kind);
+    while (this.runnerIdByToken.has(token)) token = newRunnerToken(kind);
     return token;
   }
 

@@ -21,6 +21,7 @@ import {
   InvalidInputError,
 } from '../../src/core/errors.ts';
 import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
+import { ROTATOR_SYSTEM_ID } from '../../src/core/rotator-identity.ts';
 
 const RESET_ROUTE = 'POST /runners/reset_authentication_token';
 const RESET_PATH = '/runners/reset_authentication_token';
@@ -206,21 +207,51 @@ describe('reset by runner id', () => {
   });
 });
 
-describe('verify, runner details and managers', () => {
-  it('verify with a system_id returns the runner id and creates that manager', async () => {
-    const { id, token } = sim.addRunner();
+/** A host's gitlab-runner polling for a job with its own system_id: how a host's manager record comes to be. */
+async function hostPoll(token: string, systemId: string): Promise<void> {
+  const reply = await fetch(`${url}/api/v4/jobs/request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, system_id: systemId }) });
+  expect(reply.status).toBe(204);
+}
 
-    const verified = await adapter().verify(url, token, 's_0123456789ab');
+describe('verify, runner details and managers', () => {
+  it('verify returns the runner id and speaks as the rotator: only its own manager record is touched', async () => {
+    const { id, token } = sim.addRunner();
+    await hostPoll(token, 's_0123456789ab');
+    const before = sim.runner(id)!.managers.find((m) => m.systemId === 's_0123456789ab')!.contactedAt.getTime();
+
+    const verified = await adapter().verify(url, token);
 
     expect(verified).toEqual({ runnerId: id, tokenExpiresAt: sim.runner(id)!.tokenExpiresAt!.toISOString() });
-    expect(sim.runner(id)!.managers.map((m) => m.systemId)).toEqual(['s_0123456789ab']);
+    expect(sim.runner(id)!.managers.map((m) => m.systemId).sort()).toEqual([ROTATOR_SYSTEM_ID, 's_0123456789ab']);
+    expect(sim.runner(id)!.managers.find((m) => m.systemId === 's_0123456789ab')!.contactedAt.getTime()).toBe(before);
+    expect(sim.runner(id)!.managers.some((m) => m.systemId === '<legacy>')).toBe(false);
+  });
+
+  it('reset by token leaves no <legacy> manager: GitLab files it under the rotator, whom managers() never lists', async () => {
+    const { id, token } = sim.addRunner();
+    await hostPoll(token, 's_0123456789ab');
+    const gitlab = adapter();
+
+    const issued = await gitlab.resetWithToken(url, token);
+
+    expect(sim.accepts(issued.token)).toBe(true);
+    expect(sim.runner(id)!.managers.map((m) => m.systemId).sort()).toEqual([ROTATOR_SYSTEM_ID, 's_0123456789ab']);
+    const managers = await gitlab.managers(url, id, sim.addAccessToken({ scopes: ['read_api'] }));
+    expect(managers.map((m) => m.systemId)).toEqual(['s_0123456789ab']);
+  });
+
+  it('tells an administrator\'s access token from a maintainer\'s by GET /user', async () => {
+    const gitlab = adapter();
+
+    expect(await gitlab.isAdmin(url, sim.addAccessToken({ scopes: ['read_api'], admin: true }))).toBe(true);
+    expect(await gitlab.isAdmin(url, sim.addAccessToken({ scopes: ['manage_runner'] }))).toBe(false);
   });
 
   it('verify with a token GitLab no longer accepts throws GitLabForbiddenError and creates no manager', async () => {
     const { id, token } = sim.addRunner();
     sim.expireToken(id);
 
-    const error = await rejection(adapter().verify(url, token, 's_0123456789ab'));
+    const error = await rejection(adapter().verify(url, token));
 
     expect(error).toBeInstanceOf(GitLabForbiddenError);
     expect(error).toMatchObject({ endpoint: 'POST /runners/verify' });
@@ -229,7 +260,7 @@ describe('verify, runner details and managers', () => {
 
   it('runner details are mapped to the port type', async () => {
     const { id, token } = sim.addRunner({ description: 'docker-autoscaler', runnerType: 'group_type', groupId: 7, paused: true });
-    await adapter().verify(url, token, 's_aaaaaaaaaaaa');
+    await adapter().verify(url, token);
     const snapshot = sim.runner(id)!;
 
     const details = await adapter().runner(url, id, sim.addAccessToken({ scopes: ['read_api'] }));
@@ -248,7 +279,6 @@ describe('verify, runner details and managers', () => {
       paused: true,
       maintenanceNote: null,
       status: 'online',
-      tokenExpiresAt: snapshot.tokenExpiresAt!.toISOString(),
       contactedAt: snapshot.contactedAt!.toISOString(),
     });
   });
@@ -300,8 +330,8 @@ describe('verify, runner details and managers', () => {
   it('managers are mapped to the port type', async () => {
     const { id, token } = sim.addRunner();
     const gitlab = adapter();
-    await gitlab.verify(url, token, 's_111111111111');
-    await gitlab.verify(url, token, 's_222222222222');
+    await hostPoll(token, 's_111111111111');
+    await hostPoll(token, 's_222222222222');
     const snapshot = sim.runner(id)!;
 
     const managers = await gitlab.managers(url, id, sim.addAccessToken({ scopes: ['manage_runner'] }));
@@ -480,7 +510,7 @@ describe('runner lifecycle', () => {
     const { token } = sim.addRunner({ legacyToken: true });
     sim.faults.failNext(1, { status: 410, path: '/runners/verify' });
 
-    const error = await rejection(adapter().verify(url, token, 's_000000000000'));
+    const error = await rejection(adapter().verify(url, token));
 
     expect(error).toBeInstanceOf(GitLabGoneError);
     expect(error).toMatchObject({ status: 410, endpoint: 'POST /runners/verify' });
@@ -539,7 +569,7 @@ describe('secrets', () => {
 
     const calls: Array<() => Promise<unknown>> = [
       () => gitlab.resetWithToken(url, expired.token),
-      () => gitlab.verify(url, expired.token, 's_000000000000'),
+      () => gitlab.verify(url, expired.token),
       () => gitlab.resetById(url, id, accessToken),
       () => gitlab.resetById(url, id, unknownAccessToken),
       () => gitlab.resetById(url, 999, accessToken),

@@ -106,7 +106,8 @@ describe('rotator', () => {
   });
 
   it('re-adopts a replaced runner by the id its secret holds, not the stale id of the fleet file, and shows that id', async () => {
-    const accessToken = simulator.addAccessToken({ scopes: ['api'] });
+    // An instance runner: only an administrator may create its replacement.
+    const accessToken = simulator.addAccessToken({ scopes: ['api'], admin: true });
     await writeFile(join(dir, 'admin-token'), `${accessToken}\n`, { mode: 0o600 });
     const file = fleet.fleetFile('state', 'none') as Record<string, unknown>;
     await writeFile(fleetPath, JSON.stringify({ ...file, adminTokenFile: 'admin-token', defaults: { reload: 'none', strategy: 'replace' } }));

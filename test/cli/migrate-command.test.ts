@@ -27,7 +27,7 @@ afterEach(async () => {
 const SETTINGS = { tagList: ['docker', 'legacy'], runUntagged: false, locked: true, accessLevel: 'ref_protected' as const, maximumTimeout: 7200, paused: false, runnerType: 'project_type' as const, projectIds: [41, 42] };
 
 async function legacyHarness(confirmWithinMs?: number): Promise<Harness> {
-  return startHarness({ legacyToken: true, runnerSettings: SETTINGS, replace: { strategy: false, confirmWithinMs } });
+  return startHarness({ legacyToken: true, runnerSettings: SETTINGS, replace: { strategy: false, confirmWithinMs, admin: true } });
 }
 
 const current = (h: Harness) => h.current();

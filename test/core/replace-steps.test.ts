@@ -1,5 +1,6 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { migrateLocal } from '../../src/cli/migrate-command.ts';
 import { rotateRunners } from '../../src/cli/rotate-command.ts';
 import { scanLocalFleet } from '../../src/cli/scan-command.ts';
 import { recordingOutput } from '../../src/cli/output.ts';
@@ -8,6 +9,7 @@ import { outageWindow } from '../../src/core/outage-window.ts';
 import { rotateNow } from '../../src/core/rotate-now.ts';
 import { runRotationStep } from '../../src/core/rotation-steps.ts';
 import { retireReplacedRunner } from '../../src/core/replace-steps.ts';
+import { ROTATOR_SYSTEM_ID } from '../../src/core/rotator-identity.ts';
 import { parseSecretValue, serializeSecretValue } from '../../src/core/secret-value.ts';
 import { checkHosts, managedRunnerIds, pollForJobs } from '../../src/simulator/simulated-fleet.ts';
 import { failingPuts } from '../support/failing-store.ts';
@@ -61,14 +63,59 @@ describe('the replace strategy', () => {
     expectNoTokens(JSON.stringify(h.events), await h.knownTokens());
   });
 
-  it('enables the replacement of a project runner on every project the old one served', async () => {
-    harness = await startHarness({ replace: {}, runnerSettings: { runnerType: 'project_type', projectIds: [41, 42, 43] } });
+  it('enables the replacement of a project runner on every project the old one served, with an administrator\'s token', async () => {
+    harness = await startHarness({ replace: { admin: true }, runnerSettings: { runnerType: 'project_type', projectIds: [41, 42, 43], locked: true } });
     await rotateNow(harness.deps, harness.runner.secretId, BUDGET_MS);
 
     const created = harness.simulator.runner(await currentRunnerId(harness))!;
     expect(created).toMatchObject({ runnerType: 'project_type', projectIds: [41, 42, 43] });
     expect(harness.simulator.stats.byRoute['POST /projects/:id/runners']).toBe(2);
     expect(harness.events.find((e) => e.kind === 'runner-created')).toMatchObject({ projects: [41, 42, 43] });
+  });
+
+  it('replaces right after a reset by token and retires the old runner in the same rotation: the reset left no manager record taken for a host', async () => {
+    harness = await startHarness({ replace: { strategy: false } });
+    const oldId = await currentRunnerId(harness);
+    await rotateNow(harness.deps, harness.runner.secretId, BUDGET_MS);
+    // GitLab filed the reset under the rotator's own system_id: no <legacy> record, no host's record touched.
+    const managers = harness.simulator.runner(oldId)!.managers.map((m) => m.systemId);
+    expect(managers).toContain(ROTATOR_SYSTEM_ID);
+    expect(managers).not.toContain('<legacy>');
+
+    const output = recordingOutput();
+    expect(await migrateLocal(harness.engine, harness.runner.name, { dryRun: false, force: true }, output, new Date())).toBe(0);
+
+    expect(harness.simulator.runner(oldId)).toBeUndefined();
+    expect(await currentRunnerId(harness)).not.toBe(oldId);
+    expect(harness.events.filter((e) => e.kind === 'warning').map((e) => (e as { message: string }).message).join('\n')).not.toMatch(/unknown host|system_id gitlab-runner-token-rotator/);
+  });
+
+  it('refuses, before creating anything, to replace a project runner of several projects with a Maintainer\'s token, naming the permission', async () => {
+    harness = await startHarness({ replace: { admin: false }, runnerSettings: { runnerType: 'project_type', projectIds: [41, 42], locked: true } });
+    const runnersBefore = [...harness.simulator.runnerIds()];
+    const tokenBefore = await harness.tokenAt({ stage: 'AWSCURRENT' });
+
+    const error = await rotateNow(harness.deps, harness.runner.secretId, BUDGET_MS).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ name: 'RotationError', code: 'replace-needs-access-token', step: 'createSecret' });
+    expect((error as Error).message).toContain("needs an administrator's access token");
+    expect((error as Error).message).toContain('Runner associated with more than one project');
+    expect(harness.simulator.stats.byRoute['POST /user/runners'] ?? 0).toBe(0);
+    expect([...harness.simulator.runnerIds()]).toEqual(runnersBefore);
+    expect(await harness.tokenAt({ stage: 'AWSCURRENT' })).toBe(tokenBefore);
+    expect(harness.simulator.accepts(tokenBefore!)).toBe(true);
+  });
+
+  it('replaces a locked project runner of one project with a Maintainer\'s token: created in its project, nothing to enable, the old one deleted', async () => {
+    harness = await startHarness({ replace: { admin: false }, runnerSettings: { runnerType: 'project_type', projectIds: [41], locked: true } });
+    const oldId = await currentRunnerId(harness);
+
+    await rotateNow(harness.deps, harness.runner.secretId, BUDGET_MS);
+
+    const newId = await currentRunnerId(harness);
+    expect(newId).not.toBe(oldId);
+    expect(harness.simulator.runner(newId)).toMatchObject({ runnerType: 'project_type', projectIds: [41], locked: true });
+    expect(harness.simulator.runner(oldId)).toBeUndefined();
   });
 
   it('keeps the old runner on every host and names the host that never runs the new one in an alert; the next rotation resumes and finishes with the same new runner', async () => {

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/rotate-secret.ts';
 import { adoptAws, createAwsCli, rotateAws } from '../../src/cli/aws-commands.ts';
 import { recordingOutput } from '../../src/cli/output.ts';
+import { ROTATOR_SYSTEM_ID } from '../../src/core/rotator-identity.ts';
 import { hostHoldsVersion } from '../../src/core/types.ts';
 import { checkHosts } from '../../src/simulator/simulated-fleet.ts';
 import { RUNNER, startAwsHarness, type AwsHarness } from '../support/aws-harness.ts';
@@ -54,6 +55,23 @@ describe('the rotation hook', () => {
     expect(sent).toHaveLength(1);
     expect(sent[0]?.Parameters).toMatchObject({ SecretArn: [harness.secretArn], VersionId: [versionId] });
     expectNoTokens(captured(sent), harness.knownTokens());
+  });
+
+  it('leaves every host\'s runner-manager record as the host left it: GitLab sees only the rotator\'s own record', async () => {
+    harness = await startAwsHarness();
+    const runnerId = harness.fleet.runners[0]?.id ?? 0;
+    const contacted = () => new Map(harness!.simulator.runner(runnerId)!.managers.map((m) => [m.systemId, m.contactedAt.getTime()]));
+    const before = contacted();
+    expect(before.size).toBe(harness.fleet.hosts.length);
+    const handler = handlerOf(harness);
+    const versionId = await harness.store.startRotation(harness.secretArn);
+
+    for (const Step of STEPS) await handler({ Step, SecretId: harness.secretArn, ClientRequestToken: versionId }, harness.context);
+
+    const after = contacted();
+    // The reset and testSecret's verify are filed under the rotator; no host looks contacted by them.
+    expect([...after.keys()].sort()).toEqual([...before.keys(), ROTATOR_SYSTEM_ID].sort());
+    for (const [systemId, at] of before) expect(after.get(systemId), systemId).toBe(at);
   });
 
   it('mints one token and pushes once per host change when every step runs twice', async () => {

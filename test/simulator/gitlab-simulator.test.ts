@@ -70,14 +70,35 @@ describe('POST /runners/reset_authentication_token', () => {
     expect(await response.json()).toEqual({ error: 'token is missing' });
   });
 
-  it('keeps the token of a legacy-registered runner legacy-shaped', async () => {
+  it('gives a legacy-registered runner a glrtr- token on reset, as GitLab prefixes registered runners', async () => {
     const { sim, api } = await started();
     const { token } = sim.addRunner({ legacyToken: true });
 
     const body = (await (await api.post('/runners/reset_authentication_token', { token })).json()) as { token: string };
 
     expect(token).toMatch(/^[A-Za-z0-9_-]{20}$/);
-    expect(body.token).toMatch(/^[A-Za-z0-9_-]{20}$/);
+    expect(body.token).toMatch(/^glrtr-[A-Za-z0-9_-]{24}$/);
+  });
+
+  it('heartbeats the runner and a <legacy> manager at the caller address when no system_id is sent', async () => {
+    const clock = new ManualClock(START);
+    const { sim, api } = await started({ now: clock.now });
+    const { id, token } = sim.addRunner();
+
+    await api.post('/runners/reset_authentication_token', { token });
+
+    const runner = sim.runner(id);
+    expect(runner?.contactedAt?.toISOString()).toBe(START);
+    expect(runner?.managers.map((m) => [m.systemId, m.ipAddress, m.contactedAt.toISOString()])).toEqual([['<legacy>', '127.0.0.1', START]]);
+  });
+
+  it('heartbeats the manager of the system_id the reset carries, and no other', async () => {
+    const { sim, api } = await started();
+    const { id, token } = sim.addRunner();
+
+    await api.post('/runners/reset_authentication_token', { token, system_id: 'gitlab-runner-token-rotator' });
+
+    expect(sim.runner(id)?.managers.map((m) => m.systemId)).toEqual(['gitlab-runner-token-rotator']);
   });
 });
 
@@ -144,15 +165,29 @@ describe('POST /runners/:id/reset_authentication_token', () => {
 });
 
 describe('POST /runners/verify', () => {
-  it('answers 400 "system_id is missing" to a glrt- token sent without a system_id', async () => {
-    const { sim, api } = await started();
+  it('answers 200 to a glrt- token sent without a system_id, and files the contact under a <legacy> manager', async () => {
+    const clock = new ManualClock(START);
+    const { sim, api } = await started({ now: clock.now });
     const { id, token } = sim.addRunner();
 
     const response = await api.post('/runners/verify', { token });
 
-    expect(response.status).toBe(400);
-    expect(await response.json()).toEqual({ error: 'system_id is missing' });
-    expect(sim.runner(id)?.managers).toEqual([]);
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { id: number }).id).toBe(id);
+    expect(sim.runner(id)?.managers.map((m) => [m.systemId, m.ipAddress, m.contactedAt.toISOString()])).toEqual([['<legacy>', '127.0.0.1', START]]);
+    expect(sim.runner(id)?.contactedAt?.toISOString()).toBe(START);
+  });
+
+  it('makes a silent host look freshly contacted when its system_id is sent by someone else', async () => {
+    const clock = new ManualClock(START);
+    const { sim, api } = await started({ now: clock.now });
+    const { id, token } = sim.addRunner();
+    await api.post('/jobs/request', { token, system_id: 's_host1' });
+    clock.advance(3 * HOUR);
+
+    await api.post('/runners/verify', { token, system_id: 's_host1' });
+
+    expect(sim.runner(id)?.managers.map((m) => [m.systemId, m.contactedAt.toISOString()])).toEqual([['s_host1', '2026-03-01T13:00:00.000Z']]);
   });
 
   it('answers 200 with the same token and creates the runner manager it names', async () => {
@@ -322,8 +357,19 @@ describe('GET /runners/:id', () => {
       version: '17.6.0',
       projects: [],
       groups: [expect.objectContaining({ id: 7 })],
-      token_expires_at: '2026-03-02T10:00:00.000Z',
     });
+    expect(sim.runner(id)?.tokenExpiresAt?.toISOString()).toBe('2026-03-02T10:00:00.000Z');
+  });
+
+  it('carries no token_expires_at, as GitLab\'s RunnerDetails entity has none', async () => {
+    const { sim, api } = await started({ tokenLifetimeSeconds: 86_400 });
+    const { id } = sim.addRunner();
+    const reader = sim.addAccessToken({ scopes: ['read_api'] });
+
+    const body = (await (await api.get(`/runners/${id}`, asAccessToken(reader))).json()) as Record<string, unknown>;
+
+    expect(body.id).toBe(id);
+    expect('token_expires_at' in body).toBe(false);
   });
 
   it('reports never_contacted, offline after two hours and stale after seven days', async () => {
@@ -460,6 +506,18 @@ describe('POST /user/runners', () => {
     expect(sim.accepts(body.token)).toBe(true);
   });
 
+  it('lets only an administrator create an instance runner', async () => {
+    const { sim, api } = await started();
+    const owner = sim.addAccessToken({ scopes: ['create_runner'] });
+    const admin = sim.addAccessToken({ scopes: ['create_runner'], admin: true });
+
+    const refused = await api.post('/user/runners', { runner_type: 'instance_type' }, asAccessToken(owner));
+
+    expect(refused.status).toBe(403);
+    expect(sim.runnerCount).toBe(0);
+    expect((await api.post('/user/runners', { runner_type: 'instance_type' }, asAccessToken(admin))).status).toBe(201);
+  });
+
   it('answers 403 to a token without create_runner', async () => {
     const { sim, api } = await started();
     const reader = sim.addAccessToken({ scopes: ['read_api', 'manage_runner'] });
@@ -493,6 +551,28 @@ describe('DELETE /runners/:id and DELETE /runners', () => {
     expect(sim.runner(id)).toBeDefined();
   });
 
+  it('answers 403 "Runner associated with more than one project" to a non-admin deleting a project runner of two projects', async () => {
+    const { sim, api } = await started();
+    const { id } = sim.addRunner({ runnerType: 'project_type', projectIds: [11, 12] });
+    const maintainer = sim.addAccessToken({ scopes: ['manage_runner'] });
+    const admin = sim.addAccessToken({ scopes: ['api'], admin: true });
+
+    const refused = await api.delete(`/runners/${id}`, undefined, asAccessToken(maintainer));
+
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toEqual({ message: '403 Forbidden - Runner associated with more than one project' });
+    expect(sim.runner(id)).toBeDefined();
+    expect((await api.delete(`/runners/${id}`, undefined, asAccessToken(admin))).status).toBe(204);
+  });
+
+  it('lets a non-admin delete a project runner of one project', async () => {
+    const { sim, api } = await started();
+    const { id } = sim.addRunner({ runnerType: 'project_type', projectIds: [11], locked: true });
+    const maintainer = sim.addAccessToken({ scopes: ['manage_runner'] });
+
+    expect((await api.delete(`/runners/${id}`, undefined, asAccessToken(maintainer))).status).toBe(204);
+  });
+
   it('unregisters a runner with its own token (204) and refuses an unknown one (403)', async () => {
     const { sim, api } = await started();
     const { id, token } = sim.addRunner();
@@ -500,6 +580,43 @@ describe('DELETE /runners/:id and DELETE /runners', () => {
     expect((await api.delete('/runners', { token: 'glrt-nobodynobodynobody123' })).status).toBe(403);
     expect((await api.delete('/runners', { token })).status).toBe(204);
     expect(sim.runner(id)).toBeUndefined();
+  });
+});
+
+describe('POST /projects/:id/runners', () => {
+  it('answers 403 "Runner is locked" to a non-admin enabling a locked project runner, and lets an admin', async () => {
+    const { sim, api } = await started();
+    const { id } = sim.addRunner({ runnerType: 'project_type', projectIds: [11], locked: true });
+    const maintainer = sim.addAccessToken({ scopes: ['manage_runner'] });
+    const admin = sim.addAccessToken({ scopes: ['api'], admin: true });
+
+    const refused = await api.post('/projects/12/runners', { runner_id: id }, asAccessToken(maintainer));
+
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toEqual({ message: '403 Forbidden - Runner is locked' });
+    expect(sim.runner(id)?.projectIds).toEqual([11]);
+    expect((await api.post('/projects/12/runners', { runner_id: id }, asAccessToken(admin))).status).toBe(201);
+    expect(sim.runner(id)?.projectIds).toEqual([11, 12]);
+  });
+
+  it('lets a non-admin enable an unlocked project runner', async () => {
+    const { sim, api } = await started();
+    const { id } = sim.addRunner({ runnerType: 'project_type', projectIds: [11], locked: false });
+    const maintainer = sim.addAccessToken({ scopes: ['manage_runner'] });
+
+    expect((await api.post('/projects/12/runners', { runner_id: id }, asAccessToken(maintainer))).status).toBe(201);
+  });
+});
+
+describe('GET /user', () => {
+  it('says is_admin only for an administrator, as GitLab presents UserWithAdmin only to admins', async () => {
+    const { sim, api } = await started();
+    const admin = sim.addAccessToken({ scopes: ['read_api'], admin: true });
+    const maintainer = sim.addAccessToken({ scopes: ['manage_runner'] });
+
+    expect(await (await api.get('/user', asAccessToken(admin))).json()).toMatchObject({ is_admin: true });
+    expect('is_admin' in ((await (await api.get('/user', asAccessToken(maintainer))).json()) as object)).toBe(false);
+    expect((await api.get('/user')).status).toBe(401);
   });
 });
 

@@ -38,7 +38,12 @@ export interface HarnessOptions {
    * (`daemons`), a clock that really waits (the hosts poll in real time), and strategy `replace` in the
    * fleet file unless `strategy` is false (`rotator migrate` asks for a replacement itself).
    */
-  replace?: { confirmWithinMs?: number; strategy?: boolean };
+  /**
+   * Rotate by replacement, with an access token of the `api` scope: an administrator's unless `admin` is
+   * false (a Maintainer's or Owner's: GitLab lets only an admin create an instance runner, enable a locked
+   * project runner elsewhere, or delete a project runner of several projects).
+   */
+  replace?: { confirmWithinMs?: number; strategy?: boolean; admin?: boolean };
 }
 
 export interface Harness {
@@ -81,7 +86,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     ]),
   );
   const adminToken = options.replace
-    ? simulator.addAccessToken({ scopes: ['api'] })
+    ? simulator.addAccessToken({ scopes: ['api'], admin: options.replace.admin !== false })
     : options.adminToken
       ? simulator.addAccessToken({ scopes: ['manage_runner'], admin: true })
       : undefined;
