@@ -9,6 +9,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
+import { ROTATOR_SYSTEM_ID } from '../../src/core/rotator-identity.ts';
 import { pollForJobs } from '../../src/simulator/simulated-fleet.ts';
 import { expectNoTokens } from '../support/token-leaks.ts';
 import { only, runDoctorCli, stamp, tempRoot, writeHost, type CliRun } from './doctor-harness.ts';
@@ -159,16 +160,15 @@ describe('rotator doctor, one finding code at a time', () => {
     expect(sim.runner(id)!.managers.map((m) => m.systemId)).toEqual([host.systemId]);
   });
 
-  it('token.invalid is listed as not run, and verify is never called, when there is no .runner_system_id', async () => {
+  it('verifies the token as the rotator, even without a .runner_system_id, and never creates or refreshes a host\'s manager record', async () => {
     const sim = await simulator();
     const { id, token } = addRunner(sim, { tokenExpiresAt: null });
     const host = await writeHost(root, 'runner.toml', { URL: sim.url, ID: id, TOKEN: token, OBTAINED_AT: stamp(new Date()), EXPIRES_AT: UNKNOWN }, { systemId: null });
     const run = clean(await runDoctorCli(['--config', host.configPath, '--json']));
     expect(run.findings).toEqual([]);
-    const skipped = run.notRun.find((n) => n.check === 'token.invalid');
-    expect(skipped?.reason).toContain(".runner_system_id (ENOENT): POST /runners/verify needs this host's real system_id");
-    expect(sim.stats.byRoute['POST /runners/verify']).toBeUndefined();
-    expect(sim.runner(id)!.managers).toEqual([]);
+    expect(run.notRun.find((n) => n.check === 'token.invalid')).toBeUndefined();
+    expect(sim.stats.byRoute['POST /runners/verify']).toBe(1);
+    expect(sim.runner(id)!.managers.map((m) => m.systemId)).toEqual([ROTATOR_SYSTEM_ID]);
     expect(run.code).toBe(0);
   });
 
@@ -277,6 +277,8 @@ describe('rotator doctor, one finding code at a time', () => {
     const other = 's_otherhost0001';
     expect(await pollForJobs(sim.url, token, other)).toBe(204);
     const host = await writeHost(root, 'self-rotating.toml', { URL: sim.url, ID: id, TOKEN: token, OBTAINED_AT: stamp(new Date(Date.now() - 60_000)), EXPIRES_AT: stamp(expires) });
+    // This host's own gitlab-runner polls too: its manager record is its own doing, never the doctor's.
+    expect(await pollForJobs(sim.url, token, host.systemId!)).toBe(204);
     const run = clean(await runDoctorCli(['--config', host.configPath, '--access-token-file', await accessTokenFile(sim), '--json']));
     const f = only(run, 'self-rotation.enabled');
     expect(f.severity).toBe('warning');
@@ -294,7 +296,7 @@ describe('rotator doctor, one finding code at a time', () => {
     expect(unsure.notRun.find((n) => n.check === 'self-rotation.enabled')?.reason).toContain('cannot tell whether the runner is shared');
     const shared = clean(await runDoctorCli(['--config', host.configPath, '--shared', '--json']));
     expect(only(shared, 'self-rotation.enabled').evidence).toContain('(token_expires_at 20');
-    expect(only(shared, 'self-rotation.enabled').evidence).toContain('config.toml), FF_DISABLE_AUTOMATIC_TOKEN_ROTATION is not true in [runners.feature_flags], and the operator says it is shared (--shared)');
+    expect(only(shared, 'self-rotation.enabled').evidence).toContain("GitLab's verify reply), FF_DISABLE_AUTOMATIC_TOKEN_ROTATION is not true in [runners.feature_flags], and the operator says it is shared (--shared)");
   });
 
   it('manager.stale: a manager silent since the last rotation (token_obtained_at) is a warning naming its system_id', async () => {
