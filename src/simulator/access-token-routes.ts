@@ -87,7 +87,7 @@ function currentUser(context: RequestContext): Reply {
 }
 
 /**
- * `GET /runners` and `GET /runners/all`, newest first (GitLab's default `created_at_desc`). Filters:
+ * `GET /runners` and `GET /runners/all` (lib/api/ci/runners.rb), newest first (GitLab's default `created_at_desc`). Filters:
  * `type`, `paused`, `status`, `tag_list` (the runner has every tag listed).
  */
 function listRunners({ state, query, selfUrl }: RequestContext): Reply {
@@ -166,11 +166,12 @@ function enableInProject(context: RequestContext): Reply {
   }
 }
 
+/** `GET /version` (lib/api/version.rb): any valid token. */
 function version({ settings }: RequestContext): Reply {
   return json(200, { version: settings.version, revision: settings.revision });
 }
 
-/** `GET /metadata` (GitLab 15.2+), what gitbeaker's Metadata.show reads. */
+/** `GET /metadata` (lib/api/metadata.rb, GitLab 15.2+), what gitbeaker's Metadata.show reads. */
 function metadata({ settings }: RequestContext): Reply {
   return json(200, { version: settings.version, revision: settings.revision, kas: { enabled: false, externalUrl: null, version: null }, enterprise: false });
 }
