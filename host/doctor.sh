@@ -20,6 +20,10 @@
 #   self-rotation.enabled the token expires and FF_DISABLE_AUTOMATIC_TOKEN_ROTATION is not true:
 #                         "warning" with --shared yes, else "info" (the fleet report raises it to a
 #                         warning when the same runner shows up on more than one host)
+#   runner.version-too-old `gitlab-runner --version` (when it is on PATH) is older than 17.0.0, which
+#                         ignores FF_DISABLE_AUTOMATIC_TOKEN_ROTATION: "error" with --shared yes, else
+#                         "info" (the fleet report raises it to an error as it does self-rotation.enabled);
+#                         not run when gitlab-runner is missing or prints no readable Version: line
 #   network.unreachable   curl GET URL/api/v4/version (no credentials): DNS (curl 6), refused (7),
 #                         timeout (28) told apart; other failures keep curl's exit code and words
 #   tls.untrusted         curl could not verify GitLab's certificate (60, 51, 77) with the runner's
@@ -29,7 +33,7 @@
 # manager.stale. They need the token sent to GitLab or an access token: run `rotator doctor` on the host.
 #
 # Output: one JSON object per line. Findings: {"code","severity","runner","evidence"}, plus "key" (URL#ID)
-# on self-rotation.enabled (the fix text
+# on self-rotation.enabled and runner.version-too-old (the fix text
 # for each code lives in src/doctor/finding.ts and is added by the fleet report). Then one
 # {"runners":["URL#ID", ...]} line (which runners this host has, for the fleet report's sharing check)
 # and, last, one {"notRun":[{"check","runner","reason"}, ...]} line.
@@ -136,7 +140,7 @@ elif [[ ! -r $CONFIG ]]; then unreadable="permission denied (run the doctor as t
 fi
 if [[ -n $unreadable ]]; then
   finding config.unreadable error "" "$CONFIG: $unreadable"
-  for check in config.no-runners file.mode token.missing token.legacy token.expired token.expiring self-rotation.enabled network.unreachable tls.untrusted clock.skew $REMOTE_CHECKS; do
+  for check in config.no-runners file.mode token.missing token.legacy token.expired token.expiring self-rotation.enabled runner.version-too-old network.unreachable tls.untrusted clock.skew $REMOTE_CHECKS; do
     not_run "$check" "" "config.toml could not be read"
   done
   printf '{"runners":[]}\n'
@@ -165,7 +169,7 @@ if [[ -f $UPDATER && -r $UPDATER ]]; then
     case $verdict in
       "err 4 "*)
         finding config.unparseable error "" "$CONFIG: ${verdict#err 4 } (the host updater's validator)"
-        for check in config.no-runners token.missing token.legacy token.expired token.expiring self-rotation.enabled; do
+        for check in config.no-runners token.missing token.legacy token.expired token.expiring self-rotation.enabled runner.version-too-old; do
           not_run "$check" "" "config.toml is not valid TOML"
         done
         for check in $REMOTE_CHECKS network.unreachable tls.untrusted clock.skew; do not_run "$check" "" "config.toml is not valid TOML"; done
@@ -238,6 +242,31 @@ epoch() {
   date -u -d "$v" +%s 2>/dev/null || true
 }
 
+# ---------------------------------------------------------------------------------------------------
+# 4. gitlab-runner's version: FF_DISABLE_AUTOMATIC_TOKEN_ROTATION exists only from 17.0.0
+# ---------------------------------------------------------------------------------------------------
+RUNNER_VERSION=""
+OLD_RUNNER=no
+VERSION_REASON=""
+if ! command -v gitlab-runner >/dev/null 2>&1; then
+  VERSION_REASON="gitlab-runner not found: gitlab-runner is not installed here, or not on PATH"
+else
+  rc=0
+  if command -v timeout >/dev/null 2>&1; then
+    version_out=$(timeout 10 gitlab-runner --version </dev/null 2>/dev/null) || rc=$?
+  else
+    version_out=$(gitlab-runner --version </dev/null 2>/dev/null) || rc=$?
+  fi
+  RUNNER_VERSION=$(printf '%s\n' "$version_out" | sed -n 's/^[[:space:]]*Version:[[:space:]]*\([^[:space:]]*\)[[:space:]]*$/\1/p' | head -n 1)
+  if ((rc == 124)); then VERSION_REASON="gitlab-runner --version did not answer within 10 s"
+  elif ((rc != 0)); then VERSION_REASON="gitlab-runner --version failed (exit $rc)"
+  elif [[ ! $RUNNER_VERSION =~ ^[0-9A-Za-z.~+_-]{1,64}$ ]]; then VERSION_REASON='gitlab-runner --version printed no readable "Version:" line'
+  elif [[ ! $RUNNER_VERSION =~ ^v?([0-9]{1,6})\.([0-9]{1,6})\.([0-9]{1,6})([^0-9]|$) ]]; then
+    VERSION_REASON="gitlab-runner --version printed Version: $RUNNER_VERSION, not MAJOR.MINOR.PATCH"
+  elif ((10#${BASH_REMATCH[1]} < 17)); then OLD_RUNNER=yes
+  fi
+fi
+
 NOW=$(date -u +%s)
 inventory=""
 declare -A PROBE_RUNNERS=()
@@ -262,6 +291,14 @@ while IFS=$'\037' read -r idx name url id kind _obtained expires ff cafile; do
   if [[ $kind == legacy ]]; then
     finding token.legacy warning "$label" "the token of [[runners]] #$idx (url ${url:-(no url)}) has no glrt- prefix: a runner token from the legacy registration-token workflow"
   fi
+  if [[ $OLD_RUNNER == yes ]]; then
+    old="gitlab-runner older than 17.0.0 on this host ($RUNNER_VERSION, gitlab-runner --version)"
+    if [[ $SHARED == yes ]]; then
+      finding runner.version-too-old error "$label" "$old; shared: the operator says so (Shared=yes)" "$runner_key"
+    else
+      finding runner.version-too-old info "$label" "$old; shared or not: decided by the fleet report" "$runner_key"
+    fi
+  fi
   exp_s=$(epoch "$expires")
   if [[ -z $exp_s ]]; then
     not_run token.expired "$label" "token_expires_at is unknown in config.toml (absent or 0001-01-01) and the host document does not ask GitLab"
@@ -285,9 +322,10 @@ while IFS=$'\037' read -r idx name url id kind _obtained expires ff cafile; do
 done <"$WORK/runners"
 printf '{"runners":[%s]}\n' "$inventory"
 for check in $REMOTE_CHECKS; do not_run "$check" "" "$REMOTE_REASON"; done
+if [[ -n $VERSION_REASON ]]; then not_run runner.version-too-old "" "no gitlab-runner version is known: $VERSION_REASON"; fi
 
 # ---------------------------------------------------------------------------------------------------
-# 4. GitLab: GET /api/v4/version without credentials, once per url (and tls-ca-file)
+# 5. GitLab: GET /api/v4/version without credentials, once per url (and tls-ca-file)
 # ---------------------------------------------------------------------------------------------------
 if [[ $PROBE == no ]]; then
   for check in network.unreachable tls.untrusted clock.skew; do not_run "$check" "" "probing GitLab is turned off (--probe no)"; done

@@ -7,12 +7,15 @@ import { HEREDOC_DELIMITER, readScript, SSM_DOCUMENT_MAX_BYTES } from './host-up
  * doctor.sh can run the updater's TOML validator in its plan mode (the awk walker without an output
  * file). The updater itself is never executed. Nothing writes config.toml, nothing calls
  * POST /runners/verify, no token is sent anywhere: the only network call is an unauthenticated
- * `GET /api/v4/version` with curl (turn it off with Probe=no).
+ * `GET /api/v4/version` with curl (turn it off with Probe=no); the only program run besides POSIX tools
+ * is `gitlab-runner --version`, when gitlab-runner is on the agent's PATH.
  *
  * Codes the host side covers: config.unreadable, config.unparseable, config.no-runners, file.mode,
  * token.missing, token.legacy, token.expired, token.expiring (config.toml's token_expires_at only),
  * self-rotation.enabled (info per host; the fleet report makes it a warning when the runner is on more
- * than one host, or Shared=yes), network.unreachable, tls.untrusted, clock.skew. Not covered, and
+ * than one host, or Shared=yes), runner.version-too-old (`gitlab-runner --version` before 17.0.0: info
+ * per host, an error in the fleet report when the runner is on more than one host, or Shared=yes; not
+ * run without gitlab-runner on PATH), network.unreachable, tls.untrusted, clock.skew. Not covered, and
  * listed as not run in every host's output: token.invalid, registration.disallowed, url.mismatch,
  * manager.stale (they need the token sent to GitLab, or an access token).
  *
@@ -34,7 +37,7 @@ export interface DoctorParameter {
 export const DOCTOR_PARAMETERS: readonly DoctorParameter[] = [
   { name: 'ConfigPath', allowedPattern: '^/[A-Za-z0-9._/-]{1,1024}$', description: "Absolute path of gitlab-runner's config.toml on the host.", default: '/etc/gitlab-runner/config.toml' },
   { name: 'ExpiringDays', allowedPattern: '^[0-9]{1,4}$', description: 'token.expiring fires this many days before token_expires_at.', default: '7' },
-  { name: 'Shared', allowedPattern: '^(yes|no)$', description: 'yes: the runners on these hosts are shared (self-rotation.enabled is a warning on each host).', default: 'no' },
+  { name: 'Shared', allowedPattern: '^(yes|no)$', description: 'yes: the runners on these hosts are shared (self-rotation.enabled is a warning, runner.version-too-old an error on each host).', default: 'no' },
   { name: 'Probe', allowedPattern: '^(yes|no)$', description: 'yes: GET /api/v4/version (no credentials) with curl for network, TLS and clock checks.', default: 'yes' },
   { name: 'ProbeTimeout', allowedPattern: '^[1-9][0-9]{0,2}$', description: 'Seconds for that GET.', default: '10' },
 ];
@@ -87,7 +90,7 @@ export function buildDoctorDocument(): Record<string, unknown> {
   const document: Record<string, unknown> = {
     schemaVersion: '2.2',
     description:
-      "Read-only: checks gitlab-runner's config.toml (mode, TOML, tokens' kind and expiry, self-rotation flag) and GitLab's reachability, TLS and clock from this host. Prints one JSON line per finding, then {\"runners\":[…]} and {\"notRun\":[…]}. Never writes config.toml, never sends a token.",
+      "Read-only: checks gitlab-runner's config.toml (mode, TOML, tokens' kind and expiry, self-rotation flag), gitlab-runner --version, and GitLab's reachability, TLS and clock from this host. Prints one JSON line per finding, then {\"runners\":[…]} and {\"notRun\":[…]}. Never writes config.toml, never sends a token.",
     parameters,
     mainSteps: [
       {

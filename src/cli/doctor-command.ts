@@ -1,6 +1,7 @@
 /**
- * `rotator doctor`: why is this runner offline? Reads one host's config.toml, asks GitLab what it may
- * ask without changing anything but this host's own contacted_at (see src/doctor/gather.ts), and prints
+ * `rotator doctor`: why is this runner offline? Reads one host's config.toml and its gitlab-runner's
+ * version (`gitlab-runner --version`, or --gitlab-runner PATH), asks GitLab what it may ask without
+ * changing anything but this host's own contacted_at (see src/doctor/gather.ts), and prints
  * one finding per problem with its evidence and fix (src/doctor/render.ts for the formats).
  *
  * `rotator doctor --aws RUNNER`: the same host checks on every host of a runner of the AWS fleet file,
@@ -25,7 +26,7 @@ import { runChecks } from '../doctor/checks.ts';
 import { exitCodeFor } from '../doctor/finding.ts';
 import { runFleetDoctor } from '../doctor/fleet-doctor.ts';
 import { buildFleetReport, fleetExitCode, fleetReportJson, formatFleetNotRun, formatFleetReport } from '../doctor/fleet-report.ts';
-import { DEFAULT_EXPIRING_DAYS, DEFAULT_TIMEOUT_MS, gatherFacts, type GatherOptions } from '../doctor/gather.ts';
+import { DEFAULT_EXPIRING_DAYS, DEFAULT_GITLAB_RUNNER, DEFAULT_TIMEOUT_MS, gatherFacts, type GatherOptions } from '../doctor/gather.ts';
 import { renderJson, renderText } from '../doctor/render.ts';
 import type { Output } from './output.ts';
 
@@ -37,6 +38,8 @@ export interface DoctorCliOptions {
   shared?: boolean;
   expiringDays: string;
   timeoutSeconds: string;
+  /** The gitlab-runner program whose `--version` the doctor reads; default `gitlab-runner` on PATH. */
+  gitlabRunner?: string;
 }
 
 export interface AwsDoctorCliOptions {
@@ -84,6 +87,7 @@ export function registerDoctorCommand(program: Command, output: Output, setExitC
     .option('--shared', 'the runners of this config.toml are shared by several hosts (when no access token can tell)')
     .option('--expiring-days <days>', 'token.expiring fires this many days before expiry', String(DEFAULT_EXPIRING_DAYS))
     .option('--timeout-seconds <seconds>', 'per GitLab request', String(DEFAULT_TIMEOUT_MS / 1000))
+    .option('--gitlab-runner <path>', `the gitlab-runner program whose --version is read for runner.version-too-old (default: ${DEFAULT_GITLAB_RUNNER} on PATH)`)
     .option('--json', 'one JSON object per finding (per host and finding with --aws), then one {"notRun": [...]} object')
     .option('--aws <runner>', "run the host checks on every host of this runner of the AWS fleet file, with the deployed doctor document (SSM Run Command)")
     .option('--fleet <path>', 'with --aws: the AWS fleet file (default: the global --fleet, env ROTATOR_FLEET)')
@@ -99,8 +103,8 @@ export function registerDoctorCommand(program: Command, output: Output, setExitC
         setExitCode(await runDoctor(opts, output));
         return;
       }
-      for (const [name, flag] of [['config', '--config'], ['gitlabUrl', '--gitlab-url'], ['accessTokenFile', '--access-token-file']] as const) {
-        if (given(name)) throw new InvalidInputError(flag, "does not go with --aws: the hosts' config path comes from the runner's fleet entry, and the document sends nothing to GitLab but GET /version");
+      for (const [name, flag] of [['config', '--config'], ['gitlabUrl', '--gitlab-url'], ['accessTokenFile', '--access-token-file'], ['gitlabRunner', '--gitlab-runner']] as const) {
+        if (given(name)) throw new InvalidInputError(flag, "does not go with --aws: the hosts' config path comes from the runner's fleet entry, each host runs its own gitlab-runner --version, and the document sends nothing to GitLab but GET /version");
       }
       const fleet = opts.fleet ?? command.optsWithGlobals<{ fleet?: string }>().fleet;
       if (fleet === undefined) throw new InvalidInputError('--fleet', 'name the AWS fleet file with --aws');
@@ -172,6 +176,7 @@ export async function runDoctor(opts: DoctorCliOptions, output: Output, gather: 
   const timeoutSeconds = Number(opts.timeoutSeconds);
   if (!(timeoutSeconds > 0)) throw new InvalidInputError('--timeout-seconds', `must be a number of seconds above 0, got "${opts.timeoutSeconds}"`);
   if (opts.gitlabUrl !== undefined) checkGitLabUrl(opts.gitlabUrl);
+  if (opts.gitlabRunner !== undefined && opts.gitlabRunner.trim() === '') throw new InvalidInputError('--gitlab-runner', 'must name the gitlab-runner program (a path, or a name on PATH)');
   const accessToken = opts.accessTokenFile === undefined ? null : await readAccessToken(opts.accessTokenFile);
 
   const facts = await gather({
@@ -181,6 +186,7 @@ export async function runDoctor(opts: DoctorCliOptions, output: Output, gather: 
     shared: opts.shared === true,
     expiringDays,
     timeoutMs: Math.round(timeoutSeconds * 1000),
+    gitlabRunner: opts.gitlabRunner,
   });
   const report = runChecks(facts, new Date());
   for (const line of opts.json ? renderJson(report) : renderText(report)) output.out(line);

@@ -18,11 +18,19 @@
  * - tls.untrusted / network.unreachable: GET /version got no reply; the cause tells them apart.
  * - self-rotation.enabled: a token that expires, FF_DISABLE_AUTOMATIC_TOKEN_ROTATION not true, and a
  *   shared runner (more than one system_id in GET /runners/:id/managers, or --shared).
+ * - runner.version-too-old: a shared runner (the same test as self-rotation.enabled) with a gitlab-runner
+ *   older than 17.0.0 on any host: this host's `gitlab-runner --version`, and the `version` of each manager
+ *   in GET /runners/:id/managers. Compared numerically (major.minor.patch, a `~pre…` suffix ignored).
+ *   Whatever the token's expiry now: an admin may set runner_token_expiration_interval at any time, and
+ *   the first token after that expires. Not run when no version is known, or when whether the runner
+ *   is shared is unknown; also when only this host's version is known and it is recent enough (the
+ *   other hosts' versions need the managers list).
  * - manager.stale: a manager whose contacted_at is before config.toml's token_obtained_at.
  */
 import { formatDays } from '../core/expiry-policy.ts';
-import type { DoctorFacts, ProbeFacts, RunnerFacts, VerifyOutcome } from './facts.ts';
+import type { DoctorFacts, ProbeFacts, RunnerFacts, RunnerVersionOutcome, VerifyOutcome } from './facts.ts';
 import { finding, sortFindings, type Finding, type FindingCode, type NotRun } from './finding.ts';
+import { isBeforeSelfRotationFlag, MIN_SHARED_RUNNER_VERSION } from './runner-version.ts';
 
 export const MAX_CLOCK_SKEW_SECONDS = 60;
 const DAY_MS = 86_400_000;
@@ -42,6 +50,7 @@ const RUNNER_CODES: readonly FindingCode[] = [
   'registration.disallowed',
   'url.mismatch',
   'self-rotation.enabled',
+  'runner.version-too-old',
   'manager.stale',
 ];
 
@@ -99,6 +108,7 @@ function checkRunner(c: Collector, r: RunnerFacts, facts: DoctorFacts, now: Date
   checkRegistration(c, r);
   checkUrl(c, r, facts.gitlabUrl);
   checkSelfRotation(c, r, facts.shared);
+  checkRunnerVersion(c, r, facts.runnerVersion, facts.shared);
   checkStaleManagers(c, r);
 }
 
@@ -215,21 +225,85 @@ function checkUrl(c: Collector, r: RunnerFacts, gitlabUrl: string | null): void 
   }
 }
 
+/** Why the runner counts as shared (more than one system_id, or --shared), or null. */
+function sharedBecause(r: RunnerFacts, shared: boolean): { managers: string[] | null; operator: boolean } | null {
+  const systemIds = r.managers.kind === 'listed' ? [...new Set(r.managers.managers.map((m) => m.systemId))] : [];
+  if (systemIds.length > 1) return { managers: systemIds, operator: false };
+  if (shared) return { managers: null, operator: true };
+  return null;
+}
+
+/** Why GET /runners/:id/managers gave no list. */
+function managersMissing(r: RunnerFacts): string | null {
+  if (r.managers.kind === 'listed') return null;
+  return r.managers.kind === 'not-run' ? r.managers.reason : `GET /runners/:id/managers failed: ${r.managers.detail}`;
+}
+
 function checkSelfRotation(c: Collector, r: RunnerFacts, shared: boolean): void {
   const expiry = knownExpiry(r);
   if (r.selfRotationDisabled || !expiry) return;
-  const systemIds = r.managers.kind === 'listed' ? [...new Set(r.managers.managers.map((m) => m.systemId))] : [];
-  let why: string;
-  if (systemIds.length > 1) why = `${systemIds.length} runner managers share it (system_ids ${systemIds.join(', ')})`;
-  else if (shared) why = 'the operator says it is shared (--shared)';
-  else {
-    if (r.managers.kind !== 'listed') {
-      const why = r.managers.kind === 'not-run' ? r.managers.reason : `GET /runners/:id/managers failed: ${r.managers.detail}`;
-      c.skip('self-rotation.enabled', r.label, `cannot tell whether the runner is shared: ${why}; or pass --shared`);
-    }
+  const sharing = sharedBecause(r, shared);
+  if (sharing === null) {
+    const missing = managersMissing(r);
+    if (missing !== null) c.skip('self-rotation.enabled', r.label, `cannot tell whether the runner is shared: ${missing}; or pass --shared`);
     return;
   }
+  const why = sharing.managers ? `${sharing.managers.length} runner managers share it (system_ids ${sharing.managers.join(', ')})` : 'the operator says it is shared (--shared)';
   c.add(finding('self-rotation.enabled', r.label, `the token expires (token_expires_at ${expiry.at}, ${expiry.source}), FF_DISABLE_AUTOMATIC_TOKEN_ROTATION is not true in [runners.feature_flags], and ${why}`));
+}
+
+/**
+ * runner.version-too-old. Evidence (the host document, host/doctor.sh, prints the same words for this
+ * host, with `(Shared=yes)` for `(--shared)`):
+ * `gitlab-runner older than 17.0.0 on this host (16.11.0, gitlab-runner --version), manager s_b (16.11.0,
+ * GET /runners/:id/managers); shared: 2 runner managers (system_ids s_a, s_b)`.
+ */
+function checkRunnerVersion(c: Collector, r: RunnerFacts, local: RunnerVersionOutcome, shared: boolean): void {
+  const known: KnownVersion[] = [];
+  const unknown: string[] = [];
+  if (local.kind === 'found') {
+    if (isBeforeSelfRotationFlag(local.version) === null) unknown.push(`gitlab-runner --version printed Version: ${local.version}, not MAJOR.MINOR.PATCH`);
+    else known.push({ who: 'this host', version: local.version, source: 'gitlab-runner --version' });
+  } else {
+    unknown.push(local.reason);
+  }
+  const managers = r.managers.kind === 'listed' ? r.managers.managers : [];
+  for (const m of managers) {
+    if (m.version !== null && isBeforeSelfRotationFlag(m.version) !== null) known.push({ who: `manager ${m.systemId || '(no system_id)'}`, version: m.version, source: 'GET /runners/:id/managers' });
+  }
+  const missing = managersMissing(r);
+  if (missing !== null) unknown.push(missing);
+  else if (known.length === 0) unknown.push('GET /runners/:id/managers lists no version for any manager');
+
+  const old = known.filter((k) => isBeforeSelfRotationFlag(k.version) === true);
+  const sharing = sharedBecause(r, shared);
+  if (sharing === null) {
+    if (missing === null) return; // one system_id or none: not shared
+    const seen = old.length > 0 ? `${describeVersions(old)} is older than ${MIN_SHARED_RUNNER_VERSION}, but ` : '';
+    c.skip('runner.version-too-old', r.label, `${seen}cannot tell whether the runner is shared: ${missing}; or pass --shared`);
+    return;
+  }
+  if (old.length > 0) {
+    const why = sharing.managers ? `${sharing.managers.length} runner managers (system_ids ${sharing.managers.join(', ')})` : 'the operator says so (--shared)';
+    c.add(finding('runner.version-too-old', r.label, `gitlab-runner older than ${MIN_SHARED_RUNNER_VERSION} on ${describeVersions(old)}; shared: ${why}`));
+    return;
+  }
+  if (known.length === 0) {
+    c.skip('runner.version-too-old', r.label, `no gitlab-runner version is known: ${unknown.join('; ')}`);
+  } else if (missing !== null) {
+    c.skip('runner.version-too-old', r.label, `only ${describeVersions(known)} is known (not older than ${MIN_SHARED_RUNNER_VERSION}); the other hosts' versions: ${missing}`);
+  }
+}
+
+interface KnownVersion {
+  /** `this host`, or `manager SYSTEM_ID`. */
+  who: string;
+  version: string;
+  source: string;
+}
+
+function describeVersions(list: readonly KnownVersion[]): string {
+  return list.map((k) => `${k.who} (${k.version}, ${k.source})`).join(', ');
 }
 
 function checkStaleManagers(c: Collector, r: RunnerFacts): void {

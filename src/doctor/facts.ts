@@ -51,6 +51,11 @@ export type ManagersOutcome =
   | { kind: 'failed'; detail: string }
   | { kind: 'not-run'; reason: string };
 
+/** `gitlab-runner --version` on this host (the binary config.toml belongs to). */
+export type RunnerVersionOutcome =
+  | { kind: 'found'; version: string }
+  | { kind: 'not-run'; reason: string };
+
 /** Whether GitLab still accepts legacy registration tokens, read without registering anything. */
 export type RegistrationOutcome =
   | { kind: 'allowed'; source: string }
@@ -89,6 +94,8 @@ export interface DoctorFacts {
   /** --gitlab-url: the GitLab that knows the runner, when the operator named it. */
   gitlabUrl: string | null;
   probes: ProbeFacts[];
+  /** This host's gitlab-runner version (runner.version-too-old); not run when config.toml has no runner. */
+  runnerVersion: RunnerVersionOutcome;
   /** --shared: the operator says the runners of this config are shared by several hosts. */
   shared: boolean;
   /** token.expiring fires within this many days (--expiring-days, default 7). */

@@ -7,12 +7,14 @@
  * - error: the runner cannot take jobs now, or the doctor cannot even read what it runs on
  *   (config.*, token.missing/expired/invalid, network.unreachable, tls.untrusted, url.mismatch when the
  *   config url rejects a token that the GitLab named by --gitlab-url accepts, registration.disallowed
- *   when GitLab answers 410 to the runner's own call).
+ *   when GitLab answers 410 to the runner's own call), and runner.version-too-old (a shared runner with a
+ *   gitlab-runner before 17.0.0 on some host: the other hosts disconnect at its next self-rotation).
  * - warning: it works now but will break, or strands other hosts (token.expiring, token.legacy,
  *   self-rotation.enabled, manager.stale, clock.skew, file.mode, url.mismatch in scheme/host/port/path,
  *   registration.disallowed read from the application settings).
  * - info: worth knowing, nothing to do now (url.mismatch by a trailing slash only;
- *   self-rotation.enabled on the host side when the host cannot tell whether the runner is shared).
+ *   self-rotation.enabled and runner.version-too-old on the host side when the host cannot tell whether
+ *   the runner is shared; the fleet report raises them when the runner is on several hosts).
  */
 
 export type Severity = 'error' | 'warning' | 'info';
@@ -32,6 +34,7 @@ export const FINDING_CODES = [
   'tls.untrusted',
   'network.unreachable',
   'self-rotation.enabled',
+  'runner.version-too-old',
   'manager.stale',
   'file.mode',
 ] as const;
@@ -134,6 +137,11 @@ export const CHECKS: Readonly<Record<FindingCode, CheckSpec>> = {
     severity: 'warning',
     detects: 'the token expires, FF_DISABLE_AUTOMATIC_TOKEN_ROTATION is not true, and the runner is shared by several hosts: the first host to self-rotate strands all the others',
     fix: 'Set `FF_DISABLE_AUTOMATIC_TOKEN_ROTATION = true` in this runner\'s [runners.feature_flags] on every host (the updater does it on the next push: `rotator scan`), and let the rotator rotate the shared token.',
+  },
+  'runner.version-too-old': {
+    severity: 'error',
+    detects: 'a shared runner has a host on gitlab-runner older than 17.0.0 (gitlab-runner --version, or the version in GET /runners/:id/managers): it ignores FF_DISABLE_AUTOMATIC_TOKEN_ROTATION, rotates the token itself at 75 % of its lifetime, writes it only to its own config.toml and strands every other host',
+    fix: 'Upgrade gitlab-runner to 17.0 or later on every host of the runner (check with `gitlab-runner --version`, or each manager\'s version under the runner in GitLab). Until then, when an old host rotates the token itself every other host disconnects: see README runbook-token-rejected.',
   },
   'manager.stale': {
     severity: 'warning',

@@ -10,13 +10,17 @@
  *   the API; the rest is in S3 when an output bucket is set), gets one row with the code
  *   `doctor.did-not-run` (severity error) naming the status (and the invocation's `detail`, when the
  *   caller has one: StatusDetails, a wait that ended, a SendCommand error): its findings may be missing.
- * - self-rotation.enabled arrives as `info` from a host that cannot know whether its runner is shared.
- *   It becomes a `warning` here when the same runner (url#id) is in the `runners` line of two or more
- *   hosts, and the evidence names them.
+ * - self-rotation.enabled and runner.version-too-old arrive as `info` from a host that cannot know
+ *   whether its runner is shared. They are raised here (self-rotation.enabled to a `warning`,
+ *   runner.version-too-old to an `error`, their severities in finding.ts) when the same runner (url#id)
+ *   is in the `runners` line of two or more hosts, and the evidence names them.
  * - Lines that are not JSON objects are ignored (a shell warning on stdout, for one).
  */
 import { formatTable } from '../cli/table.ts';
 import { CHECKS, FINDING_CODES, exitCodeFor, isFindingCode, type FindingCode, type NotRun, type Severity } from './finding.ts';
+
+/** Host findings that depend on whether the runner is shared: raised to the table's severity when it is on several hosts. */
+const RAISED_WHEN_SHARED: ReadonlySet<FindingCode> = new Set(['self-rotation.enabled', 'runner.version-too-old']);
 
 export interface DoctorInvocation {
   /** The instance id (or a name for it). */
@@ -96,10 +100,10 @@ export function buildFleetReport(invocations: readonly DoctorInvocation[]): Flee
     }
     for (const f of parsed.findings) {
       let { severity, evidence } = f;
-      if (f.code === 'self-rotation.enabled' && f.key !== null) {
+      if (RAISED_WHEN_SHARED.has(f.code) && f.key !== null) {
         const sharing = hostsByRunner.get(f.key) ?? [];
         if (sharing.length > 1) {
-          severity = 'warning';
+          severity = CHECKS[f.code].severity;
           evidence = `${evidence}; runner ${f.key} is on ${sharing.length} hosts: ${sharing.join(', ')}`;
         }
       }

@@ -16,7 +16,13 @@
  * - Legacy tokens only, with --access-token-file: `GET /application/settings` for
  *   `allow_runner_registration_token` (admin). Legacy `POST /runners` is never called, not even with
  *   a made-up registration token: it is the call that registers runners.
+ *
+ * On this host it runs one program: `gitlab-runner --version` (or the command --gitlab-runner names),
+ * without a shell, once, when config.toml has a [[runners]] table. Its `Version:` line is kept; a missing
+ * binary, a non-zero exit, a timeout or no readable version line makes runner.version-too-old's local
+ * half "not run" with the reason, never a crash.
  */
+import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { GitLabForbiddenError, GitLabGoneError, GitLabError } from '../core/errors.ts';
@@ -31,10 +37,12 @@ import type {
   ProbeOutcome,
   RegistrationOutcome,
   RunnerFacts,
+  RunnerVersionOutcome,
   VerifyOutcome,
 } from './facts.ts';
 import { httpGet } from './http-get.ts';
 import { parseRunnerConfig, runnerLabel, tokenKind, type RunnerTable } from './runner-config.ts';
+import { versionFromOutput } from './runner-version.ts';
 
 export interface GatherOptions {
   configPath: string;
@@ -50,14 +58,20 @@ export interface GatherOptions {
   gitlab?: Pick<GitLab, 'verify' | 'managers'>;
   /** This host's clock (ms), for the clock-skew probe; default Date.now. */
   nowMs?: () => number;
+  /** The gitlab-runner program whose `--version` is read (--gitlab-runner); default `gitlab-runner` on PATH. */
+  gitlabRunner?: string;
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_EXPIRING_DAYS = 7;
+export const DEFAULT_GITLAB_RUNNER = 'gitlab-runner';
+/** `gitlab-runner --version` answers at once; a binary that hangs is a "not run", not a stuck doctor. */
+export const RUNNER_VERSION_TIMEOUT_MS = 10_000;
 
 export async function gatherFacts(options: GatherOptions): Promise<DoctorFacts> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const base: Omit<DoctorFacts, 'config' | 'probes'> = {
+  const noRunner: RunnerVersionOutcome = { kind: 'not-run', reason: 'not asked: config.toml names no runner' };
+  const base: Omit<DoctorFacts, 'config' | 'probes' | 'runnerVersion'> = {
     configPath: options.configPath,
     gitlabUrl: options.gitlabUrl ?? null,
     shared: options.shared ?? false,
@@ -66,17 +80,39 @@ export async function gatherFacts(options: GatherOptions): Promise<DoctorFacts> 
   const read = await readConfig(options.configPath);
   const gitlabOnly = async (): Promise<ProbeFacts[]> =>
     base.gitlabUrl === null ? [] : [await probe(base.gitlabUrl, null, [], timeoutMs, options.nowMs)];
-  if (read.kind === 'unreadable') return { ...base, config: read, probes: await gitlabOnly() };
+  if (read.kind === 'unreadable') return { ...base, config: read, probes: await gitlabOnly(), runnerVersion: noRunner };
   const parsed = parseRunnerConfig(read.text);
-  if (parsed.kind === 'unparseable') return { ...base, config: { kind: 'unparseable', reason: parsed.reason, mode: read.mode }, probes: await gitlabOnly() };
+  if (parsed.kind === 'unparseable') return { ...base, config: { kind: 'unparseable', reason: parsed.reason, mode: read.mode }, probes: await gitlabOnly(), runnerVersion: noRunner };
 
-  const probes = await probeAll(parsed.runners, base.gitlabUrl, timeoutMs, options.nowMs);
+  const [probes, runnerVersion] = await Promise.all([
+    probeAll(parsed.runners, base.gitlabUrl, timeoutMs, options.nowMs),
+    parsed.runners.length === 0 ? noRunner : readRunnerVersion(options.gitlabRunner ?? DEFAULT_GITLAB_RUNNER),
+  ]);
   const systemId = await readSystemId(options.configPath);
   const gitlab = options.gitlab ?? new GitLabAdapter({ maxAttempts: 1, requestTimeoutMs: timeoutMs });
   const ctx: RunnerContext = { probes, systemId, gitlab, gitlabUrl: base.gitlabUrl, accessToken: options.accessToken ?? null, timeoutMs };
   const runners: RunnerFacts[] = [];
   for (const table of parsed.runners) runners.push(await runnerFacts(table, ctx));
-  return { ...base, config: { kind: 'parsed', mode: read.mode, runners }, probes: [...probes.values()].map((p) => p.facts) };
+  return { ...base, config: { kind: 'parsed', mode: read.mode, runners }, probes: [...probes.values()].map((p) => p.facts), runnerVersion };
+}
+
+/** `COMMAND --version` without a shell; its `Version:` line, or why there is none. Never throws. */
+export function readRunnerVersion(command: string): Promise<RunnerVersionOutcome> {
+  const run = `${command} --version`;
+  return new Promise((resolve) => {
+    execFile(command, ['--version'], { timeout: RUNNER_VERSION_TIMEOUT_MS, maxBuffer: 64 * 1024, windowsHide: true }, (error, stdout) => {
+      if (error) {
+        const e = error as NodeJS.ErrnoException & { killed?: boolean; signal?: NodeJS.Signals | null };
+        if (e.code === 'ENOENT') resolve({ kind: 'not-run', reason: `${command} not found (ENOENT): gitlab-runner is not installed here, or not on PATH (--gitlab-runner PATH)` });
+        else if (typeof e.code === 'string') resolve({ kind: 'not-run', reason: `${run} could not be run (${e.code})` });
+        else if (e.killed === true) resolve({ kind: 'not-run', reason: `${run} did not answer within ${RUNNER_VERSION_TIMEOUT_MS / 1000} s` });
+        else resolve({ kind: 'not-run', reason: `${run} failed (${e.signal ? `signal ${e.signal}` : `exit ${String(e.code)}`})` });
+        return;
+      }
+      const version = versionFromOutput(stdout);
+      resolve(version === null ? { kind: 'not-run', reason: `${run} printed no readable "Version:" line` } : { kind: 'found', version });
+    });
+  });
 }
 
 async function readConfig(path: string): Promise<{ kind: 'read'; text: string; mode: number } | { kind: 'unreadable'; reason: string }> {

@@ -4,6 +4,8 @@ import { compareUrls, runChecks } from '../../src/doctor/checks.ts';
 import type { DoctorFacts, RunnerFacts } from '../../src/doctor/facts.ts';
 import { CHECKS, FINDING_CODES, exitCodeFor, finding, sortFindings } from '../../src/doctor/finding.ts';
 import { parseRunnerConfig } from '../../src/doctor/runner-config.ts';
+import { isBeforeSelfRotationFlag, versionFromOutput } from '../../src/doctor/runner-version.ts';
+import type { RunnerManager } from '../../src/core/types.ts';
 import { buildFleetReport } from '../../src/doctor/fleet-report.ts';
 
 const NOW = new Date('2025-06-01T12:00:00.000Z');
@@ -29,7 +31,20 @@ function runner(over: Partial<RunnerFacts> = {}): RunnerFacts {
 }
 
 function facts(runners: RunnerFacts[], over: Partial<DoctorFacts> = {}): DoctorFacts {
-  return { configPath: '/etc/gitlab-runner/config.toml', config: { kind: 'parsed', mode: 0o100600, runners }, gitlabUrl: null, probes: [], shared: false, expiringDays: 7, ...over };
+  return {
+    configPath: '/etc/gitlab-runner/config.toml',
+    config: { kind: 'parsed', mode: 0o100600, runners },
+    gitlabUrl: null,
+    probes: [],
+    runnerVersion: { kind: 'found', version: '17.5.1' },
+    shared: false,
+    expiringDays: 7,
+    ...over,
+  };
+}
+
+function manager(systemId: string, version: string | null): RunnerManager {
+  return { systemId, contactedAt: '2025-06-01T11:59:00.000Z', status: 'online', version, ipAddress: null };
 }
 
 describe('the check table', () => {
@@ -115,5 +130,112 @@ describe('buildFleetReport', () => {
     ]);
     expect(report.rows[0]!.evidence).toBe('SSM status Success; the output has no closing {"notRun"} line (cut short, or the doctor did not finish)');
     expect(report.notRun).toEqual([{ host: 'i-1', check: 'token.invalid', runner: null, reason: 'not on the host' }]);
+  });
+});
+
+describe('gitlab-runner versions', () => {
+  it.each([
+    ['16.11.0', true],
+    ['9.5.0', true],
+    ['16.11.0~pre.123.g1a2b3c4d', true],
+    ['v16.2.1', true],
+    ['17.0.0', false],
+    ['17.0.0~pre', false],
+    ['17.5.1', false],
+    ['100.0.0', false],
+    ['development', null],
+    ['17.0', null],
+  ])('%s is before 17.0.0: %s', (version, before) => {
+    expect(isBeforeSelfRotationFlag(version)).toBe(before);
+  });
+
+  it('reads the Version: line of gitlab-runner --version, and nothing else', () => {
+    expect(versionFromOutput('Version:      16.11.0\nGit revision: 91a27b2a\nGit branch:   16-11-stable\nGO version:   go1.21.9\n')).toBe('16.11.0');
+    expect(versionFromOutput('gitlab-runner: command not found\n')).toBeNull();
+    expect(versionFromOutput('Version: 16.11.0 $(rm -rf /)\n')).toBeNull();
+  });
+});
+
+describe('runChecks: runner.version-too-old', () => {
+  const shared = { managers: [manager('s_a', '17.1.0'), manager('s_b', '16.11.0')] };
+
+  it('a runner with two managers, one of them on 16.11.0, is an error naming that manager and its version', () => {
+    const report = runChecks(facts([runner({ managers: { kind: 'listed', ...shared } })]), NOW);
+    expect(report.findings).toEqual([
+      finding('runner.version-too-old', 'builders (id 42)', 'gitlab-runner older than 17.0.0 on manager s_b (16.11.0, GET /runners/:id/managers); shared: 2 runner managers (system_ids s_a, s_b)'),
+    ]);
+    expect(report.findings[0]!.severity).toBe('error');
+  });
+
+  it('this host\'s gitlab-runner --version counts as well as the managers\' versions', () => {
+    const report = runChecks(facts([runner({ managers: { kind: 'listed', ...shared } })], { runnerVersion: { kind: 'found', version: '16.2.1' } }), NOW);
+    expect(report.findings.map((f) => f.evidence)).toEqual([
+      'gitlab-runner older than 17.0.0 on this host (16.2.1, gitlab-runner --version), manager s_b (16.11.0, GET /runners/:id/managers); shared: 2 runner managers (system_ids s_a, s_b)',
+    ]);
+  });
+
+  it.each(['17.0.0', '17.5.1'])('a shared runner whose hosts all run %s has no finding and runs the check', (version) => {
+    const report = runChecks(facts([runner({ managers: { kind: 'listed', managers: [manager('s_a', version), manager('s_b', version)] } })], { runnerVersion: { kind: 'found', version } }), NOW);
+    expect(report.findings).toEqual([]);
+    expect(report.notRun.filter((n) => n.check === 'runner.version-too-old')).toEqual([]);
+  });
+
+  it('a runner with one manager is not shared: 16.11.0 is no finding', () => {
+    const report = runChecks(facts([runner({ managers: { kind: 'listed', managers: [manager('s_a', '16.11.0')] } })], { runnerVersion: { kind: 'found', version: '16.11.0' } }), NOW);
+    expect(report.findings).toEqual([]);
+    expect(report.notRun.filter((n) => n.check === 'runner.version-too-old')).toEqual([]);
+  });
+
+  it('--shared without the managers list: this host\'s version alone decides, and a recent one leaves the other hosts unchecked', () => {
+    const noList = { managers: { kind: 'not-run', reason: 'no access token' } } as const;
+    const old = runChecks(facts([runner(noList)], { shared: true, runnerVersion: { kind: 'found', version: '16.11.0' } }), NOW);
+    expect(old.findings).toEqual([finding('runner.version-too-old', 'builders (id 42)', 'gitlab-runner older than 17.0.0 on this host (16.11.0, gitlab-runner --version); shared: the operator says so (--shared)')]);
+    const recent = runChecks(facts([runner(noList)], { shared: true }), NOW);
+    expect(recent.findings).toEqual([]);
+    expect(recent.notRun).toContainEqual({ check: 'runner.version-too-old', runner: 'builders (id 42)', reason: "only this host (17.5.1, gitlab-runner --version) is known (not older than 17.0.0); the other hosts' versions: no access token" });
+  });
+
+  it('no version known anywhere: not run, with every reason', () => {
+    const report = runChecks(facts([runner({ managers: { kind: 'not-run', reason: 'no access token' } })], { shared: true, runnerVersion: { kind: 'not-run', reason: 'gitlab-runner not found (ENOENT)' } }), NOW);
+    expect(report.findings).toEqual([]);
+    expect(report.notRun).toContainEqual({ check: 'runner.version-too-old', runner: 'builders (id 42)', reason: 'no gitlab-runner version is known: gitlab-runner not found (ENOENT); no access token' });
+  });
+
+  it('managers without a version and an unreadable local version: not run', () => {
+    const report = runChecks(facts([runner({ managers: { kind: 'listed', managers: [manager('s_a', null), manager('s_b', null)] } })], { runnerVersion: { kind: 'found', version: 'development' } }), NOW);
+    expect(report.notRun).toContainEqual({
+      check: 'runner.version-too-old',
+      runner: 'builders (id 42)',
+      reason: 'no gitlab-runner version is known: gitlab-runner --version printed Version: development, not MAJOR.MINOR.PATCH; GET /runners/:id/managers lists no version for any manager',
+    });
+  });
+
+  it('an old version on a runner not known to be shared is not run, and says which version it saw', () => {
+    const report = runChecks(facts([runner({ managers: { kind: 'not-run', reason: 'no access token' } })], { runnerVersion: { kind: 'found', version: '16.11.0' } }), NOW);
+    expect(report.findings).toEqual([]);
+    expect(report.notRun).toContainEqual({
+      check: 'runner.version-too-old',
+      runner: 'builders (id 42)',
+      reason: 'this host (16.11.0, gitlab-runner --version) is older than 17.0.0, but cannot tell whether the runner is shared: no access token; or pass --shared',
+    });
+  });
+});
+
+describe('buildFleetReport: runner.version-too-old', () => {
+  const line = (key: string) => JSON.stringify({ code: 'runner.version-too-old', severity: 'info', runner: 'builders (id 7)', evidence: 'gitlab-runner older than 17.0.0 on this host (16.11.0, gitlab-runner --version); shared or not: decided by the fleet report', key });
+  const output = (key: string, finding: boolean) => [...(finding ? [line(key)] : []), JSON.stringify({ runners: [key] }), '{"notRun":[]}'].join('\n');
+
+  it('is raised to an error naming the hosts when the runner is on two hosts, and stays info on one', () => {
+    const report = buildFleetReport([
+      { host: 'i-1', status: 'Success', output: output('https://g#7', true) },
+      { host: 'i-2', status: 'Success', output: output('https://g#7', false) },
+      { host: 'i-3', status: 'Success', output: output('https://g#8', true) },
+    ]);
+    expect(report.rows.map((r) => [r.host, r.code, r.severity])).toEqual([
+      ['i-1', 'runner.version-too-old', 'error'],
+      ['i-3', 'runner.version-too-old', 'info'],
+    ]);
+    expect(report.rows[0]!.evidence).toBe('gitlab-runner older than 17.0.0 on this host (16.11.0, gitlab-runner --version); shared or not: decided by the fleet report; runner https://g#7 is on 2 hosts: i-1, i-2');
+    expect(report.rows[0]!.fix).toBe(CHECKS['runner.version-too-old'].fix);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * One test per finding code, end to end: config fixtures on disk, the GitLab simulator over real HTTP,
  * `rotator doctor --json` through registerDoctorCommand. Each checks the code, its evidence and its fix,
- * and that no token reached the output. Network and TLS codes are in doctor-network.test.ts.
+ * and that no token reached the output. Network and TLS codes are in doctor-network.test.ts,
+ * runner.version-too-old in runner-version.test.ts.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

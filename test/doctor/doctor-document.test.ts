@@ -5,7 +5,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -73,10 +73,31 @@ interface HostRun {
   codes: string[];
 }
 
-/** Runs the document's commands with bash, as the agent does, with SSM_<name> for each parameter. */
-function runDocument(configPath: string, params: Record<string, string> = {}, shell = 'bash'): Promise<HostRun> {
+/** This PATH without any directory that holds a gitlab-runner: the hosts' gitlab-runner is the test's stand-in, or none. */
+const PATH_WITHOUT_RUNNER = (process.env.PATH ?? '/usr/bin:/bin')
+  .split(':')
+  .filter((dir) => dir !== '' && !existsSync(join(dir, 'gitlab-runner')))
+  .join(':');
+
+/** A directory with a stand-in gitlab-runner whose `--version` says `version`, as gitlab-runner prints it. */
+async function runnerBin(version: string): Promise<string> {
+  const dir = join(root, `bin-${version}`);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'gitlab-runner'), `#!/bin/sh
+[ "$1" = --version ] || exit 64
+printf 'Version:      ${version}\nGit revision: 91a27b2a\nGO version:   go1.21.9\n'
+`);
+  await chmod(join(dir, 'gitlab-runner'), 0o755);
+  return dir;
+}
+
+/**
+ * Runs the document's commands with bash, as the agent does, with SSM_<name> for each parameter; with
+ * `binDir` (a stand-in gitlab-runner) first on PATH, else with no gitlab-runner on PATH.
+ */
+function runDocument(configPath: string, params: Record<string, string> = {}, shell = 'bash', binDir: string | null = null): Promise<HostRun> {
   const values = doctorCommandParameters({ ConfigPath: configPath, ...params });
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', TMPDIR: root };
+  const env: Record<string, string> = { PATH: binDir === null ? PATH_WITHOUT_RUNNER : `${binDir}:${PATH_WITHOUT_RUNNER}`, TMPDIR: root };
   for (const [name, [value]] of Object.entries(values)) env[`SSM_${name}`] = value!;
   return new Promise((resolve) => {
     execFile(shell, [script], { env, timeout: 30_000 }, (error, stdout, stderr) => {
@@ -126,7 +147,7 @@ describe('the doctor SSM document', () => {
     expect(byCode.get('clock.skew')!.evidence).toMatch(new RegExp(`^GitLab at ${sim.url} sent Date: .+; this host's clock read .+ GMT: (299|300|301) s behind GitLab \\(limit 60 s\\)$`));
     expect(run.lines.find((l) => 'runners' in l)).toEqual({ runners: [`${sim.url}#${id}`] });
     const notRun = (run.lines.at(-1) as { notRun: Array<{ check: string }> }).notRun.map((n) => n.check);
-    expect(notRun).toEqual(['token.invalid', 'registration.disallowed', 'url.mismatch', 'manager.stale']);
+    expect(notRun).toEqual(['token.invalid', 'registration.disallowed', 'url.mismatch', 'manager.stale', 'runner.version-too-old']);
     expect(await readFile(host.configPath)).toEqual(before);
     expect((await stat(host.configPath)).mtimeMs).toBe(mtime);
     expect(sim.stats.byRoute).toEqual({ 'GET /version': 1 });
@@ -229,6 +250,64 @@ describe('the doctor SSM document', () => {
     expect(table[0]).toMatch(/^HOST +CODE +SEVERITY +RUNNER +EVIDENCE$/);
     expect(table).toContain('fixes:');
     expectNoTokens(table.join('\n'), [token, LEGACY]);
+  });
+
+  it('runner.version-too-old: gitlab-runner 16.11.0 on a shared runner (Shared=yes) is an error with the same evidence as rotator doctor --shared', async () => {
+    const { id, token } = sim.addRunner({ tokenExpiresAt: null });
+    const host = await writeHost(root, 'runner.toml', { URL: sim.url, ID: id, TOKEN: token, OBTAINED_AT: stamp(new Date()), EXPIRES_AT: '0001-01-01T00:00:00Z' }, { systemId: null });
+    const bin = await runnerBin('16.11.0');
+    const onHost = await runDocument(host.configPath, { Probe: 'no', Shared: 'yes' }, 'bash', bin);
+    const cli = await runDoctorCli(['--config', host.configPath, '--shared', '--gitlab-runner', join(bin, 'gitlab-runner'), '--json']);
+    expect(onHost.codes).toEqual(['runner.version-too-old']);
+    // This file's simulator runs 5 minutes ahead: the CLI's probe reports clock.skew (Probe=no on the host).
+    expect(cli.findings.map((f) => f.code).filter((c) => c !== 'clock.skew')).toEqual(['runner.version-too-old']);
+    const line = onHost.lines.find((l) => l.code === 'runner.version-too-old')!;
+    expect(line).toMatchObject({ severity: 'error', runner: `docker-builders (id ${id})`, key: `${sim.url}#${id}` });
+    expect(line.evidence).toBe('gitlab-runner older than 17.0.0 on this host (16.11.0, gitlab-runner --version); shared: the operator says so (Shared=yes)');
+    expect(String(line.evidence).replace('(Shared=yes)', '(--shared)')).toBe(cli.findings.find((f) => f.code === 'runner.version-too-old')!.evidence);
+    expectNoTokens(onHost.stdout + onHost.stderr, [token]);
+  });
+
+  it.each(['17.0.0', '17.5.1'])('runner.version-too-old: gitlab-runner %s is no finding, even with Shared=yes', async (version) => {
+    const host = await writeHost(root, 'runner.toml', { URL: 'https://gitlab.example.com', ID: 5, TOKEN, OBTAINED_AT: '2025-01-01T00:00:00Z', EXPIRES_AT: '0001-01-01T00:00:00Z' });
+    const run = await runDocument(host.configPath, { Probe: 'no', Shared: 'yes' }, 'bash', await runnerBin(version));
+    expect(run.codes).toEqual([]);
+    const notRun = (run.lines.at(-1) as { notRun: Array<{ check: string }> }).notRun.map((n) => n.check);
+    expect(notRun).not.toContain('runner.version-too-old');
+    expect(run.code).toBe(0);
+  });
+
+  it('runner.version-too-old is listed as not run when gitlab-runner is not on PATH', async () => {
+    const host = await writeHost(root, 'runner.toml', { URL: 'https://gitlab.example.com', ID: 5, TOKEN, OBTAINED_AT: '2025-01-01T00:00:00Z', EXPIRES_AT: '0001-01-01T00:00:00Z' });
+    const run = await runDocument(host.configPath, { Probe: 'no', Shared: 'yes' });
+    expect(run.codes).toEqual([]);
+    const notRun = (run.lines.at(-1) as { notRun: Array<{ check: string; runner: string | null; reason: string }> }).notRun;
+    expect(notRun.filter((n) => n.check === 'runner.version-too-old')).toEqual([
+      { check: 'runner.version-too-old', runner: null, reason: 'no gitlab-runner version is known: gitlab-runner not found: gitlab-runner is not installed here, or not on PATH' },
+    ]);
+  });
+
+  it('the fleet report makes runner.version-too-old an error on a runner found on two hosts, and leaves it info on a runner of one host', async () => {
+    const { id, token } = sim.addRunner({ tokenExpiresAt: null });
+    const vars = { URL: sim.url, ID: id, TOKEN: token, OBTAINED_AT: stamp(new Date()), EXPIRES_AT: '0001-01-01T00:00:00Z' };
+    const old = await runnerBin('16.11.0');
+    const a = await runDocument((await writeHost(root, 'runner.toml', vars)).configPath, { Probe: 'no' }, 'bash', old);
+    const b = await runDocument((await writeHost(root, 'runner.toml', vars)).configPath, { Probe: 'no' }, 'bash', await runnerBin('17.0.0'));
+    const alone = await runDocument((await writeHost(root, 'runner.toml', { ...vars, ID: id + 1000 })).configPath, { Probe: 'no' }, 'bash', old);
+    expect(a.lines.find((l) => l.code === 'runner.version-too-old')).toMatchObject({ severity: 'info', evidence: 'gitlab-runner older than 17.0.0 on this host (16.11.0, gitlab-runner --version); shared or not: decided by the fleet report' });
+    expect(a.code).toBe(0);
+    const report = buildFleetReport([
+      { host: 'i-0aaa', status: 'Success', output: a.stdout },
+      { host: 'i-0bbb', status: 'Success', output: b.stdout },
+      { host: 'i-0ccc', status: 'Success', output: alone.stdout },
+    ]);
+    expect(report.rows.map((r) => [r.host, r.code, r.severity])).toEqual([
+      ['i-0aaa', 'runner.version-too-old', 'error'],
+      ['i-0ccc', 'runner.version-too-old', 'info'],
+    ]);
+    expect(report.rows[0]!.evidence).toBe(`gitlab-runner older than 17.0.0 on this host (16.11.0, gitlab-runner --version); shared or not: decided by the fleet report; runner ${sim.url}#${id} is on 2 hosts: i-0aaa, i-0bbb`);
+    expect(report.rows[0]!.fix).toContain('Upgrade gitlab-runner to 17.0 or later on every host of the runner');
+    expectNoTokens(formatFleetReport(report).join('\n'), [token]);
   });
 
   it.skipIf(OPENSSL === undefined)('tls.untrusted: curl cannot verify a self-signed certificate, unless the runner\'s tls-ca-file holds it (needs openssl)', async () => {
