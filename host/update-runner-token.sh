@@ -81,14 +81,19 @@ readonly PROG=update-runner-token
 readonly E_INTERNAL=1 E_USAGE=2 E_CONFIG=3 E_WRITE=7
 readonly USAGE="usage: update-runner-token.sh --config PATH --runner-id ID --url GITLAB_URL --token-file FILE [--previous-token-file FILE] [--expires-at ISO8601] [--reload sighup|restart|none] [--mode update|add|remove] (add: also --from-runner-id ID; remove: no --token-file)"
 
-# Files to remove on exit unless they were renamed into place.
+# Files to remove on exit unless they were renamed into place; the private folder of a user-mode update.
 TMP_NEW=""
 TMP_BAK=""
+PRIVATE_DIR=""
+# The descriptor holding the config folder's lock (take_lock); closed after the rename.
+LOCK_FD=""
+FOLDER_OWNER="" FILE_OWNER="" FILE_GROUP=""
 
 cleanup() {
   # Runs on every exit: a failure before the rename leaves no temp files behind.
   if [[ -n $TMP_NEW ]]; then rm -f -- "$TMP_NEW" 2>/dev/null || true; fi
   if [[ -n $TMP_BAK ]]; then rm -f -- "$TMP_BAK" 2>/dev/null || true; fi
+  if [[ -n $PRIVATE_DIR ]]; then rm -rf -- "$PRIVATE_DIR" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 # Without these, a signal would end bash without running the EXIT trap.
@@ -967,21 +972,82 @@ reload_runner() {
 }
 
 # The runner's system_id (gitlab-runner keeps it next to config.toml), so reports can tell hosts apart.
+# Only what has a system_id's shape is printed (gitlab-runner common/system_id.go: `s_` and 12 hex
+# digits from the machine id, or `r_` and 12 random letters and digits), and never through a link: a
+# `.runner_system_id` that points elsewhere would put the first line of any file root can read in the
+# command output.
 read_system_id() {
   local file sid=""
   file="$(dirname -- "$CONFIG")/.runner_system_id"
-  if [[ -f $file && -r $file ]]; then
-    IFS= read -r sid <"$file" || true
-    sid=${sid//[[:space:][:cntrl:]]/}
+  if [[ -f $file && ! -L $file && -r $file ]]; then
+    IFS= read -r -n 64 sid <"$file" || true
+    sid=${sid//[[:space:]]/}
   fi
+  if [[ ! $sid =~ ^(s_[0-9a-f]{12}|r_[A-Za-z0-9]{12})$ ]]; then sid=""; fi
   printf '%s' "$sid"
+}
+
+# take_lock DIR — holds an exclusive flock(2) on the config file's folder from the first read of the file
+# to its rename, so two updates of runners that share one config.toml never interleave (DESIGN.md
+# invariant 8): the second waits, then reads the file the first one wrote. The folder itself is locked,
+# so nothing is created for the lock and no link can stand in for it. The wait is bounded
+# (UPDATE_RUNNER_TOKEN_LOCK_WAIT seconds, default 60: SSM gives the whole command 120 s).
+take_lock() {
+  local dir=$1 wait=${UPDATE_RUNNER_TOKEN_LOCK_WAIT:-60}
+  if [[ ! $wait =~ ^[0-9]{1,4}$ ]]; then die "$E_USAGE" "UPDATE_RUNNER_TOKEN_LOCK_WAIT must be a whole number of seconds" "environment"; fi
+  command -v flock >/dev/null 2>&1 || die "$E_INTERNAL" "flock (util-linux) is missing: two updates of one config file could interleave" "$dir"
+  exec {LOCK_FD}<"$dir" || die "$E_CONFIG" "cannot open the config directory to lock it" "$dir"
+  flock -w "$wait" "$LOCK_FD" ||
+    die "$E_WRITE" "another update of this config file held its lock for ${wait} s; nothing was written" "$dir"
+}
+
+# check_folder DIR TARGET — refuses a folder that anyone but root and the config file's owner may write:
+# they could swap the temporary or backup file for a link while this update runs. Sets FOLDER_OWNER and
+# FILE_OWNER/FILE_GROUP (numeric ids).
+check_folder() {
+  local dir=$1 target=$2 mode
+  read -r FOLDER_OWNER mode < <(stat -c '%u %a' -- "$dir") || die "$E_WRITE" "cannot stat the config directory" "$dir"
+  read -r FILE_OWNER FILE_GROUP < <(stat -c '%u %g' -- "$target") || die "$E_WRITE" "cannot stat the config file" "$CONFIG"
+  if (((8#$mode & 8#022) != 0)); then
+    die "$E_WRITE" "config directory is writable by its group or by others (mode $mode): another user could swap the files this update writes; make it writable by its owner only" "$dir"
+  fi
+  if [[ $FOLDER_OWNER != 0 && $FOLDER_OWNER != "$FILE_OWNER" ]]; then
+    die "$E_WRITE" "config directory belongs to uid $FOLDER_OWNER, neither root nor the owner of the config file (uid $FILE_OWNER)" "$dir"
+  fi
+}
+
+# install_as_owner DIR BASE TARGET MODE — as root in a folder that belongs to the config file's owner
+# (user-mode gitlab-runner): that owner may rename anything in the folder while we run, so every file
+# there is created, written and renamed as that owner (setpriv), reading the new file on stdin and the
+# backup on descriptor 3 (opened by root in its private folder). A link the owner plants then only leads
+# where the owner may write anyway.
+install_as_owner() {
+  local dir=$1 base=$2 target=$3 mode=$4
+  # shellcheck disable=SC2016 # the script runs in the child's bash, with its own $1…$4
+  setpriv --reuid="$FILE_OWNER" --regid="$FILE_GROUP" --clear-groups -- bash -c '
+    set -eu
+    umask 077
+    dir=$1 base=$2 target=$3 mode=$4
+    bak=$(mktemp -- "$dir/.$base.bak.XXXXXX")
+    new=$(mktemp -- "$dir/.$base.new.XXXXXX")
+    trap '"'"'rm -f -- "$bak" "$new"'"'"' EXIT
+    cat <&3 >"$bak"
+    cat >"$new"
+    chmod "$mode" -- "$new"
+    chmod 0600 -- "$bak"
+    sync -- "$new" "$bak"
+    mv -f -T -- "$bak" "$target.bak"
+    mv -f -T -- "$new" "$target"
+    trap - EXIT
+  ' _ "$dir" "$base" "$target" "$mode" <"$TMP_NEW" 3<"$TMP_BAK" 2>/dev/null ||
+    die "$E_WRITE" "writing the new file as its owner (uid $FILE_OWNER) failed; nothing was replaced" "$CONFIG"
 }
 
 # ---------------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------------
 main() {
-  local target dir base verdict verb bytes size reload_word
+  local target dir base verdict verb bytes size reload_word mode as_owner=0
 
   parse_args "$@"
   validate_args
@@ -994,6 +1060,10 @@ main() {
   target=$(readlink -f -- "$CONFIG") || die "$E_CONFIG" "cannot resolve the config path" "$CONFIG"
   dir=$(dirname -- "$target")
   base=$(basename -- "$target")
+
+  # 0. From here to the rename this update holds the folder's lock: it reads the file another update
+  #    may just have written, never a copy from before it.
+  take_lock "$dir"
 
   # 1. Plan on the live file: validate, select, decide. Nothing is created yet.
   verdict=$(run_walker "$target") || die "$E_INTERNAL" "internal error: the TOML walker failed" "$CONFIG"
@@ -1008,16 +1078,34 @@ main() {
   # 2. Preconditions for the write (as root these pass; the real write below is still checked).
   if [[ ! -w $target ]]; then die "$E_WRITE" "config file is not writable" "$CONFIG"; fi
   if [[ ! -w $dir || ! -x $dir ]]; then die "$E_WRITE" "config directory is not writable" "$dir"; fi
+  check_folder "$dir" "$target"
+  if ((EUID == 0)) && [[ $FOLDER_OWNER != 0 ]]; then
+    command -v setpriv >/dev/null 2>&1 ||
+      die "$E_WRITE" "the config directory belongs to uid $FOLDER_OWNER and setpriv (util-linux) is missing to write there as that user" "$dir"
+    as_owner=1
+  fi
 
   # 3. Snapshot the current file; it becomes PATH.bak and is the exact input of the edit, so the
-  #    backup always matches what was transformed.
-  TMP_BAK=$(mktemp -- "$dir/.$base.bak.XXXXXX" 2>/dev/null) ||
-    die "$E_WRITE" "cannot create a temporary file in the config directory" "$dir"
-  cat -- "$target" >"$TMP_BAK" 2>/dev/null || die "$E_WRITE" "writing the backup copy failed" "$TMP_BAK"
-
-  # 4. Write the edited file next to the original (same filesystem, so the rename is atomic).
-  TMP_NEW=$(mktemp -- "$dir/.$base.new.XXXXXX" 2>/dev/null) ||
-    die "$E_WRITE" "cannot create a temporary file in the config directory" "$dir"
+  #    backup always matches what was transformed. In a folder of the file's owner, the snapshot is read
+  #    as that owner into a private folder of ours, and everything is transformed there.
+  if ((as_owner)); then
+    PRIVATE_DIR=$(mktemp -d -- "${TMPDIR:-/tmp}/update-runner-token.XXXXXXXXXX" 2>/dev/null) ||
+      die "$E_WRITE" "cannot create a private temporary folder" "${TMPDIR:-/tmp}"
+    TMP_BAK="$PRIVATE_DIR/backup"
+    setpriv --reuid="$FILE_OWNER" --regid="$FILE_GROUP" --clear-groups -- cat -- "$target" >"$TMP_BAK" 2>/dev/null ||
+      die "$E_WRITE" "reading the config file as its owner (uid $FILE_OWNER) failed" "$CONFIG"
+    mode=$(setpriv --reuid="$FILE_OWNER" --regid="$FILE_GROUP" --clear-groups -- stat -c %a -- "$target" 2>/dev/null) ||
+      die "$E_WRITE" "cannot stat the config file as its owner" "$CONFIG"
+    TMP_NEW="$PRIVATE_DIR/new"
+    : >"$TMP_NEW"
+  else
+    TMP_BAK=$(mktemp -- "$dir/.$base.bak.XXXXXX" 2>/dev/null) ||
+      die "$E_WRITE" "cannot create a temporary file in the config directory" "$dir"
+    cat -- "$target" >"$TMP_BAK" 2>/dev/null || die "$E_WRITE" "writing the backup copy failed" "$TMP_BAK"
+    # 4. Write the edited file next to the original (same filesystem, so the rename is atomic).
+    TMP_NEW=$(mktemp -- "$dir/.$base.new.XXXXXX" 2>/dev/null) ||
+      die "$E_WRITE" "cannot create a temporary file in the config directory" "$dir"
+  fi
   verdict=$(run_walker "$TMP_BAK" "$TMP_NEW") || die "$E_WRITE" "writing the new file failed" "$TMP_NEW"
   verdict_or_die "$verdict" "$CONFIG"
   verb=${verdict#ok }
@@ -1031,21 +1119,29 @@ main() {
   verdict=$(run_walker "$TMP_NEW") || die "$E_WRITE" "the new file could not be read back" "$TMP_NEW"
   if [[ $verdict != "ok current" ]]; then die "$E_WRITE" "the new file did not verify; nothing was replaced" "$CONFIG"; fi
 
-  # 6. Same owner and mode as the original; the backup keeps the owner but is private (0600).
-  chown --reference="$target" -- "$TMP_NEW" "$TMP_BAK" 2>/dev/null ||
-    die "$E_WRITE" "cannot give the new file the owner of the original" "$CONFIG"
-  chmod --reference="$target" -- "$TMP_NEW" 2>/dev/null ||
-    die "$E_WRITE" "cannot give the new file the mode of the original" "$CONFIG"
-  chmod 0600 -- "$TMP_BAK" 2>/dev/null || die "$E_WRITE" "cannot set the mode of the backup" "$TMP_BAK"
-  # Data on disk before the rename makes it visible: a crash never leaves an empty config.toml.
-  sync -- "$TMP_NEW" "$TMP_BAK" 2>/dev/null || die "$E_WRITE" "flushing the new file to disk failed" "$TMP_NEW"
+  if ((as_owner)); then
+    # 6-7. Created, written and renamed as the owner (see install_as_owner).
+    install_as_owner "$dir" "$base" "$target" "$mode"
+  else
+    # 6. Same owner and mode as the original; the backup keeps the owner but is private (0600). Only
+    #    root and the file's owner may write this folder (check_folder): nobody can swap these files.
+    chown -h --reference="$target" -- "$TMP_NEW" "$TMP_BAK" 2>/dev/null ||
+      die "$E_WRITE" "cannot give the new file the owner of the original" "$CONFIG"
+    chmod --reference="$target" -- "$TMP_NEW" 2>/dev/null ||
+      die "$E_WRITE" "cannot give the new file the mode of the original" "$CONFIG"
+    chmod 0600 -- "$TMP_BAK" 2>/dev/null || die "$E_WRITE" "cannot set the mode of the backup" "$TMP_BAK"
+    # Data on disk before the rename makes it visible: a crash never leaves an empty config.toml.
+    sync -- "$TMP_NEW" "$TMP_BAK" 2>/dev/null || die "$E_WRITE" "flushing the new file to disk failed" "$TMP_NEW"
 
-  # 7. Backup first, then the atomic replace. -T: never move into a directory of that name.
-  mv -f -T -- "$TMP_BAK" "$target.bak" 2>/dev/null || die "$E_WRITE" "cannot replace the backup file" "$target.bak"
-  TMP_BAK=""
-  mv -f -T -- "$TMP_NEW" "$target" 2>/dev/null || die "$E_WRITE" "cannot rename the new file over the original" "$CONFIG"
-  TMP_NEW=""
+    # 7. Backup first, then the atomic replace. -T: never move into a directory of that name.
+    mv -f -T -- "$TMP_BAK" "$target.bak" 2>/dev/null || die "$E_WRITE" "cannot replace the backup file" "$target.bak"
+    TMP_BAK=""
+    mv -f -T -- "$TMP_NEW" "$target" 2>/dev/null || die "$E_WRITE" "cannot rename the new file over the original" "$CONFIG"
+    TMP_NEW=""
+  fi
   sync -- "$dir" 2>/dev/null || true
+  # The file is in place: the next update may read it while this one reloads.
+  exec {LOCK_FD}<&-
 
   reload_word=$(reload_runner)
   case $verb in add) verb=added ;; remove) verb=removed ;; *) verb=updated ;; esac

@@ -18,6 +18,13 @@ export interface UpdaterVerdict {
 const SUCCESS = new Set(['updated', 'added', 'removed', 'already-current']);
 
 /**
+ * What gitlab-runner writes to `.runner_system_id` (common/system_id.go): `s_` and 12 hex digits derived
+ * from the machine id, or `r_` and 12 random letters and digits. Anything else a host prints as its
+ * system_id is dropped: it would reach GitLab's verify, reports and the ledger.
+ */
+export const SYSTEM_ID_SHAPE = /^(?:s_[0-9a-f]{12}|r_[A-Za-z0-9]{12})$/;
+
+/**
  * Reads the updater's contract output, the same whether it ran here (local engine) or through SSM Run
  * Command: one `status=updated|added|removed|already-current … system_id=… reload=…` line on success, one error line
  * on stderr otherwise. Anything else is a failure with the last line as the reason. The detail is redacted
@@ -26,7 +33,7 @@ const SUCCESS = new Set(['updated', 'added', 'removed', 'already-current']);
  */
 export function interpretUpdaterRun(run: UpdaterRun, secrets: readonly string[] = []): UpdaterVerdict {
   const fields = parseStatusLine(run.stdout);
-  const systemId = fields.system_id ? fields.system_id : null;
+  const systemId = fields.system_id !== undefined && SYSTEM_ID_SHAPE.test(fields.system_id) ? fields.system_id : null;
   if (run.exitCode === 0 && fields.status !== undefined && SUCCESS.has(fields.status)) {
     const warning = lastLine(run.stderr);
     // `added` (--mode add) and `removed` (--mode remove) changed the file as asked: updated, saying which.

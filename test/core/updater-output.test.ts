@@ -15,8 +15,18 @@ describe('interpretUpdaterRun', () => {
     ],
     [
       'an update whose reload failed',
-      { exitCode: 0, stdout: 'status=updated runner_id=3 config=/c system_id=s_1 reload=failed\n', stderr: 'update-runner-token: warning: SIGHUP failed\n' },
-      { status: 'updated', systemId: 's_1', detail: 'reload=failed; update-runner-token: warning: SIGHUP failed' },
+      { exitCode: 0, stdout: 'status=updated runner_id=3 config=/c system_id=r_AbCdEf012345 reload=failed\n', stderr: 'update-runner-token: warning: SIGHUP failed\n' },
+      { status: 'updated', systemId: 'r_AbCdEf012345', detail: 'reload=failed; update-runner-token: warning: SIGHUP failed' },
+    ],
+    [
+      'a system_id of another shape (the first line of some other file), dropped',
+      { exitCode: 0, stdout: 'status=updated runner_id=3 config=/c system_id=root:x:0:0:root:/root:/bin/bash reload=none\n', stderr: '' },
+      { status: 'updated', systemId: null, detail: 'reload=none' },
+    ],
+    [
+      'a system_id one digit too long, dropped',
+      { exitCode: 0, stdout: 'status=updated runner_id=3 config=/c system_id=s_0123456789abc reload=none\n', stderr: '' },
+      { status: 'updated', systemId: null, detail: 'reload=none' },
     ],
     [
       'a malformed config',

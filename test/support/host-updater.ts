@@ -7,8 +7,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect } from 'vitest';
 
-/** The real host updater, run by every test of it. */
-export const UPDATER_SCRIPT = fileURLToPath(new URL('../../host/update-runner-token.sh', import.meta.url));
+/**
+ * The real host updater, run by every test of it. `UPDATER_SCRIPT_UNDER_TEST` names another copy (an older
+ * one from git, to see a test fail without the fix it covers).
+ */
+export const UPDATER_SCRIPT = process.env.UPDATER_SCRIPT_UNDER_TEST ?? fileURLToPath(new URL('../../host/update-runner-token.sh', import.meta.url));
 /** The config.toml corpus of test/host/fixtures. */
 export const UPDATER_FIXTURES = fileURLToPath(new URL('../host/fixtures', import.meta.url));
 export const SELF_ROTATION_FLAG = 'FF_DISABLE_AUTOMATIC_TOKEN_ROTATION';
