@@ -52,7 +52,8 @@ export async function runOutage(hosts: number, rotations: number, strategy: Rota
     const fleet = await createSimulatedFleet(simulator, dir, [{ name: 'runner-a', hosts, tokenObtainedAt: new Date(now - 27 * DAY_MS), tokenExpiresAt: new Date(now + 3 * DAY_MS) }]);
     const file = fleet.fleetFile(join(dir, 'state'), 'none') as Record<string, unknown>;
     if (strategy === 'replace') {
-      await writeFile(join(dir, 'admin-token'), `${simulator.addAccessToken({ scopes: ['api'] })}\n`, { mode: 0o600 });
+      // An administrator's: only an admin may create an instance runner (Ci::Runners::CreateRunnerService).
+      await writeFile(join(dir, 'admin-token'), `${simulator.addAccessToken({ scopes: ['api'], admin: true })}\n`, { mode: 0o600 });
       Object.assign(file, { adminTokenFile: join(dir, 'admin-token'), defaults: { reload: 'none', strategy } });
     }
     const config = parseFleetConfig(JSON.stringify(file), join(dir, 'fleet.json'));

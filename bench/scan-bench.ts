@@ -5,6 +5,11 @@
  * GitLab by the simulator in a process of its own (bench/simulator-process.ts). The handler rather than
  * scanRunner alone: the listing, p-limit, logging, metrics, alert de-duplication and the fleet config
  * parse are part of what a scan costs.
+ *
+ * A rate-limited case may run on a faster clock (`rateLimit.speed`): the simulator's clock and the
+ * scanner's (its pacing waits and the scan deadline) both run `speed` times faster than real time, from
+ * the same anchors, so a scan that GitLab's limit stretches over five minutes takes thirty seconds. Only
+ * time is scaled: the simulator's latency is real milliseconds (pass a tenth of the simulated latency).
  */
 import { performance } from 'node:perf_hooks';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -18,15 +23,19 @@ import { readLambdaEnvironment } from '../src/config/lambda-environment.ts';
 import { serializeSecretValue } from '../src/core/secret-value.ts';
 import { createAwsEngine } from '../src/engines/aws-engine.ts';
 import { LeanDynamoTable, LeanSecretsManager, leanSsmAndSns } from './lean-aws.ts';
-import type { SimulatorProcess } from './simulator-process.ts';
+import type { Clock } from '../src/core/ports.ts';
+import { scaledNow, type SimulatorProcess, type TimeScale } from './simulator-process.ts';
 
 const DAY_MS = 86_400_000;
 
 export interface ScanCase {
   runners: number;
   concurrency: number;
-  /** GitLab's limit for this run (requests per minute per token), and where in its window the run starts. */
-  rateLimit?: { requestsPerMinute: number; windowEndsInMs: number };
+  /**
+   * GitLab's limit for this run (requests per minute per token), where in its window the run starts
+   * (simulated ms), and how much faster than real time both clocks run (default 1: real time).
+   */
+  rateLimit?: { requestsPerMinute: number; windowEndsInMs: number; speed?: number };
   /** Share of runners due for rotation (they get RotateSecret, still one GitLab call each). */
   dueShare?: number;
 }
@@ -43,6 +52,13 @@ export interface ScanMeasurement {
   callsPerRunner: number;
   rateLimited: number;
   peakRequestsPerMinute: number;
+  /** Runners whose scan could not read GitLab because every attempt got a 429 (GitLabRateLimitedError). */
+  failedRateLimited: number;
+  /** Runners whose scan failed otherwise: another GitLab failure, or no result at all. */
+  failedOther: number;
+  /** Time on the simulated clock (the wall time × speed; equal to wallMs at speed 1). */
+  simulatedMs: number;
+  speed: number;
   awsCalls: Record<string, number>;
   awsCallsPerRunner: number;
   /** Highest RSS and heap seen while scanning (sampled every 10 ms), and the RSS before it started. */
@@ -86,7 +102,13 @@ export async function runScan(sim: SimulatorProcess, spec: ScanCase): Promise<Sc
     ALERT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:alerts',
   });
   const configParseMs = performance.now() - parseStart;
-  const engine = createAwsEngine(env, { secretsManager: secretsManager.client, ssm, sns, dynamodb: table.client }, systemClock);
+  // The scanner's clock: real time, or the simulator's scaled time once the case sets one.
+  let scale: TimeScale | undefined;
+  const clock: Clock = {
+    now: () => (scale ? new Date(scaledNow(scale)) : systemClock.now()),
+    sleep: (ms) => systemClock.sleep(scale ? ms / scale.speed : ms),
+  };
+  const engine = createAwsEngine(env, { secretsManager: secretsManager.client, ssm, sns, dynamodb: table.client }, clock);
   const telemetry = {
     logger: new Logger({ serviceName: 'gitlab-runner-rotator', logLevel: 'INFO' }),
     metrics: new Metrics({ namespace: 'GitLabRunnerRotator', serviceName: 'gitlab-runner-rotator' }),
@@ -95,7 +117,15 @@ export async function runScan(sim: SimulatorProcess, spec: ScanCase): Promise<Sc
   const context = { functionName: 'scan-expiry', awsRequestId: 'bench', getRemainingTimeInMillis: () => 600_000 } as unknown as Context;
   const handler = createHandler(() => engine, telemetry);
 
-  if (spec.rateLimit) await sim.setRateLimit(spec.rateLimit.requestsPerMinute, spec.rateLimit.windowEndsInMs);
+  const speed = spec.rateLimit?.speed ?? 1;
+  if (spec.rateLimit && speed === 1) await sim.setRateLimit(spec.rateLimit.requestsPerMinute, spec.rateLimit.windowEndsInMs);
+  if (spec.rateLimit && speed !== 1) {
+    // The simulated clock starts `windowEndsInMs` before a minute boundary near real time.
+    const realAnchorMs = Date.now();
+    scale = { realAnchorMs, simAnchorMs: (Math.floor(realAnchorMs / 60_000) + 2) * 60_000 - spec.rateLimit.windowEndsInMs, speed };
+    await sim.setTimeScale(scale);
+    await sim.setRateLimit(spec.rateLimit.requestsPerMinute);
+  }
   await sim.resetStats();
   globalThis.gc?.();
 
@@ -119,6 +149,7 @@ export async function runScan(sim: SimulatorProcess, spec: ScanCase): Promise<Sc
     peakHeap = Math.max(peakHeap, m.heapUsed);
   }, 10);
   const start = performance.now();
+  const simulatedStart = clock.now().getTime();
   let results;
   try {
     results = await handler({ 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} }, context);
@@ -127,8 +158,13 @@ export async function runScan(sim: SimulatorProcess, spec: ScanCase): Promise<Sc
     process.stdout.write = originalWrite;
   }
   const wallMs = performance.now() - start;
+  const simulatedMs = clock.now().getTime() - simulatedStart;
   const stats = await sim.stats();
   if (spec.rateLimit) await sim.setRateLimit(null);
+  if (scale) await sim.setTimeScale(null);
+  const rateLimitedWarning = (w: string) => w.includes('answered 429');
+  const failedRateLimited = results.filter((r) => r.warnings.some(rateLimitedWarning)).length;
+  const failedGitLabOtherwise = results.filter((r) => !r.warnings.some(rateLimitedWarning) && r.warnings.some((w) => w.startsWith('could not read runner'))).length;
 
   const awsCalls = Object.fromEntries([...secretsManager.calls, ...table.calls, ...otherCalls].map(([k, v]) => [k.replace(/Command$/, ''), v]));
   const totalAws = Object.values(awsCalls).reduce((a, b) => a + b, 0);
@@ -143,6 +179,10 @@ export async function runScan(sim: SimulatorProcess, spec: ScanCase): Promise<Sc
     callsPerRunner: stats.requests / spec.runners,
     rateLimited: stats.rateLimited,
     peakRequestsPerMinute: stats.peakRequestsPerMinute ?? 0,
+    failedRateLimited,
+    failedOther: failedGitLabOtherwise + (spec.runners - results.length),
+    simulatedMs,
+    speed,
     awsCalls,
     awsCallsPerRunner: totalAws / spec.runners,
     peakRssMb: peakRss / 2 ** 20,

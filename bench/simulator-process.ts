@@ -2,6 +2,10 @@
  * The GitLab simulator in a process of its own, driven over IPC, so that the scan benchmark measures the
  * scanner's memory and CPU, not the simulated GitLab's (on a 2-core machine they get a core each).
  * Run as a child: `node --import tsx bench/simulator-process.ts`; the parent uses `startSimulatorProcess`.
+ *
+ * Its clock can run faster than real time (`setTimeScale`): simulated now = simAnchorMs + (Date.now() −
+ * realAnchorMs) × speed, the same formula the scanner's clock uses in the parent (`scaledClock`), so both
+ * see the same simulated minute and a run that GitLab's limit stretches over minutes takes seconds.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +17,19 @@ type Request =
   | { op: 'stats' }
   | { op: 'resetStats' }
   | { op: 'setRateLimit'; requestsPerMinute: number | null; windowEndsInMs?: number }
+  | { op: 'setTimeScale'; scale: TimeScale | null }
   | { op: 'stop' };
+
+/** Simulated time = simAnchorMs + (real time − realAnchorMs) × speed. */
+export interface TimeScale {
+  realAnchorMs: number;
+  simAnchorMs: number;
+  speed: number;
+}
+
+export function scaledNow(scale: TimeScale, realNowMs = Date.now()): number {
+  return scale.simAnchorMs + (realNowMs - scale.realAnchorMs) * scale.speed;
+}
 
 export interface SimulatorProcess {
   url: string;
@@ -26,10 +42,12 @@ export interface SimulatorProcess {
    * 60 s window ends that many ms from now: the same phase in every run, so the wall time is repeatable.
    */
   setRateLimit(requestsPerMinute: number | null, windowEndsInMs?: number): Promise<void>;
+  /** The simulator's clock runs at `scale` from now on (null: real time again, no offset). */
+  setTimeScale(scale: TimeScale | null): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startSimulatorProcess(options: Pick<SimulatorOptions, 'latencyMs' | 'tokenLifetimeSeconds'>): Promise<SimulatorProcess> {
+export async function startSimulatorProcess(options: Pick<SimulatorOptions, 'latencyMs' | 'tokenLifetimeSeconds' | 'rateLimitHeadersOnEveryReply'>): Promise<SimulatorProcess> {
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), [JSON.stringify(options)], {
     execArgv: ['--import', 'tsx', ...(process.env.BENCH_SIM_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -57,6 +75,7 @@ export async function startSimulatorProcess(options: Pick<SimulatorOptions, 'lat
     stats: () => call({ op: 'stats' }),
     resetStats: () => call({ op: 'resetStats' }),
     setRateLimit: (requestsPerMinute, windowEndsInMs) => call({ op: 'setRateLimit', requestsPerMinute, windowEndsInMs }),
+    setTimeScale: (scale) => call({ op: 'setTimeScale', scale }),
     stop: async () => {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       await call({ op: 'stop' }).catch(() => undefined);
@@ -68,7 +87,8 @@ export async function startSimulatorProcess(options: Pick<SimulatorOptions, 'lat
 async function serve(): Promise<void> {
   const options = JSON.parse(process.argv[2] ?? '{}') as SimulatorOptions;
   let offsetMs = 0;
-  const simulator = new GitLabSimulator({ ...options, now: () => new Date(Date.now() + offsetMs) });
+  let timeScale: TimeScale | null = null;
+  const simulator = new GitLabSimulator({ ...options, now: () => new Date(timeScale ? scaledNow(timeScale) : Date.now() + offsetMs) });
   const url = await simulator.start();
   process.send?.({ url });
   process.on('message', ({ id, request }: { id: number; request: Request }) => {
@@ -102,6 +122,10 @@ async function serve(): Promise<void> {
           offsetMs = 60_000 - request.windowEndsInMs - (real % 60_000);
         }
         simulator.setRateLimit(request.requestsPerMinute === null ? null : { requestsPerMinute: request.requestsPerMinute });
+        break;
+      case 'setTimeScale':
+        timeScale = request.scale;
+        offsetMs = 0;
         break;
       case 'stop':
         await simulator.stop();

@@ -1,7 +1,8 @@
 /**
- * The host updater (host/update-runner-token.sh) on a config.toml of many runners: each run is a fresh
- * `bash` process on a fresh copy of the file, so the time includes the process spawn, the awk passes,
- * the atomic replace and the backup, as on a host (reload `none`: no gitlab-runner to signal here).
+ * The host updater (host/update-runner-token.sh) on a config.toml of many runners (200, and about 1 MB),
+ * and on one whose target table holds a single line of 400 KB: each run is a fresh `bash` process on a
+ * fresh copy of the file, so the time includes the process spawn, the awk passes, the atomic replace and
+ * the backup, as on a host (reload `none`: no gitlab-runner to signal here).
  */
 import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -58,11 +59,34 @@ function run(args: string[]): Promise<{ ms: number; stdout: string }> {
   });
 }
 
+/** The number of runners of `configToml` that makes a file of about `bytes` bytes. */
+export function runnersForBytes(bytes: number): number {
+  const perRunner = configToml(2).length - configToml(1).length;
+  return Math.max(1, Math.round((bytes - configToml(0).length) / perRunner));
+}
+
+/**
+ * The red-team shape: a config of a few runners where the target's table holds one line of about
+ * `bytes` bytes (a long `pre_build_script` string with escapes, which the walker decodes).
+ */
+export function longLineToml(bytes: number): { text: string; runners: number } {
+  const unit = 'echo step \\"$CI_JOB_ID\\" >> \\\\tmp\\\\log\\n';
+  const line = `  pre_build_script = "${unit.repeat(Math.ceil(bytes / unit.length))}"\n`;
+  // In the middle table, the target (id 1001).
+  return { text: configToml(3).replace('  id = 1001\n', `  id = 1001\n${line}`), runners: 3 };
+}
+
+/** `runUpdater` on a config.toml of `runners` tables (about 480 bytes each). */
 export async function runUpdater(runners: number, runs: number): Promise<UpdaterMeasurement> {
+  return runUpdaterOn(configToml(runners), runners, runs);
+}
+
+/** Each run: a fresh copy of `text`; the target is the middle one of its `runners` tables (id 1000 + runners/2). */
+export async function runUpdaterOn(text: string, runners: number, runs: number): Promise<UpdaterMeasurement> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-updater-'));
   try {
     const template = join(dir, 'template.toml');
-    await writeFile(template, configToml(runners), { mode: 0o600 });
+    await writeFile(template, text, { mode: 0o600 });
     const tokenFile = join(dir, 'token');
     await writeFile(tokenFile, `glrt-${'n'.repeat(26)}\n`, { mode: 0o600 });
     // The table in the middle of the file: half the tables before it, half after.

@@ -42,9 +42,11 @@ export interface TransportPolicy {
   requestTimeoutMs: number;
   sleep: (ms: number) => Promise<void>;
   /**
-   * Client-side pacing per (GitLab url, access token) from GitLab's RateLimit-* headers and an optional
-   * budget (gitlab-pacing.ts). It replaces gitbeaker's own per-client limiter (a fixed 3,000 requests a
-   * minute, blind to GitLab's headers), which this transport never calls. None: no pacing.
+   * Client-side pacing (gitlab-pacing.ts): per GitLab url, the hold-back after a 429 (its Retry-After)
+   * and the requests in flight (halved on a 429, grown back on successes); per (url, access token),
+   * GitLab's RateLimit-* headers when it sends them and an optional budget. It replaces gitbeaker's own
+   * per-client limiter (a fixed 3,000 requests a minute, blind to GitLab's answers), which this transport
+   * never calls. None: no pacing (a 429 is still waited out, by this request alone).
    */
   pacers?: PacerRegistry;
 }
@@ -158,19 +160,24 @@ function credentialOf(headers: RequestOptions['headers']): string | undefined {
   return undefined;
 }
 
-/** Retry-After as seconds (delta-seconds or an HTTP date), else RateLimit-Reset (epoch seconds). */
+/**
+ * Retry-After as seconds (delta-seconds or an HTTP date), else RateLimit-Reset (epoch seconds). Dates are
+ * read against the reply's own `Date` (GitLab's clock) when it has one, else against `nowMs`.
+ */
 export function retryAfterSeconds(headers: Headers, nowMs: number): number | undefined {
+  const serverDate = Date.parse(headers.get('date') ?? '');
+  const serverNowMs = Number.isNaN(serverDate) ? nowMs : serverDate;
   const retryAfter = headers.get('retry-after')?.trim();
   if (retryAfter) {
     if (/^\d+(\.\d+)?$/.test(retryAfter)) return Number(retryAfter);
     const date = Date.parse(retryAfter);
-    if (!Number.isNaN(date)) return Math.max(0, Math.ceil((date - nowMs) / 1000));
+    if (!Number.isNaN(date)) return Math.max(0, Math.ceil((date - serverNowMs) / 1000));
   }
   const reset = headers.get('ratelimit-reset')?.trim();
   if (reset && /^\d+$/.test(reset)) {
     const resetSeconds = Number(reset);
     // GitLab sends an epoch; some proxies send seconds from now. Tell them apart by size.
-    return resetSeconds > 1_000_000_000 ? Math.max(0, Math.ceil(resetSeconds - nowMs / 1000)) : resetSeconds;
+    return resetSeconds > 1_000_000_000 ? Math.max(0, Math.ceil(resetSeconds - serverNowMs / 1000)) : resetSeconds;
   }
   return undefined;
 }
@@ -234,7 +241,11 @@ function noReply(error: unknown, timeoutMs: number): NoReply | undefined {
 /**
  * Builds the request handler. One HTTP request = up to `maxAttempts` attempts:
  * - 2xx → the parsed reply.
- * - 429 → wait Retry-After (else back-off), capped at `maxRetryWaitMs`, and try again.
+ * - 429 → wait at least what GitLab asked (Retry-After, else RateLimit-Reset, else back-off) and try
+ *   again. With pacing, the url's pacer holds this request and every other one to the url back for that
+ *   long (and halves the requests in flight); without, this request sleeps. A Retry-After longer than
+ *   `maxRetryWaitMs` is not waited out: GitLabCallFailure at once, rather than a retry GitLab said would
+ *   fail.
  * - 5xx and no reply → wait Retry-After or back-off (capped) and try again, except for requests in
  *   NOT_REPEATABLE, whose outcome is then unknown and is reported at once.
  * - any other status → GitLabCallFailure at once.
@@ -262,61 +273,71 @@ function requestHandler(policy: TransportPolicy) {
     for (let attempt = 1; ; attempt += 1) {
       // Before the timeout starts: a paced wait is not the request's time.
       const paced = await pacer?.acquire();
-      const timeout = AbortSignal.timeout(policy.requestTimeoutMs);
-      const request = new Request(url, {
-        headers: init.headers,
-        body: init.body,
-        method,
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
-      let response: Response;
       try {
-        // `dispatcher` is undici's per-request agent option, as rest passes it.
-        response = await (agent ? fetch(request, { dispatcher: agent } as RequestInit) : fetch(request));
-      } catch (error) {
-        const failed = noReply(error, policy.requestTimeoutMs);
-        if (!failed) throw error;
-        const reason = redactSecrets(failed.reason, secrets);
-        if (attempt < policy.maxAttempts && (failed.notSent || repeatable)) {
-          if (!failed.notSent) noteUncertain(`no reply (${reason})`);
-          await policy.sleep(backoffMs(attempt, policy.maxRetryWaitMs));
-          continue;
-        }
-        throw new GitLabCallFailure({ kind: 'no-reply', method, path, reason, attempts: attempt, earlierUncertainAttempt });
-      }
-
-      paced?.observe(response.headers, response.status);
-      const headers = Object.fromEntries(response.headers.entries());
-      if (response.ok) {
-        if (asStream) return { body: response.body as unknown as FormattedResponse['body'], headers, status: response.status };
-        let parsed: Awaited<ReturnType<typeof parseBody>>;
+        const timeout = AbortSignal.timeout(policy.requestTimeoutMs);
+        const request = new Request(url, {
+          headers: init.headers,
+          body: init.body,
+          method,
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        });
+        let response: Response;
         try {
-          parsed = await parseBody(response);
+          // `dispatcher` is undici's per-request agent option, as rest passes it.
+          response = await (agent ? fetch(request, { dispatcher: agent } as RequestInit) : fetch(request));
         } catch (error) {
           const failed = noReply(error, policy.requestTimeoutMs);
           if (!failed) throw error;
-          // The status line came but the body did not: GitLab processed the request, the result is lost.
-          const reason = redactSecrets(`the status line came but the body did not: ${failed.reason}`, secrets);
-          throw new GitLabCallFailure({ kind: 'bad-reply', method, path, status: response.status, statusText: response.statusText, reason, attempts: attempt, earlierUncertainAttempt });
+          const reason = redactSecrets(failed.reason, secrets);
+          if (attempt < policy.maxAttempts && (failed.notSent || repeatable)) {
+            if (!failed.notSent) noteUncertain(`no reply (${reason})`);
+            paced?.release();
+            await policy.sleep(backoffMs(attempt, policy.maxRetryWaitMs));
+            continue;
+          }
+          throw new GitLabCallFailure({ kind: 'no-reply', method, path, reason, attempts: attempt, earlierUncertainAttempt });
         }
-        if (!parsed.ok) {
-          throw new GitLabCallFailure({ kind: 'bad-reply', method, path, status: response.status, statusText: response.statusText, reason: 'the reply body is not valid JSON', attempts: attempt, earlierUncertainAttempt });
-        }
-        return { body: parsed.body as FormattedResponse['body'], headers, status: response.status };
-      }
 
-      const { status, statusText } = response;
-      const text = await response.text().catch(() => '');
-      const description = redactSecrets(describe(text, response.headers.get('content-type')) ?? '', secrets) || undefined;
-      const waitSeconds = retryAfterSeconds(response.headers, Date.now());
-      const retryable = status === 429 || (status >= 500 && repeatable);
-      if (retryable && attempt < policy.maxAttempts) {
-        if (status >= 500) noteUncertain(`${status} ${statusText}`.trim());
-        const waitMs = waitSeconds !== undefined ? waitSeconds * 1000 : backoffMs(attempt, policy.maxRetryWaitMs);
-        await policy.sleep(Math.min(waitMs, policy.maxRetryWaitMs));
-        continue;
+        paced?.observe(response.headers, response.status);
+        const headers = Object.fromEntries(response.headers.entries());
+        if (response.ok) {
+          if (asStream) return { body: response.body as unknown as FormattedResponse['body'], headers, status: response.status };
+          let parsed: Awaited<ReturnType<typeof parseBody>>;
+          try {
+            parsed = await parseBody(response);
+          } catch (error) {
+            const failed = noReply(error, policy.requestTimeoutMs);
+            if (!failed) throw error;
+            // The status line came but the body did not: GitLab processed the request, the result is lost.
+            const reason = redactSecrets(`the status line came but the body did not: ${failed.reason}`, secrets);
+            throw new GitLabCallFailure({ kind: 'bad-reply', method, path, status: response.status, statusText: response.statusText, reason, attempts: attempt, earlierUncertainAttempt });
+          }
+          if (!parsed.ok) {
+            throw new GitLabCallFailure({ kind: 'bad-reply', method, path, status: response.status, statusText: response.statusText, reason: 'the reply body is not valid JSON', attempts: attempt, earlierUncertainAttempt });
+          }
+          return { body: parsed.body as FormattedResponse['body'], headers, status: response.status };
+        }
+
+        const { status, statusText } = response;
+        const text = await response.text().catch(() => '');
+        const description = redactSecrets(describe(text, response.headers.get('content-type')) ?? '', secrets) || undefined;
+        const waitSeconds = retryAfterSeconds(response.headers, Date.now());
+        // Honour a 429's wait: never retry before it, and do not retry at all when it is longer than we may wait.
+        const waitTooLong = status === 429 && waitSeconds !== undefined && waitSeconds * 1000 > policy.maxRetryWaitMs;
+        const retryable = (status === 429 && !waitTooLong) || (status >= 500 && repeatable);
+        if (retryable && attempt < policy.maxAttempts) {
+          if (status >= 500) noteUncertain(`${status} ${statusText}`.trim());
+          paced?.release();
+          // With pacing, the 429 set the url's hold-back (observe above): the next acquire waits it out.
+          if (status === 429 && paced) continue;
+          const waitMs = waitSeconds !== undefined ? waitSeconds * 1000 : backoffMs(attempt, policy.maxRetryWaitMs);
+          await policy.sleep(Math.min(waitMs, policy.maxRetryWaitMs));
+          continue;
+        }
+        throw new GitLabCallFailure({ kind: 'status', method, path, status, statusText, description, retryAfterSeconds: waitSeconds, attempts: attempt, earlierUncertainAttempt });
+      } finally {
+        paced?.release();
       }
-      throw new GitLabCallFailure({ kind: 'status', method, path, status, statusText, description, retryAfterSeconds: waitSeconds, attempts: attempt, earlierUncertainAttempt });
     }
   };
 }

@@ -19,9 +19,11 @@ export interface GitLabAdapterOptions {
   /** Milliseconds since the epoch, for pacing; pass the clock `sleep` advances. Default Date.now. */
   now?: () => number;
   /**
-   * Client-side pacing per GitLab url and access token (gitlab-pacing.ts): `fromHeaders` follows GitLab's
-   * RateLimit-* headers, `requestsPerMinute` keeps a steady budget. Default none (every request at once,
-   * a 429 is waited out and retried); both engines turn it on.
+   * Client-side pacing (gitlab-pacing.ts): per GitLab url, a 429's Retry-After holds every request to the
+   * url back and halves the requests in flight (`maxInFlight`, default 32, the most it grows back to);
+   * per url and access token, `fromHeaders` follows GitLab's RateLimit-* headers when it sends them and
+   * `requestsPerMinute` keeps a steady budget. Default none (every request at once, a 429 is waited out
+   * and retried by that request alone); both engines turn it on.
    */
   pacing?: PacingOptions;
 }
@@ -48,9 +50,10 @@ const MAX_CLIENTS = 32;
  * (reset by token, reset by id, verify with a token, managers).
  *
  * Retry policy, per HTTP request (each page of a listing is one request):
- * - 429: wait what GitLab's Retry-After says (else RateLimit-Reset, else the back-off below), never
- *   longer than `maxRetryWaitMs` at a time, and try again, up to `maxAttempts` requests in all; then
- *   GitLabRateLimitedError with the `retryAfterSeconds` GitLab last asked for.
+ * - 429: wait what GitLab's Retry-After says (else RateLimit-Reset, else the back-off below) and try
+ *   again, up to `maxAttempts` requests in all; then GitLabRateLimitedError with the `retryAfterSeconds`
+ *   GitLab last asked for. A Retry-After longer than `maxRetryWaitMs` gives that error at once: retrying
+ *   sooner than GitLab said would only collect another 429.
  * - 5xx and no reply (refused, reset, DNS, TLS, or no reply within `requestTimeoutMs`): back off
  *   250 ms, 1 s, 4 s … (each capped at `maxRetryWaitMs`; a 503's Retry-After wins) and try again, up to
  *   `maxAttempts` requests; then GitLabServerError / GitLabUnreachableError. POST /user/runners is not
@@ -64,9 +67,13 @@ const MAX_CLIENTS = 32;
  * - The longest a call can take is about maxAttempts × requestTimeoutMs + (maxAttempts − 1) × maxRetryWaitMs
  *   (defaults: 3 × 30 s + 2 × 60 s), plus any pacing wait (at most until GitLab's window resets).
  *
- * Pacing (gitlab-pacing.ts; option `pacing`, off unless given), per GitLab url and access token (or
- * none), before every attempt:
- * - `pacing.fromHeaders` (default true): GitLab's `RateLimit-Remaining` / `RateLimit-Reset` headers:
+ * Pacing (gitlab-pacing.ts; option `pacing`, off unless given), before every attempt:
+ * - Per GitLab url, always: after a 429 no request to the url starts before its Retry-After has passed
+ *   (at most `maxRetryWaitMs`), and the requests allowed in flight halve (never below 1), growing back by
+ *   one after a run of successes (never above `pacing.maxInFlight`, default 32). Self-managed GitLab
+ *   sends RateLimit-* headers only with the 429, so this is what keeps a large scan going there.
+ * - Per GitLab url and access token (or none), `pacing.fromHeaders` (default true): GitLab's
+ *   `RateLimit-Remaining` / `RateLimit-Reset` headers, when it sends them on every reply:
  *   requests go at once while more than 20 % of the window's limit is left, are spread evenly until the
  *   reset below that, and wait for the reset once only a 5 % reserve is left (or after a 429).
  *   Requests still in flight are counted against what the last reply said was left, so a concurrent
@@ -102,7 +109,11 @@ export class GitLabAdapter implements GitLab {
       requestTimeoutMs: checkInteger('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_TRANSPORT_POLICY.requestTimeoutMs, 1),
       sleep: options.sleep ?? DEFAULT_TRANSPORT_POLICY.sleep,
     };
-    if (options.pacing) this.policy.pacers = new PacerRegistry({ now: options.now ?? Date.now, sleep: this.policy.sleep }, options.pacing);
+    if (options.pacing) {
+      // A 429 never holds a url back longer than one request may wait to retry.
+      const pacing = { maxHoldMs: this.policy.maxRetryWaitMs, ...options.pacing };
+      this.policy.pacers = new PacerRegistry({ now: options.now ?? Date.now, sleep: this.policy.sleep }, pacing);
+    }
     this.requesterFn = createRequester(this.policy);
   }
 

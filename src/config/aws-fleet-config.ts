@@ -7,7 +7,8 @@ import { checkReplaceHasAccessToken, checkUniqueNames, gitlabUrl, parseJsonWith,
  * Runners the scanner reads at once (each: GitLab's managers, one secret value, two ledger reads). At
  * 50 ms a GitLab call, 32 scan 10,000 runners in well under a minute (`npm run bench`); each is an open
  * socket to GitLab and a request GitLab serves at the same time, so a small self-managed GitLab may want
- * fewer. GitLab's rate limit is kept by pacing, not by this number.
+ * fewer. GitLab's rate limit is kept by pacing, not by this number; it is also the most requests the
+ * pacing lets be in flight to one GitLab url (halved on a 429, grown back on successes).
  */
 export const DEFAULT_SCAN_CONCURRENCY = 32;
 
@@ -93,7 +94,9 @@ export interface AwsFleetConfig {
   scanConcurrency: number;
   /**
    * A budget of GitLab requests a minute per GitLab url and access token (client-side pacing). Unset: the
-   * adapter follows GitLab's RateLimit-* headers only.
+   * adapter learns the limit from GitLab's answers only: it waits out each 429's Retry-After and halves its
+   * requests in flight (self-managed GitLab sends RateLimit-* with the 429 only), and follows RateLimit-*
+   * on every reply where the instance sends them. Set it (below GitLab's limit) to avoid even those 429s.
    */
   gitlabRequestsPerMinute: number | undefined;
   /** Per GitLab url (no trailing slash): the name or ARN of the secret holding an admin access token. */

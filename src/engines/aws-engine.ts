@@ -72,11 +72,13 @@ function oncePerUrl(read: (gitlabUrl: string) => Promise<string | undefined>): (
 export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clock: Clock = systemClock): AwsEngine {
   const store = new SecretsManagerStore(clients.secretsManager);
   const ledger = new DynamoDbLedger(clients.dynamodb, env.ledgerTableName);
-  // Paced by GitLab's RateLimit-* headers, and by the fleet's budget when it sets one (gitlab-pacing.ts).
+  // Paced (gitlab-pacing.ts) by a 429's Retry-After and requests in flight adapted per GitLab url (up to
+  // the scan's concurrency), by GitLab's RateLimit-* headers when it sends them, and by the fleet's budget
+  // when it sets one.
   const gitlab = new GitLabAdapter({
     sleep: (ms) => clock.sleep(ms),
     now: () => clock.now().getTime(),
-    pacing: { fromHeaders: true, requestsPerMinute: env.fleet.gitlabRequestsPerMinute },
+    pacing: { fromHeaders: true, requestsPerMinute: env.fleet.gitlabRequestsPerMinute, maxInFlight: env.fleet.scanConcurrency },
   });
   const fleet = (deadline: Date) =>
     new SsmFleet({ ssm: clients.ssm, documentName: env.hostDocumentName, clock, deadline: () => deadline, ...env.fleet.ssm });

@@ -13,6 +13,8 @@
  * - Faults are checked before the rate limit; the rate limit before the route. Latency is applied
  *   to every reply, including 429s and injected failures, after the request took effect.
  * - Rate-limit windows follow the simulated clock (`now`), aligned to the minute like Rack::Attack.
+ *   `RateLimit-*` headers come with the 429 only, as GitLab's (lib/gitlab/rack_attack.rb), unless
+ *   `rateLimitHeadersOnEveryReply` (GitLab's `rate_limiting_headers_for_unthrottled_requests` flag).
  *   `stats.peakRequestsPerMinute` is the most requests one caller made in one such window, counted
  *   whether or not a limit is set.
  */
@@ -35,6 +37,14 @@ export interface SimulatorOptions {
   latencyMs?: number;
   /** Fixed 60 s window per caller (PRIVATE-TOKEN value, else 'anonymous'); default none. */
   rateLimit?: { requestsPerMinute: number };
+  /**
+   * Send the `RateLimit-*` headers on every reply under a rate limit, not only on the 429. Default false,
+   * as GitLab: Rack::Attack's throttled responder (lib/gitlab/rack_attack.rb, `throttled_response_headers`)
+   * adds them to the 429 alone, with `Retry-After`. True is the instance whose admin turned on the feature
+   * flag `rate_limiting_headers_for_unthrottled_requests` (GitLab MR 209485, a Rack middleware that adds
+   * them to unthrottled replies too).
+   */
+  rateLimitHeadersOnEveryReply?: boolean;
   /** runner_token_expiration_interval; null/undefined = tokens never expire; < 7200 throws (GitLab's minimum). */
   tokenLifetimeSeconds?: number | null;
   /** Default false: POST /runners answers 410. */
@@ -75,6 +85,7 @@ export class GitLabSimulator {
   private readonly peakCounter = new FixedWindowCounter();
   private readonly now: () => Date;
   private readonly clockSkewMs: number;
+  private readonly rateLimitHeadersOnEveryReply: boolean;
   private latencyMs: number;
   private server: Server | undefined;
   private baseUrl: string | undefined;
@@ -91,6 +102,7 @@ export class GitLabSimulator {
     this.clockSkewMs = clockSkewMs;
     this.latencyMs = checkLatency(options.latencyMs ?? 0);
     this.limiter = new RateLimiter(options.rateLimit);
+    this.rateLimitHeadersOnEveryReply = options.rateLimitHeadersOnEveryReply ?? false;
     this.state = new SimulatorState({ now: this.now, tokenLifetimeSeconds: lifetime });
     this.settings = {
       version: options.version ?? DEFAULT_VERSION,
@@ -238,7 +250,9 @@ export class GitLabSimulator {
     }
 
     const reply = route ? this.route(route, req, url, rawBody) : notFound();
-    if (verdict) reply.headers = { ...verdict.headers, ...reply.headers };
+    // GitLab sends RateLimit-* with the 429 only (lib/gitlab/rack_attack.rb), unless the instance turned
+    // on `rate_limiting_headers_for_unthrottled_requests`: see SimulatorOptions.rateLimitHeadersOnEveryReply.
+    if (verdict && this.rateLimitHeadersOnEveryReply) reply.headers = { ...verdict.headers, ...reply.headers };
     if (route?.spec.resetsToken && reply.status >= 200 && reply.status < 300 && this.faultInjector.takeDropReset()) {
       this.afterLatency(() => req.socket.destroy());
       return;

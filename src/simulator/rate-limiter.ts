@@ -13,7 +13,10 @@ export interface RateLimitVerdict {
   limited: boolean;
   /** Seconds to the end of the window, at least 1. */
   retryAfterSeconds: number;
-  /** RateLimit-* headers as GitLab sends them (plus Retry-After when limited). */
+  /**
+   * RateLimit-* headers as GitLab's throttled responder builds them (lib/gitlab/rack_attack.rb), plus
+   * Retry-After when limited. The simulator puts them on the 429 only, unless told otherwise.
+   */
   headers: Record<string, string>;
 }
 

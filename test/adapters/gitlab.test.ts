@@ -451,14 +451,18 @@ describe('retries', () => {
     expect(sim.stats.rateLimited).toBe(3);
   });
 
-  it('caps a Retry-After longer than maxRetryWaitMs', async () => {
-    const { id, token } = sim.addRunner();
+  it('gives up at once on a Retry-After longer than maxRetryWaitMs rather than retry before GitLab said', async () => {
+    const { token } = sim.addRunner();
     sim.faults.failNext(1, { status: 429, retryAfterSeconds: 3600 });
+    sim.resetStats();
 
-    const issued = await adapter({ maxRetryWaitMs: 5000 }).resetWithToken(url, token);
+    const error = await rejection(adapter({ maxRetryWaitMs: 5000 }).resetWithToken(url, token));
 
-    expect(sim.runnerIdForToken(issued.token)).toBe(id);
-    expect(waits).toEqual([5000]);
+    expect(error).toBeInstanceOf(GitLabRateLimitedError);
+    expect(error).toMatchObject({ status: 429, retryAfterSeconds: 3600 });
+    expect(waits).toEqual([]);
+    expect(sim.stats.requests).toBe(1);
+    expect(sim.accepts(token)).toBe(true);
   });
 
   it("waits out GitLab's own rate limit window and then succeeds", async () => {

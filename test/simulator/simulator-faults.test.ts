@@ -5,9 +5,9 @@ import { asAccessToken, ManualClock, SECOND, useSimulators } from './simulator-c
 const started = useSimulators();
 
 describe('rate limit', () => {
-  it('answers 429 with Retry-After and RateLimit-* once a caller passes its requests per minute', async () => {
+  it("answers 429 with Retry-After and RateLimit-* once a caller passes its requests per minute (headers on every reply: GitLab's instance flag)", async () => {
     const clock = new ManualClock('2026-03-01T10:00:30.000Z');
-    const { sim, api } = await started({ now: clock.now, rateLimit: { requestsPerMinute: 3 } });
+    const { sim, api } = await started({ now: clock.now, rateLimit: { requestsPerMinute: 3 }, rateLimitHeadersOnEveryReply: true });
     const reader = sim.addAccessToken({ scopes: ['read_api'] });
 
     const allowed = [];
