@@ -10,11 +10,13 @@ let scenarios: RecordedScenarios;
 let evaluator: IamEvaluator;
 let requests: IamRequest[];
 
+// The scenarios are real work (four harnesses, rotations with bash hosts, a replacement): about 6 s alone,
+// several times that on a loaded 2-core machine. The bound only stops a hang.
 beforeAll(async () => {
   scenarios = await recordScenarios();
   evaluator = new IamEvaluator(scenarios.deployment);
   requests = unique([...scenarios.requests, ...platformRequests(scenarios.deployment), ...serviceRequests(scenarios.deployment)]);
-});
+}, 180_000);
 
 const ROLES: PrincipalName[] = ['RotateSecret', 'ScanExpiry', 'Notify', 'Operator', 'Host:builders'];
 
