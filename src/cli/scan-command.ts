@@ -14,6 +14,8 @@ import { alertLocally, ROTATION_BUDGET_MS } from './rotate-command.ts';
 export async function scanLocalFleet(engine: LocalEngine, output: Output, scanIntervalMs: number): Promise<number> {
   const deps: ScanDeps = {
     ...engine.deps,
+    // Every scan re-applies AWSCURRENT to every config file: a host left behind converges without a rotation.
+    convergeEveryHost: true,
     // The rotation runs to its end here, so its outcome is alerted here, as the rotation hook does in AWS.
     startRotation: async (runner, secretId) => {
       const alert = (result: { outcome: StepOutcome } | { error: unknown }) =>
@@ -55,8 +57,10 @@ function describeScan(result: RunnerScanResult): string {
   if (result.rotationStarted) return `due (${reason}): rotated`;
   if (result.plan?.decision.due) return `due (${reason}): NOT rotated`;
   if (result.repushed.length > 0) {
-    const took = result.repushed.filter(hostHoldsVersion).length;
-    return `not due (${reason}); re-pushed the current token to ${result.repushed.length} host(s), ${took} took it`;
+    const holding = result.repushed.filter(hostHoldsVersion);
+    const repaired = holding.filter((h) => h.status === 'updated').length;
+    const missing = result.repushed.length - holding.length;
+    return `not due (${reason}); ${holding.length} of ${result.repushed.length} host(s) hold the current token${repaired > 0 ? ` (${repaired} repaired now)` : ''}${missing > 0 ? `, ${missing} could not take it` : ''}`;
   }
   return `not due (${reason})`;
 }

@@ -13,6 +13,8 @@ export interface ScanInput {
   managers: RunnerManager[] | undefined;
   now: Date;
   scanIntervalMs: number;
+  /** Every host of the runner, when each scan re-applies AWSCURRENT to all of them (ScanDeps.convergeEveryHost). */
+  everyHost?: string[];
 }
 
 export interface ScanPlan {
@@ -51,8 +53,9 @@ export function planScan(input: ScanInput): ScanPlan {
 
 function hostsToRepush(input: ScanInput, warnings: string[]): string[] {
   const last = input.lastRotation;
-  if (!last || last.toVersionId !== input.currentVersionId) return [];
-  const repush = new Set(last.hosts.filter((h) => !hostHoldsVersion(h)).map((h) => h.host));
+  const repush = new Set(input.everyHost ?? []);
+  if (!last || last.toVersionId !== input.currentVersionId) return [...repush];
+  for (const h of last.hosts) if (!hostHoldsVersion(h)) repush.add(h.host);
   const staleBefore = Date.parse(last.promotedAt) + STALE_AFTER_ROTATION_MS;
   if (input.managers && input.now.getTime() > staleBefore) {
     const hostBySystemId = new Map(last.hosts.filter((h) => h.systemId).map((h) => [h.systemId as string, h.host]));

@@ -17,6 +17,14 @@ export interface ScanDeps {
   adminToken(gitlabUrl: string): Promise<string | undefined>;
   /** RotateSecret in the AWS engine (the hook then runs on its own); a whole rotation in the local engine. */
   startRotation(runner: ManagedRunner, secretId: string): Promise<void>;
+  /**
+   * Re-apply AWSCURRENT to every host of the runner on each scan, not only to those the ledger says missed
+   * it: a host restored from an image or a backup, one whose update was lost, or a config file added since
+   * the last rotation gets the current token without a new rotation and without an admin token. The
+   * updater answers `already-current` at no cost on the others. The local engine does this (its hosts are
+   * files on this machine); in AWS a State Manager association of the host document does it on the hosts.
+   */
+  convergeEveryHost?: boolean;
 }
 
 export interface RunnerScanResult {
@@ -65,7 +73,8 @@ export async function scanRunner(deps: ScanDeps, runner: ManagedRunner, secretId
   const live = atRunnerId(runner, current.runnerId);
   await retireIfPending(deps, runner, lastRotation, versionId, result.warnings);
   const managers = await readManagers(deps, live, result.warnings);
-  const plan = planScan({ runner: live, current, currentVersionId: versionId, rotationInProgress, lastRotation, managers, now: deps.clock.now(), scanIntervalMs });
+  const everyHost = deps.convergeEveryHost && live.hosts.kind === 'config-files' ? live.hosts.files.map((f) => f.name) : undefined;
+  const plan = planScan({ runner: live, current, currentVersionId: versionId, rotationInProgress, lastRotation, managers, now: deps.clock.now(), scanIntervalMs, everyHost });
   result.plan = plan;
   result.warnings.push(...plan.warnings);
   result.rotationStuck = plan.decision.due && rotationInProgress;

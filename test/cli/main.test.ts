@@ -76,10 +76,12 @@ describe('rotator', () => {
     output.lines.length = 0;
     expect(await rotator('scan')).toBe(0);
     expect(output.lines.find((l) => l.startsWith('[old] due'))).toContain('rotated');
-    expect(output.lines.find((l) => l.startsWith('[fresh] '))).toContain('not due');
+    // Not due, and every host converged on the current token (adopted without a rotation, so repaired now).
+    expect(output.lines.find((l) => l.startsWith('[fresh] not due'))).toMatch(/2 of 2 host\(s\) hold the current token \(2 repaired now\)$/);
     output.lines.length = 0;
     expect(await rotator('scan')).toBe(0);
     expect(output.lines.filter((l) => l.includes('not due'))).toHaveLength(2);
+    expect(output.lines.filter((l) => l.includes('repaired now'))).toEqual([]);
   });
 
   it('exits 1 and names the host when a host misses the token', async () => {

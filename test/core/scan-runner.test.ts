@@ -24,6 +24,41 @@ const scanDeps = (h: Harness): ScanDeps => ({
   },
 });
 
+describe('scanRunner converging every host', () => {
+  it('puts AWSCURRENT back on a host restored from its backup, without a rotation and without an admin token', async () => {
+    harness = await startHarness();
+    const h = harness;
+    await rotateNow(h.deps, h.runner.secretId, 60_000);
+    const current = await h.tokenAt({ stage: 'AWSCURRENT' });
+    const restored = h.fleet.hosts[1]!;
+    // The host goes back to the file it had before the rotation: the old, dead token.
+    await writeFile(restored.configPath, await readFile(`${restored.configPath}.bak`));
+    const resetsBefore = h.simulator.runner(h.runner.runnerId)?.tokenResets;
+
+    const result = await scanRunner({ ...scanDeps(h), convergeEveryHost: true }, h.runner, h.runner.secretId, SIX_HOURS);
+
+    expect(result.rotationStarted).toBe(false);
+    expect(result.repushed.map((r) => [r.host, r.status]).sort()).toEqual(
+      h.fleet.hosts.map((host) => [host.name, host === restored ? 'updated' : 'already-current']).sort(),
+    );
+    expect(h.simulator.runner(h.runner.runnerId)?.tokenResets).toBe(resetsBefore);
+    const checks = await checkHosts(h.fleet.hosts, h.fleet.url);
+    expect(checks.map((c) => c.token === current && c.accepted)).toEqual(h.fleet.hosts.map(() => true));
+  });
+
+  it('leaves the hosts alone without convergence when the ledger says each took the current token', async () => {
+    harness = await startHarness();
+    const h = harness;
+    await rotateNow(h.deps, h.runner.secretId, 60_000);
+    const restored = h.fleet.hosts[1]!;
+    await writeFile(restored.configPath, await readFile(`${restored.configPath}.bak`));
+
+    const result = await scanRunner(scanDeps(h), h.runner, h.runner.secretId, SIX_HOURS);
+
+    expect(result.repushed).toEqual([]);
+  });
+});
+
 describe('scanRunner', () => {
   it('rotates a runner whose token is due', async () => {
     harness = await startHarness();
