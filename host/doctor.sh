@@ -6,8 +6,9 @@
 #             [--probe yes|no] [--timeout SECONDS]
 #
 # Runs with bash, coreutils, sed, awk and (for the network checks) curl: no Node, no jq. It never writes
-# config.toml, never sends a token anywhere, and never calls POST /runners/verify (that would need the
-# token on a command line or in a curl config, and it touches GitLab's manager record). What it checks:
+# config.toml, never sends a token anywhere (nor a url's user:password@: urls are printed and probed
+# without it), and never calls POST /runners/verify (that would need the token on a command line or in a
+# curl config, and it touches GitLab's manager record). What it checks:
 #   config.unreadable     the file is missing, not a regular file, or not readable
 #   file.mode             group or others have any permission on config.toml
 #   config.unparseable    the updater's own TOML validator (the awk walker of update-runner-token.sh,
@@ -91,6 +92,18 @@ json_str() {
   s=${s//$'\n'/\\n}
   s=$(printf '%s' "$s" | tr -d '\000-\010\013\014\016-\037\177')
   printf '"%s"' "$s"
+}
+
+# strip_userinfo VAR URL — sets VAR to URL without the user:password@ before its host. A config url may
+# carry credentials (https://oauth2:glpat-…@host); they are never printed (the evidence goes to SSM output)
+# nor sent to curl. Everything up to the last "@" ahead of any "?" or "#" goes (RFC 3986 ends the userinfo
+# at the first "/", but a password with a raw "/" would then show).
+strip_userinfo() {
+  local scheme="" rest=$2 head
+  if [[ $rest == *://* ]]; then scheme=${rest%%://*}://; rest=${rest#*://}; fi
+  head=${rest%%[?#]*}
+  if [[ $head == *@* ]]; then rest=${rest#"${head%@*}@"}; fi
+  printf -v "$1" '%s' "$scheme$rest"
 }
 
 json_or_null() {
@@ -272,6 +285,7 @@ inventory=""
 declare -A PROBE_RUNNERS=()
 declare -A PROBE_CA=()
 while IFS=$'\037' read -r idx name url id kind _obtained expires ff cafile; do
+  strip_userinfo url "$url"
   if [[ -n $name && -n $id ]]; then label="$name (id $id)"
   elif [[ -n $name ]]; then label=$name
   elif [[ -n $id ]]; then label="id $id"

@@ -22,10 +22,12 @@
 #                          replace strategy) | remove (remove SSM_RunnerId's table; no secret is read)
 #   SSM_FromRunnerId       mode add: the runner whose table is copied; 'none' otherwise
 #
-# The token goes from the AWS CLI's stdout into a private file (umask 077, in a mktemp -d folder that
-# a trap removes on every exit) and reaches the updater as --token-file. It is never held in a shell
-# variable, never an argument (ps shows only the ARN and the version id), and never printed: the AWS
-# CLI's stderr is captured and reduced to its error code.
+# The token never touches a file, so a kill (SIGKILL on cancel or timeout) leaves none behind: the AWS
+# CLI's stdout goes through pipes (tr, sed, od) into this shell's memory, as hex, and reaches the updater
+# on a pipe as --token-file /dev/fd/3 (the previous token as --previous-token-file /dev/fd/4). It is never
+# exported, never an argument (ps shows only the ARN and the version id), and never printed: the AWS
+# CLI's stderr, the only thing written to the private folder (umask 077, mktemp -d, removed by a trap),
+# is reduced to its error code.
 #
 # stdout/stderr and the exit code are the updater's (see host/README.md), plus:
 #   2  a parameter is missing or malformed, or the updater is not next to this script
@@ -34,8 +36,8 @@
 # A previous version that cannot be read is only a warning: the updater needs it only for a config.toml
 # whose [[runners]] tables have no id, and then says so itself (exit 5).
 #
-# Requires bash, coreutils, sed, grep and the AWS CLI (v2 ships with Amazon Linux 2023; install it on
-# Ubuntu). The host's instance role needs secretsmanager:GetSecretValue on the secret (and kms:Decrypt
+# Requires bash, coreutils (od among them), sed, grep and the AWS CLI (v2 ships with Amazon Linux 2023;
+# install it on Ubuntu). The host's instance role needs secretsmanager:GetSecretValue on the secret (and kms:Decrypt
 # when the secret uses a customer managed key).
 
 set -euo pipefail
@@ -52,7 +54,7 @@ cleanup() {
   if [[ -n $WORK ]]; then rm -rf -- "$WORK" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
-# Without these a signal would end bash without running the EXIT trap (and leave the token file).
+# Without these a signal would end bash without running the EXIT trap (and leave the private folder).
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -127,32 +129,29 @@ aws_reason() {
 # Set by main: the region is in the ARN, so the call works even where the CLI has no region configured.
 REGION_ARGS=()
 
-# read_version VERSION — writes the secret value of VERSION to $WORK/value; returns the aws exit code
-# and leaves the reduced reason in $WORK/reason.
-read_version() {
-  local version=$1 rc=0
-  aws secretsmanager get-secret-value ${REGION_ARGS[@]+"${REGION_ARGS[@]}"} --secret-id "$SSM_SecretArn" --version-id "$version" \
-    --query SecretString --output text >"$WORK/value" 2>"$WORK/aws-stderr" </dev/null || rc=$?
-  if ((rc != 0)); then
-    aws_reason "$WORK/aws-stderr" "$rc" >"$WORK/reason"
-    rm -f -- "$WORK/value"
-  fi
-  rm -f -- "$WORK/aws-stderr"
-  return "$rc"
+# fetch_token VERSION — prints the "token" field of VERSION's secret value ({"runner_id":…,"url":"…",
+# "token":"glrt-…",…}) as od hex, one " xx" per byte with sed's final newline, or nothing when there is
+# none: hex, because a shell variable cannot hold a NUL (the updater refuses one, it must see it). Pipes
+# only. Returns the aws exit code (set -o pipefail) and leaves the CLI's stderr in $WORK/aws-stderr.
+fetch_token() {
+  # One line whatever the JSON's layout; "token" followed by ":" is the key, never "token_expires_at".
+  aws secretsmanager get-secret-value ${REGION_ARGS[@]+"${REGION_ARGS[@]}"} --secret-id "$SSM_SecretArn" --version-id "$1" \
+    --query SecretString --output text 2>"$WORK/aws-stderr" </dev/null |
+    tr '\r\n' '  ' | sed -n 's/.*"token"[[:space:]]*:[[:space:]]*"\([^"\\]*\)".*/\1/p' | od -An -v -tx1 | tr -d '\n'
 }
 
-# extract_token OUT — picks "token":"…" out of the JSON in $WORK/value ({"runner_id":…,"url":"…",
-# "token":"glrt-…",…}) into OUT, through a pipe and files only. Returns 1 when there is no token.
-extract_token() {
-  local out=$1
-  # One line whatever the JSON's layout; "token" followed by ":" is the key, never "token_expires_at".
-  tr '\r\n' '  ' <"$WORK/value" | sed -n 's/.*"token"[[:space:]]*:[[:space:]]*"\([^"\\]*\)".*/\1/p' >"$out"
-  rm -f -- "$WORK/value"
-  grep -q '[^[:space:]]' -- "$out"
+# has_token HEX — true when HEX (from fetch_token) holds a byte other than whitespace.
+has_token() {
+  [[ $1 =~ \ ([13-9a-f][0-9a-f]|0[0-8e-f]|2[1-9a-f]) ]]
+}
+
+# unhex HEX — writes the bytes back, for the updater's pipe (printf is a builtin: no command line).
+unhex() {
+  printf '%b' "${1// /\\x}" 2>/dev/null
 }
 
 main() {
-  local updater rc=0 reason
+  local updater rc=0 reason token="" previous=""
   local -a args
   updater=${1:-"$(dirname -- "${BASH_SOURCE[0]}")/update-runner-token.sh"}
   if [[ ! -f $updater || ! -r $updater ]]; then die "$E_USAGE" "the host updater is not at $updater"; fi
@@ -169,36 +168,43 @@ main() {
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/run-update-runner-token.XXXXXXXXXX") ||
     die "$E_USAGE" "cannot create a private temporary folder"
 
-  read_version "$SSM_VersionId" || rc=$?
+  token=$(fetch_token "$SSM_VersionId") || rc=$?
   if ((rc != 0)); then
-    reason=$(cat -- "$WORK/reason")
+    reason=$(aws_reason "$WORK/aws-stderr" "$rc")
     die "$E_SECRET" "cannot read secret version $SSM_VersionId of $SSM_SecretArn: $reason (aws exit $rc)"
   fi
-  if ! extract_token "$WORK/token"; then
+  if ! has_token "$token"; then
     die "$E_NO_TOKEN" "secret version $SSM_VersionId of $SSM_SecretArn holds no token field"
   fi
 
-  args=(--config "$SSM_ConfigPath" --runner-id "$SSM_RunnerId" --url "$SSM_GitLabUrl" --token-file "$WORK/token" --reload "$SSM_ReloadMode")
+  args=(--config "$SSM_ConfigPath" --runner-id "$SSM_RunnerId" --url "$SSM_GitLabUrl" --token-file /dev/fd/3 --reload "$SSM_ReloadMode")
   if [[ $MODE == add ]]; then
     # The old table is found by id: no previous token.
     args+=(--mode add --from-runner-id "$FROM_ID")
   elif [[ $SSM_PreviousVersionId != none ]]; then
     rc=0
-    read_version "$SSM_PreviousVersionId" || rc=$?
+    previous=$(fetch_token "$SSM_PreviousVersionId") || rc=$?
     if ((rc != 0)); then
-      reason=$(cat -- "$WORK/reason")
+      reason=$(aws_reason "$WORK/aws-stderr" "$rc")
       warn "cannot read previous secret version $SSM_PreviousVersionId: $reason (aws exit $rc); going on without it"
-    elif ! extract_token "$WORK/previous-token"; then
+      previous=""
+    elif ! has_token "$previous"; then
       warn "previous secret version $SSM_PreviousVersionId holds no token field; going on without it"
+      previous=""
     else
-      args+=(--previous-token-file "$WORK/previous-token")
+      args+=(--previous-token-file /dev/fd/4)
     fi
   fi
+  rm -f -- "$WORK/aws-stderr"
   if [[ $SSM_ExpiresAt != none ]]; then args+=(--expires-at "$SSM_ExpiresAt"); fi
 
-  # Not exec: the EXIT trap must still remove the token files once the updater is done.
+  # Not exec: the EXIT trap must still remove the private folder once the updater is done.
   rc=0
-  bash -- "$updater" "${args[@]}" || rc=$?
+  if [[ -n $previous ]]; then
+    bash -- "$updater" "${args[@]}" 3< <(unhex "$token") 4< <(unhex "$previous") || rc=$?
+  else
+    bash -- "$updater" "${args[@]}" 3< <(unhex "$token") || rc=$?
+  fi
   return "$rc"
 }
 

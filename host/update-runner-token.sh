@@ -22,7 +22,10 @@
 #     host never rotates the shared token on its own (which would strand every other host);
 #   * leaves every other byte of the file as it was, writes atomically (temp file + rename) with the
 #     original owner and mode, and keeps the previous file as PATH.bak (mode 0600).
-#   The token is only ever read from files: it never appears in arguments, output or error messages.
+#   The token is only ever read from FILE (best a pipe: /dev/stdin or /dev/fd/N, so it is never on disk),
+#   once, and held in memory: it never appears in arguments, the environment, output or error messages.
+#   It must be one line of at most 1 KB of UTF-8 without NUL, control characters, whitespace, quotes or
+#   backslashes (exit 2 otherwise).
 #
 # --mode add (a new runner for this host, set up like an existing one):
 #   * if a table with url GITLAB_URL and id NEW_ID exists already, it is treated as in update mode
@@ -54,7 +57,7 @@
 # Exit codes:
 #   0  updated, added, removed, or already current (stdout says which); also when only the reload failed
 #   1  unexpected internal error (a bug: please report it)
-#   2  usage or bad argument (unknown option, bad runner id / url / expiry, bad token file)
+#   2  usage or bad argument (unknown option, bad runner id / url / expiry, bad token file or token)
 #   3  config file missing, not a regular file, or unreadable
 #   4  malformed TOML (or a target runner shape this tool will not edit)
 #   5  no matching [[runners]] table (add: no table to copy)
@@ -67,7 +70,7 @@
 #   UPDATE_RUNNER_TOKEN_PKILL      command used instead of `pkill`
 #
 # Requires bash and POSIX/GNU coreutils tools only (awk, sed, grep, mktemp, mv, chmod, chown, stat,
-# date, cat, tail, readlink, sync); runs with mawk (Ubuntu) and gawk (Amazon Linux).
+# date, cat, head, od, tail, readlink, sync); runs with mawk (Ubuntu) and gawk (Amazon Linux).
 
 set -euo pipefail
 # Every file this script creates (temp file, backup) starts private; the new config.toml then gets
@@ -170,20 +173,62 @@ parse_args() {
   done
 }
 
-# check_token_file FILE OPTION — one non-empty line, no whitespace, quotes, backslashes or control
-# characters (so it can be written into a TOML string as is). The content is held only in a local
-# variable and never printed.
+# The tokens, read once by check_token_file and then held only in this shell's memory (never exported,
+# never in a file): with_tokens hands them to each run of the TOML walker on pipes.
+TOKEN="" PREV_TOKEN=""
+readonly TOKEN_MAX_BYTES=1024
+
+# check_token_file FILE OPTION VAR — reads the token from FILE once, checks it and keeps it in VAR.
+# FILE is a regular file, a named pipe, /dev/stdin, or /dev/fd/N (N 0 or 3-9: a descriptor this script
+# was started with, read as a descriptor, so a socket works too, then closed: no child gets it). The
+# token must be one line of at most 1 KB of valid UTF-8 without NUL, control characters, whitespace,
+# quotes or backslashes (so it goes into a TOML string as is, and gitlab-runner's TOML parser accepts
+# it). It is never printed: every error names only the option and FILE.
+# The bytes go through od (coreutils), so a NUL is seen too (a shell variable cannot hold one). UTF-8 is
+# checked with an exact RFC 3629 pattern over od's hex rather than with iconv: glibc's iconv (on Amazon
+# Linux 2023 and Ubuntu 22.04 alike) accepts F4 90 80 80 and up, beyond U+10FFFF, which Go's TOML
+# parser (gitlab-runner) refuses. od and head are coreutils on both.
 check_token_file() {
-  local file=$1 opt=$2 content=""
-  if [[ ! -e $file ]]; then die "$E_USAGE" "token file does not exist" "$opt $file"; fi
-  if [[ ! -f $file ]]; then die "$E_USAGE" "token file is not a regular file" "$opt $file"; fi
-  if [[ ! -r $file ]]; then die "$E_USAGE" "token file is not readable" "$opt $file"; fi
-  IFS= read -r -d '' content <"$file" || true
-  content=${content%$'\n'}
-  if [[ -z $content ]]; then die "$E_USAGE" "token file is empty" "$opt $file"; fi
-  if [[ $content == *$'\n'* ]]; then die "$E_USAGE" "token file must hold exactly one line" "$opt $file"; fi
-  if [[ $content == *[[:space:][:cntrl:]\"\'\\]* ]]; then
+  local file=$1 opt=$2 var=$3 fd="" hex c=' [89ab][0-9a-f]' utf8
+  case $file in
+    /dev/stdin) fd=0 ;;
+    /dev/fd/*) fd=${file#/dev/fd/} ;;
+  esac
+  if [[ -n $fd ]]; then
+    if [[ ! $fd =~ ^[03-9]$ ]] || ! { true <&"$fd"; } 2>/dev/null; then die "$E_USAGE" "token descriptor is not open, or not 0 or 3-9" "$opt $file"; fi
+    hex=$(head -c $((TOKEN_MAX_BYTES + 2)) <&"$fd" 2>/dev/null | od -An -v -tx1) || die "$E_USAGE" "token file is not readable" "$opt $file"
+    if ((fd == 0)); then exec </dev/null; else exec {fd}<&-; fi
+  else
+    if [[ ! -e $file ]]; then die "$E_USAGE" "token file does not exist" "$opt $file"; fi
+    if [[ ! -f $file && ! -p $file ]]; then die "$E_USAGE" "token file is not a regular file or a pipe" "$opt $file"; fi
+    if [[ ! -r $file ]]; then die "$E_USAGE" "token file is not readable" "$opt $file"; fi
+    hex=$(head -c $((TOKEN_MAX_BYTES + 2)) -- "$file" 2>/dev/null | od -An -v -tx1) || die "$E_USAGE" "token file is not readable" "$opt $file"
+  fi
+  # One " xx" per byte, less one final newline.
+  hex=${hex//$'\n'/}
+  hex=${hex% 0a}
+  if [[ -z $hex ]]; then die "$E_USAGE" "token file is empty" "$opt $file"; fi
+  if ((${#hex} > 3 * TOKEN_MAX_BYTES)); then die "$E_USAGE" "token is longer than $TOKEN_MAX_BYTES bytes" "$opt $file"; fi
+  if [[ $hex == *" 0a"* ]]; then die "$E_USAGE" "token file must hold exactly one line" "$opt $file"; fi
+  if [[ $hex == *" 00"* ]]; then die "$E_USAGE" "token holds a NUL byte" "$opt $file"; fi
+  if [[ $hex =~ \ (0[9a-d]|20|22|27|5c) ]]; then
     die "$E_USAGE" "token file must hold one token without whitespace, quotes or backslashes" "$opt $file"
+  fi
+  if [[ $hex == *" "[01]* || $hex == *" 7f"* ]]; then die "$E_USAGE" "token holds a control character" "$opt $file"; fi
+  utf8="^( [0-7][0-9a-f]| (c[2-9a-f]|d[0-9a-f])$c| e0 [ab][0-9a-f]$c| (e[1-9a-c]|e[ef])$c$c| ed [89][0-9a-f]$c| f0 (9[0-9a-f]|[ab][0-9a-f])$c$c| f[1-3]$c$c$c| f4 8[0-9a-f]$c$c)*\$"
+  if [[ $hex == *" "[89a-f]* && ! $hex =~ $utf8 ]]; then die "$E_USAGE" "token is not valid UTF-8" "$opt $file"; fi
+  printf -v "$var" '%b' "${hex// /\\x}"
+}
+
+# with_tokens COMMAND... — runs COMMAND (the walker) with the new token on descriptor 3 and the previous
+# one on descriptor 4: pipes from this shell's memory, fresh for each run (a pipe is read only once).
+with_tokens() {
+  if [[ -z $TOKEN ]]; then
+    "$@"
+  elif [[ -z $PREV_TOKEN ]]; then
+    "$@" 3< <(printf '%s\n' "$TOKEN")
+  else
+    "$@" 3< <(printf '%s\n' "$TOKEN") 4< <(printf '%s\n' "$PREV_TOKEN")
   fi
 }
 
@@ -234,8 +279,15 @@ validate_args() {
       die "$E_USAGE" "expiry must be an ISO 8601 date-time with a zone, e.g. 2025-01-31T12:00:00Z" "--expires-at"
     fi
   fi
-  if [[ $MODE != remove ]]; then check_token_file "$TOKEN_FILE" --token-file; fi
-  if [[ -n ${SEEN[--previous-token-file]:-} ]]; then check_token_file "$PREV_TOKEN_FILE" --previous-token-file; fi
+  # From here on the walker reads the tokens from with_tokens' pipes.
+  if [[ $MODE != remove ]]; then
+    check_token_file "$TOKEN_FILE" --token-file TOKEN
+    TOKEN_FILE=/dev/fd/3
+  fi
+  if [[ -n ${SEEN[--previous-token-file]:-} ]]; then
+    check_token_file "$PREV_TOKEN_FILE" --previous-token-file PREV_TOKEN
+    PREV_TOKEN_FILE=/dev/fd/4
+  fi
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -255,9 +307,22 @@ AWK_PROG='
 function bad(msg) { if (err == "") { err = msg; errcode = 4; errline = NR } return 0 }
 function bad_at(line, msg) { if (err == "") { err = msg; errcode = 4; errline = line } return 0 }
 function fail(code, msg) { if (err == "") { err = msg; errcode = code; errline = 0 } }
-function skip_ws(s, p) { while (p <= length(s) && (substr(s, p, 1) == " " || substr(s, p, 1) == "\t")) p++; return p }
-function bare_end(s, p) { while (p <= length(s) && substr(s, p, 1) ~ /[A-Za-z0-9_+.:-]/) p++; return p - 1 }
-function key_end(s, p) { while (p <= length(s) && substr(s, p, 1) ~ /[A-Za-z0-9_-]/) p++; return p - 1 }
+# Runs of blanks, bare-value and bare-key characters: one match() per window of the line, not one
+# step per character (a window doubles while the run fills it, so the work stays linear in the run).
+function skip_ws(s, p,    c, w) {
+  c = substr(s, p, 1)
+  if (c != " " && c != "\t") return p
+  for (w = 16; match(substr(s, p, w), /^[ \t]+/); w *= 2) { p += RLENGTH; if (RLENGTH < w) break }
+  return p
+}
+function bare_end(s, p,    w) {
+  for (w = 32; match(substr(s, p, w), /^[A-Za-z0-9_+.:-]+/); w *= 2) { p += RLENGTH; if (RLENGTH < w) break }
+  return p - 1
+}
+function key_end(s, p,    w) {
+  for (w = 32; match(substr(s, p, w), /^[A-Za-z0-9_-]+/); w *= 2) { p += RLENGTH; if (RLENGTH < w) break }
+  return p - 1
+}
 
 # Length of the escape sequence at s[p] (a backslash) in a basic string, or 0 when it is not valid
 # TOML (1.0, plus \e and \xHH of 1.1). mlb: in a multi-line basic string, where a backslash that
@@ -284,36 +349,55 @@ function esc_len(s, p, mlb,    d, n, h) {
 function esc_bad(s, p) { SERR = "invalid escape sequence \\" substr(s, p + 1, 1) " in a string"; return 0 }
 
 # Position of the quote that closes the one-line string opening at p, or 0 (SERR says why).
-function str_end(s, p,    q, c, e) {
+function str_end(s, p,    q, c, e, w) {
   SERR = "unterminated string"
   q = substr(s, p, 1); p++
-  if (q == "\047") { e = index(substr(s, p), "\047"); return e ? p + e - 1 : 0 }
+  if (q == "\047") {
+    # Looked for in windows that double, never in the whole rest of the line (a copy of it for
+    # each string: quadratic on a line of many strings); linear in the length of the string.
+    for (w = 64; ; w *= 2) {
+      e = index(substr(s, p, w), "\047")
+      if (e) return p + e - 1
+      if (p + w > length(s)) return 0
+    }
+  }
+  # From one quote or backslash to the next, found in windows as above.
+  w = 32
   while (p <= length(s)) {
-    c = substr(s, p, 1)
-    if (c == "\\") {
+    if (!match(substr(s, p, w), /["\\]/)) { p += w; w *= 2; continue }
+    p += RSTART - 1; w = 32
+    if (substr(s, p, 1) == "\\") {
       if (p == length(s)) return 0
       e = esc_len(s, p, 0)
       if (!e) return esc_bad(s, p)
       p += e; continue
     }
-    if (c == "\"") return p
-    p++
+    return p
   }
   return 0
 }
 
-function unescape(v,    o, i, c, d) {
-  o = ""
-  for (i = 1; i <= length(v); i++) {
-    c = substr(v, i, 1)
-    if (c == "\\" && i < length(v)) {
-      d = substr(v, ++i, 1)
-      o = o (d == "n" ? "\n" : d == "t" ? "\t" : d == "r" ? "\r" : d)
-      continue
-    }
-    o = o c
-  }
-  return o
+# \n, \t and \r decoded, any other \X read as X, a lone backslash at the end kept. With gsub, which is
+# linear in mawk and gawk alike; appending one character at a time is not (mawk copies the whole
+# string on every append: minutes for a string of a few hundred KB). An escaped backslash is \001
+# meanwhile: no line holds a control character (checked before anything is parsed). A replacement of
+# one backslash ("\\") means one backslash in both awks ("\\\\" gives two in gawk).
+function unescape(v,    t) {
+  if (!index(v, "\\")) return v
+  gsub(/\\\\/, "\001", v)
+  t = ""
+  if (substr(v, length(v)) == "\\") { t = "\\"; v = substr(v, 1, length(v) - 1) }
+  gsub(/\\n/, "\n", v); gsub(/\\t/, "\t", v); gsub(/\\r/, "\r", v)
+  gsub(/\\/, "", v); gsub(/\001/, "\\", v)
+  return v t
+}
+
+# A[lo..hi] joined with sep, halves first: O(n log n) bytes copied, where appending one part at a
+# time copies the whole result each time (quadratic for a key of thousands of dotted parts).
+function tjoin(A, lo, hi, sep,    mid) {
+  if (lo >= hi) return lo == hi ? A[lo] : ""
+  mid = int((lo + hi) / 2)
+  return tjoin(A, lo, mid, sep) sep tjoin(A, mid + 1, hi, sep)
 }
 
 # Position after the """ or triple-single-quote that closes the open multi-line string, or 0 (also
@@ -340,8 +424,8 @@ function ml_close(s, p,    c, e, q) {
 
 # Dotted key (bare or quoted parts) at p; sets KEND (after trailing blanks), KERR (2: bad string,
 # SERR says why), and the parts KP[1..KPN].
-function parse_key(s, p,    k, part, c, e) {
-  k = ""; KERR = 0; KPN = 0
+function parse_key(s, p,    part, c, e) {
+  KERR = 0; KPN = 0
   while (1) {
     p = skip_ws(s, p); c = substr(s, p, 1)
     if (c == "\"" || c == "\047") {
@@ -355,55 +439,61 @@ function parse_key(s, p,    k, part, c, e) {
       if (e < p) { KERR = 1; return "" }
       part = substr(s, p, e - p + 1); p = e + 1
     }
-    k = KPN ? k "." part : part
     KP[++KPN] = part
     p = skip_ws(s, p)
     if (substr(s, p, 1) == ".") { p++; continue }
     KEND = p
-    return k
+    return KPN == 1 ? KP[1] : KPN == 2 ? KP[1] "." KP[2] : tjoin(KP, 1, KPN, ".")
   }
 }
 
 # ---- What is defined where (a table or key may be defined only once) ----
-# TY[path] for every table and key: H table of a [header], I table created as the parent of a
-# header, D table created by dotted keys, A array of tables ([[header]]), V any other value. A path
-# joins the parts of the full key with SUBSEP; an element of an array of tables adds "\035" and its
-# number (AN[path] is the current one). CUR is the path of the table of the current header.
+# Every table and key is a node, numbered: 0 is the root table, NODE[nd, part] the child part of
+# node nd. TY[node]: H table of a [header], I table created as the parent of a header, D table
+# created by dotted keys, A array of tables ([[header]]), V any other value. AE[node] of an array of
+# tables is the node of its current element; CUR is the node of the table of the current header.
+# (Numbers rather than paths of all the parts: a path for every prefix of a key of thousands of
+# dotted parts would be quadratic in time and memory.)
 
-# Registers the key KP[1..KPN] (named name) in the table at path base.
-function reg_key(base, name,    i, path) {
-  path = base
+# The child part of node nd, made with type ty when there is none (then NEWN is 1).
+function child(nd, part, ty) {
+  NEWN = !((nd, part) in NODE)
+  if (NEWN) { NODE[nd, part] = ++NID; TY[NID] = ty }
+  return NODE[nd, part]
+}
+
+# Registers the key KP[1..KPN] (named name) in the table of node base.
+function reg_key(base, name,    i, nd) {
+  nd = base
   for (i = 1; i < KPN; i++) {
-    path = path SUBSEP KP[i]
-    if (!(path in TY)) TY[path] = "D"
-    else if (TY[path] != "D") return bad("duplicate key " name " (" key_prefix(i) " is already defined)")
+    nd = child(nd, KP[i], "D")
+    if (TY[nd] != "D") return bad("duplicate key " name " (" key_prefix(i) " is already defined)")
   }
-  path = path SUBSEP KP[KPN]
-  if (path in TY) return bad("duplicate key " name)
-  TY[path] = "V"
+  child(nd, KP[KPN], "V")
+  if (!NEWN) return bad("duplicate key " name)
   return 1
 }
 
-function key_prefix(n,    i, k) { k = KP[1]; for (i = 2; i <= n; i++) k = k "." KP[i]; return k }
+# The first parts KP[1..upto] of the key, as written in a message.
+function key_prefix(upto) { return tjoin(KP, 1, upto, ".") }
 
 # Registers the header [name] or [[name]] (parts KP[1..KPN]) and makes it the current table.
-function reg_header(name, aot,    i, path, t) {
-  path = ""
+function reg_header(name, aot,    i, nd, t) {
+  nd = 0
   for (i = 1; i < KPN; i++) {
-    path = path SUBSEP KP[i]
-    if (!(path in TY)) TY[path] = "I"
-    else if (TY[path] == "A") path = path "\035" AN[path]
-    else if (TY[path] == "V") return bad("table " name ": " key_prefix(i) " is already defined as a value")
+    nd = child(nd, KP[i], "I")
+    if (TY[nd] == "A") nd = AE[nd]
+    else if (TY[nd] == "V") return bad("table " name ": " key_prefix(i) " is already defined as a value")
   }
-  path = path SUBSEP KP[KPN]
-  t = (path in TY) ? TY[path] : ""
+  nd = child(nd, KP[KPN], "")
+  t = TY[nd]
   if (aot) {
-    if (t == "") { TY[path] = "A"; AN[path] = 0 }
+    if (t == "") TY[nd] = "A"
     else if (t != "A") return bad("array of tables [[" name "]] redefines " (t == "V" ? "a value" : "a table"))
-    CUR = path "\035" (++AN[path])
+    CUR = AE[nd] = ++NID
     return 1
   }
-  if (t == "" || t == "I") { TY[path] = "H"; CUR = path; return 1 }
+  if (t == "" || t == "I") { TY[nd] = "H"; CUR = nd; return 1 }
   if (t == "H") return bad("duplicate table [" name "]")
   if (t == "D") return bad("duplicate table [" name "] (already defined by dotted keys)")
   if (t == "A") return bad("table [" name "] redefines the array of tables [[" name "]]")
@@ -474,19 +564,20 @@ function after_value(s, p,    c) {
 # Whether s[p..] reads as `key =` or the line as a table header: in an open array, the next line
 # of the document (neither can be an array element).
 function looks_kv(s, p) { parse_key(s, p); return !KERR && substr(s, KEND, 1) == "=" }
-function looks_hdr(s, p) { return p == skip_ws(s, 1) && s ~ /^[ \t]*\[\[?[ \t]*[A-Za-z_][A-Za-z0-9_. \t-]*\]\]?[ \t]*(#.*)?$/ }
+function looks_hdr(s, p) { return p == lws && s ~ /^[ \t]*\[\[?[ \t]*[A-Za-z_][A-Za-z0-9_. \t-]*\]\]?[ \t]*(#.*)?$/ }
 
 # A value (scalar or bracket) just ended at the current depth: returns 1 when it was the top-level one.
-function vdone(    d) { d = length(stk); if (d == 0) return 1; st[d] = "c"; return 0 }
+function vdone() { if (!sd) return 1; st[sd] = "c"; return 0 }
 
 # Closes the open array or inline table with c ("]" or "}").
 function vclose(c) {
-  if (substr(stk, length(stk), 1) != (c == "]" ? "[" : "{")) return bad("unbalanced brackets")
-  stk = substr(stk, 1, length(stk) - 1)
+  if (sk[sd] != (c == "]" ? "[" : "{")) return bad("unbalanced brackets")
+  sd--
   return 1
 }
 
-# Reads a value from p, also across lines: the open arrays and inline tables are in stk, with the
+# Reads a value from p, also across lines: the open arrays and inline tables are sk[1..sd] ("[" or
+# "{"; an array and a depth, not a string copied on each push: quadratic in the depth), with the
 # state of each level in st[1..] (v: an element or "]"; c: a comma or the closing bracket; k: a key
 # or "}"; V: a value is required), and ml is an open multi-line string. Returns the position after
 # the top-level value once it is complete; 0 when the line ends with the value still open, or on an
@@ -501,7 +592,7 @@ function vscan(s, p,    c, d, t, e, top, key) {
       continue
     }
     p = skip_ws(s, p)
-    d = length(stk); top = substr(stk, d, 1); t = st[d]
+    d = sd; top = sk[d]; t = st[d]
     if (p > length(s) || substr(s, p, 1) == "#") {
       if (d == 0) return bad("missing value")
       if (t == "V") return bad("missing value in an inline table")
@@ -529,8 +620,8 @@ function vscan(s, p,    c, d, t, e, top, key) {
     if (c == "]" && t == "v") { vclose(c); p++; if (vdone()) return p; continue }
     if (c == "[" || c == "{") {
       if (d == 0) stk_open = NR
-      stk = stk c; st[d + 1] = (c == "[") ? "v" : "k"
-      if (c == "{") ipath[d + 1] = "\036" (++ninl)
+      sk[++sd] = c; st[sd] = (c == "[") ? "v" : "k"
+      if (c == "{") ipath[sd] = ++NID
       p++; continue
     }
     if (c == "\"" || c == "\047") {
@@ -562,8 +653,14 @@ function value_start(s, p,    c, e) {
   } else if (c == "[") VK = "array"
   else if (c == "{") VK = "inline"
   else VK = "bare"
-  stk = ""; st[0] = "V"
-  e = vscan(s, p)
+  sd = 0; st[0] = "V"
+  # A one-line string or a bare scalar: what vscan does for them at the top level, without its loop.
+  if (VK == "basic" || VK == "literal") { e = str_end(s, p); if (!e) return bad(SERR); e++ }
+  else if (VK == "bare") {
+    e = scalar_end(s, p)
+    if (e < p || !valid_bare(substr(s, p, e - p + 1))) return bad("invalid value")
+    e++
+  } else e = vscan(s, p)
   if (err != "" || !e) return 0
   VE = e - 1
   if (VK == "basic" || VK == "literal") {
@@ -647,7 +744,7 @@ function keyval(s, p,    key) {
   if (!reg_key(CUR, key)) return 0
   kvline = NR; kvkey = key; kvblk = blk; kvind = substr(s, 1, p - 1); kvr = inr ? R : 0
   value_start(s, skip_ws(s, KEND + 1))
-  if (err == "" && ml == "" && stk == "") record_kv(NR, 0)
+  if (err == "" && ml == "" && !sd) record_kv(NR, 0)
   return 0
 }
 
@@ -703,9 +800,12 @@ function put(text, ln,    i) {
   OT[++K] = text; OO[K] = ln
   OC[K] = !i ? eol : CRF[i] ? "\r" : (i == n && !finalnl) ? eol : ""
 }
+# The header lines of the matches M[1..nm], as "3, 17, 40" (joined by tjoin: there may be thousands).
+function match_lines(    i) { for (i = 1; i <= nm; i++) ML[i] = rhdr[M[i]]; return tjoin(ML, 1, nm, ", ") }
 function pick(id,    i, r) {
-  nm = 0; lines = ""
-  for (i = 1; i <= nu; i++) { r = U[i]; if ((r in rid) && rid[r] == id) { M[++nm] = r; lines = lines (nm > 1 ? ", " : "") rhdr[r] } }
+  nm = 0
+  for (i = 1; i <= nu; i++) { r = U[i]; if ((r in rid) && rid[r] == id) M[++nm] = r }
+  lines = match_lines()
   return nm
 }
 function styled(kind, v) { return kind == "basic" ? "\"" v "\"" : kind == "literal" ? "\047" v "\047" : v }
@@ -714,7 +814,7 @@ BEGIN {
   FF = "FF_DISABLE_AUTOMATIC_TOKEN_ROTATION"
   BOM = sprintf("%c%c%c", 239, 187, 191)
   CTL = "[" sprintf("%c", 1) "-" sprintf("%c", 8) sprintf("%c", 11) "-" sprintf("%c", 31) sprintf("%c", 127) "]"
-  err = ""; R = 0; inr = 0; blk = "other"; ml = ""; stk = ""; ncr = 0
+  err = ""; R = 0; inr = 0; blk = "other"; ml = ""; sd = 0; sk[0] = ""; CUR = 0; NID = 0; ncr = 0
   out = ENVIRON["URT_OUT"]; want_url = norm_url(ENVIRON["URT_URL"]); want_id = ENVIRON["URT_ID"]
   tokfile = ENVIRON["URT_TOKEN_FILE"]; prevfile = ENVIRON["URT_PREV_FILE"]
   mode = ENVIRON["URT_MODE"]; if (mode == "") mode = "update"
@@ -735,13 +835,15 @@ BEGIN {
   if (cr) s = substr(s, 1, length(s) - 1)
   C[NR] = s; CRF[NR] = cr; ncr += cr
   if (s ~ CTL) { bad("control character"); exit }
-  if (ml != "" || stk != "") {
+  # Where the line starts (looks_hdr: once per line, not once per "[" of a long array).
+  lws = skip_ws(s, 1)
+  if (ml != "" || sd) {
     e = vscan(s, 1)
-    if (err == "" && ml == "" && stk == "") { after_value(s, e); if (err == "") record_kv(NR, 1) }
+    if (err == "" && ml == "" && !sd) { after_value(s, e); if (err == "") record_kv(NR, 1) }
     if (err != "") exit
     next
   }
-  p = skip_ws(s, 1)
+  p = lws
   if (p > length(s) || substr(s, p, 1) == "#") { PLAIN[NR] = 1; next }
   if (substr(s, p, 1) == "[") header(s, p)
   else keyval(s, p)
@@ -751,7 +853,7 @@ BEGIN {
 END {
   n = NR
   if (err == "" && ml != "") bad_at(ml_open, "unterminated multi-line string")
-  if (err == "" && stk != "") bad_at(stk_open, "unbalanced brackets (the \"" substr(stk, 1, 1) "\" is never closed)")
+  if (err == "" && sd) bad_at(stk_open, "unbalanced brackets (the \"" sk[1] "\" is never closed)")
   if (err != "") {
     # One line whatever a quoted key held.
     gsub(/[\001-\037\177]/, "?", err)
@@ -777,12 +879,13 @@ END {
     if (T in orphan) { print "err 4 malformed TOML at line " orphan[T] ": a [runners.*] table of the selected runner follows another table; --mode " mode " will not edit it"; exit 0 }
   } else {
     if (nu == 0) { print "err 5 no [[runners]] table has url " want_url; exit 0 }
-    nm = 0; lines = ""
+    nm = 0
     for (i = 1; i <= nu; i++) {
       r = U[i]
-      if (anyid) { if ((r in rid) && rid[r] == want_id) { M[++nm] = r; lines = lines (nm > 1 ? ", " : "") rhdr[r] } }
-      else if (haveprev && (r in tokV) && (tokV[r] == prevtok || tokV[r] == newtok)) { M[++nm] = r; lines = lines (nm > 1 ? ", " : "") rhdr[r] }
+      if (anyid) { if ((r in rid) && rid[r] == want_id) M[++nm] = r }
+      else if (haveprev && (r in tokV) && (tokV[r] == prevtok || tokV[r] == newtok)) M[++nm] = r
     }
+    lines = match_lines()
     if (!anyid && !haveprev) { print "err 5 no [[runners]] table with url " want_url " has an id; --previous-token-file is needed to select one"; exit 0 }
     if (nm == 0) {
       if (anyid) print "err 5 no [[runners]] table has url " want_url " and id " want_id
@@ -1066,7 +1169,7 @@ main() {
   take_lock "$dir"
 
   # 1. Plan on the live file: validate, select, decide. Nothing is created yet.
-  verdict=$(run_walker "$target") || die "$E_INTERNAL" "internal error: the TOML walker failed" "$CONFIG"
+  verdict=$(with_tokens run_walker "$target") || die "$E_INTERNAL" "internal error: the TOML walker failed" "$CONFIG"
   verdict_or_die "$verdict" "$CONFIG"
   if [[ $verdict == "ok current" ]]; then
     # Writability is not required when nothing needs writing (a read-only but current host is fine).
@@ -1106,7 +1209,7 @@ main() {
     TMP_NEW=$(mktemp -- "$dir/.$base.new.XXXXXX" 2>/dev/null) ||
       die "$E_WRITE" "cannot create a temporary file in the config directory" "$dir"
   fi
-  verdict=$(run_walker "$TMP_BAK" "$TMP_NEW") || die "$E_WRITE" "writing the new file failed" "$TMP_NEW"
+  verdict=$(with_tokens run_walker "$TMP_BAK" "$TMP_NEW") || die "$E_WRITE" "writing the new file failed" "$TMP_NEW"
   verdict_or_die "$verdict" "$CONFIG"
   verb=${verdict#ok }
   verb=${verb%% *}
@@ -1116,7 +1219,7 @@ main() {
     die "$E_WRITE" "writing the new file failed (short write)" "$TMP_NEW"
   fi
   # 5. Read the result back: it must be valid and now current, or nothing is replaced.
-  verdict=$(run_walker "$TMP_NEW") || die "$E_WRITE" "the new file could not be read back" "$TMP_NEW"
+  verdict=$(with_tokens run_walker "$TMP_NEW") || die "$E_WRITE" "the new file could not be read back" "$TMP_NEW"
   if [[ $verdict != "ok current" ]]; then die "$E_WRITE" "the new file did not verify; nothing was replaced" "$CONFIG"; fi
 
   if ((as_owner)); then

@@ -1,7 +1,6 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
 import { parse } from 'smol-toml';
 import { readTextIfExists } from './state-files.ts';
 import { fileURLToPath } from 'node:url';
@@ -28,9 +27,10 @@ export interface LocalFleetOptions {
 
 /**
  * The local engine's fleet: each host of a runner is a config.toml on this machine (one runner may list
- * several, standing for several hosts). For each it writes the token to a 0600 file in a private temp
- * folder, runs host/update-runner-token.sh on it (`--mode add` for a replacement runner, `--mode remove`
- * for the replaced one), and removes the folder: the token never travels in arguments or output.
+ * several, standing for several hosts). For each it runs host/update-runner-token.sh (`--mode add` for a
+ * replacement runner, `--mode remove` for the replaced one) and hands it the token on a pipe, descriptor 3
+ * (`--token-file /dev/fd/3`; the previous token on 4): the token is never written to a file, so a host
+ * killed on timeout leaves none behind, and it never travels in arguments, the environment or output.
  */
 export class LocalFleet implements Fleet {
   private readonly updaterPath: string;
@@ -47,26 +47,18 @@ export class LocalFleet implements Fleet {
     const token = await this.tokenOf(delivery.secretId, delivery.versionId);
     // `--mode add` finds the old table by id: no previous token needed.
     const previous = delivery.previousVersionId && delivery.addFromRunnerId === undefined ? await this.tokenOf(delivery.secretId, delivery.previousVersionId) : undefined;
-    const folder = await mkdtemp(join(tmpdir(), 'rotator-'));
-    try {
-      const tokenFile = join(folder, 'token');
-      await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-      const previousFile = previous === undefined ? undefined : join(folder, 'previous-token');
-      if (previousFile) await writeFile(previousFile, `${previous}\n`, { mode: 0o600 });
-      const args = ['--runner-id', String(runner.runnerId), '--url', runner.gitlabUrl, '--token-file', tokenFile, '--reload', runner.reload];
-      if (delivery.addFromRunnerId !== undefined) args.push('--mode', 'add', '--from-runner-id', String(delivery.addFromRunnerId));
-      if (previousFile) args.push('--previous-token-file', previousFile);
-      if (delivery.tokenExpiresAt) args.push('--expires-at', delivery.tokenExpiresAt);
-      return await this.onEveryHost(runner, args, onResult, previous === undefined ? [token] : [token, previous]);
-    } finally {
-      await rm(folder, { recursive: true, force: true });
-    }
+    const args = ['--runner-id', String(runner.runnerId), '--url', runner.gitlabUrl, '--token-file', '/dev/fd/3', '--reload', runner.reload];
+    if (delivery.addFromRunnerId !== undefined) args.push('--mode', 'add', '--from-runner-id', String(delivery.addFromRunnerId));
+    if (previous !== undefined) args.push('--previous-token-file', '/dev/fd/4');
+    if (delivery.tokenExpiresAt) args.push('--expires-at', delivery.tokenExpiresAt);
+    return this.onEveryHost(runner, args, onResult, previous === undefined ? [token] : [token, previous]);
   }
 
   async remove(runner: ManagedRunner, _removal: { secretId: string; versionId: string }, onResult?: (result: HostResult) => void): Promise<HostResult[]> {
     return this.onEveryHost(runner, ['--mode', 'remove', '--runner-id', String(runner.runnerId), '--url', runner.gitlabUrl, '--reload', runner.reload], onResult);
   }
 
+  /** `secrets`: the tokens, handed to each host's updater on descriptors 3 and 4, and redacted from what it prints. */
   private async onEveryHost(runner: ManagedRunner, args: string[], onResult?: (result: HostResult) => void, secrets: string[] = []): Promise<HostResult[]> {
     return Promise.all(
       localHosts(runner).map((host) =>
@@ -100,7 +92,7 @@ export class LocalFleet implements Fleet {
   }
 
   private async runOnHost(host: HostTarget, args: string[], secrets: string[]): Promise<HostResult> {
-    const run = await runBash([this.updaterPath, '--config', host.configPath, ...args], this.timeoutMs);
+    const run = await runBash([this.updaterPath, '--config', host.configPath, ...args], secrets, this.timeoutMs);
     const finishedAt = this.options.clock.now().toISOString();
     if (run.timedOut) return { host: host.name, status: 'timed-out', systemId: null, detail: `updater did not finish within ${this.timeoutMs} ms`, finishedAt };
     return { host: host.name, ...interpretUpdaterRun(run, secrets), finishedAt };
@@ -120,13 +112,43 @@ function localHosts(runner: ManagedRunner): HostTarget[] {
   return runner.hosts.files;
 }
 
-function runBash(args: string[], timeoutMs: number): Promise<UpdaterRun & { timedOut: boolean }> {
+/** Output kept per stream, as execFile's default maxBuffer: the updater prints one line. */
+const MAX_OUTPUT = 1024 * 1024;
+
+/**
+ * Runs `bash args…` with `inputs[i]` (plus a newline) on descriptor 3 + i, through a pipe that is closed
+ * once written: the only way a token reaches the updater. Killed with SIGKILL after `timeoutMs`.
+ */
+function runBash(args: string[], inputs: string[], timeoutMs: number): Promise<UpdaterRun & { timedOut: boolean }> {
   return new Promise((resolve) => {
-    execFile('bash', args, { timeout: timeoutMs, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
-      const failure = error as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
-      const timedOut = Boolean(failure?.killed);
-      const exitCode = failure === null ? 0 : typeof failure.code === 'number' ? failure.code : null;
+    const child = spawn('bash', args, { stdio: ['ignore', 'pipe', 'pipe', ...inputs.map(() => 'pipe' as const)] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    let settled = false;
+    const finish = (exitCode: number | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
       resolve({ exitCode, timedOut, stdout, stderr });
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      if (stdout.length < MAX_OUTPUT) stdout += chunk;
     });
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      if (stderr.length < MAX_OUTPUT) stderr += chunk;
+    });
+    inputs.forEach((input, i) => {
+      const pipe = child.stdio[3 + i] as Writable;
+      // An updater that exits before reading (a bad argument) closes the pipe: EPIPE is no failure here.
+      pipe.on('error', () => undefined);
+      pipe.end(`${input}\n`);
+    });
+    child.on('error', () => finish(null));
+    child.on('close', (code) => finish(code));
   });
 }

@@ -1,4 +1,5 @@
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -49,6 +50,18 @@ const runner = (hosts: string[]): ManagedRunner => ({
 
 const delivery = { secretId: SECRET, versionId: VERSION, previousVersionId: null, tokenExpiresAt: null };
 
+/** The files under `folder` (recursively) whose bytes hold any of `secrets`. */
+async function filesHolding(folder: string, secrets: string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(folder, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    const bytes = await readFile(path);
+    if (secrets.some((secret) => bytes.includes(secret))) found.push(path);
+  }
+  return found;
+}
+
 describe('the local fleet', () => {
   it('reports a host whose updater never finishes as timed-out, and the others as they are', async () => {
     const path = await updater('case "$*" in *slow.toml*) exec sleep 30 ;; esac\necho "status=updated runner_id=7 config=x system_id=s_1 reload=none"');
@@ -64,13 +77,46 @@ describe('the local fleet', () => {
   });
 
   it('redacts the token it handed the host, even one no pattern could recognise, from what the host printed', async () => {
-    const path = await updater('args=("$@"); for ((i = 0; i < ${#args[@]}; i++)); do [[ ${args[i]} == --token-file ]] && f=${args[i+1]}; done\necho "bash: line 1: $(cat "$f"): command not found" >&2\nexit 1');
+    // The token comes on descriptor 3 (--token-file /dev/fd/3), a pipe that is read, not opened.
+    const path = await updater('echo "bash: line 1: $(head -n 1 <&3): command not found" >&2\nexit 1');
     const fleet = new LocalFleet({ secrets: store, clock: systemClock, updaterPath: path });
 
     const [result] = await fleet.push(runner(['h1']), delivery);
 
     expect(result).toMatchObject({ host: 'h1', status: 'failed', detail: 'exit 1: bash: line 1: [redacted]: command not found' });
     expect(JSON.stringify(result)).not.toContain(TOKEN);
+  });
+
+  it('hands the updater both tokens on pipes, so no file under TMPDIR holds them while it runs or after it is killed on timeout', async () => {
+    const NEXT = '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
+    const NEXT_TOKEN = 'glrt-NEXTlocalFleetToken01';
+    await store.putPendingValue(SECRET, NEXT, serializeSecretValue({ runnerId: 7, gitlabUrl: 'https://gitlab.example.com', token: NEXT_TOKEN, tokenExpiresAt: null, tokenObtainedAt: '2026-11-24T00:00:00.000Z' }));
+    const tmp = join(dir, 'tmp');
+    await mkdir(tmp);
+    const started = join(dir, 'started');
+    // Says what it was handed (descriptors, never a path to open), then hangs until the fleet kills it.
+    const path = await updater(`printf '%s\\n' "$*" > "$(dirname "$0")/args"\n: > ${JSON.stringify(started)}\nexec sleep 30`);
+    const fleet = new LocalFleet({ secrets: store, clock: systemClock, updaterPath: path, timeoutMs: 1_500 });
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      let settled = false;
+      const pushing = fleet.push(runner(['h1']), { ...delivery, versionId: NEXT, previousVersionId: VERSION }).finally(() => {
+        settled = true;
+      });
+      for (let i = 0; i < 200 && !existsSync(started); i++) await new Promise((r) => setTimeout(r, 10));
+
+      expect(existsSync(started), 'the updater did not start').toBe(true);
+      expect(settled).toBe(false);
+      expect(await filesHolding(tmp, [NEXT_TOKEN, TOKEN])).toEqual([]);
+      const [result] = await pushing;
+      expect(result?.status).toBe('timed-out');
+      expect(await filesHolding(tmp, [NEXT_TOKEN, TOKEN])).toEqual([]);
+      expect(await readFile(join(dir, 'args'), 'utf8')).toMatch(/--token-file \/dev\/fd\/3 .*--previous-token-file \/dev\/fd\/4/);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
   });
 
   it('removes a runner table without reading or writing any token', async () => {

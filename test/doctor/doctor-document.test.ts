@@ -6,6 +6,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -219,6 +220,43 @@ describe('the doctor SSM document', () => {
     const dns = await writeHost(root, 'runner.toml', { URL: 'https://gitlab.doctor-test.invalid/', ID: 5, TOKEN, OBTAINED_AT: '2025-01-01T00:00:00Z', EXPIRES_AT: '0001-01-01T00:00:00Z' });
     const dnsRun = await runDocument(dns.configPath, { ProbeTimeout: '5' });
     expect(evidenceOf(dnsRun, 'network.unreachable')).toMatch(/^GET https:\/\/gitlab\.doctor-test\.invalid\/api\/v4\/version: DNS: the host name does not resolve \(curl exit 6: /);
+  });
+
+  it('prints and probes a url without the credentials in it (http://oauth2:glpat-…@host), and curl sends none', async () => {
+    const secret = 'glpat-DoctorUrlSecret00001';
+    const requests: Array<{ path: string | undefined; authorization: string | undefined }> = [];
+    const server = createHttpServer((req, res) => {
+      requests.push({ path: req.url, authorization: req.headers.authorization });
+      // Ten minutes ahead: a clock.skew finding, whose evidence names the url.
+      res.setHeader('Date', new Date(Date.now() + 600_000).toUTCString());
+      res.statusCode = 401;
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const host = await writeHost(root, 'no-runners.toml');
+      await writeFile(
+        host.configPath,
+        `[[runners]]\n  name = "with-credentials"\n  url = "http://oauth2:${secret}@127.0.0.1:${port}/"\n  id = 5\n  token = "${LEGACY}"\n` +
+          `[[runners]]\n  name = "unreachable"\n  url = "http://oauth2:${secret}@127.0.0.1:${closedPort}"\n  id = 6\n  token = "${TOKEN}"\n`,
+      );
+
+      const run = await runDocument(host.configPath, { ProbeTimeout: '5' });
+
+      expect(run.stdout + run.stderr).not.toContain(secret);
+      expect(run.stdout).not.toContain('oauth2');
+      expect([...run.codes].sort()).toEqual(['clock.skew', 'network.unreachable', 'token.legacy']);
+      expect(evidenceOf(run, 'token.legacy')).toContain(`(url http://127.0.0.1:${port}/)`);
+      expect(evidenceOf(run, 'network.unreachable')).toMatch(new RegExp(`^GET http://127.0.0.1:${closedPort}/api/v4/version: connection refused`));
+      expect(evidenceOf(run, 'clock.skew')).toMatch(new RegExp(`^GitLab at http://127.0.0.1:${port} sent Date: `));
+      expect(run.lines.find((l) => 'runners' in l)).toEqual({ runners: [`http://127.0.0.1:${port}#5`, `http://127.0.0.1:${closedPort}#6`] });
+      expect(requests).toEqual([{ path: '/api/v4/version', authorization: undefined }]);
+      expectNoTokens(run.stdout + run.stderr, [TOKEN, LEGACY]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('runs under sh up to the bash line, as the agent starts it', async () => {

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -46,7 +46,8 @@ const OLD_TOKEN = 'glrt-OLDTOKEN-A';
 /**
  * A stand-in for the AWS CLI: it accepts only the exact call the wrapper should make and prints the
  * JSON value of a version from $FAKE_AWS_SECRETS/<version>. For an unknown version it fails the way the
- * real CLI does, echoing its arguments and (as a CLI in debug mode might) a token-shaped string.
+ * real CLI does, echoing its arguments and (as a CLI in debug mode might) a token-shaped string. Asked
+ * for $FAKE_AWS_HANG_ON, it creates $FAKE_AWS_HANGING and hangs (a host run killed mid-way).
  */
 const FAKE_AWS = `#!/usr/bin/env bash
 printf '%s\\n' "$*" >>"$FAKE_AWS_LOG"
@@ -61,6 +62,7 @@ if [[ $4 != "$FAKE_AWS_SECRET_ID" || ( -n $region && $region != eu-west-1 ) ]]; 
   echo "An error occurred (AccessDeniedException) when calling the GetSecretValue operation: not this secret" >&2
   exit 254
 fi
+if [[ $6 == "\${FAKE_AWS_HANG_ON:-}" ]]; then : >"$FAKE_AWS_HANGING"; exec sleep 60; fi
 if [[ -f $FAKE_AWS_SECRETS/$6 ]]; then cat -- "$FAKE_AWS_SECRETS/$6"; exit 0; fi
 echo "An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can't find the specified secret value for VersionId: $6 (args: $*; cached: $FAKE_AWS_LEAK)" >&2
 exit 254
@@ -146,6 +148,57 @@ async function runDocument(fixture: string, env: Record<string, string> = {}, sh
   });
   const awsCalls = existsSync(awsLog) ? await readFile(awsLog, 'utf8') : '';
   return { code, stdout, stderr, leftInTmp: await readdir(tmp, { recursive: true }), config, work, awsCalls };
+}
+
+/**
+ * Starts the document's runCommand as runDocument does, in its own process group, waits for `marker` to
+ * appear (a hanging `aws` or reload tool creates it), then kills the whole group with SIGKILL, as SSM does
+ * on cancel or timeout (no trap runs). Returns the files under the run's TMPDIR whose bytes hold any of `secrets`.
+ */
+async function killMidRun(fixture: string, env: Record<string, string>, marker: string, secrets: string[]): Promise<string[]> {
+  const work = await mkdtemp(join(root, 'host-'));
+  const tmp = join(work, 'tmp');
+  await mkdir(tmp);
+  const config = join(work, 'config.toml');
+  await copyFile(join(FIXTURES, fixture), config);
+  await chmod(config, 0o600);
+  const fullEnv: Record<string, string> = {
+    PATH: `${join(root, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    HOME: work,
+    TMPDIR: tmp,
+    FAKE_AWS_LOG: join(work, 'aws-calls'),
+    FAKE_AWS_SECRETS: join(root, 'secrets'),
+    FAKE_AWS_SECRET_ID: SECRET_ARN,
+    FAKE_AWS_HANGING: marker,
+    UPDATE_RUNNER_TOKEN_SYSTEMCTL: 'false',
+    UPDATE_RUNNER_TOKEN_PKILL: 'false',
+    SSM_SecretArn: SECRET_ARN,
+    SSM_VersionId: VERSION,
+    SSM_PreviousVersionId: PREVIOUS,
+    SSM_RunnerId: '7',
+    SSM_GitLabUrl: 'https://gitlab.example.com',
+    SSM_ConfigPath: config,
+    SSM_ReloadMode: 'sighup',
+    SSM_ExpiresAt: 'none',
+    ...env,
+  };
+  const child = spawn('sh', [script], { env: fullEnv, cwd: work, detached: true, stdio: 'ignore' });
+  const exited = new Promise<void>((done) => child.on('exit', () => done()));
+  try {
+    for (let i = 0; i < 500 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(existsSync(marker), 'the run never reached the point where it hangs').toBe(true);
+  } finally {
+    process.kill(-(child.pid as number), 'SIGKILL');
+    await exited;
+  }
+  const holding: string[] = [];
+  for (const name of await readdir(tmp, { recursive: true })) {
+    const path = join(tmp, name);
+    if (!(await stat(path)).isFile()) continue;
+    const bytes = await readFile(path);
+    if (secrets.some((secret) => bytes.includes(secret))) holding.push(name);
+  }
+  return holding;
 }
 
 function tokenOfRunner(configText: string, index: number): unknown {
@@ -253,6 +306,23 @@ describe('the host update document run on a host', () => {
     expect(run.stderr).toMatch(/^update-runner-token: error: no \[\[runners\]\] table has url https:\/\/gitlab\.example\.com and id 4242 \(/);
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
     expect(run.leftInTmp).toEqual([]);
+  });
+
+  it('leaves no file holding a token in TMPDIR when killed with SIGKILL while the AWS CLI reads the previous version', async () => {
+    const marker = join(root, `hanging-${randomBytes(4).toString('hex')}`);
+    const holding = await killMidRun('legacy-no-ids.toml', { FAKE_AWS_HANG_ON: PREVIOUS }, marker, [NEW_TOKEN, OLD_TOKEN]);
+
+    expect(holding).toEqual([]);
+  });
+
+  it('leaves no file holding a token in TMPDIR when killed with SIGKILL while the updater reloads gitlab-runner', async () => {
+    const marker = join(root, `hanging-${randomBytes(4).toString('hex')}`);
+    // The updater has read both tokens and written config.toml (outside TMPDIR) when it asks systemctl.
+    const systemctl = join(root, `hanging-systemctl-${randomBytes(4).toString('hex')}`);
+    await writeFile(systemctl, `#!/bin/sh\n: >"${marker}"\nexec sleep 60\n`, { mode: 0o755 });
+    const holding = await killMidRun('legacy-no-ids.toml', { UPDATE_RUNNER_TOKEN_SYSTEMCTL: systemctl }, marker, [NEW_TOKEN, OLD_TOKEN]);
+
+    expect(holding).toEqual([]);
   });
 
   it('in mode add copies the table of FromRunnerId as RunnerId with the version’s token, leaving the old table as it was', async () => {
