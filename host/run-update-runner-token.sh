@@ -20,7 +20,20 @@
 #   SSM_ExpiresAt          the new token's expiry (ISO 8601), or 'none'
 #   SSM_Mode               update (default) | add (copy SSM_FromRunnerId's table as SSM_RunnerId's,
 #                          replace strategy) | remove (remove SSM_RunnerId's table; no secret is read)
+#                          | converge (see below)
 #   SSM_FromRunnerId       mode add: the runner whose table is copied; 'none' otherwise
+#
+# Mode converge (the convergence document, run by a State Manager association on a cadence and on every
+# instance that joins the runner's targets) needs only SSM_SecretArn, SSM_ConfigPath and SSM_ReloadMode:
+# the version to install is the secret's AWSCURRENT, and the runner id, GitLab url and expiry come from
+# that version's value, so a replaced runner (new id) needs no new association. It installs nothing:
+#   * while a rotation is open (an AWSPENDING version that is not AWSCURRENT): the rotation hook is
+#     pushing that version to the hosts, and AWSCURRENT may already be revoked at GitLab;
+#     prints `status=skipped reason=rotation-open runner_id=… config=…`;
+#   * before adoption (the stack's placeholder value): prints `status=skipped reason=not-adopted …`;
+#   * when the host's table records a later token_expires_at than AWSCURRENT's (the updater's
+#     --unless-newer, under its lock): a rotation pushed a newer token after this run read AWSCURRENT.
+# Otherwise it is an update to AWSCURRENT: `already-current` on every host that holds it.
 #
 # The token never touches a file, so a kill (SIGKILL on cancel or timeout) leaves none behind: the AWS
 # CLI's stdout goes through pipes (tr, sed, od) into this shell's memory, as hex, and reaches the updater
@@ -81,6 +94,12 @@ readonly VERSION_RE='^[A-Za-z0-9][A-Za-z0-9-]{31,63}$'
 
 check_inputs() {
   local name
+  MODE=${SSM_Mode:-update}
+  if [[ $MODE == converge ]]; then
+    for name in SSM_SecretArn SSM_ConfigPath SSM_ReloadMode; do require "$name"; done
+    if [[ ! $SSM_SecretArn =~ $SECRET_RE ]]; then die "$E_USAGE" "parameter SSM_SecretArn is not a secret ARN or name"; fi
+    return 0
+  fi
   for name in SSM_SecretArn SSM_VersionId SSM_PreviousVersionId SSM_RunnerId SSM_GitLabUrl SSM_ConfigPath SSM_ReloadMode SSM_ExpiresAt; do
     require "$name"
   done
@@ -89,12 +108,11 @@ check_inputs() {
   if [[ $SSM_PreviousVersionId != none && ! $SSM_PreviousVersionId =~ $VERSION_RE ]]; then
     die "$E_USAGE" "parameter SSM_PreviousVersionId is neither 'none' nor a secret version id"
   fi
-  MODE=${SSM_Mode:-update}
   FROM_ID=${SSM_FromRunnerId:-none}
   case $MODE in
     update | remove) ;;
     add) if [[ ! $FROM_ID =~ ^[1-9][0-9]{0,12}$ ]]; then die "$E_USAGE" "parameter SSM_FromRunnerId must be a runner id in mode add"; fi ;;
-    *) die "$E_USAGE" "parameter SSM_Mode must be update, add or remove" ;;
+    *) die "$E_USAGE" "parameter SSM_Mode must be update, add, remove or converge" ;;
   esac
   # The other values go to the updater as separate arguments; it checks them and says what is wrong.
 }
@@ -150,6 +168,78 @@ unhex() {
   printf '%b' "${1// /\\x}" 2>/dev/null
 }
 
+# stage_version STAGE — prints the id of the version STAGE labels, or nothing when no version has it
+# (ResourceNotFoundException). Another failure is the run's: exit 8. Only the id is asked for (--query
+# VersionId): the value, and so the token, is not sent back for this call.
+stage_version() {
+  local id rc=0 reason
+  id=$(aws secretsmanager get-secret-value ${REGION_ARGS[@]+"${REGION_ARGS[@]}"} --secret-id "$SSM_SecretArn" --version-stage "$1" \
+    --query VersionId --output text 2>"$WORK/aws-stderr" </dev/null) || rc=$?
+  if ((rc != 0)); then
+    reason=$(aws_reason "$WORK/aws-stderr" "$rc")
+    if [[ $reason == ResourceNotFoundException ]]; then return 0; fi
+    die "$E_SECRET" "cannot read the $1 version of $SSM_SecretArn: $reason (aws exit $rc)"
+  fi
+  if [[ ! $id =~ $VERSION_RE ]]; then die "$E_SECRET" "the $1 version id of $SSM_SecretArn is not a version id"; fi
+  printf '%s' "$id"
+}
+
+# current_fields — AWSCURRENT's version id, runner_id, url and token_expires_at ('none' for null), one
+# per line. The value goes through sed with its token blanked before it reaches this shell.
+current_fields() {
+  local text rc=0 reason id runner url expires
+  text=$(aws secretsmanager get-secret-value ${REGION_ARGS[@]+"${REGION_ARGS[@]}"} --secret-id "$SSM_SecretArn" --version-stage AWSCURRENT \
+    --query '[VersionId,SecretString]' --output text 2>"$WORK/aws-stderr" </dev/null |
+    tr '\r\n' '  ' | sed 's/"token"[[:space:]]*:[[:space:]]*"[^"]*"/"token":"-"/g') || rc=$?
+  if ((rc != 0)); then
+    reason=$(aws_reason "$WORK/aws-stderr" "$rc")
+    die "$E_SECRET" "cannot read the AWSCURRENT version of $SSM_SecretArn: $reason (aws exit $rc)"
+  fi
+  if [[ $text =~ \"adopted\"[[:space:]]*:[[:space:]]*false ]]; then
+    printf 'not-adopted\n'
+    return 0
+  fi
+  [[ $text =~ ^([A-Za-z0-9-]+)[[:space:]] ]] && id=${BASH_REMATCH[1]} || id=""
+  [[ $text =~ \"runner_id\"[[:space:]]*:[[:space:]]*([0-9]+) ]] && runner=${BASH_REMATCH[1]} || runner=""
+  [[ $text =~ \"url\"[[:space:]]*:[[:space:]]*\"([^\"\\]*)\" ]] && url=${BASH_REMATCH[1]} || url=""
+  [[ $text =~ \"token_expires_at\"[[:space:]]*:[[:space:]]*\"([^\"\\]*)\" ]] && expires=${BASH_REMATCH[1]} || expires=none
+  if [[ ! $id =~ $VERSION_RE || -z $runner || -z $url ]]; then
+    die "$E_NO_TOKEN" "the AWSCURRENT version of $SSM_SecretArn is not a runner token value (version id, runner_id, url)"
+  fi
+  printf '%s\n' "$id" "$runner" "$url" "$expires"
+}
+
+# converge UPDATER — mode converge (see the header): AWSCURRENT onto this host unless a rotation is open.
+converge() {
+  local updater=$1 rc=0 text token current_id runner_id url expires pending
+  local -a fields args
+  # Called as `converge … || rc=$?`, so errexit is off in here: each failure is checked. A helper that
+  # dies does so in its $( ) subshell, with its message on stderr and its exit code passed on here.
+  text=$(current_fields) || exit $?
+  readarray -t fields < <(printf '%s\n' "$text")
+  if [[ ${fields[0]} == not-adopted ]]; then
+    printf 'status=skipped reason=not-adopted config=%s\n' "$SSM_ConfigPath"
+    return 0
+  fi
+  current_id=${fields[0]} runner_id=${fields[1]} url=${fields[2]} expires=${fields[3]}
+  pending=$(stage_version AWSPENDING) || exit $?
+  if [[ -n $pending && $pending != "$current_id" ]]; then
+    printf 'status=skipped reason=rotation-open runner_id=%s config=%s\n' "$runner_id" "$SSM_ConfigPath"
+    return 0
+  fi
+  token=$(fetch_token "$current_id") || rc=$?
+  if ((rc != 0)); then
+    die "$E_SECRET" "cannot read secret version $current_id of $SSM_SecretArn: $(aws_reason "$WORK/aws-stderr" "$rc") (aws exit $rc)"
+  fi
+  if ! has_token "$token"; then die "$E_NO_TOKEN" "secret version $current_id of $SSM_SecretArn holds no token field"; fi
+  rm -f -- "$WORK/aws-stderr"
+  args=(--config "$SSM_ConfigPath" --runner-id "$runner_id" --url "$url" --token-file /dev/fd/3 --reload "$SSM_ReloadMode")
+  if [[ $expires != none ]]; then args+=(--expires-at "$expires" --unless-newer); fi
+  rc=0
+  bash -- "$updater" "${args[@]}" 3< <(unhex "$token") || rc=$?
+  return "$rc"
+}
+
 main() {
   local updater rc=0 reason token="" previous=""
   local -a args
@@ -167,6 +257,11 @@ main() {
   fi
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/run-update-runner-token.XXXXXXXXXX") ||
     die "$E_USAGE" "cannot create a private temporary folder"
+  if [[ $MODE == converge ]]; then
+    rc=0
+    converge "$updater" || rc=$?
+    return "$rc"
+  fi
 
   token=$(fetch_token "$SSM_VersionId") || rc=$?
   if ((rc != 0)); then

@@ -4,6 +4,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct, IConstruct } from 'constructs';
 import type { AwsManagedRunner } from '../src/config/aws-fleet-config.ts';
 import { LAMBDA_ENVIRONMENT_NAMES } from '../src/config/lambda-environment.ts';
+import { buildHostConvergeDocument } from '../src/adapters/host-update-document.ts';
 import { AlertTopic } from './constructs/alert-topic.ts';
 import { ChatbotSlackChannel } from './constructs/chatbot-slack-channel.ts';
 import { DoctorDocument } from './constructs/doctor-document.ts';
@@ -14,6 +15,7 @@ import { LedgerTable } from './constructs/ledger-table.ts';
 import { NotifyFunction } from './constructs/notify-function.ts';
 import { RotationFunctions, type RotationFunctionsProps } from './constructs/rotation-functions.ts';
 import { RotationOutcomeRule } from './constructs/rotation-outcome-rule.ts';
+import { RunnerConvergence } from './constructs/runner-convergence.ts';
 import { RunnerSecret } from './constructs/runner-secret.ts';
 import type { LoadedFleet } from './fleet-config.ts';
 import { managedSecretArnPrefix, secretArnForGrant } from './secret-arn.ts';
@@ -28,7 +30,8 @@ export interface RotatorStackProps extends StackProps {
 
 /**
  * The AWS engine: one secret per runner with its rotation schedule and host read policy, the rotation
- * hook and the scanner, the host update document, the ledger table and the scan schedule; and the alert path:
+ * hook and the scanner, the host update document, the convergence document and each runner's State
+ * Manager association of it, the ledger table and the scan schedule; and the alert path:
  * the encrypted alert topic (e-mail, the notifier, Chatbot), the notifier, the rule that hands it rotation
  * failures, and the alarms on every function; and the read-only doctor document, which only operators send.
  * Every permission is written out here, per function, on the exact resources the fleet file names.
@@ -36,6 +39,10 @@ export interface RotatorStackProps extends StackProps {
 export class RotatorStack extends Stack {
   readonly ledger: LedgerTable;
   readonly hostDocument: HostUpdateDocument;
+  /** The convergence document the runners' State Manager associations run (AWSCURRENT onto every host). */
+  readonly convergeDocument: HostUpdateDocument;
+  /** Per runner, unless the fleet file's convergeEveryHours is 0. */
+  readonly convergence: RunnerConvergence[];
   /** The read-only doctor document operators send (`rotator doctor --aws`); no role of the stack may send it. */
   readonly doctorDocument: DoctorDocument;
   readonly functions: RotationFunctions;
@@ -65,6 +72,20 @@ export class RotatorStack extends Stack {
     });
     const { rotateSecret, scanExpiry } = this.functions;
     this.runnerSecrets = config.runners.map((runner) => new RunnerSecret(this, `Runner-${runner.name}`, { runner, rotationLambda: rotateSecret }));
+    this.convergeDocument = new HostUpdateDocument(this, 'HostConvergeDocument', { content: buildHostConvergeDocument() });
+    this.convergence =
+      config.convergeEveryHours === 0
+        ? []
+        : this.runnerSecrets.map(
+            (runnerSecret, index) =>
+              new RunnerConvergence(this, `Converge-${config.runners[index]?.name}`, {
+                runner: config.runners[index] as AwsManagedRunner,
+                secretArn: runnerSecret.secret.secretArn,
+                documentName: this.convergeDocument.documentName,
+                everyHours: config.convergeEveryHours,
+                ssm: config.ssm,
+              }),
+          );
     this.scanSchedule = new ExpiryScanSchedule(this, 'ExpiryScan', { scanner: scanExpiry, everyHours: config.scanEveryHours });
     this.limitRotationInvokeToThisAccount();
 
@@ -146,6 +167,10 @@ export class RotatorStack extends Stack {
 
     new CfnOutput(this, 'LedgerTableName', { description: 'DynamoDB table of rotation state', value: this.ledger.table.tableName });
     new CfnOutput(this, 'HostDocumentName', { description: 'SSM Command document that updates config.toml on runner hosts', value: this.hostDocument.documentName });
+    new CfnOutput(this, 'ConvergeDocumentName', {
+      description: "SSM Command document of the runners' State Manager associations: keeps each host on its secret's AWSCURRENT token",
+      value: this.convergeDocument.documentName,
+    });
     new CfnOutput(this, 'DoctorDocumentName', {
       description: 'Read-only SSM Command document of `rotator doctor --aws` (sent by operators, not by the stack)',
       value: this.doctorDocument.document.ref,

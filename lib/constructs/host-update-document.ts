@@ -15,13 +15,14 @@ export class HostUpdateDocument extends Construct {
   /** `arn:…:ssm:<region>:<account>:document/<name>`: the resource SendCommand is granted on. */
   readonly documentArn: string;
 
-  constructor(scope: Construct, id: string) {
+  /** `content`: the document (default: the host update document; the convergence document passes its own). */
+  constructor(scope: Construct, id: string, props: { content?: Record<string, unknown> } = {}) {
     super(scope, id);
     this.document = new ssm.CfnDocument(this, 'Document', {
       documentType: 'Command',
       documentFormat: 'JSON',
       updateMethod: 'NewVersion',
-      content: buildHostUpdateDocument(),
+      content: props.content ?? buildHostUpdateDocument(),
     });
     this.documentName = this.document.ref;
     this.documentArn = Stack.of(this).formatArn({ service: 'ssm', resource: 'document', resourceName: this.documentName });

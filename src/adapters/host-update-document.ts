@@ -135,6 +135,34 @@ const STEP_NAME = 'updateRunnerToken';
  * would exceed SSM's 64 KB.
  */
 export function buildHostUpdateDocument(): Record<string, unknown> {
+  return buildDocument({
+    description:
+      "Installs one version of a GitLab runner's authentication token (read by the host from Secrets Manager with its instance role) into gitlab-runner's config.toml and reloads gitlab-runner. Prints one line: status=updated|added|removed|already-current|kept-newer runner_id=… config=… system_id=… reload=….",
+    parameters: HOST_UPDATE_PARAMETERS,
+    mode: undefined,
+  });
+}
+
+/** The parameters of the convergence document: which secret, and where and how on the host. */
+export const HOST_CONVERGE_PARAMETER_NAMES = ['SecretArn', 'ConfigPath', 'ReloadMode'] as const satisfies readonly HostUpdateParameterName[];
+
+/**
+ * The convergence document: the same scripts in the wrapper's mode `converge`, which installs the secret's
+ * AWSCURRENT version (runner id, url and expiry read from its value) unless a rotation is open. A State
+ * Manager association runs it on each runner's hosts on a cadence and on every instance that joins the
+ * runner's targets (RunnerConvergence in lib/), so a host that lost an update, was restored from an image or
+ * is new gets the current token without a rotation. Its parameters name no version: only the secret.
+ */
+export function buildHostConvergeDocument(): Record<string, unknown> {
+  return buildDocument({
+    description:
+      "Keeps a GitLab runner's authentication token on this host equal to the secret's AWSCURRENT version (read by the host with its instance role), unless a rotation is open. Prints one line: status=updated|already-current|kept-newer … or status=skipped reason=rotation-open|not-adopted ….",
+    parameters: HOST_UPDATE_PARAMETERS.filter((p) => (HOST_CONVERGE_PARAMETER_NAMES as readonly string[]).includes(p.name)),
+    mode: 'converge',
+  });
+}
+
+function buildDocument(spec: { description: string; parameters: readonly HostUpdateParameter[]; mode: 'converge' | undefined }): Record<string, unknown> {
   // Resolved here, not at module load: the Lambda bundle imports this module for
   // hostUpdateCommandParameters and has no host/ folder (nor, as CommonJS, an import.meta.url).
   const updater = readScript(new URL('../../host/update-runner-token.sh', import.meta.url));
@@ -156,6 +184,8 @@ export function buildHostUpdateDocument(): Record<string, unknown> {
     `cat >"$ROTATOR_DIR/run-update-runner-token.sh" <<'${HEREDOC_DELIMITER}'`,
     ...wrapper,
     HEREDOC_DELIMITER,
+    // The mode is the document's, written here as a constant (this document has no Mode parameter).
+    ...(spec.mode === undefined ? [] : [`SSM_Mode=${spec.mode}`, 'export SSM_Mode']),
     // The wrapper reads SSM_* from the environment; its output and exit code are the command's.
     'ROTATOR_RC=0',
     'bash "$ROTATOR_DIR/run-update-runner-token.sh" "$ROTATOR_DIR/update-runner-token.sh" || ROTATOR_RC=$?',
@@ -166,7 +196,7 @@ export function buildHostUpdateDocument(): Record<string, unknown> {
   }
 
   const parameters = Object.fromEntries(
-    [...HOST_UPDATE_PARAMETERS, EXECUTION_TIMEOUT_PARAMETER].map((p) => [
+    [...spec.parameters, EXECUTION_TIMEOUT_PARAMETER].map((p) => [
       p.name,
       {
         type: 'String',
@@ -180,8 +210,7 @@ export function buildHostUpdateDocument(): Record<string, unknown> {
 
   const document: Record<string, unknown> = {
     schemaVersion: '2.2',
-    description:
-      "Installs one version of a GitLab runner's authentication token (read by the host from Secrets Manager with its instance role) into gitlab-runner's config.toml and reloads gitlab-runner. Prints one line: status=updated|added|removed|already-current runner_id=… config=… system_id=… reload=….",
+    description: spec.description,
     parameters,
     mainSteps: [
       {

@@ -49,6 +49,7 @@ const hostsSchema = z.union([
 const awsFleetSchema = z.strictObject({
   secretPrefix: z._default(z.string().check(z.regex(/^[A-Za-z0-9/_+=.@-]{0,200}$/, 'letters, digits and /_+=.@- only')), 'gitlab-runner-rotator/'),
   scanEveryHours: z._default(intIn(1, 24), 6),
+  convergeEveryHours: z._default(intIn(0, 24), 1),
   scanConcurrency: z._default(intIn(1, 256), DEFAULT_SCAN_CONCURRENCY),
   gitlabRequestsPerMinute: z.optional(z.int().check(z.gte(1))),
   adminTokenSecrets: z._default(z.record(gitlabUrl, z.string().check(z.minLength(1))), {}),
@@ -90,6 +91,13 @@ export interface AwsManagedRunner extends ManagedRunner {
 export interface AwsFleetConfig {
   secretPrefix: string;
   scanEveryHours: number;
+  /**
+   * How often State Manager re-applies each runner's AWSCURRENT token to its hosts (RunnerConvergence):
+   * 1-24 hours, default 1; 0 creates no association (hosts then get a token only from rotations and the
+   * scanner's re-push). A host already current answers `already-current` at the cost of three
+   * GetSecretValue calls; a new instance in a runner's targets is served when it joins, whatever the cadence.
+   */
+  convergeEveryHours: number;
   /** Runners scanned at once. Default 32. */
   scanConcurrency: number;
   /**
@@ -156,6 +164,7 @@ export function parseAwsFleetConfig(text: string, path: string): AwsFleetConfig 
   return {
     secretPrefix: fleet.secretPrefix,
     scanEveryHours: fleet.scanEveryHours,
+    convergeEveryHours: fleet.convergeEveryHours,
     scanConcurrency: fleet.scanConcurrency,
     gitlabRequestsPerMinute: fleet.gitlabRequestsPerMinute,
     adminTokenSecrets,

@@ -157,8 +157,8 @@ describe('RotatorStack', () => {
   it('publishes a Command document whose parameters are the delivery fields, each pattern-checked and passed as ENV_VAR, none a token', () => {
     const { resources, stack } = synth();
     const documents = Object.values(resources).filter((r) => r.Type === 'AWS::SSM::Document');
-    // The host update document, and the read-only doctor document (see 'DoctorDocument' below).
-    expect(documents).toHaveLength(2);
+    // The host update document, the convergence document (below) and the read-only doctor document (see 'DoctorDocument' below).
+    expect(documents).toHaveLength(3);
     const document = resources[stack.getLogicalId(stack.hostDocument.document)]!.Properties;
     expect(document).toMatchObject({ DocumentType: 'Command', DocumentFormat: 'JSON', UpdateMethod: 'NewVersion' });
     const content = document.Content as { schemaVersion: string; parameters: Record<string, Record<string, unknown>> };
@@ -170,6 +170,46 @@ describe('RotatorStack', () => {
       expect(String(parameter.allowedPattern), name).toMatch(/^\^.+\$$/);
       expect(`${name} ${String(parameter.description)}`, name).not.toMatch(/token|password/i);
     }
+  });
+
+  it('converges every runner with a State Manager association of the convergence document on its hosts, naming only the secret and the host side', () => {
+    const { template, stack, id, resources } = synth();
+    const convergeDocument = resources[stack.getLogicalId(stack.convergeDocument.document)]!.Properties;
+    const content = convergeDocument.Content as { parameters: Record<string, unknown>; mainSteps: Array<{ inputs: { runCommand: string[] } }> };
+    // No version, runner id or url: the host reads them from AWSCURRENT, so a replaced runner needs no new association.
+    expect(Object.keys(content.parameters).sort()).toEqual(['ConfigPath', 'ExecutionTimeout', 'ReloadMode', 'SecretArn']);
+    expect(content.mainSteps[0]?.inputs.runCommand).toContain('SSM_Mode=converge');
+    const associations = template.findResources('AWS::SSM::Association');
+    expect(Object.keys(associations)).toHaveLength(3);
+    const secretOf = (name: string) => ({ Ref: id(stack.runnerSecrets.find((r) => r.node.id === `Runner-${name}`)!.secret) });
+    template.hasResourceProperties('AWS::SSM::Association', {
+      Name: { Ref: stack.getLogicalId(stack.convergeDocument.document) },
+      DocumentVersion: '$LATEST',
+      Targets: [{ Key: 'tag:gitlab-runner', Values: ['builders'] }],
+      Parameters: { SecretArn: [secretOf('builders')], ConfigPath: ['/etc/gitlab-runner/config.toml'], ReloadMode: ['sighup'], ExecutionTimeout: ['120'] },
+      ScheduleExpression: 'rate(1 hour)',
+      MaxConcurrency: '50',
+      MaxErrors: '100%',
+    });
+    template.hasResourceProperties('AWS::SSM::Association', {
+      Targets: [{ Key: 'InstanceIds', Values: ['i-0123456789abcdef0', 'mi-0123456789abcdef0'] }],
+      Parameters: Match.objectLike({ SecretArn: [secretOf('deployers')] }),
+    });
+    for (const association of Object.values(associations)) {
+      expect(String(association.Properties?.AssociationName)).toMatch(/^[a-zA-Z0-9_\-.]{3,128}$/);
+    }
+  });
+
+  it('splits a runner listed by more than 50 instance ids into associations of 50, and creates none with convergeEveryHours 0', () => {
+    const ids = Array.from({ length: 120 }, (_, i) => `i-${(0x1000_0000 + i).toString(16).padStart(17, '0')}`);
+    const many = JSON.stringify({ runners: [{ name: 'fleet', gitlabUrl: 'https://gitlab.example.com', runnerId: 5, hosts: { instanceIds: ids } }], convergeEveryHours: 6 });
+    const { template } = synth(fleetFrom(many));
+    const targets = Object.values(template.findResources('AWS::SSM::Association')).map((a) => (a.Properties?.Targets as Array<{ Values: string[] }>)[0]!.Values);
+    expect(targets.map((values) => values.length)).toEqual([50, 50, 20]);
+    expect(targets.flat()).toEqual(ids);
+    template.hasResourceProperties('AWS::SSM::Association', { ScheduleExpression: 'rate(6 hours)' });
+    const off = synth(fleetFrom(JSON.stringify({ ...JSON.parse(many), convergeEveryHours: 0 })));
+    off.template.resourceCountIs('AWS::SSM::Association', 0);
   });
 
   it('scans on the fleet file schedule, targeting the scanner', () => {

@@ -13,6 +13,7 @@ import { parseAlertMessage } from '../../src/adapters/sns-alert-sink.ts';
 import type { Alert } from '../../src/core/alerts.ts';
 import { DynamoDbLedger } from '../../src/adapters/dynamodb-ledger.ts';
 import { SecretsManagerStore } from '../../src/adapters/secrets-manager-store.ts';
+import { buildHostConvergeDocument } from '../../src/adapters/host-update-document.ts';
 import { MANAGED_SECRET_TAG_KEY, parseAwsFleetConfig } from '../../src/config/aws-fleet-config.ts';
 import type { LambdaEnvironment } from '../../src/config/lambda-environment.ts';
 import type { Clock } from '../../src/core/ports.ts';
@@ -69,6 +70,12 @@ export interface AwsHarness {
   recorder: CallRecorder;
   /** SDK clients over the fakes whose calls are charged to `principal` (a function's role, the operator). */
   clientsAs(principal: PrincipalName): AwsClients;
+  /**
+   * State Manager applies every association of the deployed stack (as on creation, on schedule, or when an
+   * instance joins): the convergence document runs on each target with the association's parameters.
+   * Resolves once every host is done, with each host's output.
+   */
+  applyAssociations(): Promise<Array<{ instanceId: string; status: string; output: string }>>;
   /** The IAM requests of every AWS call made so far, the hosts' secret reads included (after the hosts settle). */
   iamRequests(): Promise<IamRequest[]>;
   /** The AWS calls made so far (hosts' secret reads included) that the deployed policies refuse. */
@@ -166,7 +173,7 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     await store.adoptCurrent(adminSecretName, randomUUID(), adminToken);
   }
 
-  const ssm = new FakeSsm(instances, dir, (secretId, versionId) => secretsManager.valueOf(secretId, versionId));
+  const ssm = new FakeSsm(instances, dir, secretsManager);
   const table = new FakeDynamoTable();
   const sns = new SNSClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
   const snsMock = mockClient(sns);
@@ -190,9 +197,19 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
       principal: `Host:${ssm.instances.find((i) => i.instanceId === read.instanceId)?.tags['gitlab-runner'] ?? '?'}` as PrincipalName,
       service: 'secretsmanager' as const,
       command: 'GetSecretValueCommand',
-      input: { SecretId: read.secretId, VersionId: read.versionId },
+      input: read.versionId ? { SecretId: read.secretId, VersionId: read.versionId } : { SecretId: read.secretId, VersionStage: read.versionStage },
     }));
     return [...recorder.calls, ...hostReads].flatMap((call) => iamRequestsOf(call, deployment, instances));
+  };
+  ssm.addDocument(deployment.convergeDocumentName, buildHostConvergeDocument());
+  const applyAssociations = async () => {
+    const commands = [];
+    for (const association of deployment.associations) commands.push(await ssm.applyAssociation(association));
+    await ssm.settle();
+    return commands.flatMap(({ Command }) => {
+      const command = ssm.commands.find((c) => c.commandId === Command.CommandId);
+      return [...(command?.invocations.values() ?? [])].map((i) => ({ instanceId: i.InstanceId ?? '', status: i.Status ?? '', output: i.CommandPlugins?.[0]?.Output ?? '' }));
+    });
   };
   const iamRefusals = async (): Promise<string[]> => describeRefusals(await new IamEvaluator(deployment).judge(await iamRequests()));
   const daemons = options.replace ? new RunnerDaemons(simulator.url, fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start() : undefined;
@@ -232,6 +249,7 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     deployment,
     recorder,
     clientsAs,
+    applyAssociations,
     iamRequests,
     iamRefusals,
     sns,

@@ -40,29 +40,63 @@ const STANDARD_OUTPUT_MAX = 24_000;
 const $metadata = {};
 
 /**
- * A stand-in `aws` CLI on the hosts' PATH: get-secret-value answers from files the fake writes per version,
- * and only for the secret the command was sent for (FAKE_AWS_SECRET_ID, the SecretArn parameter). Each call
- * is written to FAKE_AWS_CALLS (secret and version, tab-separated): the reads the instance role must allow.
+ * A stand-in `aws` CLI on the hosts' PATH: get-secret-value answers from files the fake writes for every
+ * version of the secret the command was sent for (FAKE_AWS_SECRET_ID, the SecretArn parameter), as it
+ * stood when the command was sent, and only for that secret. A version is asked for by --version-id or by
+ * --version-stage (AWSCURRENT when neither: the real CLI's default); --query SecretString, VersionId or
+ * [VersionId,SecretString] with --output text prints what the real CLI prints (a list's values on one line,
+ * tab-separated). A missing version or label fails with the real message. Each call is written to
+ * FAKE_AWS_CALLS (secret, version id, label; tab-separated): the reads the instance role must allow.
  */
-const FAKE_AWS_CLI = `#!/usr/bin/env bash
+export const FAKE_AWS_CLI = `#!/usr/bin/env bash
 version=""
+stage=""
 secret=""
+query=SecretString
 while [ $# -gt 0 ]; do
-  case "$1" in --version-id) version="$2"; shift ;; --secret-id) secret="$2"; shift ;; esac
+  case "$1" in
+    --version-id) version="$2"; shift ;;
+    --version-stage) stage="$2"; shift ;;
+    --secret-id) secret="$2"; shift ;;
+    --query) query="$2"; shift ;;
+  esac
   shift
 done
-printf '%s\t%s\n' "$secret" "$version" >>"$FAKE_AWS_CALLS"
+if [ -z "$version" ] && [ -z "$stage" ]; then stage=AWSCURRENT; fi
+printf '%s\t%s\t%s\n' "$secret" "$version" "$stage" >>"$FAKE_AWS_CALLS"
 if [ "$secret" != "$FAKE_AWS_SECRET_ID" ]; then
   echo "An error occurred (AccessDeniedException) when calling the GetSecretValue operation: not the secret of this command" >&2
   exit 254
+fi
+if [ -n "$stage" ]; then
+  if [ ! -f "$FAKE_AWS_SECRETS/stage-$stage" ]; then
+    echo "An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can't find the specified secret value for staging label: $stage" >&2
+    exit 254
+  fi
+  version=$(cat "$FAKE_AWS_SECRETS/stage-$stage")
 fi
 file="$FAKE_AWS_SECRETS/$version.json"
 if [ -z "$version" ] || [ ! -f "$file" ]; then
   echo "An error occurred (ResourceNotFoundException) when calling the GetSecretValue operation: Secrets Manager can't find the specified secret value for VersionId: $version" >&2
   exit 254
 fi
-cat "$file"
+case "$query" in
+  SecretString) cat "$file" ;;
+  VersionId) printf '%s\n' "$version" ;;
+  "[VersionId,SecretString]") printf '%s\t' "$version"; cat "$file" ;;
+  *) echo "fake aws: unexpected --query $query" >&2; exit 252 ;;
+esac
 `;
+
+/** What the hosts' stand-in CLI can read: each version's value and the labels on the versions. */
+export interface HostSecretsView {
+  valueOf(secretId: string, versionId: string): string | undefined;
+  /** Labels by version id (DescribeSecret's VersionIdsToStages). */
+  stages(secretId: string): Record<string, string[]>;
+}
+
+/** For fleets whose hosts read no secret (the doctor document). */
+export const NO_SECRETS: HostSecretsView = { valueOf: () => undefined, stages: () => ({}) };
 
 /**
  * SSM Run Command behind aws-sdk-client-mock, which really runs the host update document: for each target
@@ -94,7 +128,7 @@ export class FakeSsm {
   constructor(
     readonly instances: FakeInstance[],
     private readonly workDir: string,
-    private readonly secretValue: (secretId: string, versionId: string) => string | undefined,
+    private readonly secrets: HostSecretsView,
   ) {
     const document = buildHostUpdateDocument() as { mainSteps: Array<{ inputs: { runCommand: string[] } }> };
     this.script = document.mainSteps[0]?.inputs.runCommand.join('\n') ?? '';
@@ -142,8 +176,40 @@ export class FakeSsm {
     await Promise.all(this.commands.flatMap((c) => c.runs));
   }
 
+  /**
+   * State Manager applying an association (what it does when the association is created, on its schedule
+   * and for each instance that joins its targets): the association's document runs on every target, with
+   * the association's parameters, under the instance's own role. Returns the command, as SendCommand would.
+   */
+  async applyAssociation(association: { documentName: string; targets: Array<{ Key: string; Values: string[] }>; parameters: Record<string, string[]> }) {
+    const ids = association.targets.find((t) => t.Key === 'InstanceIds')?.Values;
+    return this.send({
+      DocumentName: association.documentName,
+      ...(ids ? { InstanceIds: ids } : { Targets: association.targets }),
+      Parameters: association.parameters,
+    });
+  }
+
+  /** Every version of `secretId` as the hosts' CLI reads it: `<version>.json`, and `stage-<label>` holding the version id. */
+  private async writeSecretVersions(dir: string, secretId: string | undefined, named: Array<string | undefined>): Promise<void> {
+    if (!secretId) return;
+    let stages: Record<string, string[]>;
+    try {
+      stages = this.secrets.stages(secretId);
+    } catch {
+      return; // no such secret: every read fails as the real one would
+    }
+    // The versions the command names, labelled or not (a version that lost its labels can still be read by id).
+    for (const versionId of named) if (versionId && versionId !== 'none' && !(versionId in stages)) stages[versionId] = [];
+    for (const [versionId, labels] of Object.entries(stages)) {
+      const value = this.secrets.valueOf(secretId, versionId);
+      if (value !== undefined) await writeFile(join(dir, `${versionId}.json`), value, { mode: 0o600 });
+      for (const label of labels) await writeFile(join(dir, `stage-${label}`), versionId, { mode: 0o600 });
+    }
+  }
+
   /** Every `aws secretsmanager get-secret-value` the hosts ran, in each host's order (after settle()). */
-  async hostSecretReads(): Promise<Array<{ instanceId: string; secretId: string; versionId: string }>> {
+  async hostSecretReads(): Promise<Array<{ instanceId: string; secretId: string; versionId: string; versionStage: string }>> {
     const reads = await Promise.all(
       this.callFiles.map(async ({ instanceId, path }) => {
         const text = await readFile(path, 'utf8').catch(() => '');
@@ -151,8 +217,8 @@ export class FakeSsm {
           .split('\n')
           .filter((line) => line !== '')
           .map((line) => {
-            const [secretId = '', versionId = ''] = line.split('\t');
-            return { instanceId, secretId, versionId };
+            const [secretId = '', versionId = '', versionStage = ''] = line.split('\t');
+            return { instanceId, secretId, versionId, versionStage };
           });
       }),
     );
@@ -174,10 +240,7 @@ export class FakeSsm {
     await chmod(join(binDir, 'aws'), 0o755);
     await mkdir(secretsDir, { recursive: true, mode: 0o700 });
     const params = Object.fromEntries(Object.entries(input.Parameters ?? {}).map(([k, v]) => [k, v[0] ?? '']));
-    for (const versionId of [params.VersionId, params.PreviousVersionId]) {
-      const value = versionId && versionId !== 'none' ? this.secretValue(params.SecretArn ?? '', versionId) : undefined;
-      if (versionId && value !== undefined) await writeFile(join(secretsDir, `${versionId}.json`), value, { mode: 0o600 });
-    }
+    await this.writeSecretVersions(secretsDir, params.SecretArn, [params.VersionId, params.PreviousVersionId]);
     for (const target of targets) {
       const invocation: CommandInvocation = { CommandId: command.commandId, InstanceId: target.instanceId, Status: 'InProgress', StatusDetails: 'InProgress' };
       command.invocations.set(target.instanceId, invocation);

@@ -56,6 +56,10 @@ export interface Deployment {
   resourcePolicies: Map<string, PolicyDocument>;
   ledgerTableName: string;
   hostDocumentName: string;
+  /** The convergence document the runners' State Manager associations run. */
+  convergeDocumentName: string;
+  /** The State Manager associations, resolved: what State Manager runs on which targets. */
+  associations: Array<{ documentName: string; targets: Array<{ Key: string; Values: string[] }>; parameters: Record<string, string[]> }>;
   doctorDocumentName: string;
   alertTopicArn: string;
   alertKeyArn: string;
@@ -167,6 +171,12 @@ function synthesize(fleetText: string): Deployment {
     resourcePolicies,
     ledgerTableName: resolver.ref(logicalId(stack.ledger.table)),
     hostDocumentName: resolver.ref(logicalId(stack.hostDocument.document)),
+    convergeDocumentName: resolver.ref(logicalId(stack.convergeDocument.document)),
+    associations: ofType('AWS::SSM::Association').map(([, r]) => ({
+      documentName: resolved<string>(r.Properties?.Name),
+      targets: resolved<Array<{ Key: string; Values: string[] }>>(r.Properties?.Targets),
+      parameters: resolved<Record<string, string[]>>(r.Properties?.Parameters),
+    })),
     doctorDocumentName: resolver.ref(logicalId(stack.doctorDocument.document)),
     alertTopicArn: resolver.ref(topicId),
     alertKeyArn: resolver.getAtt(logicalId(stack.alerts.key), 'Arn'),
