@@ -1,7 +1,7 @@
 /**
  * The host updater (host/update-runner-token.sh) on a config.toml of many runners (200, and about 1 MB),
  * and on one whose target table holds a single line of 400 KB: each run is a fresh `bash` process on a
- * fresh copy of the file, so the time includes the process spawn, the awk passes, the atomic replace and
+ * fresh copy of the file, so the time includes the process spawn, the awk pass, the atomic replace and
  * the backup, as on a host (reload `none`: no gitlab-runner to signal here).
  */
 import { execFile } from 'node:child_process';
@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { percentile } from './outage-bench.ts';
 
-const UPDATER = fileURLToPath(new URL('../host/update-runner-token.sh', import.meta.url));
+/** `UPDATER_SCRIPT_UNDER_TEST` names another copy (an older one from git, to compare before and after). */
+const UPDATER = process.env.UPDATER_SCRIPT_UNDER_TEST ?? fileURLToPath(new URL('../host/update-runner-token.sh', import.meta.url));
 const URL_ = 'https://gitlab.example.com';
 
 export interface UpdaterMeasurement {

@@ -4,7 +4,7 @@
 #
 # Usage:
 #   update-runner-token.sh [--mode update] --config PATH --runner-id ID --url GITLAB_URL --token-file FILE
-#                          [--previous-token-file FILE] [--expires-at ISO8601]
+#                          [--previous-token-file FILE] [--expires-at ISO8601 [--unless-newer]]
 #                          [--reload sighup|restart|none]
 #   update-runner-token.sh --mode add --config PATH --runner-id NEW_ID --url GITLAB_URL --token-file FILE
 #                          --from-runner-id OLD_ID [--expires-at ISO8601] [--reload sighup|restart|none]
@@ -26,6 +26,15 @@
 #   once, and held in memory: it never appears in arguments, the environment, output or error messages.
 #   It must be one line of at most 1 KB of UTF-8 without NUL, control characters, whitespace, quotes or
 #   backslashes (exit 2 otherwise).
+#   --unless-newer (update mode, with --expires-at; for a converge that re-applies the current token
+#   and may race a rotation that has just written a newer one: the folder lock orders the two writes
+#   but cannot tell which should win): under the lock, once the table is selected, if its
+#   `token_expires_at` is a later instant than --expires-at and its token is another one, nothing is
+#   written: "status=kept-newer … reload=skipped", exit 0. The two are compared as instants (seconds
+#   since the epoch from the date and time less the offset, then the fraction of a second), never as
+#   text: 2026-06-01T01:00:00+02:00 is earlier than 2026-06-01T00:00:00Z. A missing key, a value that
+#   is not a date-time with a zone, and gitlab-runner's "unknown" (year 0001) are never later: the
+#   table is updated (or already current) as without the option.
 #
 # --mode add (a new runner for this host, set up like an existing one):
 #   * if a table with url GITLAB_URL and id NEW_ID exists already, it is treated as in update mode
@@ -51,13 +60,15 @@
 # [runners.x] table of the selected runner that follows another top-level table gives exit 4.
 #
 # stdout (exactly one line on success):
-#   status=updated|added|removed|already-current runner_id=ID config=PATH system_id=SID reload=MODE
-#   MODE: sighup | restart | none | not-running | failed | skipped (already current)
+#   status=updated|added|removed|already-current|kept-newer runner_id=ID config=PATH system_id=SID reload=MODE
+#   MODE: sighup | restart | none | not-running | failed | skipped (already current, kept-newer)
 #
 # Exit codes:
-#   0  updated, added, removed, or already current (stdout says which); also when only the reload failed
+#   0  updated, added, removed, already current or kept newer (stdout says which); also when only the
+#      reload failed
 #   1  unexpected internal error (a bug: please report it)
-#   2  usage or bad argument (unknown option, bad runner id / url / expiry, bad token file or token)
+#   2  usage or bad argument (unknown option, bad runner id / url / expiry, bad token file or token,
+#      --unless-newer outside update mode or without --expires-at)
 #   3  config file missing, not a regular file, or unreadable
 #   4  malformed TOML (or a target runner shape this tool will not edit)
 #   5  no matching [[runners]] table (add: no table to copy)
@@ -69,12 +80,14 @@
 #   UPDATE_RUNNER_TOKEN_SYSTEMCTL  command used instead of `systemctl`
 #   UPDATE_RUNNER_TOKEN_PKILL      command used instead of `pkill`
 #
-# Requires bash and POSIX/GNU coreutils tools only (awk, sed, grep, mktemp, mv, chmod, chown, stat,
-# date, cat, head, od, tail, readlink, sync); runs with mawk (Ubuntu) and gawk (Amazon Linux).
+# Requires bash and POSIX/GNU coreutils tools only (awk, mktemp, mv, chmod, chown, stat, date, cat,
+# od, readlink, sync; flock and, for a folder of a user-mode gitlab-runner, setpriv from util-linux);
+# runs with mawk (Ubuntu) and gawk (Amazon Linux). An update runs about ten programs: the walker reads
+# config.toml once and writes the new file and the backup itself.
 
 set -euo pipefail
 # Every file this script creates (temp file, backup) starts private; the new config.toml then gets
-# the original's mode with chmod --reference.
+# the original's mode with chmod.
 umask 077
 # Byte semantics for awk length()/substr() and for regular expressions, whatever the host locale.
 export LC_ALL=C
@@ -82,15 +95,15 @@ export LC_ALL=C
 readonly PROG=update-runner-token
 # 4 (malformed TOML), 5 (no match) and 6 (several matches) come from the awk walker's verdicts.
 readonly E_INTERNAL=1 E_USAGE=2 E_CONFIG=3 E_WRITE=7
-readonly USAGE="usage: update-runner-token.sh --config PATH --runner-id ID --url GITLAB_URL --token-file FILE [--previous-token-file FILE] [--expires-at ISO8601] [--reload sighup|restart|none] [--mode update|add|remove] (add: also --from-runner-id ID; remove: no --token-file)"
+readonly USAGE="usage: update-runner-token.sh --config PATH --runner-id ID --url GITLAB_URL --token-file FILE [--previous-token-file FILE] [--expires-at ISO8601 [--unless-newer]] [--reload sighup|restart|none] [--mode update|add|remove] (add: also --from-runner-id ID; remove: no --token-file)"
 
 # Files to remove on exit unless they were renamed into place; the private folder of a user-mode update.
 TMP_NEW=""
 TMP_BAK=""
 PRIVATE_DIR=""
-# The descriptor holding the config folder's lock (take_lock); closed after the rename.
-LOCK_FD=""
-FOLDER_OWNER="" FILE_OWNER="" FILE_GROUP=""
+# The descriptor holding the config folder's lock (take_lock), closed after the rename; the one the
+# walker reads the config file from.
+LOCK_FD="" CFG_FD=""
 
 cleanup() {
   # Runs on every exit: a failure before the rename leaves no temp files behind.
@@ -122,6 +135,8 @@ warn() {
 # Arguments
 # ---------------------------------------------------------------------------------------------------
 CONFIG="" RUNNER_ID="" URL="" TOKEN_FILE="" PREV_TOKEN_FILE="" EXPIRES_AT="" RELOAD="" MODE="" FROM_ID=""
+# --unless-newer (1 when given); the digits of the fraction of a second of --expires-at.
+UNLESS_NEWER="" EXPIRES_FRAC=""
 declare -A SEEN=()
 
 set_opt() {
@@ -139,6 +154,7 @@ set_opt() {
     --reload) RELOAD=$value ;;
     --mode) MODE=$value ;;
     --from-runner-id) FROM_ID=$value ;;
+    --unless-newer) UNLESS_NEWER=$value ;;
   esac
 }
 
@@ -159,6 +175,13 @@ parse_args() {
         if (($# < 2)); then die "$E_USAGE" "option $arg needs a value" "arguments"; fi
         set_opt "$arg" "$2"
         shift 2
+        ;;
+      --unless-newer)
+        set_opt "$arg" 1
+        shift
+        ;;
+      --unless-newer=*)
+        die "$E_USAGE" "option --unless-newer takes no value" "arguments"
         ;;
       -*)
         # Only the option name is echoed (never "=value": a mistaken --token=… must not leak).
@@ -187,7 +210,7 @@ readonly TOKEN_MAX_BYTES=1024
 # The bytes go through od (coreutils), so a NUL is seen too (a shell variable cannot hold one). UTF-8 is
 # checked with an exact RFC 3629 pattern over od's hex rather than with iconv: glibc's iconv (on Amazon
 # Linux 2023 and Ubuntu 22.04 alike) accepts F4 90 80 80 and up, beyond U+10FFFF, which Go's TOML
-# parser (gitlab-runner) refuses. od and head are coreutils on both.
+# parser (gitlab-runner) refuses. od is coreutils on both; -N reads no more than it needs.
 check_token_file() {
   local file=$1 opt=$2 var=$3 fd="" hex c=' [89ab][0-9a-f]' utf8
   case $file in
@@ -196,13 +219,13 @@ check_token_file() {
   esac
   if [[ -n $fd ]]; then
     if [[ ! $fd =~ ^[03-9]$ ]] || ! { true <&"$fd"; } 2>/dev/null; then die "$E_USAGE" "token descriptor is not open, or not 0 or 3-9" "$opt $file"; fi
-    hex=$(head -c $((TOKEN_MAX_BYTES + 2)) <&"$fd" 2>/dev/null | od -An -v -tx1) || die "$E_USAGE" "token file is not readable" "$opt $file"
+    hex=$(od -An -v -tx1 -N $((TOKEN_MAX_BYTES + 2)) <&"$fd" 2>/dev/null) || die "$E_USAGE" "token file is not readable" "$opt $file"
     if ((fd == 0)); then exec </dev/null; else exec {fd}<&-; fi
   else
     if [[ ! -e $file ]]; then die "$E_USAGE" "token file does not exist" "$opt $file"; fi
     if [[ ! -f $file && ! -p $file ]]; then die "$E_USAGE" "token file is not a regular file or a pipe" "$opt $file"; fi
     if [[ ! -r $file ]]; then die "$E_USAGE" "token file is not readable" "$opt $file"; fi
-    hex=$(head -c $((TOKEN_MAX_BYTES + 2)) -- "$file" 2>/dev/null | od -An -v -tx1) || die "$E_USAGE" "token file is not readable" "$opt $file"
+    hex=$(od -An -v -tx1 -N $((TOKEN_MAX_BYTES + 2)) -- "$file" 2>/dev/null) || die "$E_USAGE" "token file is not readable" "$opt $file"
   fi
   # One " xx" per byte, less one final newline.
   hex=${hex//$'\n'/}
@@ -247,9 +270,9 @@ validate_args() {
   [[ $MODE == remove || -n ${SEEN[--token-file]:-} ]] || missing+=" --token-file"
   if [[ -n $missing ]]; then die "$E_USAGE" "missing required option(s)$missing; $USAGE" "arguments"; fi
   # Options a mode does not use are refused rather than ignored.
-  for opt in --token-file --previous-token-file --expires-at --from-runner-id; do
+  for opt in --token-file --previous-token-file --expires-at --from-runner-id --unless-newer; do
     case $MODE:$opt in
-      update:--from-runner-id | add:--previous-token-file | remove:--*)
+      update:--from-runner-id | add:--previous-token-file | add:--unless-newer | remove:--*)
         if [[ -n ${SEEN[$opt]:-} ]]; then die "$E_USAGE" "option $opt is not used by --mode $MODE" "$opt"; fi
         ;;
     esac
@@ -275,9 +298,17 @@ validate_args() {
     # A TOML offset date-time as GitLab returns it; normalised to the form gitlab-runner writes
     # itself (UTC, whole seconds), e.g. 2024-05-01T12:00:00.000+02:00 -> 2024-05-01T10:00:00Z.
     local re='^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$'
-    if [[ ! $EXPIRES_AT =~ $re ]] || ! EXPIRES_AT=$(date -u -d "$EXPIRES_AT" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null); then
+    if [[ ! $EXPIRES_AT =~ $re ]]; then
       die "$E_USAGE" "expiry must be an ISO 8601 date-time with a zone, e.g. 2025-01-31T12:00:00Z" "--expires-at"
     fi
+    # date drops the fraction of a second; --unless-newer compares it too.
+    EXPIRES_FRAC=${BASH_REMATCH[1]#.}
+    if ! EXPIRES_AT=$(date -u -d "$EXPIRES_AT" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null); then
+      die "$E_USAGE" "expiry must be an ISO 8601 date-time with a zone, e.g. 2025-01-31T12:00:00Z" "--expires-at"
+    fi
+  elif [[ -n $UNLESS_NEWER ]]; then
+    # Newer than what? Only an expiry can tell a newer token from an older one.
+    die "$E_USAGE" "option --unless-newer needs --expires-at" "--unless-newer"
   fi
   # From here on the walker reads the tokens from with_tokens' pipes.
   if [[ $MODE != remove ]]; then
@@ -291,10 +322,24 @@ validate_args() {
 }
 
 # ---------------------------------------------------------------------------------------------------
-# The TOML walker: one awk program, run in two ways.
-#   plan  (no URT_OUT): validate, select the runner, decide; prints "ok current" or "ok VERB"
-#         (VERB: change, add or remove; URT_MODE update, the default, or add or remove).
-#   apply (URT_OUT set): the same, and writes the edited file to URT_OUT; prints "ok VERB BYTES".
+# The TOML walker: one awk program that reads config.toml once, on stdin.
+#   It validates the whole file, selects the runner and decides: "ok current", "ok kept-newer"
+#   (--unless-newer: the table's token expires later), or a change (VERB: change, add or remove;
+#   URT_MODE update, the default, or add or remove).
+#   plan  (no URT_OUT): prints "ok VERB" for a change and writes nothing.
+#   apply (URT_OUT set): makes the new file in memory and proves it (below), then writes the input's
+#         own bytes to URT_BAK (when set) and the new file to URT_OUT, announcing each write first
+#         ("writing backup", "writing new": a write that kills awk names itself), and prints
+#         "ok VERB BYTES CHECK" (BYTES of the new file).
+#   The proof of the new file. CHECK "local": an update whose every edit is local, so the walker's
+#   pass over the input proves the rest: a one-line value of the selected runner replaced by a
+#   value of the same kind, or lines inserted right after a complete line of that runner (never
+#   inside a multi-line value) whose key or table the runner does not define yet (the walker's table
+#   of what is defined where says so). Each edited or inserted line is then read again on its own
+#   (key, value, nothing after it) and must hold what was meant (the token in place, the flag true).
+#   CHECK "readback": add, remove, and any other edit (an inline feature_flags table gains a key; a
+#   key or table of that name exists already): the caller reads the new file back with this program,
+#   which must find it valid and current.
 # Errors print "err CODE MESSAGE". Inputs come through the environment (awk -v would interpret
 # backslashes) and the tokens through their files (never through arguments or the environment).
 # It is a line-based checker: it tokenises strings, brackets and comments well enough to never be
@@ -718,7 +763,7 @@ function header(s, p,    aot, name, q, closer, ind) {
   if (q <= length(s) && substr(s, q, 1) != "#") return bad("bad table header")
   if (!reg_header(name, aot)) return 0
   if (aot && name == "runners") {
-    R++; inr = 1; blk = "main"; rhdr[R] = NR; last[R] = NR
+    R++; inr = 1; blk = "main"; rhdr[R] = NR; last[R] = NR; rnode[R] = CUR
     return 0
   }
   if (inr && substr(name, 1, 8) == "runners.") {
@@ -764,7 +809,7 @@ function record_kv(endline, multi) {
     }
     else if (kvkey == "token") { tokl[kvr] = kvline; tokS[kvr] = VS; tokE[kvr] = VE; tokK[kvr] = VK; tokV[kvr] = VD }
     else if (kvkey == "token_obtained_at") { obtl[kvr] = kvline; obtS[kvr] = VS; obtE[kvr] = VE; obtK[kvr] = VK }
-    else if (kvkey == "token_expires_at") { expl[kvr] = kvline; expS[kvr] = VS; expE[kvr] = VE; expK[kvr] = VK }
+    else if (kvkey == "token_expires_at") { expl[kvr] = kvline; expS[kvr] = VS; expE[kvr] = VE; expK[kvr] = VK; expV[kvr] = VD }
     else if (kvkey == "feature_flags") {
       if (kvr in ffdot) return bad_at(kvline, "feature_flags is defined twice")
       ffinl[kvr] = kvline; ffinS[kvr] = VS; ffinE[kvr] = VE; ffinK[kvr] = VK
@@ -810,11 +855,61 @@ function pick(id,    i, r) {
 }
 function styled(kind, v) { return kind == "basic" ? "\"" v "\"" : kind == "literal" ? "\047" v "\047" : v }
 
+# ---- The proof of a local edit (see the top of the program) ----
+# expect_kv TEXT KEY KIND VALUE — the edited or inserted line TEXT must read, on its own, as KEY = a
+# value of KIND (basic, literal, bare; "inline": an inline table whose flag is true) decoding to VALUE.
+# KEY FF: the flag, in the flags table or as a dotted key.
+function expect_kv(text, key, kind, value) { NX++; XT[NX] = text; XK[NX] = key; XKIND[NX] = kind; XV[NX] = value }
+function check_kv(s, key, kind, value,    k) {
+  if (s ~ CTL) return 0
+  k = parse_key(s, skip_ws(s, 1))
+  if (key == FF && k == "feature_flags." FF) k = FF
+  if (KERR || k != key || substr(s, KEND, 1) != "=") return 0
+  value_start(s, skip_ws(s, KEND + 1))
+  if (err != "" || ml != "" || sd) return 0
+  if (kind == "inline") return VK == "inline" && inline_find(s, VS, VE) && INV == "true"
+  return VK == kind && VD == value
+}
+
+# ---- Instants (--unless-newer) ----
+# Days from 1970-01-01 to the proleptic Gregorian date y-m-d (days_from_civil of H. Hinnant; the
+# year is moved on by 400 years, exactly 146097 days, so that int() never sees a negative number).
+function days_from_civil(y, m, d,    era, yoe, doy, doe) {
+  y += 400 - (m <= 2)
+  era = int(y / 400); yoe = y - era * 400
+  doy = int((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1
+  doe = yoe * 365 + int(yoe / 4) - int(yoe / 100) + doy
+  return era * 146097 + doe - 719468 - 146097
+}
+# Reads the offset date-time v (a TOML one: T, t or a space between date and time, Z, z or an
+# offset): DT_S its seconds since the epoch (whole, UTC), DT_F its fraction of a second as digits
+# without trailing zeros (so that a plain string comparison orders fractions). 0 when v is not one,
+# or holds year 0001, "unknown" for gitlab-runner (the zero time.Time).
+function dt_parse(v,    o, f) {
+  if (length(v) < 20 || substr(v, 17, 1) != ":" || v !~ /([Zz]|:[0-9][0-9])$/ || !valid_bare(v) || substr(v, 1, 4) == "0001") return 0
+  o = substr(v, length(v) - 5)
+  o = (o ~ /^[+-]/) ? (substr(o, 1, 3) * 60 + (substr(o, 1, 1) substr(o, 5))) * 60 : 0
+  f = (substr(v, 20, 1) == ".") ? substr(v, 21) : ""
+  sub(/[^0-9].*$/, "", f); sub(/0+$/, "", f); DT_F = f
+  DT_S = days_from_civil(substr(v, 1, 4) + 0, substr(v, 6, 2) + 0, substr(v, 9, 2) + 0) * 86400 + substr(v, 12, 2) * 3600 + substr(v, 15, 2) * 60 + substr(v, 18, 2) - o
+  return 1
+}
+# Whether the instant v is strictly later than the instant of --expires-at (URT_EXPIRES, in UTC with
+# whole seconds, and the digits of its fraction of a second, URT_EXPIRES_FRAC). Never when either is
+# not an offset date-time or is unknown.
+function later_than_expiry(v,    s, f) {
+  if (!dt_parse(v)) return 0
+  s = DT_S; f = DT_F
+  if (!dt_parse(ENVIRON["URT_EXPIRES"])) return 0
+  DT_F = ENVIRON["URT_EXPIRES_FRAC"]; sub(/0+$/, "", DT_F)
+  return s > DT_S || (s == DT_S && ("x" f) > ("x" DT_F))
+}
+
 BEGIN {
   FF = "FF_DISABLE_AUTOMATIC_TOKEN_ROTATION"
   BOM = sprintf("%c%c%c", 239, 187, 191)
   CTL = "[" sprintf("%c", 1) "-" sprintf("%c", 8) sprintf("%c", 11) "-" sprintf("%c", 31) sprintf("%c", 127) "]"
-  err = ""; R = 0; inr = 0; blk = "other"; ml = ""; sd = 0; sk[0] = ""; CUR = 0; NID = 0; ncr = 0
+  err = ""; R = 0; inr = 0; blk = "other"; ml = ""; sd = 0; sk[0] = ""; CUR = 0; NID = 0; ncr = 0; nbytes = 0; NX = 0; nonlocal = 0
   out = ENVIRON["URT_OUT"]; want_url = norm_url(ENVIRON["URT_URL"]); want_id = ENVIRON["URT_ID"]
   tokfile = ENVIRON["URT_TOKEN_FILE"]; prevfile = ENVIRON["URT_PREV_FILE"]
   mode = ENVIRON["URT_MODE"]; if (mode == "") mode = "update"
@@ -829,7 +924,7 @@ BEGIN {
 }
 
 {
-  s = $0
+  s = $0; nbytes += length(s) + 1
   if (NR == 1 && substr(s, 1, 3) == BOM) { bom = BOM; s = substr(s, 4) }
   cr = (substr(s, length(s), 1) == "\r")
   if (cr) s = substr(s, 1, length(s) - 1)
@@ -898,6 +993,11 @@ END {
       exit 0
     }
     T = M[1]
+    # --unless-newer (a converge that may race a rotation): a table whose token expires later than
+    # this one, and is another token, keeps it.
+    if (ENVIRON["URT_UNLESS_NEWER"] == "1" && (T in expl) && !((T in tokV) && tokV[T] == newtok) && later_than_expiry(expV[T])) {
+      print "ok kept-newer"; exit 0
+    }
   }
 
   eol = (ncr * 2 > n) ? "\r" : ""
@@ -915,38 +1015,56 @@ END {
     else if (z == n || (PLAIN[z + 1] && C[z + 1] ~ /^[ \t]*$/)) { while (a > 1 && PLAIN[a - 1] && C[a - 1] ~ /^[ \t]*$/) a-- }
     for (i = a; i <= z; i++) DEL[i] = 1
   } else {
-    # Token
-    tokchanged = copy
+    # Token. Tn: the node of the table of the runner, to see whether a key or table is defined in it.
+    tokchanged = copy; Tn = rnode[T]
     if (!(T in tokl)) {
-      insert_after((T in idl) ? idl[T] : (T in urll) ? urll[T] : rhdr[T], ind "token = \"" newtok "\"")
+      text = ind "token = \"" newtok "\""
+      insert_after((T in idl) ? idl[T] : (T in urll) ? urll[T] : rhdr[T], text)
       tokchanged = 1
+      if ((Tn, "token") in NODE) nonlocal = 1
+      else expect_kv(text, "token", "basic", newtok)
     } else if (tokK[T] != "basic" && tokK[T] != "literal") {
       print "err 4 malformed TOML at line " tokl[T] ": the token of the selected runner is not a one-line string"; exit 0
     } else if (tokV[T] != newtok) {
       edit(tokl[T], tokS[T], tokE[T], styled(tokK[T], newtok)); tokchanged = 1
+      expect_kv(NEWC[tokl[T]], "token", tokK[T], newtok)
     }
 
     # Flag
     flagok = (T in flagl) && flagK[T] == "bare" && flagV[T] == "true"
     if (!flagok) {
+      ffn = ((Tn, "feature_flags") in NODE) ? NODE[Tn, "feature_flags"] : -1
       if (T in flagl) {
         if (flagK[T] ~ /^multiline/) { print "err 4 malformed TOML at line " flagl[T] ": " FF " has a multi-line value"; exit 0 }
         edit(flagl[T], flagS[T], flagE[T], "true")
+        j = (T in ffinl) && flagl[T] == ffinl[T]
+        expect_kv(NEWC[flagl[T]], j ? "feature_flags" : FF, j ? "inline" : "bare", "true")
       } else if (T in ffhdr) {
-        insert_after((T in fflast) ? fflast[T] : ffhdr[T], ((T in ffkind) ? ffkind[T] : ffhind[T] "  ") FF " = true")
+        text = ((T in ffkind) ? ffkind[T] : ffhind[T] "  ") FF " = true"
+        insert_after((T in fflast) ? fflast[T] : ffhdr[T], text)
+        if ((ffn, FF) in NODE) nonlocal = 1
+        else expect_kv(text, FF, "bare", "true")
       } else if (T in ffinl) {
         if (ffinK[T] != "inline") { print "err 4 malformed TOML at line " ffinl[T] ": feature_flags of the selected runner is not a one-line inline table"; exit 0 }
-        # Appended as the last key of the inline table.
+        # Appended as the last key of the inline table (not a local edit: read back).
         s = C[ffinl[T]]; a = ffinS[T]; b = ffinE[T]; j = b - 1
         while (j > a && (substr(s, j, 1) == " " || substr(s, j, 1) == "\t")) j--
         if (j == a) edit(ffinl[T], a, b, "{ " FF " = true }")
         else if (substr(s, j, 1) == ",") edit(ffinl[T], j + 1, j, " " FF " = true")
         else edit(ffinl[T], j + 1, j, ", " FF " = true")
+        nonlocal = 1
       } else if (T in ffdot) {
-        insert_after(ffdot[T], ind "feature_flags." FF " = true")
+        text = ind "feature_flags." FF " = true"
+        insert_after(ffdot[T], text)
+        if ((ffn, FF) in NODE) nonlocal = 1
+        else expect_kv(text, FF, "bare", "true")
       } else {
         insert_after(last[T], subi "[runners.feature_flags]")
         insert_after(last[T], subi "  " FF " = true")
+        # A header of this shape is local only where the runner has no feature_flags at all (not even
+        # as the parent of a [runners.feature_flags.x] table, or a table after another table).
+        if (ffn != -1) nonlocal = 1
+        else expect_kv(subi "  " FF " = true", FF, "bare", "true")
       }
     }
     if (err != "") { print "err " errcode " " err; exit 0 }
@@ -957,16 +1075,30 @@ END {
     if (copy) edit(idl[T], idS[T], idE[T], styled(idK[T], want_id))
     expv = ENVIRON["URT_EXPIRES"]
     if (copy && expv == "") expv = "0001-01-01T00:00:00Z"
-    if (tokchanged && (T in obtl) && (obtK[T] == "bare" || obtK[T] == "basic" || obtK[T] == "literal"))
+    if (tokchanged && (T in obtl) && (obtK[T] == "bare" || obtK[T] == "basic" || obtK[T] == "literal")) {
       edit(obtl[T], obtS[T], obtE[T], styled(obtK[T], ENVIRON["URT_NOW"]))
-    if (expv != "" && (T in expl) && (expK[T] == "bare" || expK[T] == "basic" || expK[T] == "literal"))
+      expect_kv(NEWC[obtl[T]], "token_obtained_at", obtK[T], ENVIRON["URT_NOW"])
+    }
+    if (expv != "" && (T in expl) && (expK[T] == "bare" || expK[T] == "basic" || expK[T] == "literal")) {
       edit(expl[T], expS[T], expE[T], styled(expK[T], expv))
+      expect_kv(NEWC[expl[T]], "token_expires_at", expK[T], expv)
+    }
     if (err != "") { print "err " errcode " " err; exit 0 }
   }
+  # add and remove move whole sections: read back.
+  if (copy || mode == "remove") nonlocal = 1
 
   verb = copy ? "add" : (mode == "remove") ? "remove" : "change"
   if (out == "") { print "ok " verb; exit 0 }
-  finalnl = (ENVIRON["URT_FINAL_NL"] == "1")
+  # The proof of a local edit, before anything is written.
+  for (i = 1; i <= NX && !nonlocal; i++)
+    if (!check_kv(XT[i], XK[i], XKIND[i], XV[i])) { print "err 7 the new file did not verify; nothing was replaced"; exit 0 }
+  # Whether the input ended with a line break (awk cannot tell): its bytes against the size of the file.
+  size = ENVIRON["URT_SIZE"] + 0
+  if (n == 0) finalnl = 0
+  else if (nbytes == size) finalnl = 1
+  else if (nbytes == size + 1) finalnl = 0
+  else { print "err 7 the config file changed while it was read; nothing was written"; exit 0 }
   # The lines of the new file, each with its CR (or that of the file) in OC; the copy of an added runner
   # follows the last line of the old one, after one blank line.
   K = 0
@@ -982,6 +1114,15 @@ END {
       }
     }
   }
+  # The backup: the bytes that were read, as they were.
+  bak = ENVIRON["URT_BAK"]
+  if (bak != "") {
+    print "writing backup"; fflush()
+    printf "%s", "" > bak
+    for (i = 1; i <= n; i++) printf "%s", (i == 1 ? bom : "") C[i] (CRF[i] ? "\r" : "") ((i < n || finalnl) ? "\n" : "") > bak
+    if (close(bak) != 0) { print "err 7 writing the backup copy failed"; exit 0 }
+  }
+  print "writing new"; fflush()
   # Opens the output even when no line is left (the file then holds at most the BOM).
   chunk = K ? "" : bom
   printf "%s", chunk > out; total = length(chunk)
@@ -991,23 +1132,18 @@ END {
     printf "%s", chunk > out; total += length(chunk)
   }
   if (close(out) != 0) { print "err 7 writing the new file failed"; exit 0 }
-  print "ok " verb " " total
+  print "ok " verb " " total " " (nonlocal ? "readback" : "local")
 }
 '
 
-# run_walker INPUT [OUTPUT] — prints the walker's one-line verdict; fails if awk itself failed.
+# run_walker [OUT BAK SIZE] — runs the walker on its stdin (the config, or the new file to read back:
+# an awk operand holding "=" would be taken as an assignment) and prints its verdict lines; fails if
+# awk itself failed. OUT and BAK: where it writes the new file and the backup, SIZE: the input's size.
 run_walker() {
-  local input=$1 output=${2:-} final_nl=0 last
-  # awk cannot tell whether the last line ended with a newline; tail can.
-  if [[ -s $input ]]; then
-    # The trailing x keeps $(...) from stripping the newline we are looking for.
-    last=$(tail -c 1 -- "$input" && printf x) || return 1
-    if [[ $last == $'\n'x ]]; then final_nl=1; fi
-  fi
-  # The config is fed on stdin: an awk operand containing "=" would be taken as an assignment.
-  URT_OUT=$output URT_MODE=$MODE URT_FROM=$FROM_ID URT_URL=$URL URT_ID=$RUNNER_ID URT_TOKEN_FILE=$TOKEN_FILE URT_PREV_FILE=$PREV_TOKEN_FILE \
-    URT_NOW=$NOW URT_EXPIRES=$EXPIRES_AT URT_FINAL_NL=$final_nl \
-    awk "$AWK_PROG" <"$input" 2>/dev/null
+  URT_OUT=${1:-} URT_BAK=${2:-} URT_SIZE=${3:-} URT_MODE=$MODE URT_FROM=$FROM_ID URT_URL=$URL URT_ID=$RUNNER_ID \
+    URT_TOKEN_FILE=$TOKEN_FILE URT_PREV_FILE=$PREV_TOKEN_FILE URT_NOW=$NOW URT_EXPIRES=$EXPIRES_AT \
+    URT_EXPIRES_FRAC=$EXPIRES_FRAC URT_UNLESS_NEWER=$UNLESS_NEWER \
+    awk "$AWK_PROG" 2>/dev/null
 }
 
 # verdict_or_die VERDICT WHERE — turns an "err CODE MESSAGE" verdict into the one error line.
@@ -1079,15 +1215,18 @@ reload_runner() {
 # digits from the machine id, or `r_` and 12 random letters and digits), and never through a link: a
 # `.runner_system_id` that points elsewhere would put the first line of any file root can read in the
 # command output.
-read_system_id() {
-  local file sid=""
-  file="$(dirname -- "$CONFIG")/.runner_system_id"
+# report STATUS RELOAD — the one line on stdout: the status, the runner, the config and its system_id.
+report() {
+  local dir=. file sid=""
+  # dirname without a program: a config path is never a folder, so it never ends with a slash.
+  if [[ $CONFIG == */* ]]; then dir=${CONFIG%/*} && dir=${dir:-/}; fi
+  file=$dir/.runner_system_id
   if [[ -f $file && ! -L $file && -r $file ]]; then
     IFS= read -r -n 64 sid <"$file" || true
     sid=${sid//[[:space:]]/}
   fi
   if [[ ! $sid =~ ^(s_[0-9a-f]{12}|r_[A-Za-z0-9]{12})$ ]]; then sid=""; fi
-  printf '%s' "$sid"
+  printf 'status=%s runner_id=%s config=%s system_id=%s reload=%s\n' "$1" "$RUNNER_ID" "$CONFIG" "$sid" "$2"
 }
 
 # take_lock DIR — holds an exclusive flock(2) on the config file's folder from the first read of the file
@@ -1104,18 +1243,38 @@ take_lock() {
     die "$E_WRITE" "another update of this config file held its lock for ${wait} s; nothing was written" "$dir"
 }
 
-# check_folder DIR TARGET — refuses a folder that anyone but root and the config file's owner may write:
-# they could swap the temporary or backup file for a link while this update runs. Sets FOLDER_OWNER and
-# FILE_OWNER/FILE_GROUP (numeric ids).
-check_folder() {
-  local dir=$1 target=$2 mode
-  read -r FOLDER_OWNER mode < <(stat -c '%u %a' -- "$dir") || die "$E_WRITE" "cannot stat the config directory" "$dir"
-  read -r FILE_OWNER FILE_GROUP < <(stat -c '%u %g' -- "$target") || die "$E_WRITE" "cannot stat the config file" "$CONFIG"
-  if (((8#$mode & 8#022) != 0)); then
-    die "$E_WRITE" "config directory is writable by its group or by others (mode $mode): another user could swap the files this update writes; make it writable by its owner only" "$dir"
+# resolve_target — sets TARGET (the file to edit: a symlinked config is followed, so the link itself
+# survives the rename; every link on the way is resolved once, so one swapped later changes nothing),
+# its folder DIR and its name BASE.
+TARGET="" DIR="" BASE=""
+resolve_target() {
+  TARGET=$(readlink -f -- "$CONFIG") || die "$E_CONFIG" "cannot resolve the config path" "$CONFIG"
+  DIR=${TARGET%/*} BASE=${TARGET##*/}
+  DIR=${DIR:-/}
+}
+
+# inspect_folder — one stat of the folder and of the open config file (descriptor CFG_FD, so the size
+# is that of the bytes the walker reads). Sets FOLDER_OWNER, FILE_OWNER/FILE_GROUP (numeric ids),
+# FILE_MODE, FILE_SIZE, and WRITE_ERR ("MESSAGE|WHERE" of an exit 7, empty when this update may write): the
+# file and folder must be writable, and the folder writable by nobody but root and the file's owner,
+# who could otherwise swap the temporary or backup file for a link while this update runs.
+FOLDER_OWNER="" FOLDER_MODE="" FILE_OWNER="" FILE_GROUP="" FILE_MODE="" FILE_SIZE="" WRITE_ERR=""
+inspect_folder() {
+  local lines=() re='^([0-9]+) ([0-9]+) ([0-7]+) ([0-9]+)$'
+  mapfile -t lines < <(stat -L -c '%u %g %a %s' -- "$DIR" "/dev/fd/$CFG_FD" 2>/dev/null)
+  if [[ ${lines[0]:-} =~ $re ]]; then FOLDER_OWNER=${BASH_REMATCH[1]} FOLDER_MODE=${BASH_REMATCH[3]}; fi
+  if [[ ${lines[1]:-} =~ $re ]]; then
+    FILE_OWNER=${BASH_REMATCH[1]} FILE_GROUP=${BASH_REMATCH[2]} FILE_MODE=${BASH_REMATCH[3]} FILE_SIZE=${BASH_REMATCH[4]}
   fi
-  if [[ $FOLDER_OWNER != 0 && $FOLDER_OWNER != "$FILE_OWNER" ]]; then
-    die "$E_WRITE" "config directory belongs to uid $FOLDER_OWNER, neither root nor the owner of the config file (uid $FILE_OWNER)" "$dir"
+  if [[ ! -w $TARGET ]]; then WRITE_ERR="config file is not writable|$CONFIG"
+  elif [[ ! -w $DIR || ! -x $DIR ]]; then WRITE_ERR="config directory is not writable|$DIR"
+  elif [[ -z $FOLDER_MODE || -z $FILE_SIZE ]]; then WRITE_ERR="cannot stat the config file or its folder|$CONFIG"
+  elif (((8#$FOLDER_MODE & 8#022) != 0)); then
+    WRITE_ERR="config directory is writable by its group or by others (mode $FOLDER_MODE): another user could swap the files this update writes; make it writable by its owner only|$DIR"
+  elif [[ $FOLDER_OWNER != 0 && $FOLDER_OWNER != "$FILE_OWNER" ]]; then
+    WRITE_ERR="config directory belongs to uid $FOLDER_OWNER, neither root nor the owner of the config file (uid $FILE_OWNER)|$DIR"
+  elif ((EUID == 0)) && [[ $FOLDER_OWNER != 0 ]] && ! command -v setpriv >/dev/null 2>&1; then
+    WRITE_ERR="the config directory belongs to uid $FOLDER_OWNER and setpriv (util-linux) is missing to write there as that user|$DIR"
   fi
 }
 
@@ -1146,110 +1305,130 @@ install_as_owner() {
     die "$E_WRITE" "writing the new file as its owner (uid $FILE_OWNER) failed; nothing was replaced" "$CONFIG"
 }
 
+# walk_failed OUTPUT — an awk that died: which write it had announced (ulimit -f, a full disk).
+walk_failed() {
+  case ${1##*$'\n'} in
+    "writing backup") die "$E_WRITE" "writing the backup copy failed" "$TMP_BAK" ;;
+    "writing new") die "$E_WRITE" "writing the new file failed" "$TMP_NEW" ;;
+    *) die "$E_INTERNAL" "internal error: the TOML walker failed" "$CONFIG" ;;
+  esac
+}
+
 # ---------------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------------
+# Few programs and no $(…) on the usual path (each costs a fork and an exec): the walker reads the file
+# once, writes the backup and the new file itself, and proves a local edit without a second pass.
 main() {
-  local target dir base verdict verb bytes size reload_word mode as_owner=0
+  local verdict verb bytes check lines=() as_owner=0 suffix reload_word
 
   parse_args "$@"
   validate_args
-  NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  TZ=UTC0 printf -v NOW '%(%Y-%m-%dT%H:%M:%SZ)T' -1
 
   if [[ ! -e $CONFIG ]]; then die "$E_CONFIG" "config file does not exist" "$CONFIG"; fi
   if [[ ! -f $CONFIG ]]; then die "$E_CONFIG" "config file is not a regular file" "$CONFIG"; fi
   if [[ ! -r $CONFIG ]]; then die "$E_CONFIG" "config file is not readable" "$CONFIG"; fi
-  # Edit the file a symlink points at, so the link itself survives the rename.
-  target=$(readlink -f -- "$CONFIG") || die "$E_CONFIG" "cannot resolve the config path" "$CONFIG"
-  dir=$(dirname -- "$target")
-  base=$(basename -- "$target")
+  resolve_target
 
   # 0. From here to the rename this update holds the folder's lock: it reads the file another update
   #    may just have written, never a copy from before it.
-  take_lock "$dir"
+  take_lock "$DIR"
+  { exec {CFG_FD}<"$TARGET"; } 2>/dev/null || die "$E_CONFIG" "config file is not readable" "$CONFIG"
 
-  # 1. Plan on the live file: validate, select, decide. Nothing is created yet.
-  verdict=$(with_tokens run_walker "$target") || die "$E_INTERNAL" "internal error: the TOML walker failed" "$CONFIG"
+  # 1. May this update write here? (Only asked of it if the file needs a change: a read-only but
+  #    current host is fine.)
+  inspect_folder
+  if [[ -z $WRITE_ERR ]] && ((EUID == 0)) && [[ $FOLDER_OWNER != 0 ]]; then as_owner=1; fi
+
+  # 2. One pass of the walker over the file: validate, select, decide, and, where this update may
+  #    write, write the new file and the backup (the bytes it read: the backup always matches what was
+  #    transformed) next to the original (same filesystem, so the rename is atomic). The names are
+  #    fresh, and only root and the file's owner may create files in this folder (inspect_folder).
+  if [[ -z $WRITE_ERR ]] && ((!as_owner)); then
+    printf -v suffix '%s.%05d%05d' "$$" "$RANDOM" "$RANDOM"
+    TMP_BAK="$DIR/.$BASE.bak.$suffix" TMP_NEW="$DIR/.$BASE.new.$suffix"
+  fi
+  verdict=$(with_tokens run_walker "$TMP_NEW" "$TMP_BAK" "$FILE_SIZE" <&"$CFG_FD") || walk_failed "$verdict"
+  exec {CFG_FD}<&-
+  verdict=${verdict##*$'\n'}
   verdict_or_die "$verdict" "$CONFIG"
-  if [[ $verdict == "ok current" ]]; then
-    # Writability is not required when nothing needs writing (a read-only but current host is fine).
-    printf 'status=already-current runner_id=%s config=%s system_id=%s reload=skipped\n' \
-      "$RUNNER_ID" "$CONFIG" "$(read_system_id)"
-    return 0
-  fi
-
-  # 2. Preconditions for the write (as root these pass; the real write below is still checked).
-  if [[ ! -w $target ]]; then die "$E_WRITE" "config file is not writable" "$CONFIG"; fi
-  if [[ ! -w $dir || ! -x $dir ]]; then die "$E_WRITE" "config directory is not writable" "$dir"; fi
-  check_folder "$dir" "$target"
-  if ((EUID == 0)) && [[ $FOLDER_OWNER != 0 ]]; then
-    command -v setpriv >/dev/null 2>&1 ||
-      die "$E_WRITE" "the config directory belongs to uid $FOLDER_OWNER and setpriv (util-linux) is missing to write there as that user" "$dir"
-    as_owner=1
-  fi
-
-  # 3. Snapshot the current file; it becomes PATH.bak and is the exact input of the edit, so the
-  #    backup always matches what was transformed. In a folder of the file's owner, the snapshot is read
-  #    as that owner into a private folder of ours, and everything is transformed there.
+  case $verdict in
+    "ok current" | "ok kept-newer")
+      # Nothing written, nothing reloaded.
+      TMP_NEW="" TMP_BAK=""
+      verdict=${verdict#ok }
+      report "${verdict/#current/already-current}" skipped
+      return 0
+      ;;
+  esac
+  if [[ -n $WRITE_ERR ]]; then die "$E_WRITE" "${WRITE_ERR%%|*}" "${WRITE_ERR#*|}"; fi
   if ((as_owner)); then
+    # In a folder of the file's owner, the file is read as that owner into a private folder of ours
+    # (the backup), and the new file is made there.
     PRIVATE_DIR=$(mktemp -d -- "${TMPDIR:-/tmp}/update-runner-token.XXXXXXXXXX" 2>/dev/null) ||
       die "$E_WRITE" "cannot create a private temporary folder" "${TMPDIR:-/tmp}"
-    TMP_BAK="$PRIVATE_DIR/backup"
-    setpriv --reuid="$FILE_OWNER" --regid="$FILE_GROUP" --clear-groups -- cat -- "$target" >"$TMP_BAK" 2>/dev/null ||
+    TMP_BAK="$PRIVATE_DIR/backup" TMP_NEW="$PRIVATE_DIR/new"
+    setpriv --reuid="$FILE_OWNER" --regid="$FILE_GROUP" --clear-groups -- cat -- "$TARGET" >"$TMP_BAK" 2>/dev/null ||
       die "$E_WRITE" "reading the config file as its owner (uid $FILE_OWNER) failed" "$CONFIG"
-    mode=$(setpriv --reuid="$FILE_OWNER" --regid="$FILE_GROUP" --clear-groups -- stat -c %a -- "$target" 2>/dev/null) ||
-      die "$E_WRITE" "cannot stat the config file as its owner" "$CONFIG"
-    TMP_NEW="$PRIVATE_DIR/new"
-    : >"$TMP_NEW"
-  else
-    TMP_BAK=$(mktemp -- "$dir/.$base.bak.XXXXXX" 2>/dev/null) ||
-      die "$E_WRITE" "cannot create a temporary file in the config directory" "$dir"
-    cat -- "$target" >"$TMP_BAK" 2>/dev/null || die "$E_WRITE" "writing the backup copy failed" "$TMP_BAK"
-    # 4. Write the edited file next to the original (same filesystem, so the rename is atomic).
-    TMP_NEW=$(mktemp -- "$dir/.$base.new.XXXXXX" 2>/dev/null) ||
-      die "$E_WRITE" "cannot create a temporary file in the config directory" "$dir"
+    verdict=$(with_tokens run_walker "$TMP_NEW" "" "$FILE_SIZE" <"$TMP_BAK") || walk_failed "$verdict"
+    verdict=${verdict##*$'\n'}
+    verdict_or_die "$verdict" "$CONFIG"
   fi
-  verdict=$(with_tokens run_walker "$TMP_BAK" "$TMP_NEW") || die "$E_WRITE" "writing the new file failed" "$TMP_NEW"
-  verdict_or_die "$verdict" "$CONFIG"
-  verb=${verdict#ok }
-  verb=${verb%% *}
-  bytes=${verdict#ok "$verb" }
-  size=$(stat -c %s -- "$TMP_NEW") || die "$E_WRITE" "cannot stat the new file" "$TMP_NEW"
-  if [[ ! $verdict =~ ^ok\ (change|add|remove)\ [0-9]+$ || $size != "$bytes" ]]; then
-    die "$E_WRITE" "writing the new file failed (short write)" "$TMP_NEW"
+
+  # 3. The walker's own count of the bytes against the files (a write may fail quietly).
+  if [[ ! $verdict =~ ^ok\ (change|add|remove)\ ([0-9]+)\ (local|readback)$ ]]; then
+    die "$E_INTERNAL" "internal error: the TOML walker gave no verdict" "$CONFIG"
   fi
-  # 5. Read the result back: it must be valid and now current, or nothing is replaced.
-  verdict=$(with_tokens run_walker "$TMP_NEW") || die "$E_WRITE" "the new file could not be read back" "$TMP_NEW"
-  if [[ $verdict != "ok current" ]]; then die "$E_WRITE" "the new file did not verify; nothing was replaced" "$CONFIG"; fi
+  verb=${BASH_REMATCH[1]} bytes=${BASH_REMATCH[2]} check=${BASH_REMATCH[3]}
+  mapfile -t lines < <(stat -c '%s %u %g %a' -- "$TMP_BAK" "$TMP_NEW" 2>/dev/null)
+  if [[ ${lines[0]:-} != "$FILE_SIZE "* ]]; then die "$E_WRITE" "writing the backup copy failed" "$TMP_BAK"; fi
+  if [[ ${lines[1]:-} != "$bytes "* ]]; then die "$E_WRITE" "writing the new file failed (short write)" "$TMP_NEW"; fi
+
+  # 4. An edit that is not local: read the result back; it must be valid and now current, or nothing
+  #    is replaced.
+  if [[ $check == readback ]]; then
+    verdict=$(with_tokens run_walker <"$TMP_NEW") || die "$E_WRITE" "the new file could not be read back" "$TMP_NEW"
+    if [[ $verdict != "ok current" ]]; then die "$E_WRITE" "the new file did not verify; nothing was replaced" "$CONFIG"; fi
+  fi
 
   if ((as_owner)); then
-    # 6-7. Created, written and renamed as the owner (see install_as_owner).
-    install_as_owner "$dir" "$base" "$target" "$mode"
+    # 5-6. Created, written and renamed as the owner (see install_as_owner).
+    install_as_owner "$DIR" "$BASE" "$TARGET" "$FILE_MODE"
   else
-    # 6. Same owner and mode as the original; the backup keeps the owner but is private (0600). Only
-    #    root and the file's owner may write this folder (check_folder): nobody can swap these files.
-    chown -h --reference="$target" -- "$TMP_NEW" "$TMP_BAK" 2>/dev/null ||
-      die "$E_WRITE" "cannot give the new file the owner of the original" "$CONFIG"
-    chmod --reference="$target" -- "$TMP_NEW" 2>/dev/null ||
-      die "$E_WRITE" "cannot give the new file the mode of the original" "$CONFIG"
-    chmod 0600 -- "$TMP_BAK" 2>/dev/null || die "$E_WRITE" "cannot set the mode of the backup" "$TMP_BAK"
-    # Data on disk before the rename makes it visible: a crash never leaves an empty config.toml.
-    sync -- "$TMP_NEW" "$TMP_BAK" 2>/dev/null || die "$E_WRITE" "flushing the new file to disk failed" "$TMP_NEW"
+    # 5. Same owner and mode as the original; the backup keeps the owner but is private (0600). Only
+    #    root and the file's owner may write this folder (inspect_folder): nobody can swap these files.
+    #    Each tool runs only when the stat above shows it is needed.
+    if [[ ${lines[0]#* } != "$FILE_OWNER $FILE_GROUP "* || ${lines[1]#* } != "$FILE_OWNER $FILE_GROUP "* ]]; then
+      chown -h -- "$FILE_OWNER:$FILE_GROUP" "$TMP_NEW" "$TMP_BAK" 2>/dev/null ||
+        die "$E_WRITE" "cannot give the new file the owner of the original" "$CONFIG"
+      # chown may clear the set-id bits: the mode is set again below.
+      lines[1]="- - - -"
+    fi
+    if [[ ${lines[1]##* } != "$FILE_MODE" ]]; then
+      chmod -- "$FILE_MODE" "$TMP_NEW" 2>/dev/null || die "$E_WRITE" "cannot give the new file the mode of the original" "$CONFIG"
+    fi
+    if [[ ${lines[0]##* } != 600 ]]; then
+      chmod 0600 -- "$TMP_BAK" 2>/dev/null || die "$E_WRITE" "cannot set the mode of the backup" "$TMP_BAK"
+    fi
+    # The new file's data on disk before the rename makes it visible: a crash never leaves an empty
+    # config.toml. (The backup is not flushed on its own.)
+    sync -- "$TMP_NEW" 2>/dev/null || die "$E_WRITE" "flushing the new file to disk failed" "$TMP_NEW"
 
-    # 7. Backup first, then the atomic replace. -T: never move into a directory of that name.
-    mv -f -T -- "$TMP_BAK" "$target.bak" 2>/dev/null || die "$E_WRITE" "cannot replace the backup file" "$target.bak"
+    # 6. Backup first, then the atomic replace. -T: never move into a directory of that name.
+    mv -f -T -- "$TMP_BAK" "$TARGET.bak" 2>/dev/null || die "$E_WRITE" "cannot replace the backup file" "$TARGET.bak"
     TMP_BAK=""
-    mv -f -T -- "$TMP_NEW" "$target" 2>/dev/null || die "$E_WRITE" "cannot rename the new file over the original" "$CONFIG"
+    mv -f -T -- "$TMP_NEW" "$TARGET" 2>/dev/null || die "$E_WRITE" "cannot rename the new file over the original" "$CONFIG"
     TMP_NEW=""
   fi
-  sync -- "$dir" 2>/dev/null || true
+  # The rename on disk too.
+  sync -- "$DIR" 2>/dev/null || true
   # The file is in place: the next update may read it while this one reloads.
   exec {LOCK_FD}<&-
 
   reload_word=$(reload_runner)
   case $verb in add) verb=added ;; remove) verb=removed ;; *) verb=updated ;; esac
-  printf 'status=%s runner_id=%s config=%s system_id=%s reload=%s\n' "$verb" \
-    "$RUNNER_ID" "$CONFIG" "$(read_system_id)" "$reload_word"
+  report "$verb" "$reload_word"
 }
 
 main "$@"

@@ -241,9 +241,12 @@ export function readScript(url: URL): string[] {
   if (text.includes('\r')) throw new Error(`${path} has CR characters (CRLF line ends?)`);
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
-  // Comment lines are for the people reading host/: the embedded copy drops them (the shebang stays), which
-  // keeps the documents well inside SSM's 64 KB. A line starting with # is a comment in bash and in awk.
-  return lines.filter((line, index) => index === 0 || !/^\s*#/.test(line));
+  // Comment lines and indentation are for the people reading host/: the embedded copy drops them (the
+  // shebang stays), which keeps the documents inside SSM's 64 KB. A line starting with # is a comment in
+  // bash and in awk, and leading blanks mean nothing to either, save inside a string that spans lines:
+  // the scripts have none (no heredoc, no multi-line quoted text but the awk program, whose own strings
+  // are one line each). test/host runs the embedded copy too (UPDATER_SCRIPT_UNDER_TEST), to hold that.
+  return lines.filter((line, index) => index === 0 || !/^\s*#/.test(line)).map((line) => line.replace(/^[ \t]+/, ''));
 }
 
 /**

@@ -33,6 +33,26 @@ describe('interpretUpdaterRun', () => {
       { exitCode: 4, stdout: '', stderr: 'update-runner-token: error: malformed TOML at line 3: unterminated string (/c)\n' },
       { status: 'failed', systemId: null, detail: 'exit 4: update-runner-token: error: malformed TOML at line 3: unterminated string (/c)' },
     ],
+    [
+      'a converge that found a newer token on the host (--unless-newer), which it kept',
+      { exitCode: 0, stdout: 'status=kept-newer runner_id=3 config=/c system_id=s_0123456789ab reload=skipped\n', stderr: '' },
+      { status: 'already-current', systemId: 's_0123456789ab', detail: 'kept-newer (the host holds a token that expires later), reload=skipped' },
+    ],
+    [
+      'a kept-newer that claims a reload (it wrote nothing), as a failure',
+      { exitCode: 0, stdout: 'status=kept-newer runner_id=3 config=/c system_id= reload=sighup\n', stderr: '' },
+      { status: 'failed', systemId: null, detail: 'exit 0: status=kept-newer runner_id=3 config=/c system_id= reload=sighup' },
+    ],
+    [
+      'a kept-newer with a non-zero exit, as a failure',
+      { exitCode: 1, stdout: 'status=kept-newer runner_id=3 config=/c system_id= reload=skipped\n', stderr: '' },
+      { status: 'failed', systemId: null, detail: 'exit 1: status=kept-newer runner_id=3 config=/c system_id= reload=skipped' },
+    ],
+    [
+      'a status it does not know (kept-older), as a failure',
+      { exitCode: 0, stdout: 'status=kept-older runner_id=3 config=/c system_id= reload=skipped\n', stderr: '' },
+      { status: 'failed', systemId: null, detail: 'exit 0: status=kept-older runner_id=3 config=/c system_id= reload=skipped' },
+    ],
     ['a run with no output at all', { exitCode: 127, stdout: '', stderr: '' }, { status: 'failed', systemId: null, detail: 'exit 127: no output' }],
     ['exit 0 without a status line', { exitCode: 0, stdout: 'hello\n', stderr: '' }, { status: 'failed', systemId: null, detail: 'exit 0: hello' }],
   ])('reads %s', (_name, run, verdict) => {

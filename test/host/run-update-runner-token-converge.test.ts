@@ -95,7 +95,7 @@ describe('the convergence document on a host', () => {
     expect(run.code).toBe(0);
     expect(run.stdout.trim()).toMatch(/^status=updated runner_id=7 config=\S+ system_id=\S* reload=none$/);
     expect(run.token).toBe(TOKEN);
-    expect(String(run.expiresAt)).toMatch(/^2026-03-01T12:00:00/);
+    expect((run.expiresAt as Date).toISOString()).toBe('2026-03-01T12:00:00.000Z');
     // AWSCURRENT's id and fields (token blanked), AWSPENDING's id, then the token of that very version.
     expect(run.awsCalls).toEqual([`${SECRET_ARN}\t\tAWSCURRENT`, `${SECRET_ARN}\t\tAWSPENDING`, `${SECRET_ARN}\t${CURRENT}\t`]);
     expectNoToken(run);

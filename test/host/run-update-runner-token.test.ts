@@ -353,7 +353,7 @@ describe('the host update document run on a host', () => {
   it.each([
     [{ SSM_Mode: 'add' }, /SSM_FromRunnerId must be a runner id in mode add/],
     [{ SSM_Mode: 'add', SSM_FromRunnerId: '7; touch x' }, /SSM_FromRunnerId must be a runner id in mode add/],
-    [{ SSM_Mode: 'replace' }, /SSM_Mode must be update, add or remove/],
+    [{ SSM_Mode: 'replace' }, /SSM_Mode must be update, add, remove or converge/],
   ])('refuses %o with exit 2 before reading the secret', async (env, message) => {
     const run = await runDocument('several-runners.toml', env);
 
@@ -411,7 +411,7 @@ describe('the host update document', () => {
     expect(step.inputs.timeoutSeconds).toBe('{{ ExecutionTimeout }}');
   });
 
-  it('embeds both scripts, less their comment lines, between heredoc delimiters that occur in neither', async () => {
+  it('embeds both scripts, less their comment lines and indentation, between heredoc delimiters that occur in neither', async () => {
     const lines = stepOf(document).inputs.runCommand;
     const updater = await readFile(join(HOST, 'update-runner-token.sh'), 'utf8');
     const wrapper = await readFile(join(HOST, 'run-update-runner-token.sh'), 'utf8');
@@ -421,7 +421,7 @@ describe('the host update document', () => {
     expect(ends).toHaveLength(2);
     const starts = lines.flatMap((line, i) => (line.endsWith(`<<'${HEREDOC_DELIMITER}'`) ? [i] : []));
     expect(starts).toHaveLength(2);
-    const withoutComments = (text: string) => `${text.split('\n').filter((line, i) => i === 0 || !/^\s*#/.test(line)).join('\n')}`;
+    const withoutComments = (text: string) => `${text.split('\n').filter((line, i) => i === 0 || !/^\s*#/.test(line)).map((line) => line.trimStart()).join('\n')}`;
     expect(`${lines.slice((starts[0] as number) + 1, ends[0]).join('\n')}\n`).toBe(withoutComments(updater));
     expect(`${lines.slice((starts[1] as number) + 1, ends[1]).join('\n')}\n`).toBe(withoutComments(wrapper));
   });

@@ -46,7 +46,7 @@ describe('the token handed to the updater', () => {
     expect(result.stderr).toBe('');
     expect(result.stdout).toMatch(/^status=updated runner_id=7 /);
     expect(runnersOf(await readFile(ws.config, 'utf8')).map((r) => r.token)).toEqual([ws.token, 'glrt-OLDTOKEN-B']);
-    // Read once into memory, the token serves the walker's three passes (plan, write, read-back) and a re-run.
+    // Read once into memory, the token serves every pass of the walker over the file, and a re-run.
     const again = await runWithDescriptors(args, [Buffer.from(`${ws.token}\n`), Buffer.from('glrt-OLDTOKEN-A\n')]);
     expect(again.stdout).toMatch(/^status=already-current /);
   });
