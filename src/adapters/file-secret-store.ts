@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { RotationInProgressError, SecretNotFoundError } from '../core/errors.ts';
+import { InvalidInputError, RotationInProgressError, SecretNotFoundError } from '../core/errors.ts';
 import { isOpenRotation } from '../core/rotation-guards.ts';
 import type { SecretDescription, SecretStore, VersionRef } from '../core/ports.ts';
 import type { RotationStarter } from '../core/rotate-now.ts';
@@ -50,12 +50,13 @@ export class FileSecretStore implements SecretStore, RotationStarter {
     return {
       secretId,
       rotationEnabled: secret.rotationEnabled,
-      versions: Object.entries(secret.versions).map(([versionId, v]) => ({ versionId, stages: [...v.stages] })),
+      versions: Object.entries(secret.versions).map(([versionId, v]) => ({ versionId, stages: [...v.stages], ...(typeof v.createdAt === 'string' ? { createdAt: v.createdAt } : {}) })),
     };
   }
 
+  /** Whether the secret's file exists; one that is not valid JSON throws (InvalidInputError, saying what to do). */
   async exists(secretId: string): Promise<boolean> {
-    return (await readJsonFile<StoredSecret>(this.path(secretId))) !== undefined;
+    return (await this.read(secretId)) !== undefined;
   }
 
   async getValue(secretId: string, ref: VersionRef): Promise<string | undefined> {
@@ -99,7 +100,7 @@ export class FileSecretStore implements SecretStore, RotationStarter {
   /** Stores a runner's existing token as the current version: how a runner is adopted. */
   async adoptCurrent(secretId: string, versionId: string, value: string): Promise<void> {
     await ensureStateDir(this.dir);
-    const secret = (await readJsonFile<StoredSecret>(this.path(secretId))) ?? { secretId: checkSecretId(secretId), rotationEnabled: true, versions: {} };
+    const secret = (await this.read(secretId)) ?? { secretId: checkSecretId(secretId), rotationEnabled: true, versions: {} };
     const current = Object.entries(secret.versions).find(([, v]) => v.stages.includes('AWSCURRENT'))?.[0];
     if (current) moveStage(secret, 'AWSPREVIOUS', current);
     for (const v of Object.values(secret.versions)) v.stages = v.stages.filter((s) => s !== 'AWSCURRENT' && s !== 'AWSPENDING');
@@ -150,8 +151,25 @@ export class FileSecretStore implements SecretStore, RotationStarter {
     return join(this.dir, `${checkSecretId(secretId)}.secret.json`);
   }
 
+  /**
+   * The secret's file, or undefined when there is none. No copy of a previous state is kept: a stale copy
+   * could hand back a token GitLab has since killed, or lose the only live one. The runner's config.toml
+   * holds the token its hosts run with, so adopting again is the way back.
+   */
+  private async read(secretId: string): Promise<StoredSecret | undefined> {
+    const path = this.path(secretId);
+    const remedy = `no copy of it is kept; move it aside, then \`rotator adopt ${secretId}\` stores again the token the runner's config.toml holds (or the one --token-file names)`;
+    const secret = await readJsonFile<unknown>(path, remedy);
+    if (secret === undefined) return undefined;
+    const versions = (secret as Partial<StoredSecret> | null)?.versions;
+    if (typeof versions !== 'object' || versions === null || Array.isArray(versions)) {
+      throw new InvalidInputError(path, `state file does not hold a secret (no "versions"): ${remedy}`);
+    }
+    return secret as StoredSecret;
+  }
+
   private async load(secretId: string): Promise<StoredSecret> {
-    const secret = await readJsonFile<StoredSecret>(this.path(secretId));
+    const secret = await this.read(secretId);
     if (!secret) throw new SecretNotFoundError(`No secret ${secretId} in ${this.dir} (adopt the runner first)`, { secretId });
     return secret;
   }
@@ -160,6 +178,14 @@ export class FileSecretStore implements SecretStore, RotationStarter {
     await ensureStateDir(this.dir);
     await writeJsonFile(this.path(secret.secretId), secret);
   }
+}
+
+/**
+ * The error withRotationLock throws when another rotation of the runner holds its lock: nothing was tried,
+ * so it is no failure of this rotation (an overlapping scan leaves the runner to the one holding the lock).
+ */
+export function isRotationLockedError(error: unknown): boolean {
+  return error instanceof RotationInProgressError && (error.cause as NodeJS.ErrnoException | undefined)?.code === 'ELOCKED';
 }
 
 /** A stage sits on one version at a time: take it off every other version and put it on `versionId`. */

@@ -182,8 +182,12 @@ export function retryAfterSeconds(headers: Headers, nowMs: number): number | und
   return undefined;
 }
 
-/** GitLab's own words from an error reply, as rest's `throwFailedRequestError` reads them. */
-function describe(text: string, contentType: string | null): string | undefined {
+/**
+ * GitLab's own words from an error reply, as rest's `throwFailedRequestError` reads them: redacted first,
+ * then cut to 500 (JSON) or 200 (other) characters. In that order: a cut through a token would leave a
+ * piece the redactor no longer recognizes (a legacy token has no prefix; only its whole value is known).
+ */
+function describe(text: string, contentType: string | null, secrets: readonly string[]): string | undefined {
   if (!text) return undefined;
   if (contentType?.includes('application/json')) {
     try {
@@ -192,13 +196,13 @@ function describe(text: string, contentType: string | null): string | undefined 
         const record = output as Record<string, unknown>;
         const content = record.error ?? record.message;
         if (content === undefined) return undefined;
-        return (typeof content === 'string' ? content : JSON.stringify(content)).slice(0, 500);
+        return redactSecrets(typeof content === 'string' ? content : JSON.stringify(content), secrets).slice(0, 500);
       }
     } catch {
       return undefined;
     }
   }
-  return text.slice(0, 200);
+  return redactSecrets(text, secrets).slice(0, 200);
 }
 
 /** rest's `processBody`, with a JSON parse error turned into `undefined` (its message quotes the body). */
@@ -320,7 +324,7 @@ function requestHandler(policy: TransportPolicy) {
 
         const { status, statusText } = response;
         const text = await response.text().catch(() => '');
-        const description = redactSecrets(describe(text, response.headers.get('content-type')) ?? '', secrets) || undefined;
+        const description = describe(text, response.headers.get('content-type'), secrets) || undefined;
         const waitSeconds = retryAfterSeconds(response.headers, Date.now());
         // Honour a 429's wait: never retry before it, and do not retry at all when it is longer than we may wait.
         const waitTooLong = status === 429 && waitSeconds !== undefined && waitSeconds * 1000 > policy.maxRetryWaitMs;

@@ -20,14 +20,25 @@ export async function readTextIfExists(path: string): Promise<string | undefined
   }
 }
 
-export async function readJsonFile<T>(path: string): Promise<T | undefined> {
+/**
+ * What an operator can do about a state file that is not valid JSON, unless its owner says better. No
+ * previous copy is kept (write-file-atomic replaces the file by rename and keeps none; a torn write cannot
+ * happen, so a broken file was changed from outside: a disk fault, a hand edit, a restore gone wrong).
+ */
+export const BROKEN_STATE_FILE_REMEDY = 'no copy of it is kept; move it aside (or remove it) and the rotator starts this record afresh, without what it held (rotation history, alert state, a migration request)';
+
+/**
+ * A JSON state file, or undefined when it does not exist. A file that is not valid JSON throws
+ * InvalidInputError naming the file and `remedy`: what the operator can do about it.
+ */
+export async function readJsonFile<T>(path: string, remedy: string = BROKEN_STATE_FILE_REMEDY): Promise<T | undefined> {
   const text = await readTextIfExists(path);
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text) as T;
   } catch {
     // No cause: JSON.parse's message quotes the text near the error, and a secret file holds tokens.
-    throw new InvalidInputError(path, 'state file is not valid JSON (restore it from its backup or remove it)');
+    throw new InvalidInputError(path, `state file is not valid JSON: ${remedy}`);
   }
 }
 

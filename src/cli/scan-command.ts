@@ -1,3 +1,4 @@
+import { isRotationLockedError } from '../adapters/file-secret-store.ts';
 import { alertAfterRotationStep, alertAfterScan } from '../core/alerting.ts';
 import type { StepOutcome } from '../core/rotation-steps.ts';
 import { rotateNow } from '../core/rotate-now.ts';
@@ -24,19 +25,21 @@ export async function scanLocalFleet(engine: LocalEngine, output: Output, scanIn
         const last = (await rotateNow(engine.deps, secretId, ROTATION_BUDGET_MS)).steps.at(-1);
         if (last) await alert({ outcome: last });
       } catch (error) {
-        await alert({ error });
+        // Another rotation holds the runner's lock (an overlapping scan or `rotate`): nothing failed here.
+        if (!isRotationLockedError(error)) await alert({ error });
         throw error;
       }
     },
   };
   let problems = 0;
+  // One runner's problem (its state file unreadable, GitLab down for it…) is that runner's line: the others are scanned.
   for (const runner of engine.config.runners) {
-    if (!(await engine.store.exists(runner.secretId))) {
-      output.err(`[${runner.name}] not adopted: run \`rotator adopt ${runner.name}\``);
-      problems += 1;
-      continue;
-    }
     try {
+      if (!(await engine.store.exists(runner.secretId))) {
+        output.err(`[${runner.name}] not adopted: run \`rotator adopt ${runner.name}\``);
+        problems += 1;
+        continue;
+      }
       const result = await scanRunner(deps, runner, runner.secretId, scanIntervalMs);
       output.out(`[${runner.name}] ${describeScan(result)}`);
       for (const warning of result.warnings) output.err(`[${runner.name}] warning: ${warning}`);
@@ -55,6 +58,7 @@ export async function scanLocalFleet(engine: LocalEngine, output: Output, scanIn
 function describeScan(result: RunnerScanResult): string {
   const reason = result.plan?.decision.reason ?? 'not checked';
   if (result.rotationStarted) return `due (${reason}): rotated`;
+  if (result.rotationRunning) return `${result.plan?.decision.due ? 'due' : 'not due'} (${reason}): another rotation of this runner is running; left to it`;
   if (result.plan?.decision.due) return `due (${reason}): NOT rotated`;
   if (result.repushed.length > 0) {
     const holding = result.repushed.filter(hostHoldsVersion);

@@ -13,8 +13,15 @@ import type { ExpiryPolicy, ReloadMode, RotationStrategy } from '../core/types.t
  */
 z.config(en());
 
-/** The parts every fleet file shares, local or AWS: runner identity, reload mode and expiry policy. */
-export const runnerName = z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'use 1-64 letters, digits, ".", "_" or "-"'));
+/**
+ * A runner name names its secret: the local engine's files `<name>.secret.json`, `<name>.lock`,
+ * `<name>.ledger.json` and `<name>.alerts.json` (no ".." in them: state-files.ts
+ * checkSecretId), and in AWS the secret `<secretPrefix><name>`, its tag and its construct id. So: 1-64
+ * letters, digits, ".", "_" or "-", starting with a letter or digit, with no ".." and no "." at the end
+ * (`a.` would make `a..secret.json`). Refused here, naming the field, rather than at the first file it names.
+ */
+export const RUNNER_NAME_RULE = 'use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit, with no ".." and not ending in "." (the name becomes file names such as <name>.secret.json and the secret name)';
+export const runnerName = z.string().check(z.regex(/^(?!.*\.\.)[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9_-])?$/, RUNNER_NAME_RULE));
 /**
  * A GitLab url as every later stage takes it: the secret value, the host updater's --url and the SSM
  * document's allowedPattern. Lower-case scheme, host, optional port and path; no credentials, query or
@@ -87,13 +94,37 @@ export function checkReplaceHasAccessToken(runners: Array<{ strategy: RotationSt
   });
 }
 
-/** Each runner name once: it names the secret. */
-export function checkUniqueNames(runners: Array<{ name: string }>, path: string): void {
-  const seen = new Set<string>();
+/**
+ * Each runner once in a fleet file: by name (it names the secret), and by GitLab runner (url and runner id,
+ * compared as gitlabRunnerKey does). Two entries for one GitLab runner would hold two secrets of one token:
+ * rotating one kills the token the other holds, which then fails as "expired or revoked".
+ */
+export function checkUniqueNames(runners: Array<{ name: string; gitlabUrl: string; runnerId: number }>, path: string): void {
+  const names = new Set<string>();
+  const gitlabRunners = new Map<string, number>();
   runners.forEach((runner, index) => {
-    if (seen.has(runner.name)) throw new InvalidInputError(`${path}: runners[${index}].name`, `"${runner.name}" is used twice`);
-    seen.add(runner.name);
+    if (names.has(runner.name)) throw new InvalidInputError(`${path}: runners[${index}].name`, `"${runner.name}" is used twice`);
+    names.add(runner.name);
+    const key = gitlabRunnerKey(runner.gitlabUrl, runner.runnerId);
+    const first = gitlabRunners.get(key);
+    if (first !== undefined) {
+      const other = runners[first];
+      throw new InvalidInputError(
+        `${path}: runners[${index}].runnerId`,
+        `runner ${runner.runnerId} of ${runner.gitlabUrl} is also runners[${first}] ("${other?.name ?? ''}", ${other?.gitlabUrl ?? ''}): list each GitLab runner once`,
+      );
+    }
+    gitlabRunners.set(key, index);
   });
+}
+
+/**
+ * One GitLab runner, however its url is written: host in lower case, default port dropped, trailing
+ * slashes dropped, http or https alike (one host and path is one GitLab and one space of runner ids).
+ */
+export function gitlabRunnerKey(gitlabUrl: string, runnerId: number): string {
+  const url = new URL(gitlabUrl);
+  return `${url.hostname}:${url.port || 'default'}${url.pathname.replace(/\/+$/, '')}#${runnerId}`;
 }
 
 function formatPath(path: PropertyKey[]): string {

@@ -73,7 +73,8 @@ export function alertsFromScan(runner: ManagedRunner, result: RunnerScanResult, 
   }
   if (decision?.expired) {
     alerts.push(buildAlert('token-rejected', { ...base, summary: `The token of runner ${runner.name} expired (${decision.reason}): GitLab rejects it and every host is offline`, stateKey: 'expired' }));
-  } else if (decision && decision.daysLeft !== null && decision.daysLeft <= options.nearExpiryDays && !result.rotationStarted) {
+  } else if (decision && decision.daysLeft !== null && decision.daysLeft <= options.nearExpiryDays && !result.rotationStarted && !result.rotationRunning) {
+    // Not while another rotation (an overlapping scan's) is running: it rotates the token; if it fails, it alerts, and later scans find it stuck.
     const expiresOn = new Date(options.now.getTime() + decision.daysLeft * 86_400_000).toISOString().slice(0, 10);
     alerts.push(buildAlert('near-expiry', { ...base, summary: `The token of runner ${runner.name} expires in ${formatDays(decision.daysLeft)} and was not rotated`, stateKey: expiresOn }));
   }

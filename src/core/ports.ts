@@ -24,6 +24,11 @@ export interface Clock {
 export interface SecretVersionInfo {
   versionId: string;
   stages: VersionStage[];
+  /**
+   * ISO 8601 time the version was created, where the store tells it (the local engine's file store; Secrets
+   * Manager's DescribeSecret and ListSecrets do not). For an open rotation: when it was opened.
+   */
+  createdAt?: string;
 }
 
 export interface SecretDescription {

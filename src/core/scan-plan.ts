@@ -1,5 +1,5 @@
 import { decideRotation, formatDays, type RotationDecision } from './expiry-policy.ts';
-import { hostHoldsVersion } from './types.ts';
+import { hostHoldsVersion, ROTATION_STEPS } from './types.ts';
 import type { ManagedRunner, RotationRecord, RunnerManager, RunnerSecretValue } from './types.ts';
 
 export interface ScanInput {
@@ -8,6 +8,11 @@ export interface ScanInput {
   currentVersionId: string;
   /** A version sits in AWSPENDING: Secrets Manager refuses a new rotation until it finishes. */
   rotationInProgress: boolean;
+  /**
+   * How long the open rotation has been open (its version's creation, else its reset), where known. Up to
+   * ROTATION_STUCK_AFTER_MS it is another rotation still running; older, or of unknown age, it is stuck.
+   */
+  openRotationAgeMs?: number;
   lastRotation: RotationRecord | undefined;
   /** GitLab's runner managers, when an access token allowed reading them. */
   managers: RunnerManager[] | undefined;
@@ -23,6 +28,32 @@ export interface ScanPlan {
   /** Hosts (by name) that should get AWSCURRENT again: they missed the last rotation or went silent since. */
   repushHosts: string[];
   warnings: string[];
+  /**
+   * Another rotation of this runner is open and younger than ROTATION_STUCK_AFTER_MS (a scan or `rotate`
+   * running at the same time): it is left to finish, with no re-push (it pushes itself) and no warning.
+   */
+  rotationRunning: boolean;
+}
+
+/**
+ * The longest one rotation step may run: the rotation Lambda's timeout, 10 minutes
+ * (lib/constructs/rotation-functions.ts); each step gets that less a safety margin as its deadline
+ * (StepRequest.deadline, functions/rotate-secret.ts). The local engine gives a whole rotation less
+ * (ROTATION_BUDGET_MS, 5 minutes, src/cli/rotate-command.ts).
+ */
+export const ROTATION_STEP_DEADLINE_MS = 10 * 60_000;
+
+/**
+ * A rotation open longer than this is stuck (or failing and being retried): each of its four steps is an
+ * invocation of its own, so a healthy rotation is open at most four step deadlines (ROTATION_STEP_DEADLINE_MS,
+ * 40 minutes), plus 5 minutes for Secrets Manager to invoke the next step. Younger, it is a rotation still
+ * running (another scan's, or an operator's `rotate`): a scan says so quietly, with no alert. 45 minutes.
+ */
+export const ROTATION_STUCK_AFTER_MS = ROTATION_STEPS.length * ROTATION_STEP_DEADLINE_MS + 5 * 60_000;
+
+/** An open rotation of known age up to ROTATION_STUCK_AFTER_MS: still running. Unknown age counts as stuck. */
+export function isRotationRunning(openRotationAgeMs: number | undefined): boolean {
+  return openRotationAgeMs !== undefined && openRotationAgeMs <= ROTATION_STUCK_AFTER_MS;
 }
 
 /** A manager silent this long after a rotation was promoted has not picked up the new token. */
@@ -43,12 +74,18 @@ export function planScan(input: ScanInput): ScanPlan {
       `token lifetime ${formatDays(lifetimeMs / 86_400_000)} is shorter than twice the scan interval (${formatDays(input.scanIntervalMs / 86_400_000)}): it can expire between two scans; scan more often`,
     );
   }
-  if (decision.due && input.rotationInProgress) {
-    warnings.push(`due (${decision.reason}) but a rotation is still in progress: it is stuck or failing`);
-    return { decision, rotate: false, repushHosts: [], warnings };
+  if (input.rotationInProgress && isRotationRunning(input.openRotationAgeMs)) {
+    return { decision, rotate: false, repushHosts: [], warnings, rotationRunning: true };
   }
-  if (decision.due) return { decision, rotate: true, repushHosts: [], warnings };
-  return { decision, rotate: false, repushHosts: hostsToRepush(input, warnings), warnings };
+  if (decision.due && input.rotationInProgress) {
+    const open = input.openRotationAgeMs === undefined ? 'for an unknown time' : `for ${Math.round(input.openRotationAgeMs / 60_000)} min`;
+    warnings.push(
+      `due (${decision.reason}) but a rotation is still in progress, open ${open} (a healthy one finishes within ${ROTATION_STUCK_AFTER_MS / 60_000} min): it is stuck or failing`,
+    );
+    return { decision, rotate: false, repushHosts: [], warnings, rotationRunning: false };
+  }
+  if (decision.due) return { decision, rotate: true, repushHosts: [], warnings, rotationRunning: false };
+  return { decision, rotate: false, repushHosts: hostsToRepush(input, warnings), warnings, rotationRunning: false };
 }
 
 function hostsToRepush(input: ScanInput, warnings: string[]): string[] {

@@ -1,7 +1,7 @@
 import { GitLabError, InvalidInputError, RotationInProgressError, RotatorError } from './errors.ts';
 import type { Clock, Fleet, GitLab, RotationEvents, RotationLedger, SecretDescription, SecretStore } from './ports.ts';
 import { currentVersionId, openRotationVersionId } from './rotation-guards.ts';
-import { planScan, type ScanPlan } from './scan-plan.ts';
+import { isRotationRunning, planScan, type ScanPlan } from './scan-plan.ts';
 import { parseSecretValue } from './secret-value.ts';
 import { retireReplacedRunner } from './replace-steps.ts';
 import { atRunnerId, hostHoldsVersion, mergeHostResults, restrictHosts } from './types.ts';
@@ -32,8 +32,16 @@ export interface RunnerScanResult {
   secretId: string;
   plan: ScanPlan | undefined;
   rotationStarted: boolean;
-  /** Due, but Secrets Manager has a rotation in progress (AWSPENDING left on a version). */
+  /**
+   * Due, but a rotation has been in progress (AWSPENDING left on a version) longer than a healthy one takes
+   * (ROTATION_STUCK_AFTER_MS), or for a time nobody knows.
+   */
   rotationStuck: boolean;
+  /**
+   * Another rotation of this runner is running (open for less than ROTATION_STUCK_AFTER_MS, or it held the
+   * lock or made RotateSecret refuse this scan's): left to it. Said quietly: no warning, no alert.
+   */
+  rotationRunning: boolean;
   repushed: HostResult[];
   /** Hosts of the current version's rotation that still lack it after this scan's re-push. */
   missingHosts: HostResult[];
@@ -51,7 +59,17 @@ export interface RunnerScanResult {
  * id only makes this scan skip a re-push (the next one does it), never rotate or push by mistake.
  */
 export async function scanRunner(deps: ScanDeps, runner: ManagedRunner, secretId: string, scanIntervalMs: number, listed?: SecretDescription): Promise<RunnerScanResult> {
-  const result: RunnerScanResult = { runner: runner.name, secretId, plan: undefined, rotationStarted: false, rotationStuck: false, repushed: [], missingHosts: [], warnings: [] };
+  const result: RunnerScanResult = {
+    runner: runner.name,
+    secretId,
+    plan: undefined,
+    rotationStarted: false,
+    rotationStuck: false,
+    rotationRunning: false,
+    repushed: [],
+    missingHosts: [],
+    warnings: [],
+  };
   const description = listed ?? (await deps.secrets.describe(secretId));
   const versionId = currentVersionId(description);
   const raw = await deps.secrets.getValue(secretId, { stage: 'AWSCURRENT' });
@@ -67,26 +85,45 @@ export async function scanRunner(deps: ScanDeps, runner: ManagedRunner, secretId
     result.warnings.push(error.message);
     return result;
   }
-  const rotationInProgress = openRotationVersionId(description) !== null;
+  const openVersionId = openRotationVersionId(description);
+  const rotationInProgress = openVersionId !== null;
+  const openRotationAgeMs = openVersionId === null ? undefined : await openRotationAge(deps, secretId, description, openVersionId);
   const lastRotation = await deps.ledger.lastRotation(secretId);
   // After a `replace` rotation the secret holds another runner than the config names.
   const live = atRunnerId(runner, current.runnerId);
   await retireIfPending(deps, runner, lastRotation, versionId, result.warnings);
   const managers = await readManagers(deps, live, result.warnings);
   const everyHost = deps.convergeEveryHost && live.hosts.kind === 'config-files' ? live.hosts.files.map((f) => f.name) : undefined;
-  const plan = planScan({ runner: live, current, currentVersionId: versionId, rotationInProgress, lastRotation, managers, now: deps.clock.now(), scanIntervalMs, everyHost });
+  const plan = planScan({
+    runner: live,
+    current,
+    currentVersionId: versionId,
+    rotationInProgress,
+    ...(openRotationAgeMs === undefined ? {} : { openRotationAgeMs }),
+    lastRotation,
+    managers,
+    now: deps.clock.now(),
+    scanIntervalMs,
+    everyHost,
+  });
   result.plan = plan;
   result.warnings.push(...plan.warnings);
-  result.rotationStuck = plan.decision.due && rotationInProgress;
+  result.rotationRunning = plan.rotationRunning;
+  result.rotationStuck = plan.decision.due && rotationInProgress && !plan.rotationRunning;
   if (plan.rotate) {
     try {
       await deps.startRotation(runner, secretId);
       result.rotationStarted = true;
     } catch (error) {
       // A failed start is this runner's problem, said in the result: the scan goes on, and its alerts
-      // (near expiry, expired) are still raised.
-      result.rotationStuck = error instanceof RotationInProgressError;
-      result.warnings.push(`due but not rotated: ${error instanceof Error ? error.message : String(error)}`);
+      // (near expiry, expired) are still raised. Refused because another rotation started since this scan
+      // read the secret (an overlapping scan): running if that rotation is young or already gone.
+      if (error instanceof RotationInProgressError && (await anotherRotationRunning(deps, secretId))) {
+        result.rotationRunning = true;
+      } else {
+        result.rotationStuck = error instanceof RotationInProgressError;
+        result.warnings.push(`due but not rotated: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
   }
   if (plan.repushHosts.length > 0) result.repushed = await repushCurrent(deps, live, secretId, plan.repushHosts);
@@ -101,6 +138,28 @@ export async function scanRunner(deps: ScanDeps, runner: ManagedRunner, secretId
     result.missingHosts = mergeHostResults(holding.record.hosts, result.repushed).filter((h) => !hostHoldsVersion(h));
   }
   return result;
+}
+
+/**
+ * How long the open rotation (version `versionId`, in AWSPENDING) has been open: from the version's
+ * creation where the store tells it (the local engine's), else from its reset (the ledger's pending record,
+ * written by createSecret); undefined where neither is known (Secrets Manager before createSecret stored).
+ */
+async function openRotationAge(deps: ScanDeps, secretId: string, description: SecretDescription, versionId: string): Promise<number | undefined> {
+  const since = description.versions.find((v) => v.versionId === versionId)?.createdAt ?? (await deps.ledger.pending(secretId, versionId))?.resetAt;
+  const sinceMs = since === undefined ? Number.NaN : Date.parse(since);
+  return Number.isNaN(sinceMs) ? undefined : Math.max(0, deps.clock.now().getTime() - sinceMs);
+}
+
+/**
+ * After a start refused with RotationInProgressError: is another rotation running? Yes when none is open
+ * any more (it finished meanwhile, or holds the lock and has not opened its version yet) or the open one is
+ * young (isRotationRunning); no when it is old or of unknown age: then it is stuck.
+ */
+async function anotherRotationRunning(deps: ScanDeps, secretId: string): Promise<boolean> {
+  const description = await deps.secrets.describe(secretId);
+  const open = openRotationVersionId(description);
+  return open === null || isRotationRunning(await openRotationAge(deps, secretId, description, open));
 }
 
 /**

@@ -11,9 +11,10 @@ const runner: ManagedRunner = { name: 'builders', secretId: 's', gitlabUrl: 'htt
 const scan = (patch: Partial<RunnerScanResult> & { daysLeft?: number | null; due?: boolean; expired?: boolean }): RunnerScanResult => ({
   runner: 'builders',
   secretId: 's',
-  plan: { decision: { due: patch.due ?? false, expired: patch.expired ?? false, daysLeft: patch.daysLeft ?? 20, reason: 'r' }, rotate: false, repushHosts: [], warnings: [] },
+  plan: { decision: { due: patch.due ?? false, expired: patch.expired ?? false, daysLeft: patch.daysLeft ?? 20, reason: 'r' }, rotate: false, repushHosts: [], warnings: [], rotationRunning: false },
   rotationStarted: false,
   rotationStuck: false,
+  rotationRunning: false,
   repushed: [],
   missingHosts: [],
   warnings: [],
@@ -32,6 +33,7 @@ describe('alert rules', () => {
     ['a stuck rotation', scan({ due: true, rotationStuck: true, daysLeft: 2 }), ['rotation-stuck', 'near-expiry']],
     ['a runner near expiry that was not rotated', scan({ daysLeft: 2 }), ['near-expiry']],
     ['a runner near expiry whose rotation just started', scan({ daysLeft: 2, rotationStarted: true }), []],
+    ['a due runner near expiry whose rotation another scan is running', scan({ due: true, daysLeft: 2, rotationRunning: true }), []],
     ['an expired token', scan({ due: true, expired: true, daysLeft: -1 }), ['token-rejected']],
   ])('a scan of %s raises %j', (_name, result, kinds) => {
     expect(alertsFromScan(runner, result, { nearExpiryDays: 3, now }).map((a) => a.kind)).toEqual(kinds);

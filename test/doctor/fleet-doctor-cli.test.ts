@@ -15,7 +15,7 @@ import { registerDoctorCommand } from '../../src/cli/doctor-command.ts';
 import type { Output } from '../../src/cli/output.ts';
 import { CHECKS } from '../../src/doctor/finding.ts';
 import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
-import { FakeSsm, type FakeInstance } from '../support/fake-ssm.ts';
+import { FakeSsm, NO_SECRETS, type FakeInstance } from '../support/fake-ssm.ts';
 import { deploymentOf } from '../support/iam/deployment.ts';
 import { describeRefusals, IamEvaluator } from '../support/iam/iam-evaluator.ts';
 import { iamRequestsOf } from '../support/iam/iam-requests.ts';
@@ -36,7 +36,9 @@ const CUSTOM_DOCUMENT = 'OperatorDoctor';
 let root: string;
 let sim: GitLabSimulator;
 let fake: FakeSsm;
-let fleetPath: string;
+/** The fleet file that lists the runner `name` (see beforeAll). */
+const fleetPaths = new Map<string, string>();
+const fleetOf = (name: string): string => fleetPaths.get(name) ?? '/nonexistent/fleet.json';
 let fleetText: string;
 /** The doctor's SSM calls, charged to the operator who runs `rotator doctor --aws`. */
 const recorder = new CallRecorder();
@@ -78,28 +80,32 @@ beforeAll(async () => {
     await host(STALLED, healthy),
     await host(CROWDED, `concurrent = 4\n\n${legacy.join('\n')}`),
   ];
-  fake = new FakeSsm(instances, root, () => undefined);
+  fake = new FakeSsm(instances, root, NO_SECRETS);
   fake.addDocument(doctorDocumentName(), buildDoctorDocument());
   fake.addDocument(CUSTOM_DOCUMENT, buildDoctorDocument());
   fake.offline.add(OFFLINE);
   fake.stalled.add(STALLED);
   fake.markTruncation = true;
-  fleetPath = join(root, 'fleet.aws.json');
   const runner = (name: string, runnerId: number, hosts: unknown) => ({ name, gitlabUrl: sim.url, runnerId, hosts });
-  fleetText = JSON.stringify({
-      ssm: { maxConcurrency: '10' },
-      defaults: { configPath: CONFIG_PATH },
-      runners: [
-        runner('fleet', id, { instanceIds: [HEALTHY, READABLE, MALFORMED, OFFLINE] }),
-        runner('healthy', id, { instanceIds: [HEALTHY] }),
-        runner('readable', id, { instanceIds: [READABLE] }),
-        runner('builders', id, { tag: { key: 'gitlab-runner', value: 'builders' } }),
-        runner('nobody', id, { tag: { key: 'gitlab-runner', value: 'nobody' } }),
-        runner('stalled', id, { instanceIds: [STALLED, OFFLINE] }),
-        runner('crowded', 100, { instanceIds: [CROWDED] }),
-      ],
-    });
-  await writeFile(fleetPath, fleetText);
+  // Several names for one GitLab runner, each looking at other hosts: a fleet file lists a GitLab runner
+  // once, so each name gets a fleet file of its own (fleetOf), and the stack the doctor's calls are judged
+  // against lists them all under ids of their own (its policies depend on the hosts, not on runner ids).
+  const runners = [
+    runner('fleet', id, { instanceIds: [HEALTHY, READABLE, MALFORMED, OFFLINE] }),
+    runner('healthy', id, { instanceIds: [HEALTHY] }),
+    runner('readable', id, { instanceIds: [READABLE] }),
+    runner('builders', id, { tag: { key: 'gitlab-runner', value: 'builders' } }),
+    runner('nobody', id, { tag: { key: 'gitlab-runner', value: 'nobody' } }),
+    runner('stalled', id, { instanceIds: [STALLED, OFFLINE] }),
+    runner('crowded', 100, { instanceIds: [CROWDED] }),
+  ];
+  const settings = { ssm: { maxConcurrency: '10' }, defaults: { configPath: CONFIG_PATH } };
+  for (const entry of runners) {
+    const path = join(root, `fleet-${entry.name}.aws.json`);
+    await writeFile(path, JSON.stringify({ ...settings, runners: [entry] }));
+    fleetPaths.set(entry.name, path);
+  }
+  fleetText = JSON.stringify({ ...settings, runners: runners.map((entry, index) => ({ ...entry, runnerId: 1_000 + index })) });
 });
 
 afterAll(async () => {
@@ -161,7 +167,7 @@ describe('rotator doctor --aws', () => {
   it('prints one row per finding per host, the offline host as did-not-run, exits 2, sends no token and leaves every config.toml byte-identical', async () => {
     const before = await snapshot();
     fake.mock.resetHistory();
-    const run = await doctor(['--aws', 'fleet', '--fleet', fleetPath, '--json']);
+    const run = await doctor(['--aws', 'fleet', '--fleet', fleetOf('fleet'), '--json']);
 
     expect(run.rows.map((r) => [r.host, r.code, r.severity])).toEqual([
       [OFFLINE, 'doctor.did-not-run', 'error'],
@@ -198,7 +204,7 @@ describe('rotator doctor --aws', () => {
   });
 
   it('prints the table HOST | CODE | SEVERITY | RUNNER | EVIDENCE, the fixes once per code, and the checks not run', async () => {
-    const run = await doctor(['--aws', 'fleet', '--fleet', fleetPath]);
+    const run = await doctor(['--aws', 'fleet', '--fleet', fleetOf('fleet')]);
     expect(run.code).toBe(2);
     expect(run.out[0]).toMatch(/^HOST +CODE +SEVERITY +RUNNER +EVIDENCE$/);
     expect(run.out[1]).toMatch(/^-+ +-+ +-+ +-+ +-+$/);
@@ -217,16 +223,16 @@ describe('rotator doctor --aws', () => {
   });
 
   it('exits 1 when the worst finding is a warning, 0 when a host has nothing wrong', async () => {
-    const readable = await doctor(['--aws', 'readable', '--fleet', fleetPath]);
+    const readable = await doctor(['--aws', 'readable', '--fleet', fleetOf('readable')]);
     expect(readable.code).toBe(1);
-    const healthy = await doctor(['--aws', 'healthy', '--fleet', fleetPath]);
+    const healthy = await doctor(['--aws', 'healthy', '--fleet', fleetOf('healthy')]);
     expect(healthy.code).toBe(0);
     expect(healthy.out[0]).toBe('No problems found on any host.');
   });
 
   it('sends to the runner\'s EC2 tag when its fleet entry names one, and names the tag when no instance carries it', async () => {
     fake.mock.resetHistory();
-    const run = await doctor(['--aws', 'builders', '--fleet', fleetPath, '--json', '--no-probe', '--expiring-days', '90']);
+    const run = await doctor(['--aws', 'builders', '--fleet', fleetOf('builders'), '--json', '--no-probe', '--expiring-days', '90']);
     expect(sentCommands()[0]).toMatchObject({ Targets: [{ Key: 'tag:gitlab-runner', Values: ['builders'] }], Parameters: { Probe: ['no'], ExpiringDays: ['90'] } });
     expect(sentCommands()[0]!.InstanceIds).toBeUndefined();
     // Both hosts: the token expires within 90 days; the world-readable one also has file.mode.
@@ -237,7 +243,7 @@ describe('rotator doctor --aws', () => {
     ]);
     expect(run.code).toBe(1);
 
-    const nobody = await doctor(['--aws', 'nobody', '--fleet', fleetPath, '--json']);
+    const nobody = await doctor(['--aws', 'nobody', '--fleet', fleetOf('nobody'), '--json']);
     expect(nobody.rows).toEqual([expect.objectContaining({ host: 'tag:gitlab-runner=nobody', code: 'doctor.did-not-run', severity: 'error' })]);
     expect(nobody.rows[0]!.evidence).toContain('no instance carries this tag');
     expect(nobody.code).toBe(2);
@@ -245,7 +251,7 @@ describe('rotator doctor --aws', () => {
 
   it('stops waiting after --wait-seconds with a clear message, and lists the host that did not answer with its SSM status', async () => {
     const started = Date.now();
-    const run = await doctor(['--aws', 'stalled', '--fleet', fleetPath, '--json', '--wait-seconds', '1']);
+    const run = await doctor(['--aws', 'stalled', '--fleet', fleetOf('stalled'), '--json', '--wait-seconds', '1']);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(run.err).toEqual([expect.stringMatching(new RegExp(`^rotator doctor: timed out after 1 s \\(--wait-seconds\\) waiting for 1 host of runner stalled: ${STALLED}; they are listed as doctor.did-not-run`))]);
     expect(run.rows.map((r) => [r.host, r.code])).toEqual([
@@ -259,7 +265,7 @@ describe('rotator doctor --aws', () => {
 
   it('reads the whole output with GetCommandInvocation when the agent cut the plugin output', async () => {
     fake.mock.resetHistory();
-    const run = await doctor(['--aws', 'crowded', '--fleet', fleetPath, '--json', '--no-probe']);
+    const run = await doctor(['--aws', 'crowded', '--fleet', fleetOf('crowded'), '--json', '--no-probe']);
     const calls = fake.mock.commandCalls(GetCommandInvocationCommand).map((c) => c.args[0].input);
     expect(calls).toEqual([expect.objectContaining({ InstanceId: CROWDED, PluginName: 'runnerDoctor' })]);
     expect(run.rows.filter((r) => r.code === 'token.legacy')).toHaveLength(14);
@@ -270,7 +276,7 @@ describe('rotator doctor --aws', () => {
 
   it('takes the document from --document, and --fleet on the doctor command when there is no global one', async () => {
     fake.mock.resetHistory();
-    const run = await doctor(['--aws', 'healthy', '--fleet', fleetPath, '--document', CUSTOM_DOCUMENT, '--shared', '--timeout-seconds', '3'], false);
+    const run = await doctor(['--aws', 'healthy', '--fleet', fleetOf('healthy'), '--document', CUSTOM_DOCUMENT, '--shared', '--timeout-seconds', '3'], false);
     expect(run.code).toBe(0);
     expect(sentCommands()[0]).toMatchObject({ DocumentName: CUSTOM_DOCUMENT, Parameters: { Shared: ['yes'], ProbeTimeout: ['3'] } });
   });
@@ -278,7 +284,7 @@ describe('rotator doctor --aws', () => {
   it.each([
     [['--aws', 'fleet', '--config', '/etc/gitlab-runner/config.toml'], /--config: does not go with --aws/],
     [['--aws', 'fleet', '--gitlab-url', 'https://gitlab.example.com'], /--gitlab-url: does not go with --aws/],
-    [['--aws', 'nope'], /runner "nope": not in the AWS fleet config \(known: fleet, healthy/],
+    [['--aws', 'nope'], /runner "nope": not in the AWS fleet config \(known: fleet\)/],
     [['--aws', 'fleet', '--wait-seconds', '0'], /--wait-seconds: must be a whole number/],
     [['--aws', 'fleet', '--expiring-days', '1.5'], /--expiring-days: must be a whole number/],
     [['--aws', 'fleet', '--timeout-seconds', '0'], /--timeout-seconds: must be a whole number/],
@@ -288,7 +294,7 @@ describe('rotator doctor --aws', () => {
     [['--no-probe'], /--no-probe: only goes with --aws/],
   ])('refuses %j before sending anything', async (args, message) => {
     fake.mock.resetHistory();
-    await expect(doctor([...args, '--fleet', fleetPath])).rejects.toThrow(message);
+    await expect(doctor([...args, '--fleet', fleetOf('fleet')])).rejects.toThrow(message);
     expect(sentCommands()).toEqual([]);
   });
 });

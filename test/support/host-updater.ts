@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect } from 'vitest';
 
@@ -68,12 +68,46 @@ export interface UpdaterRunOptions {
 export function runUpdater(args: string[], options: UpdaterRunOptions = {}): Promise<UpdaterResult> {
   const [command, ...prefix] = options.wrap ?? ['bash'];
   const env = { ...process.env, UPDATE_RUNNER_TOKEN_SYSTEMCTL: 'false', UPDATE_RUNNER_TOKEN_PKILL: 'false', ...options.env };
+  // Run as another user, the script must be where that user can read it: not inside a checkout that only
+  // its owner may enter (a `mktemp -d` clone is 0700).
+  const script = options.wrap ? stagedScript() : UPDATER_SCRIPT;
   return new Promise((done) => {
-    execFile(command ?? 'bash', [...prefix, UPDATER_SCRIPT, ...args], { env }, (error, stdout, stderr) => {
+    execFile(command ?? 'bash', [...prefix, script, ...args], { env }, (error, stdout, stderr) => {
       done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
     });
   });
 }
+
+let staged: string | undefined;
+
+/** A copy of the updater any user may read, in a folder of its own under the temp folder (made once). */
+function stagedScript(): string {
+  if (staged === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'updater-stage-'));
+    chmodSync(dir, 0o755);
+    staged = join(dir, 'update-runner-token.sh');
+    copyFileSync(UPDATER_SCRIPT, staged);
+    chmodSync(staged, 0o644);
+  }
+  return staged;
+}
+
+/**
+ * Why tests that run the updater as another user (`nobody`) cannot run here, or undefined when they can:
+ * that needs root and setpriv, and a temp folder every user may enter, all the way up (the workspaces and
+ * the staged script live there; a checkout's own location does not matter).
+ */
+export function otherUserUnavailable(): string | undefined {
+  if (!IS_ROOT) return undefined; // the tests run as this user, who is not root: permissions apply as they are
+  if (!HAS_SETPRIV) return 'setpriv (util-linux) is not installed: no way to run the updater as an unprivileged user';
+  for (let dir = resolve(tmpdir()); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return `${dir} is not searchable by other users, so nobody cannot reach the temp folder ${tmpdir()} (set TMPDIR elsewhere)`;
+    if (dir === dirname(dir)) return undefined;
+  }
+}
+
+/** Computed once: why the other-user tests are skipped, or undefined when they run. */
+export const OTHER_USER_SKIP_REASON = otherUserUnavailable();
 
 /** A fresh token-shaped value for the updater to write (never a real token). */
 export const fakeToken = (prefix = ''): string => `glrt-${prefix}${randomBytes(15).toString('base64url')}`;
