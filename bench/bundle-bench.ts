@@ -2,7 +2,7 @@
  * Each Lambda bundle as `cdk synth` builds it: esbuild with the options of `rotatorBundling`
  * (lib/constructs/rotation-functions.ts), turned into esbuild's API options the way aws-cdk-lib's
  * NodejsFunction turns them into command-line flags (aws-lambda-nodejs/lib/bundling.js, buildEsbuildArgs),
- * with the example fleet file compiled in. Size: the `index.mjs` only (the source map is a separate
+ * with nothing of the fleet compiled in (its settings are an environment variable, its runners secret tags). Size: the `index.mjs` only (the source map is a separate
  * file that Node reads only when a stack trace needs it). Init: a fresh `node` imports the bundle, with
  * the function's environment (COMMON_FUNCTION_ENVIRONMENT, NODE_OPTIONS included), timed inside it.
  */
@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { build, type BuildOptions } from 'esbuild';
 import type { BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { COMMON_FUNCTION_ENVIRONMENT, rotatorBundling } from '../lib/constructs/rotation-functions.ts';
+import { fleetSettingsText, parseAwsFleetConfig } from '../src/config/aws-fleet-config.ts';
 import { percentile } from './outage-bench.ts';
 
 const ROOT = new URL('../', import.meta.url);
@@ -69,7 +70,7 @@ function importTime(file: string, env: Record<string, string>): Promise<number> 
 
 export async function runBundles(runs: number): Promise<BundleMeasurement[]> {
   const fleetText = await readFile(new URL('fleet.aws.example.json', ROOT), 'utf8');
-  const options = esbuildOptions(rotatorBundling(fleetText));
+  const options = esbuildOptions(rotatorBundling());
   const entries = (await readdir(new URL('functions/', ROOT))).filter((f) => f.endsWith('.ts')).sort();
   const out = await mkdtemp(join(tmpdir(), 'bench-bundles-'));
   // What Lambda sets, plus what the stack sets for every function; the handlers build their clients lazily.
@@ -81,6 +82,8 @@ export async function runBundles(runs: number): Promise<BundleMeasurement[]> {
     LEDGER_TABLE_NAME: 'ledger',
     HOST_DOCUMENT_NAME: 'HostUpdate',
     ALERT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:alerts',
+    // What the stack sets: the fleet file's settings (its runners are the secrets' tags).
+    ROTATOR_SETTINGS_JSON: fleetSettingsText(parseAwsFleetConfig(fleetText, 'fleet.aws.example.json')),
   };
   try {
     const measurements: BundleMeasurement[] = [];

@@ -9,6 +9,7 @@ import { runBundles, type BundleMeasurement } from './bundle-bench.ts';
 import { runOutage } from './outage-bench.ts';
 import { runScan } from './scan-bench.ts';
 import { startSimulatorProcess } from './simulator-process.ts';
+import { measureSynth } from './synth-bench.ts';
 import { longLineToml, runnersForBytes, runUpdater, runUpdaterOn } from './updater-bench.ts';
 import { DEFAULT_SCAN_CONCURRENCY } from '../src/config/aws-fleet-config.ts';
 
@@ -95,6 +96,9 @@ interface Goal {
 const maxBundle = Math.max(...bundles.map((b) => b.bytes));
 const maxInit = Math.max(...bundles.map((b) => b.initP50Ms));
 const scanSecondsAt10k = (scan.wallMs / 1000) * (10_000 / scan.runners);
+log(`cdk synth of generated fleets (${quick ? '1,000' : '1,000 and 10,000'} runners, cdk-nag included) …`);
+const synths = (quick ? [1_000] : [1_000, 10_000]).map((runners) => measureSynth(runners, true));
+
 const goals: Goal[] = [
   { goal: 'scan wall time at 10,000 runners', target: '≤ 60 s', measured: `${(scan.wallMs / 1000).toFixed(1)} s at ${scan.runners}${scan.runners === 10_000 ? '' : ` (× ${10_000 / scan.runners} ≈ ${scanSecondsAt10k.toFixed(0)} s)`}`, pass: scanSecondsAt10k <= 60 },
   { goal: 'GitLab calls per runner', target: '≤ 1', measured: scan.callsPerRunner.toFixed(2), pass: scan.callsPerRunner <= 1 },
@@ -125,6 +129,12 @@ const goals: Goal[] = [
   },
   { goal: 'host updater, 200 runners', target: '≤ 100 ms', measured: `${updater.meanMs.toFixed(0)} ms mean`, pass: updater.meanMs <= 100 },
   { goal: 'host updater, config.toml of 1 MB', target: '≤ 1 s', measured: `${(updaterBig.meanMs / 1000).toFixed(2)} s mean`, pass: updaterBig.meanMs <= 1_000 },
+  ...synths.map((m) => ({
+    goal: `cdk synth, ${m.runners.toLocaleString('en-US')} runners: resources per template`,
+    target: '≤ 500',
+    measured: `root ${m.rootResources}, fullest nested ${m.largestNestedResources}`,
+    pass: m.rootResources <= 500 && m.largestNestedResources <= 500 && m.nagViolations === 0,
+  })),
   { goal: 'largest Lambda bundle', target: '≤ 1 MB', measured: `${(maxBundle / 1e6).toFixed(2)} MB`, pass: maxBundle <= 1_000_000 },
   { goal: 'slowest module init (p50)', target: '≤ 150 ms', measured: `${maxInit.toFixed(0)} ms`, pass: maxInit <= 150 },
 ];
@@ -150,6 +160,10 @@ const rows: string[][] = [
   ...[updaterBig, updaterLongLine].map((m, i) => [
     `host updater, ${i === 0 ? `${m.runnersInConfig} runners` : 'one line of 400 KB'} (${kb(m.configBytes)})`,
     `mean ${m.meanMs.toFixed(0)} ms, p50 ${m.p50Ms.toFixed(0)}, p95 ${m.p95Ms.toFixed(0)} (${m.runs} runs); already current p50 ${m.alreadyCurrentP50Ms.toFixed(0)} ms`,
+  ]),
+  ...synths.map((m) => [
+    `cdk synth, ${m.runners.toLocaleString('en-US')} runners (no bundling)`,
+    `${(m.synthMs / 1000).toFixed(1)} s + cdk-nag ${((m.nagMs ?? 0) / 1000).toFixed(1)} s (${m.nagViolations} findings); ${m.templates} templates: root ${m.rootResources} resources, fullest nested stack ${m.largestNestedResources}; largest template ${kb(m.largestTemplateBytes)}; heap ${m.peakHeapMb.toFixed(0)} MB`,
   ]),
   ...bundles.map((b: BundleMeasurement) => [`bundle ${b.entry}`, `${kb(b.bytes)} (+ ${kb(b.sourceMapBytes)} map); init p50 ${b.initP50Ms.toFixed(0)} ms, max ${b.initMaxMs.toFixed(0)} ms`]),
 ];
@@ -182,6 +196,7 @@ await writeFile(
       updaterBig,
       updaterLongLine,
       bundles,
+      synths,
       goals,
       totalSeconds: (Date.now() - started) / 1000,
     },

@@ -18,7 +18,8 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
 import type { Context } from 'aws-lambda';
 import { createHandler } from '../functions/scan-expiry.ts';
 import { systemClock } from '../src/adapters/system-clock.ts';
-import { MANAGED_SECRET_TAG_KEY } from '../src/config/aws-fleet-config.ts';
+import { fleetSettingsText, parseAwsFleetConfig } from '../src/config/aws-fleet-config.ts';
+import { runnerTags } from '../src/config/runner-tags.ts';
 import { readLambdaEnvironment } from '../src/config/lambda-environment.ts';
 import { serializeSecretValue } from '../src/core/secret-value.ts';
 import { createAwsEngine } from '../src/engines/aws-engine.ts';
@@ -87,16 +88,18 @@ export async function runScan(sim: SimulatorProcess, spec: ScanCase): Promise<Sc
     adminTokenSecrets: { [sim.url]: adminSecret },
     runners: runners.map((r, i) => ({ name: `runner-${i}`, gitlabUrl: sim.url, runnerId: r.id, hosts: { tag: { key: 'gitlab-runner', value: `runner-${i}` } } })),
   };
+  const config = parseAwsFleetConfig(JSON.stringify(fleet), 'bench fleet');
   runners.forEach((r, i) => {
     const obtained = new Date(now - (r.due ? 20 : 10) * DAY_MS).toISOString();
     const expires = new Date(now + (r.due ? 10 : 20) * DAY_MS).toISOString();
     const value = serializeSecretValue({ runnerId: r.id, gitlabUrl: sim.url, token: r.token, tokenExpiresAt: expires, tokenObtainedAt: obtained });
-    secretsManager.add(`gitlab-runner-rotator/runner-${i}`, value, { [MANAGED_SECRET_TAG_KEY]: `runner-${i}` });
+    // The runner's record is its secret's tags, as the stack writes them.
+    secretsManager.add(`gitlab-runner-rotator/runner-${i}`, value, runnerTags(config.runners[i]!));
   });
 
   const parseStart = performance.now();
   const env = readLambdaEnvironment({
-    ROTATOR_FLEET_JSON: JSON.stringify(fleet),
+    ROTATOR_SETTINGS_JSON: fleetSettingsText(config),
     LEDGER_TABLE_NAME: 'ledger',
     HOST_DOCUMENT_NAME: 'HostUpdate',
     ALERT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:alerts',

@@ -11,7 +11,8 @@ const SAFETY_MARGIN_MS = 20_000;
 
 /**
  * The Secrets Manager rotation hook: {Step, SecretId, ClientRequestToken} → the core's step. The template's
- * guards, the reset, the store, the push and the promotion all live in src/core/rotation-steps.ts.
+ * guards, the reset, the store, the push and the promotion all live in src/core/rotation-steps.ts. The
+ * runner is the secret's tags (DescribeSecret, once per invocation): tags that make no runner fail the step.
  */
 export function createHandler(engine: () => AwsEngine, telemetry: Telemetry) {
   const { logger, metrics } = telemetry;
@@ -20,10 +21,16 @@ export function createHandler(engine: () => AwsEngine, telemetry: Telemetry) {
     logger.appendKeys({ secretId: request.secretId, step: request.step, versionId: request.versionId });
     const aws = engine();
     const deadline = new Date(aws.clock.now().getTime() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS);
+    // The secret name without the prefix until the tags are read; then the runner tag.
+    let runnerName = aws.runnerName(request.secretId);
     const alert = (result: { outcome: StepOutcome } | { error: unknown }) =>
-      aws.alerts && alertSafely(logger, request.step, () => alertAfterRotationStep(aws.alerts!, aws.runnerName(request.secretId), request.secretId, result, { logUrl: aws.env.logUrl }));
+      aws.alerts && alertSafely(logger, request.step, () => alertAfterRotationStep(aws.alerts!, runnerName, request.secretId, result, { logUrl: aws.env.logUrl }));
     try {
-      const outcome = await runRotationStep(aws.rotationDeps(deadline, logRotationEvents(logger)), { ...request, deadline });
+      const found = await aws.runnerOf(request.secretId);
+      runnerName = found.name;
+      logger.appendKeys({ runner: runnerName });
+      if ('error' in found) throw found.error;
+      const outcome = await runRotationStep(aws.rotationDeps(deadline, logRotationEvents(logger), found.runner), { ...request, deadline });
       if (outcome.record) logFinishedRotation(logger, metrics, outcome.record);
       else if (outcome.hosts && request.step === 'setSecret') addHostMetrics(metrics, outcome.hosts);
       await alert({ outcome });

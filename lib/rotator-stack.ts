@@ -1,22 +1,26 @@
 import { CfnOutput, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct, IConstruct } from 'constructs';
-import type { AwsManagedRunner } from '../src/config/aws-fleet-config.ts';
+import { FLEET_SETTINGS_MAX_BYTES, fleetSettingsText, type AwsManagedRunner } from '../src/config/aws-fleet-config.ts';
 import { LAMBDA_ENVIRONMENT_NAMES } from '../src/config/lambda-environment.ts';
+import { MANAGED_SECRET_TAG_KEY } from '../src/config/aws-fleet-config.ts';
+import { RUNNER_TAG } from '../src/config/runner-tags.ts';
+import { InvalidInputError } from '../src/core/errors.ts';
 import { buildHostConvergeDocument } from '../src/adapters/host-update-document.ts';
 import { AlertTopic } from './constructs/alert-topic.ts';
 import { ChatbotSlackChannel } from './constructs/chatbot-slack-channel.ts';
 import { DoctorDocument } from './constructs/doctor-document.ts';
 import { ExpiryScanSchedule } from './constructs/expiry-scan-schedule.ts';
+import { FleetDashboard } from './constructs/fleet-dashboard.ts';
 import { FunctionAlarms } from './constructs/function-alarms.ts';
 import { HostUpdateDocument } from './constructs/host-update-document.ts';
 import { LedgerTable } from './constructs/ledger-table.ts';
 import { NotifyFunction } from './constructs/notify-function.ts';
 import { RotationFunctions, type RotationFunctionsProps } from './constructs/rotation-functions.ts';
 import { RotationOutcomeRule } from './constructs/rotation-outcome-rule.ts';
-import { RunnerConvergence } from './constructs/runner-convergence.ts';
-import { RunnerSecret } from './constructs/runner-secret.ts';
+import type { RunnerConvergence } from './constructs/runner-convergence.ts';
+import type { RunnerSecret } from './constructs/runner-secret.ts';
+import { RunnerShard, shardOf } from './constructs/runner-shard.ts';
 import type { LoadedFleet } from './fleet-config.ts';
 import { managedSecretArnPrefix, secretArnForGrant } from './secret-arn.ts';
 
@@ -43,6 +47,10 @@ export class RotatorStack extends Stack {
   readonly convergeDocument: HostUpdateDocument;
   /** Per runner, unless the fleet file's convergeEveryHours is 0. */
   readonly convergence: RunnerConvergence[];
+  /** The nested stacks that hold the runners' secrets, schedules and associations (RunnerShard). */
+  readonly shards: RunnerShard[];
+  /** Attach to every runner host's instance role (tagged with its host group): reads the group's secrets. */
+  readonly hostReadPolicy: iam.ManagedPolicy;
   /** The read-only doctor document operators send (`rotator doctor --aws`); no role of the stack may send it. */
   readonly doctorDocument: DoctorDocument;
   readonly functions: RotationFunctions;
@@ -54,69 +62,94 @@ export class RotatorStack extends Stack {
   readonly functionAlarms: FunctionAlarms;
   /** Attach to the role or group of the people who run `rotator … --aws`: exactly what those commands call. */
   readonly operatorPolicy: iam.ManagedPolicy;
+  /** The fleet on one CloudWatch dashboard: runners due, expiring soon, hosts missed, rotations failed. */
+  readonly dashboard: FleetDashboard;
   /** Present when the fleet file's `alerts.chatbot` names a Slack channel. */
   readonly chatbot: ChatbotSlackChannel | undefined;
 
   constructor(scope: Construct, id: string, props: RotatorStackProps) {
     super(scope, id, props);
-    const { config, text } = props.fleet;
+    const { config } = props.fleet;
+    const settingsText = fleetSettingsText(config);
+    if (Buffer.byteLength(settingsText) > FLEET_SETTINGS_MAX_BYTES) {
+      throw new InvalidInputError(
+        `${props.fleet.path}: settings`,
+        `the fleet file without its runners is ${Buffer.byteLength(settingsText)} bytes as JSON; the Lambdas' environment holds ${FLEET_SETTINGS_MAX_BYTES} (fewer e-mail addresses or admin token secrets)`,
+      );
+    }
 
     this.ledger = new LedgerTable(this, 'Ledger');
     this.hostDocument = new HostUpdateDocument(this, 'HostUpdateDocument');
+    this.convergeDocument = new HostUpdateDocument(this, 'HostConvergeDocument', { content: buildHostConvergeDocument() });
     this.doctorDocument = new DoctorDocument(this, 'DoctorDocument');
     this.functions = new RotationFunctions(this, 'Functions', {
-      fleetText: text,
+      settingsText,
       ledgerTableName: this.ledger.table.tableName,
       hostDocumentName: this.hostDocument.documentName,
       entries: props.functionEntries,
     });
     const { rotateSecret, scanExpiry } = this.functions;
-    this.runnerSecrets = config.runners.map((runner) => new RunnerSecret(this, `Runner-${runner.name}`, { runner, rotationLambda: rotateSecret }));
-    this.convergeDocument = new HostUpdateDocument(this, 'HostConvergeDocument', { content: buildHostConvergeDocument() });
-    this.convergence =
-      config.convergeEveryHours === 0
-        ? []
-        : this.runnerSecrets.map(
-            (runnerSecret, index) =>
-              new RunnerConvergence(this, `Converge-${config.runners[index]?.name}`, {
-                runner: config.runners[index] as AwsManagedRunner,
-                secretArn: runnerSecret.secret.secretArn,
-                documentName: this.convergeDocument.documentName,
-                everyHours: config.convergeEveryHours,
-                ssm: config.ssm,
-              }),
-          );
+    this.shards = shardRunners(config.runners).map(
+      ([index, runners]) =>
+        new RunnerShard(this, `Runners${String(index).padStart(2, '0')}`, {
+          runners,
+          rotationLambdaArn: rotateSecret.functionArn,
+          convergeDocumentName: this.convergeDocument.documentName,
+          settings: config,
+          namePrefix: this.stackName,
+        }),
+    );
+    this.runnerSecrets = this.shards.flatMap((shard) => shard.runnerSecrets);
+    this.convergence = this.shards.flatMap((shard) => shard.convergence);
     this.scanSchedule = new ExpiryScanSchedule(this, 'ExpiryScan', { scanner: scanExpiry, everyHours: config.scanEveryHours });
-    this.limitRotationInvokeToThisAccount();
+    // Secrets Manager invokes the hook for every managed secret: one permission, from this account only. AWS
+    // recommends `aws:SourceAccount` there against the confused deputy, and not `aws:SourceArn`, so one
+    // function can rotate many secrets (Secrets Manager User Guide, "Permissions for rotation":
+    // docs.aws.amazon.com/secretsmanager/latest/userguide/rotating-secrets-required-permissions-function.html).
+    rotateSecret.addPermission('InvokedBySecretsManager', {
+      principal: new iam.ServicePrincipal('secretsmanager.amazonaws.com'),
+      action: 'lambda:InvokeFunction',
+      sourceAccount: this.account,
+    });
 
-    const managedSecretArns = this.runnerSecrets.map((r) => r.secret.secretArn);
+    const managed = managedSecretStatement(this, config.secretPrefix);
     const adminSecretArns = [...new Set(Object.values(config.adminTokenSecrets))].map((nameOrArn) => secretArnForGrant(this, nameOrArn));
     const hostCommands = hostCommandStatements(this, config.runners, { sid: 'SendHostUpdateDocument', documentArn: this.hostDocument.documentArn, readFullOutput: false });
     // RotateSecret: "You also need lambda:InvokeFunction permissions on the rotation function" (Secrets Manager
     // API reference, RotateSecret). Without it every rotation the scanner or an operator starts is refused.
     const startRotations = new iam.PolicyStatement({ sid: 'InvokeRotationHook', actions: ['lambda:InvokeFunction'], resources: [rotateSecret.functionArn] });
 
-    // Rotation hook. Its four actions on each managed secret (and Secrets Manager's right to invoke it)
-    // come from addRotationSchedule in RunnerSecret.
+    // Rotation hook: the four actions of a rotation on the managed secrets (by prefix and runner tag).
+    rotateSecret.addToRolePolicy(
+      managed('RotateManagedSecrets', ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage']),
+    );
     for (const statement of [...adminTokenStatements(adminSecretArns), ...hostCommands]) rotateSecret.addToRolePolicy(statement);
     this.ledger.grantRotationLedger(rotateSecret);
 
     // Scanner: finds the managed secrets by tag, starts due rotations, re-pushes AWSCURRENT to hosts that missed one.
     scanExpiry.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListSecrets', actions: ['secretsmanager:ListSecrets'], resources: ['*'] }));
-    scanExpiry.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'ScanManagedSecrets',
-        actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:RotateSecret'],
-        resources: managedSecretArns,
-      }),
-    );
+    scanExpiry.addToRolePolicy(managed('ScanManagedSecrets', ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:RotateSecret']));
     for (const statement of [startRotations, ...adminTokenStatements(adminSecretArns), ...hostCommands]) scanExpiry.addToRolePolicy(statement);
     this.ledger.grantRotationLedger(scanExpiry);
+
+    // Hosts: one policy for every runner host role, attribute-based (the role's host group tag = the secret's).
+    this.hostReadPolicy = new iam.ManagedPolicy(this, 'HostReadPolicy', {
+      description: `Attach to the instance role of GitLab runner hosts tagged ${RUNNER_TAG.hostGroup}=<group>: read the token secrets of that host group, nothing else`,
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'ReadOwnHostGroupTokens',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [`${managedSecretArnPrefix(this, config.secretPrefix)}*`],
+          conditions: { StringEquals: { [`aws:ResourceTag/${RUNNER_TAG.hostGroup}`]: `\${aws:PrincipalTag/${RUNNER_TAG.hostGroup}}` } },
+        }),
+      ],
+    });
 
     // Alerts: the topic, the notifier subscribed to it, and who may publish (the three functions, and the alarms).
     this.alerts = new AlertTopic(this, 'Alerts', { emails: config.alerts.emails });
     this.notify = new NotifyFunction(this, 'Notify', {
       bundling: this.functions.bundling,
+      settingsText,
       ledger: this.ledger,
       alerts: this.alerts,
       slackWebhookSecretName: config.alerts.slackWebhookSecretName,
@@ -147,11 +180,7 @@ export class RotatorStack extends Stack {
     this.operatorPolicy = new iam.ManagedPolicy(this, 'OperatorPolicy', {
       description: 'Attach to the people who run `rotator adopt|rotate|migrate|doctor --aws`: what those commands call, on this stack only',
       statements: [
-        new iam.PolicyStatement({
-          sid: 'OperateRunnerSecrets',
-          actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:RotateSecret'],
-          resources: managedSecretArns,
-        }),
+        managed('OperateRunnerSecrets', ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:RotateSecret']),
         startRotations,
         ...adminTokenStatements(adminSecretArns),
         new iam.PolicyStatement({
@@ -163,8 +192,10 @@ export class RotatorStack extends Stack {
       ],
     });
 
-    this.acknowledgeFindings(config.runners);
+    this.acknowledgeFindings(config.runners, config.secretPrefix);
 
+    this.dashboard = new FleetDashboard(this, 'FleetDashboard', { scanLogGroup: scanExpiry.logGroup, rotationLogGroup: rotateSecret.logGroup });
+    new CfnOutput(this, 'DashboardName', { description: 'CloudWatch dashboard of the fleet', value: this.dashboard.dashboard.dashboardName });
     new CfnOutput(this, 'LedgerTableName', { description: 'DynamoDB table of rotation state', value: this.ledger.table.tableName });
     new CfnOutput(this, 'HostDocumentName', { description: 'SSM Command document that updates config.toml on runner hosts', value: this.hostDocument.documentName });
     new CfnOutput(this, 'ConvergeDocumentName', {
@@ -179,24 +210,15 @@ export class RotatorStack extends Stack {
       description: 'Attach to the operators who run `rotator … --aws` (adopt, rotate, migrate, doctor): exactly what those commands call',
       value: this.operatorPolicy.managedPolicyArn,
     });
+    new CfnOutput(this, 'HostReadPolicyArn', {
+      description: `Attach to the instance role of every runner host, and tag that role ${RUNNER_TAG.hostGroup}=<the runners' hostGroup>`,
+      value: this.hostReadPolicy.managedPolicyArn,
+    });
     new CfnOutput(this, 'AlertTopicArn', { description: 'SNS topic of every alert (subscribe more endpoints here)', value: this.alerts.topic.topicArn });
   }
 
-  /**
-   * addRotationSchedule lets `secretsmanager.amazonaws.com` invoke the rotation hook with no condition. AWS
-   * recommends `aws:SourceAccount` there against the confused deputy, and not `aws:SourceArn`, so one function
-   * can rotate many secrets (Secrets Manager User Guide, "Permissions for rotation":
-   * docs.aws.amazon.com/secretsmanager/latest/userguide/rotating-secrets-required-permissions-function.html).
-   */
-  private limitRotationInvokeToThisAccount(): void {
-    const grants = this.functions.rotateSecret.node.children.filter(
-      (child): child is lambda.CfnPermission => child instanceof lambda.CfnPermission && this.resolve(child.principal) === 'secretsmanager.amazonaws.com',
-    );
-    for (const grant of grants) grant.sourceAccount = this.account;
-  }
-
   /** cdk-nag AwsSolutions findings this design accepts, each on the one construct it concerns, with the reason. */
-  private acknowledgeFindings(runners: AwsManagedRunner[]): void {
+  private acknowledgeFindings(runners: AwsManagedRunner[], secretPrefix: string): void {
     const { rotateSecret, scanExpiry } = this.functions;
     const notify = this.notify.function;
     const ack = (scope: IConstruct, id: string, reason: string) => Validations.of(scope).acknowledge({ id, reason });
@@ -237,6 +259,28 @@ export class RotatorStack extends Stack {
       );
       if (runners.some((r) => r.hosts.kind === 'ec2-tag')) ackTaggedInstances(role);
     }
+    // The managed secrets by prefix, narrowed by tag: one statement for any number of runners.
+    const managedSecrets = `AwsSolutions-IAM5[Resource::${nagResource(this, `${managedSecretArnPrefix(this, secretPrefix)}*`)}]`;
+    for (const scope of [rotateSecret.role as IConstruct, scanExpiry.role as IConstruct, this.operatorPolicy, this.hostReadPolicy]) {
+      ack(
+        scope,
+        managedSecrets,
+        scope === this.hostReadPolicy
+          ? 'The token secrets by prefix, only where the secret\'s gitlab-runner-rotator:host-group tag equals the calling role\'s (ABAC: one policy for every host role, whatever the number of runners).'
+          : 'The managed token secrets by prefix, only those tagged gitlab-runner-rotator:runner (ABAC: one statement whatever the number of runners, where a list of ARNs outgrows a role policy at a few hundred).',
+      );
+    }
+    if (listedHostsOverLimit(runners)) {
+      const anyInstance = (scope: IConstruct) => {
+        for (const resourceName of [
+          this.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }),
+          this.formatArn({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }),
+        ]) {
+          ack(scope, `AwsSolutions-IAM5[Resource::${nagResource(this, resourceName)}]`, `More than ${EXACT_HOST_GRANTS_MAX} hosts are listed by instance id: SendCommand of the stack's own documents to any instance (a role policy cannot list them all; the documents only install a token the host's own role may read).`);
+        }
+      };
+      for (const scope of [rotateSecret.role as IConstruct, scanExpiry.role as IConstruct, this.operatorPolicy]) anyInstance(scope);
+    }
     ack(
       this.operatorPolicy,
       'AwsSolutions-IAM5[Resource::*]',
@@ -246,9 +290,43 @@ export class RotatorStack extends Stack {
   }
 }
 
+/** The runners by nested stack (shardOf), in shard order; only shards that hold a runner. */
+function shardRunners(runners: AwsManagedRunner[]): Array<[number, AwsManagedRunner[]]> {
+  const shards = new Map<number, AwsManagedRunner[]>();
+  for (const runner of runners) {
+    const index = shardOf(runner.name);
+    shards.set(index, [...(shards.get(index) ?? []), runner]);
+  }
+  return [...shards].sort(([a], [b]) => a - b);
+}
+
+/**
+ * A statement on every managed secret, however many: the secrets under the fleet's prefix that carry the
+ * runner tag (`aws:ResourceTag/<key>`, Secrets Manager User Guide "Control access to secrets
+ * using tags" / ABAC). One statement whatever the fleet's size; a secret of the same prefix without the tag
+ * (an admin token secret, say) is not covered.
+ */
+function managedSecretStatement(stack: Stack, secretPrefix: string): (sid: string, actions: string[]) => iam.PolicyStatement {
+  return (sid, actions) =>
+    new iam.PolicyStatement({
+      sid,
+      actions,
+      resources: [`${managedSecretArnPrefix(stack, secretPrefix)}*`],
+      conditions: { StringLike: { [`aws:ResourceTag/${MANAGED_SECRET_TAG_KEY}`]: '?*' } },
+    });
+}
+
 /** GetSecretValue on the admin access token secrets (by name, or ARN as given): the only way back from an expired token. */
 function adminTokenStatements(arns: string[]): iam.PolicyStatement[] {
   return arns.length === 0 ? [] : [new iam.PolicyStatement({ sid: 'ReadAdminTokens', actions: ['secretsmanager:GetSecretValue'], resources: arns })];
+}
+
+/** Host targets named one by one in a role policy; past this, by tag key or any instance (see below). */
+const EXACT_HOST_GRANTS_MAX = 50;
+
+/** More instance ids listed over the whole fleet than EXACT_HOST_GRANTS_MAX. */
+function listedHostsOverLimit(runners: AwsManagedRunner[]): boolean {
+  return new Set(runners.flatMap((r) => (r.hosts.kind === 'ec2-instances' ? r.hosts.instanceIds : []))).size > EXACT_HOST_GRANTS_MAX;
 }
 
 /**
@@ -282,11 +360,29 @@ function hostCommandStatements(stack: Stack, runners: AwsManagedRunner[], docume
       new iam.PolicyStatement({
         actions: ['ssm:SendCommand'],
         resources: [stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
-        conditions: { StringEquals: { [`ssm:resourceTag/${key}`]: [...values] } },
+        // Up to EXACT_HOST_GRANTS_MAX values the exact ones; a larger fleet any instance carrying the tag key
+        // (a role policy holds 10,240 characters; the document only installs a token the host's own role reads).
+        conditions:
+          values.size <= EXACT_HOST_GRANTS_MAX
+            ? { StringEquals: { [`ssm:resourceTag/${key}`]: [...values] } }
+            : { StringLike: { [`ssm:resourceTag/${key}`]: '*' } },
       }),
     );
   }
-  if (instanceArns.size > 0) statements.push(new iam.PolicyStatement({ sid: 'SendToListedHosts', actions: ['ssm:SendCommand'], resources: [...instanceArns] }));
+  if (listedHostsOverLimit(runners)) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'SendToListedHosts',
+        actions: ['ssm:SendCommand'],
+        resources: [
+          stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }),
+          stack.formatArn({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }),
+        ],
+      }),
+    );
+  } else if (instanceArns.size > 0) {
+    statements.push(new iam.PolicyStatement({ sid: 'SendToListedHosts', actions: ['ssm:SendCommand'], resources: [...instanceArns] }));
+  }
   statements.push(
     new iam.PolicyStatement({
       sid: 'ReadCommandResults',

@@ -12,7 +12,7 @@ import type { LedgerTable } from './ledger-table.ts';
 import { rotatorFunction } from './rotation-functions.ts';
 
 export interface NotifyFunctionProps {
-  /** The bundling every function shares (RotationFunctions.bundling): the fleet file is compiled in. */
+  /** The bundling every function shares (RotationFunctions.bundling). */
   bundling: nodejs.BundlingOptions;
   ledger: LedgerTable;
   alerts: AlertTopic;
@@ -20,6 +20,8 @@ export interface NotifyFunctionProps {
   slackWebhookSecretName?: string;
   /** The rotation hook's log group: alerts raised here link to it. */
   rotationLogGroupName: string;
+  /** fleetSettingsText of the fleet file: ROTATOR_SETTINGS_JSON. */
+  settingsText: string;
   /** Entry file, relative to the repository root (tests only). Default functions/notify.ts. */
   entry?: string;
 }
@@ -39,6 +41,7 @@ export class NotifyFunction extends Construct {
   constructor(scope: Construct, id: string, props: NotifyFunctionProps) {
     super(scope, id);
     const environment: Record<string, string> = {
+      [LAMBDA_ENVIRONMENT_NAMES.settingsJson]: props.settingsText,
       [LAMBDA_ENVIRONMENT_NAMES.ledgerTableName]: props.ledger.table.tableName,
       [LAMBDA_ENVIRONMENT_NAMES.alertTopicArn]: props.alerts.topic.topicArn,
       [LAMBDA_ENVIRONMENT_NAMES.rotationLogGroup]: props.rotationLogGroupName,

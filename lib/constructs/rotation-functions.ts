@@ -29,10 +29,10 @@ export const ESM_REQUIRE_BANNER =
  * - Everything is bundled, @aws-sdk/* included (`externalModules: []`): the Node 22 runtime ships an SDK v3,
  *   but of whatever version Lambda last installed; bundling deploys the SDK version the tests ran against.
  *   Node built-ins stay external (esbuild `--platform=node`).
- * - The fleet file's text is compiled in through `define` of `process.env.ROTATOR_FLEET_JSON`
- *   (src/config/lambda-environment.ts): 100 runners do not fit in 4 KB of environment variables.
+ * - Nothing of the fleet is compiled in: the settings travel in the environment (ROTATOR_SETTINGS_JSON) and
+ *   the runners are the secrets' tags, so every bundle is the same bytes whatever the fleet (issue 15).
  */
-export function rotatorBundling(fleetText: string): nodejs.BundlingOptions {
+export function rotatorBundling(): nodejs.BundlingOptions {
   return {
     forceDockerBundling: false,
     format: nodejs.OutputFormat.ESM,
@@ -43,7 +43,6 @@ export function rotatorBundling(fleetText: string): nodejs.BundlingOptions {
     sourceMap: true,
     sourcesContent: false,
     externalModules: [],
-    define: { [`process.env.${LAMBDA_ENVIRONMENT_NAMES.fleetJson}`]: JSON.stringify(fleetText) },
   };
 }
 
@@ -62,7 +61,7 @@ export interface RotatorFunctionOptions {
   description: string;
   /** The function's own variables; COMMON_FUNCTION_ENVIRONMENT is added. */
   environment: Record<string, string>;
-  /** From rotatorBundling(fleetText): every function compiles in the same fleet file. */
+  /** From rotatorBundling(): every function is bundled alike. */
   bundling: nodejs.BundlingOptions;
 }
 
@@ -95,8 +94,8 @@ export function rotatorFunction(scope: Construct, id: string, options: RotatorFu
 }
 
 export interface RotationFunctionsProps {
-  /** The fleet file's text, compiled into both bundles. */
-  fleetText: string;
+  /** fleetSettingsText of the fleet file: the Lambdas' ROTATOR_SETTINGS_JSON. */
+  settingsText: string;
   ledgerTableName: string;
   hostDocumentName: string;
   /** Entry files, relative to the repository root. Defaults: functions/rotate-secret.ts, functions/scan-expiry.ts. */
@@ -110,14 +109,15 @@ export interface RotationFunctionsProps {
 export class RotationFunctions extends Construct {
   readonly rotateSecret: nodejs.NodejsFunction;
   readonly scanExpiry: nodejs.NodejsFunction;
-  /** The options every function is bundled with (tests check the `define`; NotifyFunction reuses them). */
+  /** The options every function is bundled with (NotifyFunction reuses them). */
   readonly bundling: nodejs.BundlingOptions;
 
   constructor(scope: Construct, id: string, props: RotationFunctionsProps) {
     super(scope, id);
     const entries = props.entries ?? { rotateSecret: 'functions/rotate-secret.ts', scanExpiry: 'functions/scan-expiry.ts' };
-    this.bundling = rotatorBundling(props.fleetText);
+    this.bundling = rotatorBundling();
     const environment = {
+      [LAMBDA_ENVIRONMENT_NAMES.settingsJson]: props.settingsText,
       [LAMBDA_ENVIRONMENT_NAMES.ledgerTableName]: props.ledgerTableName,
       [LAMBDA_ENVIRONMENT_NAMES.hostDocumentName]: props.hostDocumentName,
     };

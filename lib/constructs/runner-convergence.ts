@@ -1,4 +1,3 @@
-import { Stack } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { AwsFleetConfig, AwsManagedRunner } from '../../src/config/aws-fleet-config.ts';
@@ -11,6 +10,8 @@ export interface RunnerConvergenceProps {
   documentName: string;
   everyHours: number;
   ssm: AwsFleetConfig['ssm'];
+  /** Starts each association's name: the root stack's name (a nested stack's own name is only known at deploy). */
+  namePrefix: string;
 }
 
 /**
@@ -44,14 +45,13 @@ export class RunnerConvergence extends Construct {
       hosts.kind === 'ec2-tag'
         ? [[{ key: `tag:${hosts.tagKey}`, values: [hosts.tagValue] }]]
         : chunks(hosts.instanceIds, TARGET_VALUES_MAX).map((ids) => [{ key: 'InstanceIds', values: ids }]);
-    const stackName = Stack.of(this).stackName;
     this.associations = targetSets.map(
       (targets, index) =>
         new ssm.CfnAssociation(this, targetSets.length === 1 ? 'Association' : `Association${index + 1}`, {
           name: props.documentName,
           // The newest content the stack deployed, whatever the document's default version.
           documentVersion: '$LATEST',
-          associationName: associationName(`${stackName}-converge-${runner.name}${targetSets.length === 1 ? '' : `-${index + 1}`}`),
+          associationName: associationName(`${props.namePrefix}-converge-${runner.name}${targetSets.length === 1 ? '' : `-${index + 1}`}`),
           targets,
           parameters: {
             SecretArn: [props.secretArn],

@@ -1,29 +1,33 @@
-import { CfnOutput, Duration, RemovalPolicy, Tags } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { RemovalPolicy, Tags } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { MANAGED_SECRET_TAG_KEY, type AwsManagedRunner } from '../../src/config/aws-fleet-config.ts';
+import type { AwsManagedRunner } from '../../src/config/aws-fleet-config.ts';
+import { runnerTags } from '../../src/config/runner-tags.ts';
 
 export interface RunnerSecretProps {
   runner: AwsManagedRunner;
-  rotationLambda: lambda.IFunction;
+  /** ARN of the rotation hook (its invoke permission for Secrets Manager is the stack's, once for all secrets). */
+  rotationLambdaArn: string;
 }
 
 /**
- * One runner's token secret, named `<secretPrefix><runner name>`, with its rotation schedule and the
- * policy its hosts need to fetch it.
+ * One runner's token secret, named `<secretPrefix><runner name>`, with its rotation schedule; its tags are
+ * the runner's record (src/config/runner-tags.ts): the Lambdas read the runner from them, and the stack's one
+ * HostReadPolicy lets a host role read it when the role carries the same `gitlab-runner-rotator:host-group`.
  *
  * The template never holds a token: Secrets Manager generates a placeholder `{"adopted":false,…}` and
  * adoption (`rotator adopt`) stores the real token as a new version. Encryption uses the AWS managed key
  * `aws/secretsmanager`, whose key policy lets principals of this account decrypt through Secrets Manager,
  * so no role here needs a `kms:` permission (AWS Secrets Manager User Guide, "Secret encryption and
  * decryption": docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html).
+ *
+ * The schedule is the L1 AWS::SecretsManager::RotationSchedule: aws-cdk-lib's addRotationSchedule would
+ * grant the hook four actions on this one secret and add an invoke permission per secret, which at a
+ * thousand runners no role policy can hold; the stack grants the hook once, on the managed prefix and tag.
  */
 export class RunnerSecret extends Construct {
   readonly secret: secretsmanager.Secret;
-  /** Attach to the instance role of this runner's hosts: GetSecretValue on this one secret only. */
-  readonly hostReadPolicy: iam.ManagedPolicy;
+  readonly rotationSchedule: secretsmanager.CfnRotationSchedule;
 
   constructor(scope: Construct, id: string, props: RunnerSecretProps) {
     super(scope, id);
@@ -40,27 +44,13 @@ export class RunnerSecret extends Construct {
       // It holds a live credential that every host of the runner boots from: never deleted with the stack.
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    Tags.of(this.secret).add(MANAGED_SECRET_TAG_KEY, runner.name);
+    for (const [key, value] of Object.entries(runnerTags(runner))) Tags.of(this.secret).add(key, value);
 
-    // Also grants the rotation function DescribeSecret/GetSecretValue/PutSecretValue/UpdateSecretVersionStage
-    // on this secret, and lets secretsmanager.amazonaws.com invoke it (aws-cdk-lib RotationSchedule).
-    this.secret.addRotationSchedule('Rotation', {
-      rotationLambda: props.rotationLambda,
-      automaticallyAfter: Duration.days(runner.rotateEveryDays),
+    this.rotationSchedule = new secretsmanager.CfnRotationSchedule(this, 'Rotation', {
+      secretId: this.secret.secretArn,
+      rotationLambdaArn: props.rotationLambdaArn,
+      rotationRules: { automaticallyAfterDays: runner.rotateEveryDays },
       rotateImmediatelyOnUpdate: false,
-    });
-
-    this.hostReadPolicy = new iam.ManagedPolicy(this, 'HostReadPolicy', {
-      description: `Attach to the instance role of the hosts of GitLab runner "${runner.name}": read its token secret, nothing else`,
-      statements: [
-        new iam.PolicyStatement({ sid: 'ReadRunnerTokenSecret', actions: ['secretsmanager:GetSecretValue'], resources: [this.secret.secretArn] }),
-      ],
-    });
-
-    new CfnOutput(this, 'SecretArn', { description: `Token secret of runner ${runner.name}`, value: this.secret.secretArn });
-    new CfnOutput(this, 'HostReadPolicyArn', {
-      description: `Attach to the instance role of runner ${runner.name}'s hosts`,
-      value: this.hostReadPolicy.managedPolicyArn,
     });
   }
 }

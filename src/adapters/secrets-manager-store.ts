@@ -18,6 +18,10 @@ export interface ManagedSecretSummary {
   name: string;
   /** The value of the tag the secrets were listed by. */
   runnerName: string | undefined;
+  /** Every tag of the secret (ListSecrets returns them): the runner's record (runner-tags.ts runnerFromTags). */
+  tags: Record<string, string>;
+  /** RotationRules.AutomaticallyAfterDays: Secrets Manager's own schedule; undefined when it has none in days. */
+  rotateEveryDays: number | undefined;
   rotationEnabled: boolean;
   /** ISO 8601 of LastRotatedDate; null when the secret was never rotated. */
   lastRotatedAt: string | null;
@@ -27,6 +31,15 @@ export interface ManagedSecretSummary {
   rotationInProgress: boolean;
 }
 
+/** A secret's name and tags, as DescribeSecret shows them: the rotation hook reads its runner from them. */
+export interface SecretTags {
+  arn: string;
+  name: string;
+  tags: Record<string, string>;
+  /** RotationRules.AutomaticallyAfterDays, when the schedule is set in days. */
+  rotateEveryDays: number | undefined;
+}
+
 const KNOWN_STAGES: readonly VersionStage[] = ['AWSCURRENT', 'AWSPENDING', 'AWSPREVIOUS'];
 
 /**
@@ -34,6 +47,7 @@ const KNOWN_STAGES: readonly VersionStage[] = ['AWSCURRENT', 'AWSPENDING', 'AWSP
  * token, with the service's own staging labels. Each method maps to the API like this:
  *
  * - `describe` → DescribeSecret (RotationEnabled, VersionIdsToStages).
+ * - `describeTags` → DescribeSecret (Name, Tags, RotationRules): the runner a secret records.
  * - `getValue` → GetSecretValue by VersionId or VersionStage; a version without a value (the AWSPENDING
  *   version RotateSecret opens before createSecret fills it) answers ResourceNotFoundException → undefined.
  * - `putPendingValue` → PutSecretValue with ClientRequestToken = the version id and VersionStages
@@ -51,7 +65,8 @@ const KNOWN_STAGES: readonly VersionStage[] = ['AWSCURRENT', 'AWSPENDING', 'AWSP
  * - `startRotation` → RotateSecret with RotateImmediately; "A previous rotation isn't complete. That rotation
  *   will be reattempted." (InvalidRequestException, the text Secrets Manager and its emulators answer while
  *   AWSPENDING sits on a version that is not AWSCURRENT) → RotationInProgressError.
- * - `listManagedSecrets` → ListSecrets filtered by tag key, every page through `paginateListSecrets`.
+ * - `listManagedSecrets` → ListSecrets filtered by tag key, every page through `paginateListSecrets`; each
+ *   entry comes with all of its tags, so a scan reads every runner's record without a call per secret.
  *
  * Sources: the PutSecretValue, UpdateSecretVersionStage and RotateSecret pages of the Secrets Manager API
  * reference (docs.aws.amazon.com/secretsmanager/latest/apireference/) and the same text in this SDK's
@@ -69,6 +84,16 @@ export class SecretsManagerStore implements SecretStore {
     try {
       const reply = await this.client.send(new DescribeSecretCommand({ SecretId: secretId }));
       return { secretId, rotationEnabled: reply.RotationEnabled === true, versions: toVersions(reply.VersionIdsToStages) };
+    } catch (error) {
+      throw notFound(error, secretId) ?? error;
+    }
+  }
+
+  /** The secret's name and tags (SecretNotFoundError when there is no such secret). Never a value. */
+  async describeTags(secretId: string): Promise<SecretTags> {
+    try {
+      const reply = await this.client.send(new DescribeSecretCommand({ SecretId: secretId }));
+      return { arn: reply.ARN ?? secretId, name: reply.Name ?? secretId, tags: toTags(reply.Tags), rotateEveryDays: reply.RotationRules?.AutomaticallyAfterDays };
     } catch (error) {
       throw notFound(error, secretId) ?? error;
     }
@@ -178,6 +203,8 @@ export class SecretsManagerStore implements SecretStore {
           arn: entry.ARN,
           name: entry.Name,
           runnerName: entry.Tags?.find((tag) => tag.Key === tagKey)?.Value,
+          tags: toTags(entry.Tags),
+          rotateEveryDays: entry.RotationRules?.AutomaticallyAfterDays,
           rotationEnabled: entry.RotationEnabled === true,
           lastRotatedAt: entry.LastRotatedDate?.toISOString() ?? null,
           versions,
@@ -195,6 +222,13 @@ function toVersions(versionsToStages: Record<string, string[]> | undefined): Sec
     versionId,
     stages: stages.filter((s): s is VersionStage => (KNOWN_STAGES as readonly string[]).includes(s)),
   }));
+}
+
+/** Tags as a record (a key listed twice, which Secrets Manager does not allow, keeps its first value). */
+function toTags(tags: Array<{ Key?: string; Value?: string }> | undefined): Record<string, string> {
+  const record: Record<string, string> = {};
+  for (const { Key, Value } of tags ?? []) if (Key !== undefined && !(Key in record)) record[Key] = Value ?? '';
+  return record;
 }
 
 function notFound(error: unknown, secretId: string): SecretNotFoundError | undefined {

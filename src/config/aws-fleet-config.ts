@@ -18,6 +18,9 @@ const instanceId = z.string().check(z.regex(/^(i|mi)-[0-9a-f]{8,17}$/, 'an EC2 i
 const configPath = z.string().check(z.regex(/^\/[A-Za-z0-9._/-]+$/, 'an absolute path of letters, digits and ._/-'));
 const ssmPercentOrCount = z.string().check(z.regex(/^([1-9][0-9]{0,4}|[1-9][0-9]?%|100%)$/, 'a count (1-99999) or a percentage (1%-100%)'));
 
+/** The ABAC value shared by a runner's secret and its hosts' role (tag gitlab-runner-rotator:host-group). */
+const hostGroup = z.string().check(z.regex(/^[A-Za-z0-9_.:/=+@-]{1,128}$/, 'a tag value (1-128 letters, digits and _.:/=+@-)'));
+
 /** A Secrets Manager secret name (not an ARN): the characters Secrets Manager allows in a name. */
 const secretName = z.string().check(z.regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'a secret name (1-512 letters, digits and /_+=.@-), not an ARN'));
 
@@ -43,10 +46,12 @@ const alertsSchema = z.strictObject({
 
 const hostsSchema = z.union([
   z.strictObject({ tag: z.strictObject({ key: tagKey, value: tagValue }) }),
-  z.strictObject({ instanceIds: z.array(instanceId).check(z.minLength(1, 'list at least one instance'), z.maxLength(1000)) }),
+  // 400: what the secret's tags can record (runner-tags.ts MAX_INSTANCE_IDS); more hosts are a tag's job.
+  z.strictObject({ instanceIds: z.array(instanceId).check(z.minLength(1, 'list at least one instance'), z.maxLength(400, 'list at most 400 instance ids; choose the hosts by a tag instead')) }),
 ]);
 
-const awsFleetSchema = z.strictObject({
+/** The fleet-wide settings: everything of the fleet file but its runners (and their defaults). */
+const settingsShape = {
   secretPrefix: z._default(z.string().check(z.regex(/^[A-Za-z0-9/_+=.@-]{0,200}$/, 'letters, digits and /_+=.@- only')), 'gitlab-runner-rotator/'),
   scanEveryHours: z._default(intIn(1, 24), 6),
   convergeEveryHours: z._default(intIn(0, 24), 1),
@@ -61,6 +66,11 @@ const awsFleetSchema = z.strictObject({
     }),
     { maxConcurrency: '50', maxErrors: '100%', executionTimeoutSeconds: 120 },
   ),
+  alerts: z.optional(alertsSchema),
+};
+
+const awsFleetSchema = z.strictObject({
+  ...settingsShape,
   defaults: z.optional(
     z.strictObject({
       ...runnerDefaultsShape,
@@ -75,10 +85,10 @@ const awsFleetSchema = z.strictObject({
         hosts: hostsSchema,
         configPath: z.optional(configPath),
         rotateEveryDays: z.optional(intIn(1, 1000)),
+        hostGroup: z.optional(hostGroup),
       }),
     )
     .check(z.minLength(1, 'list at least one runner')),
-  alerts: z.optional(alertsSchema),
 });
 
 export type AwsFleetInput = z.input<typeof awsFleetSchema>;
@@ -86,7 +96,17 @@ export type AwsFleetInput = z.input<typeof awsFleetSchema>;
 export interface AwsManagedRunner extends ManagedRunner {
   /** Secrets Manager's own schedule: a backstop behind the scanner's expiry checks. */
   rotateEveryDays: number;
+  /**
+   * Which host roles may read the secret (attribute-based: the secret and the role carry the tag
+   * `gitlab-runner-rotator:host-group` with this value; the stack's one HostReadPolicy compares them).
+   * Default: the runner's name. Runners whose hosts share one instance role (several runners in one
+   * config.toml) name one group.
+   */
+  hostGroup: string;
 }
+
+/** The fleet file without its runners: what every Lambda is configured with (see fleetSettingsText). */
+export type AwsFleetSettings = Omit<AwsFleetConfig, 'runners'>;
 
 export interface AwsFleetConfig {
   secretPrefix: string;
@@ -150,15 +170,41 @@ export function parseAwsFleetConfig(text: string, path: string): AwsFleetConfig 
           ? { kind: 'ec2-tag', tagKey: runner.hosts.tag.key, tagValue: runner.hosts.tag.value, configPath: hostConfigPath }
           : { kind: 'ec2-instances', instanceIds: runner.hosts.instanceIds, configPath: hostConfigPath },
       rotateEveryDays: runner.rotateEveryDays ?? fleet.defaults?.rotateEveryDays ?? 30,
+      hostGroup: runner.hostGroup ?? runner.name,
     };
   });
+  const settings = settingsFrom(fleet, path);
+  checkReplaceHasAccessToken(runners, (url) => url in settings.adminTokenSecrets, path, 'name its secret in adminTokenSecrets');
+  return { ...settings, runners };
+}
+
+const awsSettingsSchema = z.strictObject(settingsShape);
+
+/**
+ * The fleet-wide settings as the Lambdas receive them: the fleet file without runners, as JSON, in an
+ * environment variable (ROTATOR_SETTINGS_JSON). Lambda allows 4 KB of variables in all: the stack refuses
+ * settings over FLEET_SETTINGS_MAX_BYTES. The runners are the secrets' tags (runner-tags.ts).
+ */
+export function fleetSettingsText(settings: AwsFleetSettings): string {
+  const { secretPrefix, scanEveryHours, convergeEveryHours, scanConcurrency, gitlabRequestsPerMinute, adminTokenSecrets, ssm, alerts } = settings;
+  return JSON.stringify({ secretPrefix, scanEveryHours, convergeEveryHours, scanConcurrency, ...(gitlabRequestsPerMinute === undefined ? {} : { gitlabRequestsPerMinute }), adminTokenSecrets, ssm, alerts });
+}
+
+/** Leaves the other variables (table, document, topic names, Powertools, NODE_OPTIONS) about 1.5 KB of Lambda's 4 KB. */
+export const FLEET_SETTINGS_MAX_BYTES = 2_500;
+
+/** Reads what fleetSettingsText wrote (or the settings part of a fleet file). */
+export function parseAwsFleetSettings(text: string, path: string): AwsFleetSettings {
+  return settingsFrom(parseJsonWith(awsSettingsSchema, text, path), path);
+}
+
+function settingsFrom(fleet: z.infer<typeof awsSettingsSchema>, path: string): AwsFleetSettings {
   const adminTokenSecrets: Record<string, string> = {};
   for (const [url, secret] of Object.entries(fleet.adminTokenSecrets)) {
     const key = url.replace(/\/+$/, '');
     if (key in adminTokenSecrets) throw new InvalidInputError(`${path}: adminTokenSecrets`, `${key} is named twice (with and without a trailing slash)`);
     adminTokenSecrets[key] = secret;
   }
-  checkReplaceHasAccessToken(runners, (url) => url in adminTokenSecrets, path, 'name its secret in adminTokenSecrets');
   const alerts = fleet.alerts ?? alertsSchema.parse({});
   checkUniqueEmails(alerts.emails, path);
   return {
@@ -169,7 +215,6 @@ export function parseAwsFleetConfig(text: string, path: string): AwsFleetConfig 
     gitlabRequestsPerMinute: fleet.gitlabRequestsPerMinute,
     adminTokenSecrets,
     ssm: fleet.ssm,
-    runners,
     alerts: {
       emails: alerts.emails,
       ...(alerts.slackWebhookSecretName === undefined ? {} : { slackWebhookSecretName: alerts.slackWebhookSecretName }),

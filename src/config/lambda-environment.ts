@@ -1,13 +1,14 @@
 import { InvalidInputError } from '../core/errors.ts';
-import { parseAwsFleetConfig, type AwsFleetConfig } from './aws-fleet-config.ts';
+import { parseAwsFleetSettings, type AwsFleetSettings } from './aws-fleet-config.ts';
 
 /**
- * What the Lambdas read at start, in one place. The fleet file's text is compiled into each bundle by
- * esbuild (`define` of `process.env.ROTATOR_FLEET_JSON` in the CDK stack): a fleet of 100 runners does not
- * fit in Lambda's 4 KB of environment variables. The rest are plain environment variables.
+ * What the Lambdas read at start, in one place, from plain environment variables. No bundle holds the
+ * fleet: the fleet-wide settings (the fleet file without its runners, fleetSettingsText) travel in
+ * ROTATOR_SETTINGS_JSON, and each runner is read from its secret's tags (runner-tags.ts) when it is needed.
  */
 export interface LambdaEnvironment {
-  fleet: AwsFleetConfig;
+  /** The fleet file's settings (prefix, scan cadence, SSM limits, admin token secrets, alerts); no runners. */
+  fleet: AwsFleetSettings;
   /** DynamoDB table of rotation state: pending rotations, per-host results, history, alert de-duplication. */
   ledgerTableName: string;
   /** The SSM Command document that runs the host updater. */
@@ -21,7 +22,7 @@ export interface LambdaEnvironment {
 }
 
 export const LAMBDA_ENVIRONMENT_NAMES = {
-  fleetJson: 'ROTATOR_FLEET_JSON',
+  settingsJson: 'ROTATOR_SETTINGS_JSON',
   ledgerTableName: 'LEDGER_TABLE_NAME',
   hostDocumentName: 'HOST_DOCUMENT_NAME',
   alertTopicArn: 'ALERT_TOPIC_ARN',
@@ -34,7 +35,8 @@ export const LAMBDA_ENVIRONMENT_NAMES = {
 
 /** What functions/notify.ts reads at start: it needs no SSM document, and it cannot work without the topic. */
 export interface NotifyEnvironment {
-  fleet: AwsFleetConfig;
+  /** The fleet's settings: the notifier names a runner by its secret name without `secretPrefix`. */
+  fleet: AwsFleetSettings;
   /** The ledger table: alert de-duplication items (`ALERT#…`). */
   ledgerTableName: string;
   /** SNS topic the alerts raised from rotation events are published to (and Slack posts come back from). */
@@ -50,10 +52,10 @@ export interface NotifyEnvironment {
   rotationLogUrl: string | undefined;
 }
 
-export function readLambdaEnvironment(env: Record<string, string | undefined> = processEnvironment()): LambdaEnvironment {
+export function readLambdaEnvironment(env: Record<string, string | undefined> = process.env): LambdaEnvironment {
   const required = requiredIn(env);
   return {
-    fleet: parseAwsFleetConfig(required(LAMBDA_ENVIRONMENT_NAMES.fleetJson), LAMBDA_ENVIRONMENT_NAMES.fleetJson),
+    fleet: settingsIn(required),
     ledgerTableName: required(LAMBDA_ENVIRONMENT_NAMES.ledgerTableName),
     hostDocumentName: required(LAMBDA_ENVIRONMENT_NAMES.hostDocumentName),
     alertTopicArn: env[LAMBDA_ENVIRONMENT_NAMES.alertTopicArn] || undefined,
@@ -76,9 +78,9 @@ function logUrlIn(env: Record<string, string | undefined>, logGroupVariable: str
   return logGroup && region ? cloudWatchLogGroupUrl(region, logGroup) : undefined;
 }
 
-export function readNotifyEnvironment(env: Record<string, string | undefined> = processEnvironment()): NotifyEnvironment {
+export function readNotifyEnvironment(env: Record<string, string | undefined> = process.env): NotifyEnvironment {
   const required = requiredIn(env);
-  const fleet = parseAwsFleetConfig(required(LAMBDA_ENVIRONMENT_NAMES.fleetJson), LAMBDA_ENVIRONMENT_NAMES.fleetJson);
+  const fleet = settingsIn(required);
   return {
     fleet,
     ledgerTableName: required(LAMBDA_ENVIRONMENT_NAMES.ledgerTableName),
@@ -106,7 +108,8 @@ function requiredIn(env: Record<string, string | undefined>): (name: string) => 
   };
 }
 
-/** process.env, with the fleet text esbuild compiled in (the literal expression is what `define` replaces). */
-function processEnvironment(): Record<string, string | undefined> {
-  return { ...process.env, ROTATOR_FLEET_JSON: process.env.ROTATOR_FLEET_JSON };
+/** The fleet settings the stack wrote (fleetSettingsText); an error names the variable. */
+function settingsIn(required: (name: string) => string): AwsFleetSettings {
+  const name = LAMBDA_ENVIRONMENT_NAMES.settingsJson;
+  return parseAwsFleetSettings(required(name), `environment variable ${name}`);
 }

@@ -6,15 +6,18 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbAlertLedger } from '../adapters/dynamodb-alert-ledger.ts';
 import { DynamoDbLedger } from '../adapters/dynamodb-ledger.ts';
 import { GitLabAdapter } from '../adapters/gitlab.ts';
-import { readAdminTokenSecret, SecretsManagerStore } from '../adapters/secrets-manager-store.ts';
+import { readAdminTokenSecret, SecretsManagerStore, type ManagedSecretSummary, type SecretTags } from '../adapters/secrets-manager-store.ts';
 import { SnsAlertSink } from '../adapters/sns-alert-sink.ts';
 import { SsmFleet } from '../adapters/ssm-fleet.ts';
 import { systemClock } from '../adapters/system-clock.ts';
-import { runnerForSecret, secretNameFromId } from '../config/aws-fleet-config.ts';
+import { secretNameFromId, type AwsManagedRunner } from '../config/aws-fleet-config.ts';
 import type { LambdaEnvironment } from '../config/lambda-environment.ts';
+import { runnerFromTags } from '../config/runner-tags.ts';
+import { InvalidInputError } from '../core/errors.ts';
 import type { Clock, RotationDeps, RotationEvents } from '../core/ports.ts';
 import type { AlertDeps } from '../core/raise-alert.ts';
 import type { ScanDeps } from '../core/scan-runner.ts';
+import { runnerNameOfSecret } from './runner-name.ts';
 
 export interface AwsClients {
   secretsManager: SecretsManagerClient;
@@ -41,10 +44,33 @@ export interface AwsEngine {
   clock: Clock;
   /** Where alerts go (SNS) and their de-duplication state; undefined when no topic is deployed. */
   alerts: AlertDeps | undefined;
-  /** The runner's name for alerts and logs: from the fleet config, else the secret name. */
+  /** The runner's name for alerts and logs before its tags are read: the secret name without the prefix. */
   runnerName(secretId: string): string;
-  rotationDeps(deadline: Date, events: RotationEvents): RotationDeps;
+  /**
+   * The runner a secret records in its tags (DescribeSecret; the rotation hook asks once per invocation).
+   * Tags that make no runner are `error` (an InvalidInputError naming the secret and the tag), with the
+   * name the runner tag or the secret name gives. A failed DescribeSecret throws.
+   */
+  runnerOf(secretId: string): Promise<SecretRunner>;
+  /** The runner of one secret of the scan's listing (ListSecrets returns the tags): no call. */
+  runnerOfListed(secret: ManagedSecretSummary): SecretRunner;
+  /** The rotation step's ports for the one runner this invocation rotates (`runnerFor` knows only it). */
+  rotationDeps(deadline: Date, events: RotationEvents, runner: AwsManagedRunner): RotationDeps;
   scanDeps(deadline: Date, events: RotationEvents): ScanDeps;
+}
+
+/** A managed secret's runner, read from its tags, or why its tags make none; `name` for logs and alerts either way. */
+export type SecretRunner = { name: string; runner: AwsManagedRunner } | { name: string; error: InvalidInputError };
+
+/** The runner a secret's tags record (runner-tags.ts), never a throw: a bad tag is one runner's problem. */
+function runnerOfSecretTags(secret: Pick<SecretTags, 'name' | 'tags' | 'rotateEveryDays'>, secretPrefix: string): SecretRunner {
+  const name = runnerNameOfSecret(secret.name, secretPrefix, secret.tags);
+  try {
+    return { name, runner: runnerFromTags(secret.name, secret.tags, secret.rotateEveryDays) };
+  } catch (error) {
+    if (error instanceof InvalidInputError) return { name, error };
+    throw error;
+  }
 }
 
 /**
@@ -67,7 +93,8 @@ function oncePerUrl(read: (gitlabUrl: string) => Promise<string | undefined>): (
 /**
  * Wires the core to AWS: Secrets Manager holds the versions, DynamoDB the ledger, SSM Run Command reaches
  * the hosts, GitLab over HTTP. The clients are built once per Lambda container; deps per invocation,
- * because the fleet's deadline is the invocation's.
+ * because the fleet's deadline is the invocation's. No runner is known in advance: each is read from its
+ * secret's tags (runner-tags.ts), by the hook once per invocation and by the scanner from its listing.
  */
 export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clock: Clock = systemClock): AwsEngine {
   const store = new SecretsManagerStore(clients.secretsManager);
@@ -102,11 +129,14 @@ export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clo
     ledger,
     clock,
     alerts,
-    runnerName: (secretId) => runnerForSecret(env.fleet, secretId)?.name ?? secretNameFromId(secretId),
-    rotationDeps: (deadline, events) => ({
+    runnerName: (secretId) => runnerNameOfSecret(secretId, env.fleet.secretPrefix),
+    runnerOf: async (secretId) => runnerOfSecretTags(await store.describeTags(secretId), env.fleet.secretPrefix),
+    runnerOfListed: (secret) => runnerOfSecretTags(secret, env.fleet.secretPrefix),
+    rotationDeps: (deadline, events, runner) => ({
       ...invocationDeps(deadline, events),
       adminToken,
-      runnerFor: (secretId) => runnerForSecret(env.fleet, secretId),
+      // The event's secret id is an ARN; the runner records its secret by name.
+      runnerFor: (secretId) => (secretNameFromId(secretId) === runner.secretId ? runner : undefined),
     }),
     scanDeps: (deadline, events) => ({
       ...invocationDeps(deadline, events),

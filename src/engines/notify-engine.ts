@@ -7,7 +7,7 @@ import { SecretsManagerStore } from '../adapters/secrets-manager-store.ts';
 import { SlackWebhook, webhookUrlFromSecret } from '../adapters/slack-webhook.ts';
 import { SnsAlertSink } from '../adapters/sns-alert-sink.ts';
 import { systemClock } from '../adapters/system-clock.ts';
-import type { AwsFleetConfig } from '../config/aws-fleet-config.ts';
+import type { AwsFleetSettings } from '../config/aws-fleet-config.ts';
 import type { NotifyEnvironment } from '../config/lambda-environment.ts';
 import type { Alert } from '../core/alerts.ts';
 import type { AlertSink, Clock } from '../core/ports.ts';
@@ -17,7 +17,8 @@ import { raiseAlert } from '../core/raise-alert.ts';
 export interface NotifyDeps {
   slack: AlertSink | undefined;
   raise: (alert: Alert) => Promise<void>;
-  fleet: AwsFleetConfig;
+  /** The fleet's settings (no runners): `secretPrefix` tells a managed secret, and the runner's name from it. */
+  fleet: AwsFleetSettings;
   logGroupUrl?: string;
 }
 

@@ -11,6 +11,7 @@ import type { RotationEvent, RotationEvents } from '../core/ports.ts';
 import type { RaiseOutcome } from '../core/raise-alert.ts';
 import { hostHoldsVersion } from '../core/types.ts';
 import type { HostResult, RotationRecord } from '../core/types.ts';
+import { FLEET_METRICS, type FleetScanSummary } from './fleet-metrics.ts';
 
 /** The Powertools trio every handler gets; tests pass their own to capture the log lines. */
 export interface Telemetry {
@@ -60,11 +61,21 @@ export async function alertSafely(logger: Logger, what: string, alerting: () => 
 export function logFinishedRotation(logger: Logger, metrics: Metrics, record: RotationRecord): void {
   const window = outageWindow(record);
   logger.info('rotation finished', { rotation: record, outageWindowMs: window.ms, hostsMissed: window.hostsMissed });
-  if (window.ms !== null) metrics.addMetric('OutageWindow', MetricUnit.Milliseconds, window.ms);
+  if (window.ms !== null) metrics.addMetric(FLEET_METRICS.outageWindow, MetricUnit.Milliseconds, window.ms);
   addHostMetrics(metrics, record.hosts);
 }
 
 export function addHostMetrics(metrics: Metrics, hosts: HostResult[]): void {
-  metrics.addMetric('HostsUpdated', MetricUnit.Count, hosts.filter(hostHoldsVersion).length);
-  metrics.addMetric('HostsMissed', MetricUnit.Count, hosts.filter((h) => !hostHoldsVersion(h)).length);
+  metrics.addMetric(FLEET_METRICS.hostsUpdated, MetricUnit.Count, hosts.filter(hostHoldsVersion).length);
+  metrics.addMetric(FLEET_METRICS.hostsMissed, MetricUnit.Count, hosts.filter((h) => !hostHoldsVersion(h)).length);
+}
+
+/** The scan's fleet-level metrics, once per scan, with no per-runner dimension (fleet-metrics.ts). */
+export function addScanMetrics(metrics: Metrics, summary: FleetScanSummary): void {
+  metrics.addMetric(FLEET_METRICS.runnersScanned, MetricUnit.Count, summary.runnersScanned);
+  metrics.addMetric(FLEET_METRICS.runnersDue, MetricUnit.Count, summary.runnersDue);
+  metrics.addMetric(FLEET_METRICS.runnersExpiringSoon, MetricUnit.Count, summary.runnersExpiringSoon);
+  if (summary.minDaysToExpiry !== null) metrics.addMetric(FLEET_METRICS.minDaysToExpiry, MetricUnit.Count, summary.minDaysToExpiry);
+  metrics.addMetric(FLEET_METRICS.scanFailures, MetricUnit.Count, summary.scanFailures);
+  metrics.addMetric(FLEET_METRICS.rotationsStarted, MetricUnit.Count, summary.rotationsStarted);
 }

@@ -278,6 +278,7 @@ describe('SecretsManagerStore.listManagedSecrets', () => {
               { Key: 'gitlab-runner', Value: 'builders' },
             ],
             RotationEnabled: true,
+            RotationRules: { AutomaticallyAfterDays: 30 },
             LastRotatedDate: new Date('2026-03-01T10:00:00.000Z'),
             SecretVersionsToStages: { [V1]: ['AWSPREVIOUS'], [V2]: ['AWSCURRENT', 'AWSPENDING'] },
           },
@@ -310,6 +311,8 @@ describe('SecretsManagerStore.listManagedSecrets', () => {
         arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:runner-a-AbCdEf',
         name: 'runner-a',
         runnerName: 'builders',
+        tags: { team: 'ci', 'gitlab-runner': 'builders' },
+        rotateEveryDays: 30,
         rotationEnabled: true,
         lastRotatedAt: '2026-03-01T10:00:00.000Z',
         versions: [
@@ -322,6 +325,8 @@ describe('SecretsManagerStore.listManagedSecrets', () => {
         arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:runner-b-GhIjKl',
         name: 'runner-b',
         runnerName: 'deployers',
+        tags: { 'gitlab-runner': 'deployers' },
+        rotateEveryDays: undefined,
         rotationEnabled: false,
         lastRotatedAt: null,
         versions: [

@@ -353,7 +353,7 @@ export async function awsWorld(options: WorldOptions = {}): Promise<World> {
         ? base
         : {
             ...base,
-            rotationDeps: (deadline, events) => ({ ...base.rotationDeps(deadline, events), ...override }),
+            rotationDeps: (deadline, events, runner) => ({ ...base.rotationDeps(deadline, events, runner), ...override }),
             scanDeps: (deadline, events) => ({ ...base.scanDeps(deadline, events), ...override }),
           };
     return {

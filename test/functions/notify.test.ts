@@ -9,7 +9,7 @@ import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { createHandler, type NotifyDeps } from '../../functions/notify.ts';
 import { SlackWebhook, SlackWebhookError } from '../../src/adapters/slack-webhook.ts';
-import { parseAwsFleetConfig } from '../../src/config/aws-fleet-config.ts';
+import { fleetSettingsText, parseAwsFleetConfig, parseAwsFleetSettings } from '../../src/config/aws-fleet-config.ts';
 import { buildAlert } from '../../src/core/alert-rules.ts';
 import type { Alert } from '../../src/core/alerts.ts';
 import { InvalidInputError } from '../../src/core/errors.ts';
@@ -29,7 +29,8 @@ const SECRET_ARN = `arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:gitlab-runner-rotator-alerts';
 const LOGS = 'https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/$252Faws$252Flambda$252Frotate-secret';
 const FLEET_TEXT = JSON.stringify({ runners: [{ name: RUNNER, gitlabUrl: 'https://gitlab.example.com', runnerId: 42, hosts: { tag: { key: 'gitlab-runner', value: RUNNER } } }] });
-const fleet = parseAwsFleetConfig(FLEET_TEXT, 'fleet.aws.json');
+/** What the notifier is configured with: the fleet file's settings (ROTATOR_SETTINGS_JSON), no runner. */
+const fleet = parseAwsFleetSettings(fleetSettingsText(parseAwsFleetConfig(FLEET_TEXT, 'fleet.aws.json')), 'ROTATOR_SETTINGS_JSON');
 const context = {
   functionName: 'notify',
   functionVersion: '$LATEST',
@@ -146,6 +147,15 @@ describe('the notifier', () => {
     expect(server.received).toEqual([]);
   });
 
+  it('names the runner of a failed rotation from its secret name alone, for a runner no fleet it was given lists', async () => {
+    const d = deps();
+    const secretId = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-runner-rotator/night-builders-a1B2c3';
+    expect(FLEET_TEXT).not.toContain('night-builders');
+    await createHandler(d, telemetry)(await rotationEvent('rotation-failed.json', secretId), context);
+    expect(d.raised.map((a) => [a.kind, a.runner, a.secretId])).toEqual([['rotation-failed', 'night-builders', secretId]]);
+    expect(logRecords().find((r) => r.message === 'rotation failure event: alert raised (or held back as a repeat)')).toMatchObject({ runner: 'night-builders' });
+  });
+
   it('raises RotationAbandoned as a state of its own', async () => {
     const d = deps();
     await createHandler(d, telemetry)(await rotationEvent('rotation-abandoned.json'), context);
@@ -243,5 +253,27 @@ describe('the notifier with its alert topic and ledger', () => {
     await deliver(1);
     expect(server.received).toHaveLength(2);
     expect(server.received[1]?.body).toContain('reminder: still unresolved since');
+  });
+
+  it('names a runner from its secret name through its own wiring, and never asks Secrets Manager about the secret', async () => {
+    const published: PublishCommandInput[] = [];
+    topic.on(PublishCommand).callsFake((input: PublishCommandInput) => {
+      published.push(input);
+      return { MessageId: String(published.length) };
+    });
+    // The notifier's role may read the webhook secret only: any call about a runner's secret would be refused.
+    const secrets = new SecretsManagerClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    const secretsMock = mockClient(secrets);
+    const env = { fleet, ledgerTableName: deployment.ledgerTableName, alertTopicArn: deployment.alertTopicArn, slackWebhookSecret: undefined, readmeUrl: undefined, rotationLogUrl: undefined };
+    const clients = { sns: recorder.as('Notify', 'sns', client), dynamodb: recorder.as('Notify', 'dynamodb', table.client), secretsManager: recorder.as('Notify', 'secretsmanager', secrets) };
+    const handler = createHandler(createNotifyDeps(env, clients, manualClock()), telemetry);
+    const secretId = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-runner-rotator/added-later-Zz9Yy8';
+
+    expect(await handler(await rotationEvent('rotation-failed.json', secretId), context)).toEqual({ raised: 'rotation-failed' });
+
+    expect(published.map((p) => p.Subject)).toEqual(['[gitlab-runner-rotator] rotation-failed: added-later']);
+    expect(secretsMock.calls()).toHaveLength(0);
+    expect(recorder.calls.filter((c) => c.service === 'secretsmanager')).toEqual([]);
+    secretsMock.restore();
   });
 });

@@ -4,6 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/rotate-secret.ts';
 import { adoptAws, createAwsCli, rotateAws } from '../../src/cli/aws-commands.ts';
 import { recordingOutput } from '../../src/cli/output.ts';
+import { RUNNER_TAG } from '../../src/config/runner-tags.ts';
+import { InvalidInputError } from '../../src/core/errors.ts';
 import { ROTATOR_SYSTEM_ID } from '../../src/core/rotator-identity.ts';
 import { hostHoldsVersion } from '../../src/core/types.ts';
 import { checkHosts } from '../../src/simulator/simulated-fleet.ts';
@@ -143,6 +145,41 @@ describe('the rotation hook', () => {
     expect(harness.published).toHaveLength(1);
     expect(harness.published[0]).toMatchObject({ kind: 'host-missed', runner: RUNNER, severity: 'critical', hosts: [{ host: offline, status: 'undeliverable' }], runbook: 'runbook-host-missed' });
     expect(harness.published[0]?.logUrl).toContain('log-group/rotate-secret');
+  });
+
+  it('rotates a runner known only from its secret\'s tags: no fleet the Lambda was given lists it', async () => {
+    harness = await startAwsHarness();
+    // Registered after the Lambdas were deployed: only the secret's tags say it exists.
+    harness.secretsManager.setTags(harness.secretArn, { [RUNNER_TAG.name]: 'late-joiner' });
+    expect(harness.engine.env.fleet).not.toHaveProperty('runners');
+    expect(harness.fleetText).not.toContain('late-joiner');
+    const offline = harness.instances[0]?.instanceId ?? '';
+    harness.ssm.offline.add(offline);
+    const handler = handlerOf(harness);
+    const versionId = await harness.store.startRotation(harness.secretArn);
+
+    for (const Step of STEPS) await handler({ Step, SecretId: harness.secretArn, ClientRequestToken: versionId }, harness.context);
+
+    expect(harness.secretsManager.stages(`gitlab-runner-rotator/${RUNNER}`)[versionId]).toEqual(['AWSCURRENT']);
+    const last = await harness.ledger.lastRotation(harness.secretArn);
+    expect(last?.hosts.filter(hostHoldsVersion).map((h) => h.host).sort()).toEqual(harness.instances.slice(1).map((i) => i.instanceId).sort());
+    expect(harness.published.map((a) => [a.kind, a.runner])).toEqual([['host-missed', 'late-joiner']]);
+    expect(logRecords(harness).find((r) => r.message === 'rotation finished')).toMatchObject({ runner: 'late-joiner' });
+  });
+
+  it('fails the step naming the secret and the tag when its tags make no runner, before GitLab is asked anything', async () => {
+    harness = await startAwsHarness();
+    harness.secretsManager.setTags(harness.secretArn, { [RUNNER_TAG.runnerId]: 'twelve' });
+    const versionId = await harness.store.startRotation(harness.secretArn);
+    const requests = harness.simulator.stats.requests;
+
+    const error = await handlerOf(harness)({ Step: 'createSecret', SecretId: harness.secretArn, ClientRequestToken: versionId }, harness.context).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as Error).message).toContain(`secret gitlab-runner-rotator/${RUNNER}: tag ${RUNNER_TAG.runnerId}`);
+    expect(harness.simulator.stats.requests).toBe(requests);
+    expect(await harness.store.getValue(harness.secretArn, { versionId })).toBeUndefined();
+    expect(logRecords(harness).find((r) => r.message === 'rotation step failed')).toMatchObject({ level: 'ERROR', step: 'createSecret', runner: RUNNER, error: { name: 'InvalidInputError' } });
   });
 
   it('refuses an event that is not a rotation step, before any call', async () => {

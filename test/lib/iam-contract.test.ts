@@ -50,6 +50,22 @@ describe('the IAM contract of the synthesized stack', () => {
     expect(unused).toEqual([]);
   });
 
+  it("refuses a host the token secret of another host group, and the rotation roles a secret of the prefix without the runner tag", async () => {
+    const { deployment } = scenarios;
+    const hostRead = requests.find((r) => r.principal === 'Host:builders' && r.action === 'secretsmanager:GetSecretValue')!;
+    expect(await evaluator.decide(hostRead)).toBe('Allowed');
+    const host = deployment.principals.get('Host:builders')!;
+    const otherGroup = { ...host, tags: { 'gitlab-runner-rotator:host-group': 'someone-else' } };
+    expect(await evaluator.withPrincipals(new Map([['Host:builders', otherGroup]])).decide(hostRead)).toBe('ImplicitlyDenied');
+    const untagged = { ...host, tags: {} };
+    expect(await evaluator.withPrincipals(new Map([['Host:builders', untagged]])).decide(hostRead)).toBe('ImplicitlyDenied');
+    // A secret under the prefix that is no runner's (no runner tag): the hook may not touch it.
+    const stranger = `arn:aws:secretsmanager:${deployment.site.region}:${deployment.site.account}:secret:gitlab-runner-rotator/not-a-runner-AbCdEf`;
+    const put = requests.find((r) => r.principal === 'RotateSecret' && r.action === 'secretsmanager:PutSecretValue')!;
+    expect(await evaluator.decide(put)).toBe('Allowed');
+    expect(await evaluator.decide({ ...put, resource: stranger, context: {} })).toBe('ImplicitlyDenied');
+  });
+
   it('refuses a recorded call whenever one statement is dropped from a role', async () => {
     const harmless: string[] = [];
     for (const role of ROLES) {
@@ -66,7 +82,6 @@ describe('the IAM contract of the synthesized stack', () => {
 
 /** Grants no recorded call uses, kept on purpose: `<role> <action>` → why. */
 const KEPT: Record<string, string> = {
-  'RotateSecret secretsmanager:GetRandomPassword': 'aws-cdk-lib RotationSchedule adds it to every rotation function; it takes no resource and reads no secret.',
   'Operator ssm:GetCommandInvocation': "doctor --aws reads it only when a host's findings pass the 2,500 characters ListCommandInvocations keeps (fleet-doctor.ts).",
   'ScanExpiry ssm:ListCommands': 'polled only while a re-push to a tag target has no invocations yet (pollCommand); the scenarios re-push by instance id.',
 };

@@ -4,7 +4,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -14,7 +14,10 @@ import { loadFleetConfig, type LoadedFleet } from '../../lib/fleet-config.ts';
 import { RotatorStack } from '../../lib/rotator-stack.ts';
 import { DOCTOR_PARAMETERS, ROTATOR_STACK_NAME, buildDoctorDocument, doctorDocumentName } from '../../src/adapters/doctor-document.ts';
 import { HEREDOC_DELIMITER } from '../../src/adapters/host-update-document.ts';
-import { MANAGED_SECRET_TAG_KEY, parseAwsFleetConfig } from '../../src/config/aws-fleet-config.ts';
+import { fleetSettingsText, parseAwsFleetConfig, parseAwsFleetSettings } from '../../src/config/aws-fleet-config.ts';
+import { runnerFromTags, runnerTags } from '../../src/config/runner-tags.ts';
+import { shardOf } from '../../lib/constructs/runner-shard.ts';
+import { FLEET_METRICS } from '../../src/engines/fleet-metrics.ts';
 import { matchesEventPattern, rotationOutcomePattern, type EventPattern } from '../../src/config/rotation-outcome-pattern.ts';
 import { ALERT_KINDS } from '../../src/core/alerts.ts';
 
@@ -69,7 +72,26 @@ function synth(fleet?: LoadedFleet, env?: BuildOptions['env']) {
   const template = Template.fromStack(stack);
   const resources = template.toJSON().Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>;
   const id = (construct: { node: { defaultChild?: unknown } }) => stack.getLogicalId(construct.node.defaultChild as CfnResource);
-  return { app, stack, template, resources, id };
+  return { app, stack, template, resources, id, nested: nestedOf(stack) };
+}
+
+/** The runners' nested stacks: each one's template, its resources, and the parameters the root passes it. */
+function nestedOf(stack: RotatorStack) {
+  const root = Template.fromStack(stack).toJSON().Resources as Record<string, { Properties: Record<string, unknown> }>;
+  return stack.shards.map((shard) => {
+    const template = Template.fromStack(shard);
+    const resources = template.toJSON().Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    const parameters = (root[stack.getLogicalId(shard.nestedStackResource as CfnResource)]?.Properties.Parameters ?? {}) as Record<string, unknown>;
+    const id = (construct: { node: { defaultChild?: unknown } }) => shard.getLogicalId(construct.node.defaultChild as CfnResource);
+    /** What a `Ref` to one of the shard's parameters stands for in the root. */
+    const parameter = (value: unknown) => parameters[(value as { Ref: string }).Ref];
+    return { shard, template, resources, id, parameter };
+  });
+}
+
+/** Every resource of `type` in the runners' nested stacks. */
+function nestedResources(nested: ReturnType<typeof nestedOf>, type: string) {
+  return nested.flatMap((n) => Object.values(n.resources).filter((r) => r.Type === type).map((resource) => ({ ...n, resource })));
 }
 
 interface Statement {
@@ -111,39 +133,65 @@ const DELIVERY_PARAMETERS = ['SecretArn', 'VersionId', 'PreviousVersionId', 'Run
 const LIST_ACTIONS = ['ssm:ListCommandInvocations', 'ssm:ListCommands', 'xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
 
 describe('RotatorStack', () => {
-  it('creates one secret per runner, named and tagged after it, with a generated placeholder and never a value', () => {
-    const { stack, resources, template } = synth();
-    const secrets = Object.values(resources).filter((r) => r.Type === 'AWS::SecretsManager::Secret');
-    expect(secrets.map((s) => s.Properties.Name)).toEqual(['ci/runners/builders', 'ci/runners/testers', 'ci/runners/deployers']);
-    expect(stack.runnerSecrets).toHaveLength(3);
-    for (const [index, secret] of secrets.entries()) {
-      expect(secret.Properties.Tags).toEqual([{ Key: MANAGED_SECRET_TAG_KEY, Value: ['builders', 'testers', 'deployers'][index] }]);
+  it('creates one secret per runner in the nested stack of its name, tagged with its record, with a generated placeholder and never a value', () => {
+    const { stack, resources, template, nested } = synth();
+    // The root holds no runner resource: only one nested stack per shard that has runners.
+    expect(Object.values(resources).filter((r) => r.Type.startsWith('AWS::SecretsManager::'))).toEqual([]);
+    expect(stack.shards.map((s) => s.node.id).sort()).toEqual([...new Set(['builders', 'testers', 'deployers'].map((n) => `Runners${String(shardOf(n)).padStart(2, '0')}`))].sort());
+    const secrets = nestedResources(nested, 'AWS::SecretsManager::Secret');
+    expect(secrets.map((s) => s.resource.Properties.Name).sort()).toEqual(['ci/runners/builders', 'ci/runners/deployers', 'ci/runners/testers']);
+    const config = parseAwsFleetConfig(FLEET_TEXT, 'fleet');
+    for (const { resource: secret, shard } of secrets) {
+      const runner = config.runners.find((r) => r.secretId === secret.Properties.Name)!;
+      expect(shard.node.id).toBe(`Runners${String(shardOf(runner.name)).padStart(2, '0')}`);
+      const tags = Object.fromEntries((secret.Properties.Tags as Array<{ Key: string; Value: string }>).map((t) => [t.Key, t.Value]));
+      expect(tags).toEqual(runnerTags(runner));
+      // The Lambdas read the runner back from exactly these tags.
+      expect(runnerFromTags(runner.secretId, tags, runner.rotateEveryDays)).toEqual(runner);
       expect(secret.Properties.SecretString).toBeUndefined();
       const generate = secret.Properties.GenerateSecretString as { SecretStringTemplate: string; GenerateStringKey: string };
-      expect(JSON.parse(generate.SecretStringTemplate)).toEqual({ adopted: false, runner_id: [11, 12, 13][index], url: index === 2 ? 'https://gitlab.other.example' : 'https://gitlab.example.com' });
+      expect(JSON.parse(generate.SecretStringTemplate)).toEqual({ adopted: false, runner_id: runner.runnerId, url: runner.gitlabUrl });
       expect(generate.GenerateStringKey).toBe('placeholder');
     }
-    for (const resource of Object.values(resources)) expect(Object.keys(resource.Properties ?? {})).not.toContain('SecretString');
+    for (const { resource } of nested.flatMap((n) => Object.values(n.resources).map((resource) => ({ resource })))) {
+      expect(Object.keys(resource.Properties ?? {})).not.toContain('SecretString');
+    }
     // The host scripts embedded in the document mention the glrt- prefix; a token would have 20+ characters after it.
     expect(JSON.stringify(template.toJSON())).not.toMatch(/glrt-[A-Za-z0-9_-]{20}/);
   });
 
+  it('keeps a runner in the same nested stack whatever else the fleet holds, and refuses a stack past 450 resources', () => {
+    const ids: Record<string, number> = { alpha: 1, beta: 2, gamma: 3, omega: 4 };
+    const runner = (name: string) => ({ name, gitlabUrl: 'https://gitlab.example.com', runnerId: ids[name], hosts: { tag: { key: 'gitlab-runner', value: name } } });
+    const small = synth(fleetFrom(JSON.stringify({ runners: [runner('alpha'), runner('omega')] })));
+    const large = synth(fleetFrom(JSON.stringify({ runners: [runner('alpha'), runner('beta'), runner('gamma'), runner('omega')] })));
+    const shardOfSecret = (n: ReturnType<typeof nestedOf>, name: string) => nestedResources(n, 'AWS::SecretsManager::Secret').find((s) => s.resource.Properties.Name === `gitlab-runner-rotator/${name}`)?.shard.node.id;
+    for (const name of ['alpha', 'omega']) expect(shardOfSecret(large.nested, name)).toBe(shardOfSecret(small.nested, name));
+    // 400 instance ids are 8 associations of 50: 10 resources a runner, so 46 such runners in one stack are too many.
+    const instanceIds = Array.from({ length: 400 }, (_, i) => `i-${(0x1000_0000 + i).toString(16).padStart(17, '0')}`);
+    const crowded = Array.from({ length: 20_000 }, (_, i) => `r${i}`).filter((name) => shardOf(name) === 0).slice(0, 46);
+    expect(crowded).toHaveLength(46);
+    const text = JSON.stringify({ runners: crowded.map((name, i) => ({ name, gitlabUrl: 'https://gitlab.example.com', runnerId: i + 1, hosts: { instanceIds } })) });
+    expect(() => synth(fleetFrom(text))).toThrow(/Runners00: 46 runners need 460 resources, over 450 of one nested stack/);
+  });
+
   it('schedules each secret with the rotation hook, after its own number of days, without rotating on deploy', () => {
-    const { resources, stack, id } = synth();
-    const schedules = Object.values(resources).filter((r) => r.Type === 'AWS::SecretsManager::RotationSchedule');
-    expect(schedules.map((s) => s.Properties)).toEqual(
-      stack.runnerSecrets.map((r, index) => ({
-        SecretId: { Ref: id(r.secret) },
-        RotationLambdaARN: { 'Fn::GetAtt': [id(stack.functions.rotateSecret), 'Arn'] },
-        RotationRules: { ScheduleExpression: ['rate(30 days)', 'rate(7 days)', 'rate(30 days)'][index] },
-        RotateImmediatelyOnUpdate: false,
-      })),
-    );
+    const { stack, id, nested } = synth();
+    const schedules = nestedResources(nested, 'AWS::SecretsManager::RotationSchedule');
+    const days = new Map([['ci/runners/builders', 30], ['ci/runners/testers', 7], ['ci/runners/deployers', 30]]);
+    expect(schedules).toHaveLength(3);
+    for (const { resource, resources, parameter } of schedules) {
+      const secret = resources[(resource.Properties.SecretId as { Ref: string }).Ref]!;
+      expect(resource.Properties).toMatchObject({ RotationRules: { AutomaticallyAfterDays: days.get(String(secret.Properties.Name)) }, RotateImmediatelyOnUpdate: false });
+      expect(parameter(resource.Properties.RotationLambdaARN)).toEqual({ 'Fn::GetAtt': [id(stack.functions.rotateSecret), 'Arn'] });
+    }
   });
 
   it('lets Secrets Manager invoke the rotation hook, from this account only', () => {
-    const { resources, stack, id } = synth();
+    const { resources, stack, id, nested } = synth();
     const grants = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Permission' && r.Properties.Principal === 'secretsmanager.amazonaws.com');
+    // One permission for every secret, however many (the nested stacks add none).
+    expect(nestedResources(nested, 'AWS::Lambda::Permission')).toEqual([]);
     expect(grants.map((g) => g.Properties)).toEqual([
       {
         Action: 'lambda:InvokeFunction',
@@ -173,43 +221,53 @@ describe('RotatorStack', () => {
   });
 
   it('converges every runner with a State Manager association of the convergence document on its hosts, naming only the secret and the host side', () => {
-    const { template, stack, id, resources } = synth();
+    const { stack, resources, nested } = synth();
     const convergeDocument = resources[stack.getLogicalId(stack.convergeDocument.document)]!.Properties;
     const content = convergeDocument.Content as { parameters: Record<string, unknown>; mainSteps: Array<{ inputs: { runCommand: string[] } }> };
     // No version, runner id or url: the host reads them from AWSCURRENT, so a replaced runner needs no new association.
     expect(Object.keys(content.parameters).sort()).toEqual(['ConfigPath', 'ExecutionTimeout', 'ReloadMode', 'SecretArn']);
     expect(content.mainSteps[0]?.inputs.runCommand).toContain('SSM_Mode=converge');
-    const associations = template.findResources('AWS::SSM::Association');
-    expect(Object.keys(associations)).toHaveLength(3);
-    const secretOf = (name: string) => ({ Ref: id(stack.runnerSecrets.find((r) => r.node.id === `Runner-${name}`)!.secret) });
-    template.hasResourceProperties('AWS::SSM::Association', {
-      Name: { Ref: stack.getLogicalId(stack.convergeDocument.document) },
+    const associations = nestedResources(nested, 'AWS::SSM::Association');
+    expect(associations).toHaveLength(3);
+    const byRunner = (name: string) =>
+      associations.find(({ resource, resources: own }) => own[((resource.Properties.Parameters as { SecretArn: [{ Ref: string }] }).SecretArn[0]).Ref]?.Properties.Name === `ci/runners/${name}`)!;
+    const builders = byRunner('builders');
+    expect(builders.parameter(builders.resource.Properties.Name)).toEqual({ Ref: stack.getLogicalId(stack.convergeDocument.document) });
+    expect(builders.resource.Properties).toMatchObject({
       DocumentVersion: '$LATEST',
       Targets: [{ Key: 'tag:gitlab-runner', Values: ['builders'] }],
-      Parameters: { SecretArn: [secretOf('builders')], ConfigPath: ['/etc/gitlab-runner/config.toml'], ReloadMode: ['sighup'], ExecutionTimeout: ['120'] },
+      Parameters: { ConfigPath: ['/etc/gitlab-runner/config.toml'], ReloadMode: ['sighup'], ExecutionTimeout: ['120'] },
       ScheduleExpression: 'rate(1 hour)',
       MaxConcurrency: '50',
       MaxErrors: '100%',
+      AssociationName: 'GitLabRunnerRotator-converge-builders',
     });
-    template.hasResourceProperties('AWS::SSM::Association', {
-      Targets: [{ Key: 'InstanceIds', Values: ['i-0123456789abcdef0', 'mi-0123456789abcdef0'] }],
-      Parameters: Match.objectLike({ SecretArn: [secretOf('deployers')] }),
-    });
-    for (const association of Object.values(associations)) {
-      expect(String(association.Properties?.AssociationName)).toMatch(/^[a-zA-Z0-9_\-.]{3,128}$/);
-    }
+    expect(byRunner('deployers').resource.Properties.Targets).toEqual([{ Key: 'InstanceIds', Values: ['i-0123456789abcdef0', 'mi-0123456789abcdef0'] }]);
+    for (const { resource } of associations) expect(String(resource.Properties.AssociationName)).toMatch(/^[a-zA-Z0-9_\-.]{3,128}$/);
   });
 
   it('splits a runner listed by more than 50 instance ids into associations of 50, and creates none with convergeEveryHours 0', () => {
     const ids = Array.from({ length: 120 }, (_, i) => `i-${(0x1000_0000 + i).toString(16).padStart(17, '0')}`);
     const many = JSON.stringify({ runners: [{ name: 'fleet', gitlabUrl: 'https://gitlab.example.com', runnerId: 5, hosts: { instanceIds: ids } }], convergeEveryHours: 6 });
-    const { template } = synth(fleetFrom(many));
-    const targets = Object.values(template.findResources('AWS::SSM::Association')).map((a) => (a.Properties?.Targets as Array<{ Values: string[] }>)[0]!.Values);
+    const associations = nestedResources(synth(fleetFrom(many)).nested, 'AWS::SSM::Association');
+    const targets = associations.map(({ resource }) => (resource.Properties.Targets as Array<{ Values: string[] }>)[0]!.Values);
     expect(targets.map((values) => values.length)).toEqual([50, 50, 20]);
     expect(targets.flat()).toEqual(ids);
-    template.hasResourceProperties('AWS::SSM::Association', { ScheduleExpression: 'rate(6 hours)' });
+    expect(associations.every(({ resource }) => resource.Properties.ScheduleExpression === 'rate(6 hours)')).toBe(true);
     const off = synth(fleetFrom(JSON.stringify({ ...JSON.parse(many), convergeEveryHours: 0 })));
-    off.template.resourceCountIs('AWS::SSM::Association', 0);
+    expect(nestedResources(off.nested, 'AWS::SSM::Association')).toEqual([]);
+  });
+
+  it('shows the fleet on one dashboard from the fleet-wide metrics the functions emit, none per runner', () => {
+    const { template, stack } = synth();
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    template.hasOutput('DashboardName', {});
+    const body = JSON.stringify(stack.resolve(Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0]?.Properties?.DashboardBody));
+    for (const name of [FLEET_METRICS.runnersDue, FLEET_METRICS.runnersExpiringSoon, FLEET_METRICS.hostsMissed, FLEET_METRICS.rotationFailureEvents, FLEET_METRICS.minDaysToExpiry]) {
+      expect(body).toContain(`\\"${name}\\"`);
+    }
+    expect(body).toContain('runner scanned');
+    expect(body).not.toMatch(/"runner",/);
   });
 
   it('scans on the fleet file schedule, targeting the scanner', () => {
@@ -250,6 +308,7 @@ describe('RotatorStack', () => {
   it('runs the three functions on Node 22 arm64 with tracing, 256 MB, 10 minutes, their own log group and the environment the handlers read', () => {
     const { template, stack, id } = synth();
     const common = {
+      ROTATOR_SETTINGS_JSON: fleetSettingsText(parseAwsFleetConfig(FLEET_TEXT, 'fleet')),
       LEDGER_TABLE_NAME: { Ref: id(stack.ledger.table) },
       ALERT_TOPIC_ARN: { Ref: id(stack.alerts.topic) },
       POWERTOOLS_SERVICE_NAME: 'gitlab-runner-rotator',
@@ -284,22 +343,20 @@ describe('RotatorStack', () => {
     template.resourceCountIs('AWS::Logs::LogGroup', 3);
   });
 
-  it('gives the rotation hook the four rotation actions on the managed secrets only, and reads of the admin tokens', () => {
+  it('gives the rotation hook the four rotation actions on the managed secrets only (prefix and runner tag), and reads of the admin tokens', () => {
     const { resources, stack, id } = synth();
     const statements = roleStatements(resources, id(stack.functions.rotateSecret));
-    const managed = stack.runnerSecrets.map((r) => ({ Ref: id(r.secret) }));
     const admin = [
       stack.resolve(stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: 'ci/gitlab-admin-token-??????', arnFormat: ArnFormat.COLON_RESOURCE_NAME })),
       'arn:aws:secretsmanager:eu-west-1:111122223333:secret:other-admin-AbCdEf',
     ];
     for (const action of ['secretsmanager:DescribeSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage']) {
-      expect(sorted(grantsOf(statements, action).flatMap((s) => s.Resource)), action).toEqual(sorted(managed));
+      expect(grantsOf(statements, action), action).toEqual([expect.objectContaining({ Resource: [MANAGED_SECRETS], Condition: MANAGED_TAG_CONDITION })]);
     }
-    expect(sorted(grantsOf(statements, 'secretsmanager:GetSecretValue').flatMap((s) => s.Resource))).toEqual(sorted([...managed, ...admin]));
+    expect(sorted(grantsOf(statements, 'secretsmanager:GetSecretValue').flatMap((s) => s.Resource))).toEqual(sorted([MANAGED_SECRETS, ...admin]));
     expect(grantsOf(statements, 'secretsmanager:RotateSecret')).toEqual([]);
     expect(grantsOf(statements, 'secretsmanager:ListSecrets')).toEqual([]);
-    // secretsmanager:GetRandomPassword is aws-cdk-lib RotationSchedule's own addition; it names no resource.
-    expectOnlyListActionsOnStar(statements, ['secretsmanager:GetRandomPassword']);
+    expectOnlyListActionsOnStar(statements, []);
     expectHostCommandsOnly(stack, statements);
     expectLedgerOnly(statements, id(stack.ledger.table), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query']);
   });
@@ -307,12 +364,11 @@ describe('RotatorStack', () => {
   it('gives the scanner ListSecrets, its three actions on the managed secrets, the admin tokens and the same host commands', () => {
     const { resources, stack, id } = synth();
     const statements = roleStatements(resources, id(stack.functions.scanExpiry));
-    const managed = stack.runnerSecrets.map((r) => ({ Ref: id(r.secret) }));
     expect(grantsOf(statements, 'secretsmanager:ListSecrets').flatMap((s) => s.Resource)).toEqual(['*']);
     for (const action of ['secretsmanager:DescribeSecret', 'secretsmanager:RotateSecret']) {
-      expect(sorted(grantsOf(statements, action).flatMap((s) => s.Resource)), action).toEqual(sorted(managed));
+      expect(grantsOf(statements, action), action).toEqual([expect.objectContaining({ Resource: [MANAGED_SECRETS], Condition: MANAGED_TAG_CONDITION })]);
     }
-    expect(grantsOf(statements, 'secretsmanager:GetSecretValue').flatMap((s) => s.Resource)).toHaveLength(managed.length + 2);
+    expect(grantsOf(statements, 'secretsmanager:GetSecretValue').flatMap((s) => s.Resource)).toHaveLength(3);
     // RotateSecret also needs lambda:InvokeFunction on the secret's rotation function (RotateSecret API reference).
     expect(grantsOf(statements, 'lambda:InvokeFunction').flatMap((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [id(stack.functions.rotateSecret), 'Arn'] }]);
     expect(grantsOf(statements, 'secretsmanager:PutSecretValue')).toEqual([]);
@@ -322,59 +378,85 @@ describe('RotatorStack', () => {
     expectLedgerOnly(statements, id(stack.ledger.table), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query']);
   });
 
-  it('gives each runner a host read policy that allows GetSecretValue on its own secret and nothing else', () => {
+  it('gives every runner host one read policy, by attribute: GetSecretValue on a managed secret whose host group is the role\'s', () => {
     const { resources, stack, id } = synth();
     const policies = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::ManagedPolicy');
-    // One per runner, and the operator policy.
-    expect(policies).toHaveLength(stack.runnerSecrets.length + 1);
-    for (const runner of stack.runnerSecrets) {
-      const policy = resources[id(runner.hostReadPolicy)]!.Properties;
-      expect(policy.PolicyDocument).toEqual({
-        Version: '2012-10-17',
-        Statement: [{ Sid: 'ReadRunnerTokenSecret', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: { Ref: id(runner.secret) } }],
-      });
-    }
+    // The host policy and the operator policy, whatever the number of runners.
+    expect(policies).toHaveLength(2);
+    expect(resources[id(stack.hostReadPolicy)]!.Properties.PolicyDocument).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'ReadOwnHostGroupTokens',
+          Effect: 'Allow',
+          Action: 'secretsmanager:GetSecretValue',
+          Resource: MANAGED_SECRETS,
+          Condition: { StringEquals: { 'aws:ResourceTag/gitlab-runner-rotator:host-group': '${aws:PrincipalTag/gitlab-runner-rotator:host-group}' } },
+        },
+      ],
+    });
   });
 
-  it('outputs the table name, the document name, and each runner secret ARN and host read policy ARN', () => {
+  it('outputs the table name, the document names and the host read policy ARN, and nothing per runner', () => {
     const { template, stack, id } = synth();
     template.hasOutput('LedgerTableName', { Value: { Ref: id(stack.ledger.table) } });
     template.hasOutput('HostDocumentName', { Value: { Ref: stack.getLogicalId(stack.hostDocument.document) } });
-    expect(stack.runnerSecrets.length).toBeGreaterThan(0);
-    for (const runner of stack.runnerSecrets) {
-      template.hasOutput('*', { Value: { Ref: id(runner.secret) } });
-      template.hasOutput('*', { Value: { Ref: id(runner.hostReadPolicy) }, Description: Match.stringLikeRegexp('instance role') });
-    }
+    template.hasOutput('ConvergeDocumentName', { Value: { Ref: stack.getLogicalId(stack.convergeDocument.document) } });
+    template.hasOutput('HostReadPolicyArn', { Value: { Ref: id(stack.hostReadPolicy) }, Description: Match.stringLikeRegexp('instance role') });
+    // CloudFormation allows 200 outputs a template: per-runner outputs would stop the stack at 100 runners.
+    expect(Object.keys(template.toJSON().Outputs ?? {}).length).toBeLessThan(12);
   });
 
-  it('compiles the fleet file into the bundle with esbuild define, not into the environment', () => {
+  it('puts the fleet settings into the environment and no runner anywhere in the functions', () => {
     const fleet = loadFleetConfig(join(REPO_ROOT, 'fleet.aws.example.json'));
     const outdir = mkdtempSync(join(tmpdir(), 'rotator-cdk-'));
     const { app, stack } = build({ fleet, outdir });
-    expect(stack.functions.bundling.define).toEqual({ 'process.env.ROTATOR_FLEET_JSON': JSON.stringify(fleet.text) });
-    expect(JSON.stringify(Template.fromStack(stack).toJSON())).not.toContain('ROTATOR_FLEET_JSON');
+    expect(stack.functions.bundling.define).toBeUndefined();
+    const resources = Template.fromStack(stack).toJSON().Resources as Record<string, { Type: string; Properties: { Environment?: { Variables: Record<string, string> } } }>;
+    const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+    expect(functions).toHaveLength(3);
+    for (const fn of functions) {
+      const settings = fn.Properties.Environment?.Variables.ROTATOR_SETTINGS_JSON ?? '';
+      expect(parseAwsFleetSettings(settings, 'ROTATOR_SETTINGS_JSON')).toEqual(parseAwsFleetSettings(fleetSettingsText(fleet.config), 'x'));
+      for (const runner of fleet.config.runners) expect(JSON.stringify(fn.Properties)).not.toContain(runner.name);
+    }
     // With aws:cdk:bundling-stacks = [] nothing was bundled: the unit tests never run esbuild.
     app.synth();
     expect(readdirSync(outdir).filter((d) => d.startsWith('asset.'))).toEqual([]);
   });
 
-  it('bundles locally with esbuild into an ESM file that loads in Node and reads the compiled-in fleet', () => {
-    // The real NodejsFunction bundling path (local esbuild from node_modules, no Docker), on an entry that
-    // reads the fleet the way the handlers do. Without the define, readLambdaEnvironment() fails: ROTATOR_FLEET_JSON is not set.
+  it('bundles every function to the same bytes whatever the fleet: a runner added changes no bundle', () => {
+    // The real NodejsFunction bundling path (local esbuild from node_modules, no Docker) of the three
+    // functions, for a fleet of two runners and the same fleet with a third: the asset folders are named by
+    // the hash of their content, so the same names are the same bytes.
+    const two = JSON.parse(FLEET_TEXT) as { runners: unknown[] };
+    const assets = (text: string) => {
+      const outdir = mkdtempSync(join(tmpdir(), 'rotator-cdk-'));
+      build({ fleet: fleetFrom(text), context: {}, outdir }).app.synth();
+      return readdirSync(outdir).filter((d) => d.startsWith('asset.') && existsSync(join(outdir, d, 'index.mjs'))).sort();
+    };
+    const before = assets(JSON.stringify({ ...two, runners: two.runners.slice(0, 2) }));
+    const after = assets(FLEET_TEXT);
+    expect(before.length).toBeGreaterThan(0);
+    expect(after).toEqual(before);
+  }, 120_000);
+
+  it('bundles locally with esbuild into an ESM file that loads in Node and reads its settings from the environment', () => {
+    // The real NodejsFunction bundling path on an entry that reads the environment the way the handlers do.
     const outdir = mkdtempSync(join(tmpdir(), 'rotator-cdk-'));
     const fleet = loadFleetConfig(join(REPO_ROOT, 'fleet.aws.example.json'));
     const entry = 'src/config/lambda-environment.ts';
     const { app } = build({ fleet, context: {}, outdir, entries: { rotateSecret: entry, scanExpiry: entry }, notifyEntry: entry });
     app.synth();
-    const bundles = readdirSync(outdir).filter((d) => d.startsWith('asset.')).map((d) => join(outdir, d, 'index.mjs'));
+    const bundles = readdirSync(outdir).filter((d) => d.startsWith('asset.') && existsSync(join(outdir, d, 'index.mjs'))).map((d) => join(outdir, d, 'index.mjs'));
     expect(bundles.length).toBeGreaterThan(0);
     for (const bundle of bundles) {
       expect(readFileSync(bundle, 'utf8').startsWith(ESM_REQUIRE_BANNER)).toBe(true);
-      const script = `const m = await import(${JSON.stringify(pathToFileURL(bundle).href)}); const e = m.readLambdaEnvironment(); console.log(JSON.stringify({ runners: e.fleet.runners.map((r) => r.name), table: e.ledgerTableName }));`;
-      const env = { PATH: process.env.PATH, LEDGER_TABLE_NAME: 'ledger', HOST_DOCUMENT_NAME: 'doc' };
+      const script = `const m = await import(${JSON.stringify(pathToFileURL(bundle).href)}); const e = m.readLambdaEnvironment(); console.log(JSON.stringify({ prefix: e.fleet.secretPrefix, table: e.ledgerTableName }));`;
+      const env = { PATH: process.env.PATH, LEDGER_TABLE_NAME: 'ledger', HOST_DOCUMENT_NAME: 'doc', ROTATOR_SETTINGS_JSON: fleetSettingsText(fleet.config) };
       const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' });
       expect(run.status, run.stderr.trim().split('\n').at(-1)).toBe(0);
-      expect(JSON.parse(run.stdout)).toEqual({ runners: fleet.config.runners.map((r) => r.name), table: 'ledger' });
+      expect(JSON.parse(run.stdout)).toEqual({ prefix: fleet.config.secretPrefix, table: 'ledger' });
     }
   }, 60_000);
 });
@@ -405,6 +487,13 @@ function allStatements(resources: Record<string, { Type: string; Properties: Rec
 }
 
 const roleIdOf = (stack: RotatorStack, fn: { role?: { node: { defaultChild?: unknown } } }) => stack.getLogicalId(fn.role!.node.defaultChild as CfnResource);
+
+/** Every managed secret, as the template writes it for secretPrefix `ci/runners/` in an environment-agnostic stack. */
+const MANAGED_SECRETS = {
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':secretsmanager:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':secret:ci/runners/*']],
+};
+/** …that carry the runner tag: the fleet's secrets, not an admin token secret under the same prefix. */
+const MANAGED_TAG_CONDITION = { StringLike: { 'aws:ResourceTag/gitlab-runner-rotator:runner': '?*' } };
 
 /** The ARN prefix of the managed secrets, as the template writes it for secretPrefix `ci/runners/` in an environment-agnostic stack. */
 const MANAGED_PREFIX = {
@@ -588,7 +677,7 @@ describe('Alerts', () => {
     expect(statements.flatMap((st) => st.Action).filter((a) => a.startsWith('ssm:'))).toEqual([]);
     const onStar = statements.filter((st) => st.Resource.includes('*'));
     expect(onStar.flatMap((st) => st.Action).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
-    for (const runner of stack.runnerSecrets) expect(JSON.stringify(statements)).not.toContain(id(runner.secret));
+    expect(JSON.stringify(statements)).not.toContain(':secret:ci/runners/');
     expectLedgerOnly(statements, id(stack.ledger.table), ['dynamodb:GetItem', 'dynamodb:PutItem']);
   });
 
@@ -776,6 +865,7 @@ describe('cdk-nag AwsSolutions checks', () => {
       }
     }
     const instances = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]';
+    const secrets = 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:gitlab-runner-rotator/*]';
     expect(acknowledged.map(([path, rule]) => `${path} ${rule}`).sort()).toEqual(
       [
         'GitLabRunnerRotator/Functions/RotateSecret AwsSolutions-L1',
@@ -789,6 +879,10 @@ describe('cdk-nag AwsSolutions checks', () => {
         'GitLabRunnerRotator/OperatorPolicy AwsSolutions-IAM5[Resource::*]',
         `GitLabRunnerRotator/OperatorPolicy ${instances}`,
         'GitLabRunnerRotator/RotationOutcomes/DeadLetterQueue AwsSolutions-SQS3',
+        `GitLabRunnerRotator/Functions/RotateSecretRole ${secrets}`,
+        `GitLabRunnerRotator/Functions/ScanExpiryRole ${secrets}`,
+        `GitLabRunnerRotator/OperatorPolicy ${secrets}`,
+        `GitLabRunnerRotator/HostReadPolicy ${secrets}`,
       ].sort(),
     );
     for (const [, , reason] of acknowledged) expect(reason.length).toBeGreaterThan(60);

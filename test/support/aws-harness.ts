@@ -14,8 +14,9 @@ import type { Alert } from '../../src/core/alerts.ts';
 import { DynamoDbLedger } from '../../src/adapters/dynamodb-ledger.ts';
 import { SecretsManagerStore } from '../../src/adapters/secrets-manager-store.ts';
 import { buildHostConvergeDocument } from '../../src/adapters/host-update-document.ts';
-import { MANAGED_SECRET_TAG_KEY, parseAwsFleetConfig } from '../../src/config/aws-fleet-config.ts';
+import { parseAwsFleetConfig, type AwsManagedRunner } from '../../src/config/aws-fleet-config.ts';
 import type { LambdaEnvironment } from '../../src/config/lambda-environment.ts';
+import { runnerTags } from '../../src/config/runner-tags.ts';
 import type { Clock } from '../../src/core/ports.ts';
 import { serializeSecretValue } from '../../src/core/secret-value.ts';
 import { createAwsEngine, type AwsClients, type AwsEngine } from '../../src/engines/aws-engine.ts';
@@ -62,8 +63,13 @@ export interface AwsHarness {
   scanEngine: AwsEngine;
   /** The stack deployed for this harness's fleet file: the names the engines use, and the roles' policies. */
   deployment: Deployment;
-  /** The AWS fleet file the engines run with and the stack is synthesized from (what the CLI's --fleet names). */
+  /**
+   * The AWS fleet file the stack is synthesized from (what the CLI's --fleet names). The engines run with its
+   * settings only: the runner is its secret's tags (`runner`, tagged as the stack tags it).
+   */
   fleetText: string;
+  /** The fleet file's runner, as its secret's tags record it (runnerTags). */
+  runner: AwsManagedRunner;
   /** The ledger table read directly, for assertions (its calls are nobody's). */
   ledger: DynamoDbLedger;
   /** Every AWS call made through clientsAs(), with its principal. */
@@ -154,15 +160,20 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
   });
   // The stack this fleet file deploys (the GitLab url named alike: the policies never depend on it).
   const deployment = deploymentOf(fleetJson.replaceAll(simulator.url, 'https://gitlab.example.com'));
+  const { runners, ...settings } = parseAwsFleetConfig(fleetJson, 'fleet.aws.json');
+  const runner = runners[0];
+  if (!runner) throw new Error('aws-harness: the fleet file has no runner');
+  // What the Lambdas get: the settings in ROTATOR_SETTINGS_JSON, never the runners.
   const env: LambdaEnvironment = {
-    fleet: parseAwsFleetConfig(fleetJson, 'fleet.aws.json'),
+    fleet: settings,
     ledgerTableName: deployment.ledgerTableName,
     hostDocumentName: deployment.hostDocumentName,
     alertTopicArn: deployment.alertTopicArn,
     readmeUrl: undefined,
     logUrl: 'https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/rotate-secret',
   };
-  const secretArn = secretsManager.createSecret(`gitlab-runner-rotator/${RUNNER}`, { tags: { [MANAGED_SECRET_TAG_KEY]: RUNNER } });
+  // The secret as the stack creates it: the runner's record in its tags.
+  const secretArn = secretsManager.createSecret(runner.secretId, { tags: runnerTags(runner) });
   if (secretArn !== deployment.secretArn(`gitlab-runner-rotator/${RUNNER}`)) throw new Error(`aws-harness: the fake's secret ${secretArn} is not the stack's`);
   const store = new SecretsManagerStore(secretsManager.client);
   const firstToken = fleet.tokens[1] ?? '';
@@ -245,6 +256,7 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     engine,
     scanEngine,
     fleetText: fleetJson,
+    runner,
     ledger: new DynamoDbLedger(table.client, deployment.ledgerTableName),
     deployment,
     recorder,

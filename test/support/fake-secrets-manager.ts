@@ -58,7 +58,8 @@ const $metadata = {};
  *   (InvalidParameterException otherwise); moving AWSCURRENT moves AWSPREVIOUS and nothing else; without
  *   MoveToVersionId the label is removed from RemoveFromVersionId, which must hold it.
  * - GetSecretValue: a version or label without a value is ResourceNotFoundException.
- * - DescribeSecret: VersionIdsToStages lists versions that still carry a label.
+ * - DescribeSecret: VersionIdsToStages lists versions that still carry a label; Tags as [{Key, Value}]
+ *   (absent when the secret has none), like ListSecrets.
  */
 export class FakeSecretsManager {
   readonly client = new SecretsManagerClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
@@ -115,8 +116,17 @@ export class FakeSecretsManager {
   /** CreateSecret with no value, as the stack does (rotation configured). */
   createSecret(name: string, options: { rotationEnabled?: boolean; tags?: Record<string, string> } = {}): string {
     const arn = secretArnOf(SITE, name);
-    this.secrets.set(name, { arn, name, rotationEnabled: options.rotationEnabled ?? true, tags: options.tags ?? {}, versions: new Map() });
+    this.secrets.set(name, { arn, name, rotationEnabled: options.rotationEnabled ?? true, tags: { ...options.tags }, versions: new Map() });
     return arn;
+  }
+
+  /** TagResource / UntagResource, as an operator editing a secret's tags by hand: `undefined` removes the key. */
+  setTags(secretId: string, tags: Record<string, string | undefined>): void {
+    const secret = this.secret(secretId);
+    for (const [key, value] of Object.entries(tags)) {
+      if (value === undefined) delete secret.tags[key];
+      else secret.tags[key] = value;
+    }
   }
 
   /** The labels per version, as DescribeSecret shows them, sorted for comparison. */
@@ -141,7 +151,7 @@ export class FakeSecretsManager {
         ARN: s.arn,
         Name: s.name,
         RotationEnabled: s.rotationEnabled,
-        Tags: Object.entries(s.tags).map(([Key, Value]) => ({ Key, Value })),
+        Tags: tagList(s.tags),
         SecretVersionsToStages: this.stages(s.name),
       })),
       NextToken: start + size < all.length ? String(start + size) : undefined,
@@ -150,7 +160,8 @@ export class FakeSecretsManager {
 
   private describeSecret(input: DescribeSecretCommandInput) {
     const secret = this.secret(input.SecretId);
-    return { $metadata, ARN: secret.arn, Name: secret.name, RotationEnabled: secret.rotationEnabled, VersionIdsToStages: this.stages(secret.name) };
+    const tags = tagList(secret.tags);
+    return { $metadata, ARN: secret.arn, Name: secret.name, RotationEnabled: secret.rotationEnabled, VersionIdsToStages: this.stages(secret.name), ...(tags.length > 0 ? { Tags: tags } : {}) };
   }
 
   private getSecretValue(input: GetSecretValueCommandInput) {
@@ -261,4 +272,9 @@ export class FakeSecretsManager {
     if (!secret) throw new ResourceNotFoundException({ message: "Secrets Manager can't find the specified secret.", $metadata });
     return secret;
   }
+}
+
+/** Tags as the API returns them. */
+function tagList(tags: Record<string, string>): Array<{ Key: string; Value: string }> {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 }

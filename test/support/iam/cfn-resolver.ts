@@ -107,9 +107,11 @@ function physicalOf(site: DeploymentSite, logicalId: string, resource: TemplateR
 export class CfnResolver {
   private readonly physical = new Map<string, Physical>();
 
+  /** `parameters`: a nested stack's parameter values, as its parent's AWS::CloudFormation::Stack passes them (resolved). */
   constructor(
     private readonly site: DeploymentSite,
     readonly template: Template,
+    private readonly parameters: Record<string, string> = {},
   ) {
     for (const [logicalId, resource] of Object.entries(template.Resources)) this.physical.set(logicalId, physicalOf(site, logicalId, resource));
   }
@@ -123,7 +125,7 @@ export class CfnResolver {
       'AWS::URLSuffix': 'amazonaws.com',
       'AWS::StackName': this.site.stackName,
     };
-    const value = pseudo[name] ?? this.physical.get(name)?.ref;
+    const value = pseudo[name] ?? this.parameters[name] ?? this.physical.get(name)?.ref;
     if (value === undefined) throw new Error(`cfn-resolver: Ref to unknown ${name}`);
     return value;
   }

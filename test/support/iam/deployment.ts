@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { IConstruct } from 'constructs';
 import { RotatorStack } from '../../../lib/rotator-stack.ts';
 import { parseAwsFleetConfig } from '../../../src/config/aws-fleet-config.ts';
+import { RUNNER_TAG } from '../../../src/config/runner-tags.ts';
 import { CfnResolver, SITE, secretArnOf, type DeploymentSite, type Template } from './cfn-resolver.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -37,13 +38,16 @@ export type PrincipalName = 'RotateSecret' | 'ScanExpiry' | 'Notify' | 'Operator
 export interface DeployedPrincipal {
   arn: string;
   policies: NamedPolicy[];
+  /** The role's tags: `aws:PrincipalTag/<key>` in every request it makes (a host role's host group). */
+  tags?: Record<string, string>;
 }
 
 /**
  * The stack as IAM would see it once deployed: each role's identity policies and each resource's policy,
  * with every intrinsic resolved (cfn-resolver.ts), and the names the functions are configured with.
  * - `RotateSecret`, `ScanExpiry`, `Notify`: the functions' roles, with every policy the template attaches.
- * - `Host:<runner>`: an instance role with that runner's HostReadPolicyArn output attached, as README says to do.
+ * - `Host:<runner>`: an instance role with the HostReadPolicyArn output attached and tagged with the runner's
+ *   host group (`gitlab-runner-rotator:host-group`), as README says to do.
  * - `Operator`: a role with the OperatorPolicyArn output attached.
  */
 export interface Deployment {
@@ -69,6 +73,10 @@ export interface Deployment {
   logGroupArns: Record<'RotateSecret' | 'ScanExpiry' | 'Notify', string>;
   /** The rotation function of each managed secret (its RotationSchedule), by secret ARN. */
   rotationFunctionOf: Map<string, string>;
+  /** The tags of each secret the stack creates, by ARN (`aws:ResourceTag/<key>` of requests on it). */
+  secretTags: Map<string, Record<string, string>>;
+  /** The nested stacks' templates (RunnerShard), resolved with the parameters the root passes them. */
+  nested: Array<{ template: Template; resolver: CfnResolver }>;
   /** The ARN of a secret given by name or ARN: the stack's own secrets and the ones the fleet file names. */
   secretArn(nameOrArn: string): string;
 }
@@ -89,12 +97,21 @@ function synthesize(fleetText: string): Deployment {
   const app = new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const fleet = { path: 'fleet.aws.json', text: fleetText, config: parseAwsFleetConfig(fleetText, 'fleet.aws.json') };
   const stack = new RotatorStack(app, SITE.stackName, { fleet, env: { account: SITE.account, region: SITE.region } });
-  const template = app.synth().getStackByName(SITE.stackName).template as Template;
+  const assembly = app.synth();
+  const template = assembly.getStackByName(SITE.stackName).template as Template;
   const resolver = new CfnResolver(SITE, template);
   const logicalId = (construct: IConstruct) => stack.getLogicalId((construct.node.defaultChild ?? construct) as CfnResource);
   const resources = Object.entries(template.Resources);
   const ofType = (type: string) => resources.filter(([, r]) => r.Type === type);
   const resolved = <T>(value: unknown) => resolver.resolve(value) as T;
+  const nested = stack.shards.map((shard) => {
+    const nestedTemplate = JSON.parse(readFileSync(join(assembly.directory, shard.templateFile), 'utf8')) as Template;
+    const stackResource = template.Resources[logicalId(shard.nestedStackResource as IConstruct)];
+    return { template: nestedTemplate, resolver: new CfnResolver(SITE, nestedTemplate, resolved<Record<string, string>>(stackResource?.Properties?.Parameters ?? {})) };
+  });
+  /** Resources of a type in every nested stack, each resolved in its own template. */
+  const nestedOfType = (type: string) =>
+    nested.flatMap(({ template: t, resolver: r }) => Object.entries(t.Resources).filter(([, res]) => res.Type === type).map(([id, res]) => ({ id, resource: res, resolver: r })));
 
   const managedPolicies = new Map(ofType('AWS::IAM::ManagedPolicy').map(([id, r]) => [resolver.ref(id), { name: id, policy: resolved<PolicyDocument>(r.Properties?.PolicyDocument) }]));
   const rolePolicies = (roleId: string): NamedPolicy[] => {
@@ -127,11 +144,15 @@ function synthesize(fleetText: string): Deployment {
     functionArns[name] = resolver.getAtt(fnId, 'Arn');
     logGroupArns[name] = resolver.getAtt(logicalId(fn.logGroup), 'Arn');
   }
-  for (const runnerSecret of stack.runnerSecrets) {
-    const runnerName = runnerSecret.node.id.replace(/^Runner-/, '');
-    const policy = managedPolicies.get(resolver.ref(logicalId(runnerSecret.hostReadPolicy)));
-    if (!policy) throw new Error(`deployment: no host read policy for runner ${runnerName}`);
-    principals.set(`Host:${runnerName}`, { arn: `arn:aws:iam::${SITE.account}:role/gitlab-runner-host-${runnerName}`, policies: [policy] });
+  // Every runner's hosts: a role with the one HostReadPolicy attached, tagged with the runner's host group (README).
+  const hostReadPolicy = managedPolicies.get(resolver.ref(logicalId(stack.hostReadPolicy)));
+  if (!hostReadPolicy) throw new Error('deployment: no host read policy');
+  for (const runner of fleet.config.runners) {
+    principals.set(`Host:${runner.name}`, {
+      arn: `arn:aws:iam::${SITE.account}:role/gitlab-runner-host-${runner.hostGroup.replace(/[^A-Za-z0-9+=,.@_-]/g, '-')}`,
+      policies: [hostReadPolicy],
+      tags: { [RUNNER_TAG.hostGroup]: runner.hostGroup },
+    });
   }
   const operator = managedPolicies.get(resolver.ref(logicalId(stack.operatorPolicy)));
   if (!operator) throw new Error('deployment: no operator policy');
@@ -158,10 +179,15 @@ function synthesize(fleetText: string): Deployment {
   for (const [, r] of ofType('AWS::Lambda::Permission')) addStatements(...lambdaPermissionStatement(resolved<Record<string, string>>(r.Properties)));
 
   const rotationFunctionOf = new Map(
-    ofType('AWS::SecretsManager::RotationSchedule').map(([, r]) => [resolved<string>(r.Properties?.SecretId), resolved<string>(r.Properties?.RotationLambdaARN)] as const),
+    nestedOfType('AWS::SecretsManager::RotationSchedule').map(({ resource: r, resolver: nr }) => [nr.resolve(r.Properties?.SecretId) as string, nr.resolve(r.Properties?.RotationLambdaARN) as string] as const),
   );
+  const nestedSecrets = nestedOfType('AWS::SecretsManager::Secret').map(({ id, resource: r, resolver: nr }) => ({
+    name: String(r.Properties?.Name),
+    arn: nr.ref(id),
+    tags: Object.fromEntries(((r.Properties?.Tags as Array<{ Key: string; Value: string }> | undefined) ?? []).map((t) => [t.Key, t.Value])),
+  }));
   const topicId = logicalId(stack.alerts.topic);
-  const ownSecrets = new Map(stack.runnerSecrets.map((s) => [String(template.Resources[logicalId(s.secret)]?.Properties?.Name), resolver.ref(logicalId(s.secret))]));
+  const ownSecrets = new Map(nestedSecrets.map((secret) => [secret.name, secret.arn]));
   return {
     site: SITE,
     template,
@@ -172,10 +198,10 @@ function synthesize(fleetText: string): Deployment {
     ledgerTableName: resolver.ref(logicalId(stack.ledger.table)),
     hostDocumentName: resolver.ref(logicalId(stack.hostDocument.document)),
     convergeDocumentName: resolver.ref(logicalId(stack.convergeDocument.document)),
-    associations: ofType('AWS::SSM::Association').map(([, r]) => ({
-      documentName: resolved<string>(r.Properties?.Name),
-      targets: resolved<Array<{ Key: string; Values: string[] }>>(r.Properties?.Targets),
-      parameters: resolved<Record<string, string[]>>(r.Properties?.Parameters),
+    associations: nestedOfType('AWS::SSM::Association').map(({ resource: r, resolver: nr }) => ({
+      documentName: nr.resolve(r.Properties?.Name) as string,
+      targets: nr.resolve(r.Properties?.Targets) as Array<{ Key: string; Values: string[] }>,
+      parameters: nr.resolve(r.Properties?.Parameters) as Record<string, string[]>,
     })),
     doctorDocumentName: resolver.ref(logicalId(stack.doctorDocument.document)),
     alertTopicArn: resolver.ref(topicId),
@@ -183,6 +209,8 @@ function synthesize(fleetText: string): Deployment {
     functionArns,
     logGroupArns,
     rotationFunctionOf,
+    secretTags: new Map(nestedSecrets.map((secret) => [secret.arn, secret.tags])),
+    nested,
     secretArn: (nameOrArn) => (nameOrArn.startsWith('arn:') ? nameOrArn : (ownSecrets.get(nameOrArn) ?? secretArnOf(SITE, nameOrArn))),
   };
 }

@@ -51,6 +51,7 @@ export class IamEvaluator {
         contextVariables: {
           'aws:SecureTransport': 'true',
           ...(principal ? { 'aws:PrincipalArn': principal.arn, 'aws:PrincipalAccount': account } : {}),
+          ...Object.fromEntries(Object.entries(principal?.tags ?? {}).map(([key, value]) => [`aws:PrincipalTag/${key}`, value])),
           ...request.context,
         },
       },

@@ -39,7 +39,16 @@ export function iamRequestsOf(call: RecordedCall, deployment: Deployment, instan
   const { region, account } = deployment.site;
   const because = `${call.principal} ${call.command}`;
   const input = call.input;
-  const request = (action: string, resource: string, context: IamRequest['context'] = {}): IamRequest => ({ principal: call.principal, action, resource, context, because });
+  // A request on a secret the stack created carries that secret's tags (aws:ResourceTag/<key>).
+  const resourceTags = (resource: string) =>
+    Object.fromEntries(Object.entries(deployment.secretTags.get(resource) ?? {}).map(([key, value]) => [`aws:ResourceTag/${key}`, value]));
+  const request = (action: string, resource: string, context: IamRequest['context'] = {}): IamRequest => ({
+    principal: call.principal,
+    action,
+    resource,
+    context: action.startsWith('secretsmanager:') ? { ...resourceTags(resource), ...context } : context,
+    because,
+  });
   const viaService = (service: string) => ({ 'kms:ViaService': `${service}.${region}.amazonaws.com`, 'kms:CallerAccount': account });
   const secret = () => deployment.secretArn(String(input.SecretId));
   const secretsKey = () => `arn:aws:kms:${region}:${account}:${AWS_MANAGED_SECRETS_KEY_ID}`;

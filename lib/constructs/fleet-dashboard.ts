@@ -1,0 +1,86 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { FLEET_METRICS } from '../../src/engines/fleet-metrics.ts';
+import { COMMON_FUNCTION_ENVIRONMENT } from './rotation-functions.ts';
+
+export interface FleetDashboardProps {
+  /** The scanner's log group: its "runner scanned" lines carry each runner's days to expiry. */
+  scanLogGroup: logs.ILogGroup;
+  /** The rotation hook's log group: its "rotation finished" lines name each host's result. */
+  rotationLogGroup: logs.ILogGroup;
+}
+
+/**
+ * The fleet on one CloudWatch dashboard (`<stack>-fleet`): runners due and expiring soon, the fewest days
+ * left, hosts that missed a token, failed rotations and scans, from the fleet-wide metrics the functions
+ * emit (src/engines/fleet-metrics.ts: no per-runner dimension, so the dashboard costs the same at any fleet
+ * size), and the runners closest to expiry and the last hosts missed from the logs (Logs Insights).
+ */
+export class FleetDashboard extends Construct {
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: FleetDashboardProps) {
+    super(scope, id);
+    const metric = (metricName: string, statistic: string, label: string) =>
+      new cloudwatch.Metric({
+        namespace: COMMON_FUNCTION_ENVIRONMENT.POWERTOOLS_METRICS_NAMESPACE ?? 'GitLabRunnerRotator',
+        metricName,
+        dimensionsMap: { service: COMMON_FUNCTION_ENVIRONMENT.POWERTOOLS_SERVICE_NAME ?? 'gitlab-runner-rotator' },
+        statistic,
+        label,
+        period: Duration.hours(6),
+      });
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `${Stack.of(this).stackName}-fleet`,
+      defaultInterval: Duration.days(14),
+    });
+    this.dashboard.addWidgets(
+      new cloudwatch.SingleValueWidget({
+        title: 'Fleet now (last scan)',
+        width: 24,
+        metrics: [
+          metric(FLEET_METRICS.runnersScanned, 'Maximum', 'runners scanned'),
+          metric(FLEET_METRICS.runnersDue, 'Maximum', 'runners due'),
+          metric(FLEET_METRICS.runnersExpiringSoon, 'Maximum', 'expiring soon'),
+          metric(FLEET_METRICS.minDaysToExpiry, 'Minimum', 'fewest days left'),
+          metric(FLEET_METRICS.hostsMissed, 'Sum', 'hosts missed'),
+          metric(FLEET_METRICS.rotationFailureEvents, 'Sum', 'rotations failed'),
+        ],
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Runners due and expiring soon',
+        width: 12,
+        left: [metric(FLEET_METRICS.runnersDue, 'Maximum', 'due'), metric(FLEET_METRICS.runnersExpiringSoon, 'Maximum', 'expiring soon')],
+        right: [metric(FLEET_METRICS.minDaysToExpiry, 'Minimum', 'fewest days left')],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Hosts missed, rotations and scans failed',
+        width: 12,
+        left: [
+          metric(FLEET_METRICS.hostsMissed, 'Sum', 'hosts missed'),
+          metric(FLEET_METRICS.rotationFailureEvents, 'Sum', 'rotations failed'),
+          metric(FLEET_METRICS.scanFailures, 'Sum', 'scans failed'),
+        ],
+        right: [metric(FLEET_METRICS.rotationsStarted, 'Sum', 'rotations started'), metric(FLEET_METRICS.hostsUpdated, 'Sum', 'hosts updated')],
+      }),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.LogQueryWidget({
+        title: 'Runners closest to expiry (last scan)',
+        width: 12,
+        logGroupNames: [props.scanLogGroup.logGroupName],
+        queryLines: ['fields @timestamp, runner, daysLeft, due, reason', 'filter message = "runner scanned" and ispresent(daysLeft)', 'sort daysLeft asc', 'limit 25'],
+      }),
+      new cloudwatch.LogQueryWidget({
+        title: 'Hosts that missed a token',
+        width: 12,
+        logGroupNames: [props.rotationLogGroup.logGroupName, props.scanLogGroup.logGroupName],
+        queryLines: ['fields @timestamp, runner, @message', 'filter level = "WARN" and @message like /host/', 'sort @timestamp desc', 'limit 25'],
+      }),
+    );
+  }
+}

@@ -1,0 +1,63 @@
+import { DescribeSecretCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { SecretsManagerStore } from '../../src/adapters/secrets-manager-store.ts';
+import { parseAwsFleetConfig } from '../../src/config/aws-fleet-config.ts';
+import { runnerFromTags, runnerTags } from '../../src/config/runner-tags.ts';
+import { SecretNotFoundError } from '../../src/core/errors.ts';
+import { FakeSecretsManager } from '../support/fake-secrets-manager.ts';
+
+const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-runner-rotator/builders-AbC123';
+const client = new SecretsManagerClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+const sm = mockClient(client);
+
+afterEach(() => sm.reset());
+afterAll(() => sm.restore());
+
+describe('SecretsManagerStore.describeTags', () => {
+  it('reads the name, the tags as a record and the schedule in days from DescribeSecret, and no value', async () => {
+    sm.on(DescribeSecretCommand).resolves({
+      ARN,
+      Name: 'gitlab-runner-rotator/builders',
+      Tags: [
+        { Key: 'gitlab-runner-rotator:runner', Value: 'builders' },
+        { Key: 'team', Value: 'ci' },
+      ],
+      RotationRules: { AutomaticallyAfterDays: 30 },
+    });
+
+    expect(await new SecretsManagerStore(client).describeTags(ARN)).toEqual({
+      arn: ARN,
+      name: 'gitlab-runner-rotator/builders',
+      tags: { 'gitlab-runner-rotator:runner': 'builders', team: 'ci' },
+      rotateEveryDays: 30,
+    });
+    expect(sm.commandCalls(DescribeSecretCommand).map((c) => c.args[0].input)).toEqual([{ SecretId: ARN }]);
+  });
+
+  it('answers a secret without tags with none, and a missing secret with SecretNotFoundError', async () => {
+    sm.on(DescribeSecretCommand, { SecretId: ARN }).resolves({ ARN, Name: 'gitlab-runner-rotator/builders' });
+    sm.on(DescribeSecretCommand, { SecretId: 'gone' }).rejects(new ResourceNotFoundException({ message: "Secrets Manager can't find the specified secret.", $metadata: {} }));
+    const store = new SecretsManagerStore(client);
+    expect((await store.describeTags(ARN)).tags).toEqual({});
+    await expect(store.describeTags('gone')).rejects.toBeInstanceOf(SecretNotFoundError);
+  });
+});
+
+describe('a runner recorded in its secret\'s tags', () => {
+  it('reads back through DescribeSecret of the fake Secrets Manager as the fleet file describes it', async () => {
+    const fake = new FakeSecretsManager();
+    try {
+      const fleet = parseAwsFleetConfig(
+        JSON.stringify({ runners: [{ name: 'builders', gitlabUrl: 'https://gitlab.example.com', runnerId: 42, hosts: { instanceIds: ['i-0123456789abcdef0'] }, reload: 'restart' }] }),
+        'fleet.aws.json',
+      );
+      const runner = fleet.runners[0]!;
+      const arn = fake.createSecret(runner.secretId, { tags: runnerTags(runner) });
+      const described = await new SecretsManagerStore(fake.client).describeTags(arn);
+      expect(runnerFromTags(described.name, described.tags, runner.rotateEveryDays)).toEqual(runner);
+    } finally {
+      fake.restore();
+    }
+  });
+});
