@@ -169,11 +169,12 @@ export class RotatorStack extends Stack {
       functions: { RotateSecret: rotateSecret, ScanExpiry: scanExpiry, Notify: this.notify.function },
       alertTopic: this.alerts.topic,
     });
+    this.dashboard = new FleetDashboard(this, 'FleetDashboard', { scanLogGroup: scanExpiry.logGroup, rotationLogGroup: rotateSecret.logGroup, alertTopic: this.alerts.topic });
     this.chatbot = config.alerts.chatbot
       ? new ChatbotSlackChannel(this, 'Chatbot', {
           ...config.alerts.chatbot,
           alertTopic: this.alerts.topic,
-          alarms: [...this.functionAlarms.alarms, this.rotationOutcomes.undeliveredAlarm],
+          alarms: [...this.functionAlarms.alarms, this.rotationOutcomes.undeliveredAlarm, this.dashboard.scanFailuresAlarm],
         })
       : undefined;
 
@@ -194,7 +195,6 @@ export class RotatorStack extends Stack {
 
     this.acknowledgeFindings(config.runners, config.secretPrefix);
 
-    this.dashboard = new FleetDashboard(this, 'FleetDashboard', { scanLogGroup: scanExpiry.logGroup, rotationLogGroup: rotateSecret.logGroup });
     new CfnOutput(this, 'DashboardName', { description: 'CloudWatch dashboard of the fleet', value: this.dashboard.dashboard.dashboardName });
     new CfnOutput(this, 'LedgerTableName', { description: 'DynamoDB table of rotation state', value: this.ledger.table.tableName });
     new CfnOutput(this, 'HostDocumentName', { description: 'SSM Command document that updates config.toml on runner hosts', value: this.hostDocument.documentName });

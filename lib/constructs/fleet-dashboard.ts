@@ -1,5 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { FLEET_METRICS } from '../../src/engines/fleet-metrics.ts';
@@ -10,6 +12,8 @@ export interface FleetDashboardProps {
   scanLogGroup: logs.ILogGroup;
   /** The rotation hook's log group: its "rotation finished" lines name each host's result. */
   rotationLogGroup: logs.ILogGroup;
+  /** Where the ScanFailures alarm goes (and comes back OK). */
+  alertTopic: sns.ITopic;
 }
 
 /**
@@ -20,10 +24,15 @@ export interface FleetDashboardProps {
  */
 export class FleetDashboard extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
+  /**
+   * A runner whose scan failed (its secret's tags make no runner, or the scan threw) raises no alert of its
+   * own: the scanner counts it in ScanFailures, and this alarm tells the alert topic.
+   */
+  readonly scanFailuresAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: FleetDashboardProps) {
     super(scope, id);
-    const metric = (metricName: string, statistic: string, label: string) =>
+    const metric = (metricName: string, statistic: string, label?: string) =>
       new cloudwatch.Metric({
         namespace: COMMON_FUNCTION_ENVIRONMENT.POWERTOOLS_METRICS_NAMESPACE ?? 'GitLabRunnerRotator',
         metricName,
@@ -32,6 +41,18 @@ export class FleetDashboard extends Construct {
         label,
         period: Duration.hours(6),
       });
+    this.scanFailuresAlarm = new cloudwatch.Alarm(this, 'ScanFailures', {
+      alarmDescription: `A scan could not scan at least one runner (its secret's tags make no runner, or the scan threw): see the scanner's log group for "scan of runner failed".`,
+      // No label: an alarm on one plain metric (a label would make it a metric-math alarm).
+      metric: metric(FLEET_METRICS.scanFailures, 'Sum').with({ period: Duration.hours(1) }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const action = new actions.SnsAction(props.alertTopic);
+    this.scanFailuresAlarm.addAlarmAction(action);
+    this.scanFailuresAlarm.addOkAction(action);
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `${Stack.of(this).stackName}-fleet`,
       defaultInterval: Duration.days(14),

@@ -243,17 +243,3 @@ export function secretNameFromId(secretId: string): string {
   const match = /^arn:[^:]+:secretsmanager:[^:]*:\d*:secret:(.+)-[A-Za-z0-9]{6}$/.exec(secretId);
   return match?.[1] ?? secretId;
 }
-
-const runnersBySecretName = new WeakMap<AwsFleetConfig, { runners: AwsManagedRunner[]; bySecretName: Map<string, AwsManagedRunner> }>();
-
-/** The managed runner a secret (name or ARN) belongs to. O(1): a scan asks once per secret. */
-export function runnerForSecret(config: AwsFleetConfig, secretId: string): AwsManagedRunner | undefined {
-  let index = runnersBySecretName.get(config);
-  if (!index || index.runners !== config.runners) {
-    const bySecretName = new Map<string, AwsManagedRunner>();
-    for (const runner of config.runners) if (!bySecretName.has(runner.secretId)) bySecretName.set(runner.secretId, runner);
-    index = { runners: config.runners, bySecretName };
-    runnersBySecretName.set(config, index);
-  }
-  return index.bySecretName.get(secretNameFromId(secretId));
-}

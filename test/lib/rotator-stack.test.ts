@@ -612,8 +612,23 @@ describe('Alerts', () => {
       });
       expect(String(alarm.AlarmDescription)).toMatch(/at least once in 5 minutes/);
     }
-    // The six function alarms and the dead-letter queue's.
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    // The six function alarms, the dead-letter queue's and the scan failures' (below).
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+  });
+
+  it('alarms the topic when a scan could not scan a runner (ScanFailures), and again when scans are whole', () => {
+    const { template, stack, id } = synth();
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'GitLabRunnerRotator',
+      MetricName: FLEET_METRICS.scanFailures,
+      Dimensions: [{ Name: 'service', Value: 'gitlab-runner-rotator' }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: id(stack.alerts.topic) }],
+      OKActions: [{ Ref: id(stack.alerts.topic) }],
+    });
   });
 
   it('subscribes the notifier to the topic for alert messages only, so alarm notifications never reach it', () => {
@@ -696,7 +711,7 @@ describe('Alerts', () => {
       LoggingLevel: 'ERROR',
       UserRoleRequired: false,
     });
-    const alarmArns = [...stack.functionAlarms.alarms, stack.rotationOutcomes.undeliveredAlarm].map((a) => JSON.stringify(stack.resolve(a.alarmArn))).sort();
+    const alarmArns = [...stack.functionAlarms.alarms, stack.rotationOutcomes.undeliveredAlarm, stack.dashboard.scanFailuresAlarm].map((a) => JSON.stringify(stack.resolve(a.alarmArn))).sort();
     const chatbotStatements = allStatements(resources).filter(({ roles }) => roles.includes(id(chatbot.role)));
     const guardrail = (resources[id(chatbot.guardrail)]!.Properties.PolicyDocument as { Statement: Array<{ Action: unknown; Resource: unknown[] }> }).Statement;
     for (const statements of [chatbotStatements.map((c) => c.statement), guardrail]) {
