@@ -96,7 +96,8 @@ export class LeanSecretsManager {
     let index = start;
     for (; index < this.all.length && page.length < size; index += 1) {
       const s = this.all[index]!;
-      if (tagKeys.every((key) => key in s.tags)) page.push(s);
+      // `tag-key` is a prefix match (Secrets Manager API reference, Filter).
+      if (tagKeys.every((key) => Object.keys(s.tags).some((tag) => tag.startsWith(key)))) page.push(s);
     }
     return {
       $metadata,

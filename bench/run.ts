@@ -163,7 +163,7 @@ const rows: string[][] = [
   ]),
   ...synths.map((m) => [
     `cdk synth, ${m.runners.toLocaleString('en-US')} runners (no bundling)`,
-    `${(m.synthMs / 1000).toFixed(1)} s + cdk-nag ${((m.nagMs ?? 0) / 1000).toFixed(1)} s (${m.nagViolations} findings); ${m.templates} templates: root ${m.rootResources} resources, fullest nested stack ${m.largestNestedResources}; largest template ${kb(m.largestTemplateBytes)}; heap ${m.peakHeapMb.toFixed(0)} MB`,
+    `${(m.synthMs / 1000).toFixed(1)} s + cdk-nag ${((m.nagMs ?? 0) / 1000).toFixed(1)} s (${m.nagViolations} findings); ${m.templates} templates: root ${m.rootResources} resources, fullest nested stack ${m.largestNestedResources}; largest template ${kb(m.largestTemplateBytes)}; heap ${m.heapUsedMb.toFixed(0)} MB`,
   ]),
   ...bundles.map((b: BundleMeasurement) => [`bundle ${b.entry}`, `${kb(b.bytes)} (+ ${kb(b.sourceMapBytes)} map); init p50 ${b.initP50Ms.toFixed(0)} ms, max ${b.initMaxMs.toFixed(0)} ms`]),
 ];

@@ -29,8 +29,11 @@ export function createHandler(engine: () => AwsEngine, telemetry: Telemetry) {
     const scanned = await Promise.all(
       secrets.map((secret) =>
         limit(async () => {
-          const found = aws.runnerOfListed(secret);
+          let name = secret.name;
           try {
+            // Inside the try: whatever reading one secret's tags throws is that runner's failure, never the scan's.
+            const found = aws.runnerOfListed(secret);
+            name = found.name;
             if ('error' in found) throw found.error;
             const runner = found.runner;
             const result = await scanRunner(deps, runner, secret.arn, scanEveryHours * 3_600_000, { secretId: secret.arn, rotationEnabled: secret.rotationEnabled, versions: secret.versions });
@@ -42,7 +45,7 @@ export function createHandler(engine: () => AwsEngine, telemetry: Telemetry) {
             logger.info('runner scanned', { runner: runner.name, daysLeft, due: decision?.due, reason: decision?.reason, rotationStarted: result.rotationStarted, repushed: result.repushed });
             return result;
           } catch (error) {
-            logger.error('scan of runner failed', { runner: found.name, secretName: secret.name, error: error as Error });
+            logger.error('scan of runner failed', { runner: name, secretName: secret.name, error: error as Error });
             return undefined;
           }
         }),

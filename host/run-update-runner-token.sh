@@ -169,8 +169,8 @@ unhex() {
 }
 
 # stage_version STAGE — prints the id of the version STAGE labels, or nothing when no version has it
-# (ResourceNotFoundException). Another failure is the run's: exit 8. Only the id is asked for (--query
-# VersionId): the value, and so the token, is not sent back for this call.
+# (ResourceNotFoundException). Another failure is the run's: exit 8. Only the id is printed (--query
+# VersionId is applied by the CLI to the whole reply, token included, which stays inside the CLI process).
 stage_version() {
   local id rc=0 reason
   id=$(aws secretsmanager get-secret-value ${REGION_ARGS[@]+"${REGION_ARGS[@]}"} --secret-id "$SSM_SecretArn" --version-stage "$1" \
@@ -190,7 +190,7 @@ current_fields() {
   local text rc=0 reason id runner url expires
   text=$(aws secretsmanager get-secret-value ${REGION_ARGS[@]+"${REGION_ARGS[@]}"} --secret-id "$SSM_SecretArn" --version-stage AWSCURRENT \
     --query '[VersionId,SecretString]' --output text 2>"$WORK/aws-stderr" </dev/null |
-    tr '\r\n' '  ' | sed 's/"token"[[:space:]]*:[[:space:]]*"[^"]*"/"token":"-"/g') || rc=$?
+    tr '\r\n' '  ' | sed -E 's/"token"[[:space:]]*:[[:space:]]*"([^"\\]|\\.)*"/"token":"-"/g') || rc=$?
   if ((rc != 0)); then
     reason=$(aws_reason "$WORK/aws-stderr" "$rc")
     die "$E_SECRET" "cannot read the AWSCURRENT version of $SSM_SecretArn: $reason (aws exit $rc)"

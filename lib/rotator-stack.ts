@@ -1,9 +1,8 @@
 import { CfnOutput, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct, IConstruct } from 'constructs';
-import { FLEET_SETTINGS_MAX_BYTES, fleetSettingsText, type AwsManagedRunner } from '../src/config/aws-fleet-config.ts';
+import { FLEET_SETTINGS_MAX_BYTES, MANAGED_SECRET_TAG_KEY, fleetSettingsText, type AwsManagedRunner } from '../src/config/aws-fleet-config.ts';
 import { LAMBDA_ENVIRONMENT_NAMES } from '../src/config/lambda-environment.ts';
-import { MANAGED_SECRET_TAG_KEY } from '../src/config/aws-fleet-config.ts';
 import { RUNNER_TAG } from '../src/config/runner-tags.ts';
 import { InvalidInputError } from '../src/core/errors.ts';
 import { buildHostConvergeDocument } from '../src/adapters/host-update-document.ts';
@@ -111,6 +110,12 @@ export class RotatorStack extends Stack {
       action: 'lambda:InvokeFunction',
       sourceAccount: this.account,
     });
+    // Creating a schedule with RotateImmediatelyOnUpdate false still has Secrets Manager run the hook's
+    // testSecret (Secrets Manager User Guide, "Rotate … on a schedule": it "tests the rotation configuration
+    // by running the testSecret step"): the nested stacks wait for the invoke permission and the role's policy.
+    const invokePermission = rotateSecret.node.findChild('InvokedBySecretsManager');
+    const hookPolicy = (rotateSecret.role as iam.Role).node.findChild('DefaultPolicy');
+    for (const shard of this.shards) shard.node.addDependency(invokePermission, hookPolicy);
 
     const managed = managedSecretStatement(this, config.secretPrefix);
     const adminSecretArns = [...new Set(Object.values(config.adminTokenSecrets))].map((nameOrArn) => secretArnForGrant(this, nameOrArn));

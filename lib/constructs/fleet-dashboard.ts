@@ -57,36 +57,32 @@ export class FleetDashboard extends Construct {
       dashboardName: `${Stack.of(this).stackName}-fleet`,
       defaultInterval: Duration.days(14),
     });
+    // Each figure once, by what it shows: the widgets below pick from these.
+    const figures = {
+      scanned: metric(FLEET_METRICS.runnersScanned, 'Maximum', 'runners scanned'),
+      due: metric(FLEET_METRICS.runnersDue, 'Maximum', 'runners due'),
+      expiringSoon: metric(FLEET_METRICS.runnersExpiringSoon, 'Maximum', 'expiring soon'),
+      fewestDaysLeft: metric(FLEET_METRICS.minDaysToExpiry, 'Minimum', 'fewest days left'),
+      hostsMissed: metric(FLEET_METRICS.hostsMissed, 'Sum', 'hosts missed'),
+      rotationsFailed: metric(FLEET_METRICS.rotationFailureEvents, 'Sum', 'rotations failed'),
+      scansFailed: metric(FLEET_METRICS.scanFailures, 'Sum', 'scans failed'),
+      rotationsStarted: metric(FLEET_METRICS.rotationsStarted, 'Sum', 'rotations started'),
+      hostsUpdated: metric(FLEET_METRICS.hostsUpdated, 'Sum', 'hosts updated'),
+    };
     this.dashboard.addWidgets(
       new cloudwatch.SingleValueWidget({
         title: 'Fleet now (last scan)',
         width: 24,
-        metrics: [
-          metric(FLEET_METRICS.runnersScanned, 'Maximum', 'runners scanned'),
-          metric(FLEET_METRICS.runnersDue, 'Maximum', 'runners due'),
-          metric(FLEET_METRICS.runnersExpiringSoon, 'Maximum', 'expiring soon'),
-          metric(FLEET_METRICS.minDaysToExpiry, 'Minimum', 'fewest days left'),
-          metric(FLEET_METRICS.hostsMissed, 'Sum', 'hosts missed'),
-          metric(FLEET_METRICS.rotationFailureEvents, 'Sum', 'rotations failed'),
-        ],
+        metrics: [figures.scanned, figures.due, figures.expiringSoon, figures.fewestDaysLeft, figures.hostsMissed, figures.rotationsFailed],
       }),
     );
     this.dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: 'Runners due and expiring soon',
-        width: 12,
-        left: [metric(FLEET_METRICS.runnersDue, 'Maximum', 'due'), metric(FLEET_METRICS.runnersExpiringSoon, 'Maximum', 'expiring soon')],
-        right: [metric(FLEET_METRICS.minDaysToExpiry, 'Minimum', 'fewest days left')],
-      }),
+      new cloudwatch.GraphWidget({ title: 'Runners due and expiring soon', width: 12, left: [figures.due, figures.expiringSoon], right: [figures.fewestDaysLeft] }),
       new cloudwatch.GraphWidget({
         title: 'Hosts missed, rotations and scans failed',
         width: 12,
-        left: [
-          metric(FLEET_METRICS.hostsMissed, 'Sum', 'hosts missed'),
-          metric(FLEET_METRICS.rotationFailureEvents, 'Sum', 'rotations failed'),
-          metric(FLEET_METRICS.scanFailures, 'Sum', 'scans failed'),
-        ],
-        right: [metric(FLEET_METRICS.rotationsStarted, 'Sum', 'rotations started'), metric(FLEET_METRICS.hostsUpdated, 'Sum', 'hosts updated')],
+        left: [figures.hostsMissed, figures.rotationsFailed, figures.scansFailed],
+        right: [figures.rotationsStarted, figures.hostsUpdated],
       }),
     );
     this.dashboard.addWidgets(

@@ -16,8 +16,6 @@ import type { VersionStage } from '../core/types.ts';
 export interface ManagedSecretSummary {
   arn: string;
   name: string;
-  /** The value of the tag the secrets were listed by. */
-  runnerName: string | undefined;
   /** Every tag of the secret (ListSecrets returns them): the runner's record (runner-tags.ts runnerFromTags). */
   tags: Record<string, string>;
   /** RotationRules.AutomaticallyAfterDays: Secrets Manager's own schedule; undefined when it has none in days. */
@@ -188,7 +186,12 @@ export class SecretsManagerStore implements SecretStore {
     return versionId;
   }
 
-  /** Every secret carrying the tag `tagKey`, across all pages (ListSecrets is eventually consistent). */
+  /**
+   * Every secret carrying the tag `tagKey`, across all pages (ListSecrets is eventually consistent). The
+   * `tag-key` filter is a prefix match (Secrets Manager API reference, Filter: "tag-key: Prefix match,
+   * case-sensitive"), so `gitlab-runner-rotator:runner` also lists secrets tagged only
+   * `gitlab-runner-rotator:runner-id`: only entries with the exact key are kept.
+   */
   async listManagedSecrets(tagKey: string): Promise<ManagedSecretSummary[]> {
     const summaries: ManagedSecretSummary[] = [];
     const pages = paginateListSecrets(
@@ -198,11 +201,11 @@ export class SecretsManagerStore implements SecretStore {
     for await (const page of pages) {
       for (const entry of page.SecretList ?? []) {
         if (entry.ARN === undefined || entry.Name === undefined) continue;
+        if (!entry.Tags?.some((tag) => tag.Key === tagKey)) continue;
         const versions = toVersions(entry.SecretVersionsToStages);
         summaries.push({
           arn: entry.ARN,
           name: entry.Name,
-          runnerName: entry.Tags?.find((tag) => tag.Key === tagKey)?.Value,
           tags: toTags(entry.Tags),
           rotateEveryDays: entry.RotationRules?.AutomaticallyAfterDays,
           rotationEnabled: entry.RotationEnabled === true,

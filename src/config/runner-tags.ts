@@ -93,7 +93,10 @@ export function runnerFromTags(secretName: string, tags: Record<string, string>,
     .sort((a, b) => Number(a.slice(RUNNER_TAG.instancesPrefix.length)) - Number(b.slice(RUNNER_TAG.instancesPrefix.length)));
   let hosts: AwsManagedRunner['hosts'];
   if (tags[RUNNER_TAG.hostTagKey] !== undefined) {
-    hosts = { kind: 'ec2-tag', tagKey: tag(RUNNER_TAG.hostTagKey), tagValue: tags[RUNNER_TAG.hostTagValue] ?? '', configPath };
+    // An EC2 tag value may be empty (the fleet file allows it), but the tag recording it must be there.
+    const tagValue = tags[RUNNER_TAG.hostTagValue];
+    if (tagValue === undefined) throw new InvalidInputError(where(RUNNER_TAG.hostTagValue), `is missing beside ${RUNNER_TAG.hostTagKey}`);
+    hosts = { kind: 'ec2-tag', tagKey: tag(RUNNER_TAG.hostTagKey), tagValue, configPath };
   } else if (instanceTags.length > 0) {
     const instanceIds = instanceTags.flatMap((key) => (tags[key] ?? '').split(' ').filter(Boolean));
     const bad = instanceIds.find((id) => !/^(i|mi)-[0-9a-f]{8,17}$/.test(id));

@@ -310,7 +310,6 @@ describe('SecretsManagerStore.listManagedSecrets', () => {
       {
         arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:runner-a-AbCdEf',
         name: 'runner-a',
-        runnerName: 'builders',
         tags: { team: 'ci', 'gitlab-runner': 'builders' },
         rotateEveryDays: 30,
         rotationEnabled: true,
@@ -324,7 +323,6 @@ describe('SecretsManagerStore.listManagedSecrets', () => {
       {
         arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:runner-b-GhIjKl',
         name: 'runner-b',
-        runnerName: 'deployers',
         tags: { 'gitlab-runner': 'deployers' },
         rotateEveryDays: undefined,
         rotationEnabled: false,

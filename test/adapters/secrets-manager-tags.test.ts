@@ -61,3 +61,15 @@ describe('a runner recorded in its secret\'s tags', () => {
     }
   });
 });
+
+describe('SecretsManagerStore.listManagedSecrets', () => {
+  it('keeps only secrets with the exact tag key, although ListSecrets filters tag keys by prefix', async () => {
+    const fake = new FakeSecretsManager();
+    fake.createSecret('gitlab-runner-rotator/builders', { tags: { 'gitlab-runner-rotator:runner': 'builders' } });
+    // Listed by the real ListSecrets too: `gitlab-runner-rotator:runner` is a prefix of this key.
+    fake.createSecret('gitlab-runner-rotator/stray', { tags: { 'gitlab-runner-rotator:runner-id': '12' } });
+    const listed = await new SecretsManagerStore(fake.client).listManagedSecrets('gitlab-runner-rotator:runner');
+    expect(listed.map((s) => s.name)).toEqual(['gitlab-runner-rotator/builders']);
+    fake.restore();
+  });
+});

@@ -146,6 +146,21 @@ describe('RotatorStack', () => {
       expect(shard.node.id).toBe(`Runners${String(shardOf(runner.name)).padStart(2, '0')}`);
       const tags = Object.fromEntries((secret.Properties.Tags as Array<{ Key: string; Value: string }>).map((t) => [t.Key, t.Value]));
       expect(tags).toEqual(runnerTags(runner));
+      if (runner.name === 'builders') {
+        // Literal: the record a deployed secret carries (tags written by one version are read by the next).
+        expect(tags).toEqual({
+          'gitlab-runner-rotator:runner': 'builders',
+          'gitlab-runner-rotator:url': 'https://gitlab.example.com',
+          'gitlab-runner-rotator:runner-id': '11',
+          'gitlab-runner-rotator:reload': 'sighup',
+          'gitlab-runner-rotator:strategy': 'reset',
+          'gitlab-runner-rotator:policy': '0.5/7/90',
+          'gitlab-runner-rotator:host-group': 'builders',
+          'gitlab-runner-rotator:config-path': '/etc/gitlab-runner/config.toml',
+          'gitlab-runner-rotator:host-tag-key': 'gitlab-runner',
+          'gitlab-runner-rotator:host-tag-value': 'builders',
+        });
+      }
       // The Lambdas read the runner back from exactly these tags.
       expect(runnerFromTags(runner.secretId, tags, runner.rotateEveryDays)).toEqual(runner);
       expect(secret.Properties.SecretString).toBeUndefined();
@@ -158,6 +173,11 @@ describe('RotatorStack', () => {
     }
     // The host scripts embedded in the document mention the glrt- prefix; a token would have 20+ characters after it.
     expect(JSON.stringify(template.toJSON())).not.toMatch(/glrt-[A-Za-z0-9_-]{20}/);
+  });
+
+  it('assigns nested stacks by a hash that must never change: a runner that moved stack would fail the deploy on its secret name', () => {
+    // Literal values: changing shardOf or RUNNER_STACKS moves every deployed secret.
+    expect(['builders', 'testers', 'deployers', 'runner-00000'].map(shardOf)).toEqual(PINNED_SHARDS);
   });
 
   it('keeps a runner in the same nested stack whatever else the fleet holds, and refuses a stack past 450 resources', () => {
@@ -192,6 +212,13 @@ describe('RotatorStack', () => {
     const grants = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Permission' && r.Properties.Principal === 'secretsmanager.amazonaws.com');
     // One permission for every secret, however many (the nested stacks add none).
     expect(nestedResources(nested, 'AWS::Lambda::Permission')).toEqual([]);
+    // Creating a schedule runs the hook's testSecret: each nested stack waits for the permission and the hook's policy.
+    const root = Template.fromStack(stack).toJSON().Resources as Record<string, { DependsOn?: string[] }>;
+    const permissionId = Object.entries(resources).find(([, r]) => r.Type === 'AWS::Lambda::Permission' && r.Properties.Principal === 'secretsmanager.amazonaws.com')![0];
+    const hookPolicyId = stack.getLogicalId((stack.functions.rotateSecret.role as iam.Role).node.findChild('DefaultPolicy').node.defaultChild as CfnResource);
+    for (const shard of stack.shards) {
+      expect(root[stack.getLogicalId(shard.nestedStackResource as CfnResource)]?.DependsOn).toEqual(expect.arrayContaining([permissionId, hookPolicyId]));
+    }
     expect(grants.map((g) => g.Properties)).toEqual([
       {
         Action: 'lambda:InvokeFunction',
@@ -487,6 +514,9 @@ function allStatements(resources: Record<string, { Type: string; Properties: Rec
 }
 
 const roleIdOf = (stack: RotatorStack, fn: { role?: { node: { defaultChild?: unknown } } }) => stack.getLogicalId(fn.role!.node.defaultChild as CfnResource);
+
+/** shardOf of builders, testers, deployers and runner-00000 as first deployed (sha-256 of the name, mod 100). */
+const PINNED_SHARDS = [53, 50, 46, 0];
 
 /** Every managed secret, as the template writes it for secretPrefix `ci/runners/` in an environment-agnostic stack. */
 const MANAGED_SECRETS = {

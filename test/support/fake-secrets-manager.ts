@@ -141,7 +141,8 @@ export class FakeSecretsManager {
   /** ListSecrets with a tag-key filter, in pages of MaxResults (default 100). */
   private listSecrets(input: ListSecretsCommandInput) {
     const tagKeys = input.Filters?.find((f) => f.Key === 'tag-key')?.Values ?? [];
-    const all = [...this.secrets.values()].filter((s) => tagKeys.every((key) => key in s.tags));
+    // `tag-key` is a prefix match, case-sensitive (Secrets Manager API reference, Filter).
+    const all = [...this.secrets.values()].filter((s) => tagKeys.every((key) => Object.keys(s.tags).some((tag) => tag.startsWith(key))));
     const start = Number(input.NextToken ?? 0);
     const size = input.MaxResults ?? 100;
     const page = all.slice(start, start + size);
