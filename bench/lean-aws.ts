@@ -18,9 +18,10 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { deleteItem, ExpressionCache, putItem, transactWriteItems, updateItem, type TransactItem, type WriteInput, type WriteOutcome } from '../test/support/dynamodb-expressions.ts';
 
 const $metadata = {};
 const credentials = { accessKeyId: 'bench', secretAccessKey: 'bench' };
@@ -156,24 +157,28 @@ export class LeanSecretsManager {
 
 type Item = Record<string, unknown>;
 
-/** One table (pk, sk): items by partition key, then sort key. Conditions are not evaluated (a scan writes none). */
+/**
+ * One table (pk, sk): items by partition key, then sort key. Put, Update, Delete and TransactWriteItems
+ * evaluate their condition and update expressions as test/support's FakeDynamoTable does (the same
+ * test/support/dynamodb-expressions.ts), each distinct expression string parsed once.
+ */
 export class LeanDynamoTable {
   readonly client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1', credentials }));
   readonly calls = new Map<string, number>();
   private readonly partitions = new Map<string, Map<string, Item>>();
+  private readonly expressions = new ExpressionCache();
 
   constructor() {
     stub(this.client, this.calls, (command) => {
-      const input = command.input;
+      const input = command.input as WriteInput & Item;
       if (command instanceof GetCommand) return { $metadata, Item: this.item(input.Key as Item) };
-      if (command instanceof PutCommand) return this.put(input.Item as Item);
-      if (command instanceof DeleteCommand) return this.remove(input.Key as Item);
+      if (command instanceof PutCommand) return this.write(input.Item, putItem(input, this.stored(input.Item), this.expressions));
+      if (command instanceof UpdateCommand) return this.write(input.Key, updateItem(input, this.stored(input.Key), this.expressions));
+      if (command instanceof DeleteCommand) return this.write(input.Key, deleteItem(input, this.stored(input.Key), this.expressions));
       if (command instanceof QueryCommand) return { $metadata, Items: this.query(input) };
       if (command instanceof TransactWriteCommand) {
-        for (const op of (input.TransactItems as Array<{ Put?: { Item: Item }; Delete?: { Key: Item } }>) ?? []) {
-          if (op.Put) this.put(op.Put.Item);
-          if (op.Delete) this.remove(op.Delete.Key);
-        }
+        const writes = transactWriteItems(input.TransactItems as TransactItem[] | undefined, (key) => this.stored(key), this.expressions);
+        for (const { key, item } of writes) this.store(key, item);
         return { $metadata };
       }
       throw new Error(`lean DynamoDB: ${command.constructor.name} is not modelled`);
@@ -181,20 +186,30 @@ export class LeanDynamoTable {
   }
 
   private item(key: Item): Item | undefined {
-    const found = this.partitions.get(String(key.pk))?.get(String(key.sk));
+    const found = this.stored(key);
     return found && structuredClone(found);
   }
 
-  private put(item: Item) {
-    let partition = this.partitions.get(String(item.pk));
-    if (!partition) this.partitions.set(String(item.pk), (partition = new Map()));
-    partition.set(String(item.sk), structuredClone(item));
-    return { $metadata };
+  /** The stored item itself (not a copy: the expression functions never change it). */
+  private stored(key: Item | undefined): Item | undefined {
+    return this.partitions.get(String(key?.pk))?.get(String(key?.sk));
   }
 
-  private remove(key: Item) {
-    this.partitions.get(String(key.pk))?.delete(String(key.sk));
-    return { $metadata };
+  private write(key: Item | undefined, outcome: WriteOutcome) {
+    this.store(key, outcome.item);
+    return outcome.attributes === undefined ? { $metadata } : { $metadata, Attributes: outcome.attributes };
+  }
+
+  /** Keeps `item` (already a copy of the request's) at `key`, or deletes the item when it is undefined. */
+  private store(key: Item | undefined, item: Item | undefined): void {
+    const pk = String(key?.pk);
+    let partition = this.partitions.get(pk);
+    if (item === undefined) {
+      partition?.delete(String(key?.sk));
+      return;
+    }
+    if (!partition) this.partitions.set(pk, (partition = new Map()));
+    partition.set(String(key?.sk), item);
   }
 
   /** `#pk = :pk` with an optional `begins_with(#sk, :prefix)`, the forms the ledgers send. */

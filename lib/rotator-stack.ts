@@ -20,6 +20,7 @@ import { RotationOutcomeRule } from './constructs/rotation-outcome-rule.ts';
 import type { RunnerConvergence } from './constructs/runner-convergence.ts';
 import type { RunnerSecret } from './constructs/runner-secret.ts';
 import { RunnerShard, shardOf } from './constructs/runner-shard.ts';
+import { ScanQueue } from './constructs/scan-queue.ts';
 import type { LoadedFleet } from './fleet-config.ts';
 import { managedSecretArnPrefix, secretArnForGrant } from './secret-arn.ts';
 
@@ -55,6 +56,8 @@ export class RotatorStack extends Stack {
   readonly functions: RotationFunctions;
   readonly runnerSecrets: RunnerSecret[];
   readonly scanSchedule: ExpiryScanSchedule;
+  /** The scan's fan-out: the dispatcher queues batches of runners, the workers scan them. */
+  readonly scanQueue: ScanQueue;
   readonly alerts: AlertTopic;
   readonly notify: NotifyFunction;
   readonly rotationOutcomes: RotationOutcomeRule;
@@ -87,7 +90,7 @@ export class RotatorStack extends Stack {
       hostDocumentName: this.hostDocument.documentName,
       entries: props.functionEntries,
     });
-    const { rotateSecret, scanExpiry } = this.functions;
+    const { rotateSecret, scanExpiry, scanRunners } = this.functions;
     this.shards = shardRunners(config.runners).map(
       ([index, runners]) =>
         new RunnerShard(this, `Runners${String(index).padStart(2, '0')}`, {
@@ -131,11 +134,13 @@ export class RotatorStack extends Stack {
     for (const statement of [...adminTokenStatements(adminSecretArns), ...hostCommands]) rotateSecret.addToRolePolicy(statement);
     this.ledger.grantRotationLedger(rotateSecret);
 
-    // Scanner: finds the managed secrets by tag, starts due rotations, re-pushes AWSCURRENT to hosts that missed one.
+    // Scan: the dispatcher finds the managed secrets by tag and queues them; it reads no secret.
     scanExpiry.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListSecrets', actions: ['secretsmanager:ListSecrets'], resources: ['*'] }));
-    scanExpiry.addToRolePolicy(managed('ScanManagedSecrets', ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:RotateSecret']));
-    for (const statement of [startRotations, ...adminTokenStatements(adminSecretArns), ...hostCommands]) scanExpiry.addToRolePolicy(statement);
-    this.ledger.grantRotationLedger(scanExpiry);
+    // Scan workers: read each runner's secret, start due rotations, re-push AWSCURRENT to hosts that missed one,
+    // claim runners and GitLab budget in the ledger table, hand on what they could not reach.
+    scanRunners.addToRolePolicy(managed('ScanManagedSecrets', ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:RotateSecret']));
+    for (const statement of [startRotations, ...adminTokenStatements(adminSecretArns), ...hostCommands]) scanRunners.addToRolePolicy(statement);
+    this.ledger.grantScanWorker(scanRunners);
 
     // Hosts: one policy for every runner host role, attribute-based (the role's host group tag = the secret's).
     this.hostReadPolicy = new iam.ManagedPolicy(this, 'HostReadPolicy', {
@@ -161,9 +166,15 @@ export class RotatorStack extends Stack {
       rotationLogGroupName: rotateSecret.logGroup.logGroupName,
       entry: props.notifyEntry,
     });
-    for (const fn of [rotateSecret, scanExpiry]) {
+    for (const fn of [rotateSecret, scanRunners]) {
       fn.addEnvironment(LAMBDA_ENVIRONMENT_NAMES.alertTopicArn, this.alerts.topic.topicArn);
       this.alerts.grantPublishTo(fn);
+    }
+    this.scanQueue = new ScanQueue(this, 'Scan', { worker: scanRunners, workerTimeout: scanRunners.timeout!, workers: config.scanWorkers, alertTopic: this.alerts.topic });
+    for (const fn of [scanExpiry, scanRunners]) {
+      fn.addEnvironment(LAMBDA_ENVIRONMENT_NAMES.scanQueueUrl, this.scanQueue.queue.queueUrl);
+      // sqs:SendMessage only (grantSendMessages would add GetQueueAttributes and GetQueueUrl, which nothing calls).
+      fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'QueueScanBatches', actions: ['sqs:SendMessage'], resources: [this.scanQueue.queue.queueArn] }));
     }
     this.rotationOutcomes = new RotationOutcomeRule(this, 'RotationOutcomes', {
       secretArnPrefix: managedSecretArnPrefix(this, config.secretPrefix),
@@ -171,15 +182,15 @@ export class RotatorStack extends Stack {
       alertTopic: this.alerts.topic,
     });
     this.functionAlarms = new FunctionAlarms(this, 'FunctionAlarms', {
-      functions: { RotateSecret: rotateSecret, ScanExpiry: scanExpiry, Notify: this.notify.function },
+      functions: { RotateSecret: rotateSecret, ScanExpiry: scanExpiry, ScanRunners: scanRunners, Notify: this.notify.function },
       alertTopic: this.alerts.topic,
     });
-    this.dashboard = new FleetDashboard(this, 'FleetDashboard', { scanLogGroup: scanExpiry.logGroup, rotationLogGroup: rotateSecret.logGroup, alertTopic: this.alerts.topic });
+    this.dashboard = new FleetDashboard(this, 'FleetDashboard', { scanLogGroup: scanRunners.logGroup, rotationLogGroup: rotateSecret.logGroup, alertTopic: this.alerts.topic, scanEveryHours: config.scanEveryHours });
     this.chatbot = config.alerts.chatbot
       ? new ChatbotSlackChannel(this, 'Chatbot', {
           ...config.alerts.chatbot,
           alertTopic: this.alerts.topic,
-          alarms: [...this.functionAlarms.alarms, this.rotationOutcomes.undeliveredAlarm, this.dashboard.scanFailuresAlarm],
+          alarms: [...this.functionAlarms.alarms, this.rotationOutcomes.undeliveredAlarm, this.dashboard.scanFailuresAlarm, this.scanQueue.deadLetterAlarm],
         })
       : undefined;
 
@@ -224,7 +235,7 @@ export class RotatorStack extends Stack {
 
   /** cdk-nag AwsSolutions findings this design accepts, each on the one construct it concerns, with the reason. */
   private acknowledgeFindings(runners: AwsManagedRunner[], secretPrefix: string): void {
-    const { rotateSecret, scanExpiry } = this.functions;
+    const { rotateSecret, scanExpiry, scanRunners } = this.functions;
     const notify = this.notify.function;
     const ack = (scope: IConstruct, id: string, reason: string) => Validations.of(scope).acknowledge({ id, reason });
     const ackTaggedInstances = (scope: IConstruct) =>
@@ -248,7 +259,7 @@ export class RotatorStack extends Stack {
       'AwsSolutions-SQS3',
       'This queue is itself a dead-letter queue: the DeadLetterConfig of the rotation-outcome rule\'s target (cdk-nag only recognizes a queue named in another queue\'s RedrivePolicy). Its depth alarm publishes to the alert topic; a DLQ behind it would only move the same events one hop further.',
     );
-    for (const fn of [rotateSecret, scanExpiry]) {
+    for (const fn of [rotateSecret, scanExpiry, scanRunners]) {
       ack(
         fn,
         'AwsSolutions-L1',
@@ -260,13 +271,15 @@ export class RotatorStack extends Stack {
         'AwsSolutions-IAM5[Resource::*]',
         fn === rotateSecret
           ? 'Only actions that take no resource ARN: ssm:ListCommands, ssm:ListCommandInvocations (a command id exists only once SendCommand returns it), xray:PutTraceSegments/PutTelemetryRecords (active tracing), and secretsmanager:GetRandomPassword (added by aws-cdk-lib RotationSchedule).'
-          : 'Only actions that take no resource ARN: secretsmanager:ListSecrets (the scanner lists by the managed-secret tag), ssm:ListCommands, ssm:ListCommandInvocations, and xray:PutTraceSegments/PutTelemetryRecords (active tracing).',
+          : fn === scanExpiry
+            ? 'Only actions that take no resource ARN: secretsmanager:ListSecrets (the scan lists by the managed-secret tag) and xray:PutTraceSegments/PutTelemetryRecords (active tracing).'
+            : 'Only actions that take no resource ARN: ssm:ListCommands, ssm:ListCommandInvocations (a command id exists only once SendCommand returns it), and xray:PutTraceSegments/PutTelemetryRecords (active tracing).',
       );
-      if (runners.some((r) => r.hosts.kind === 'ec2-tag')) ackTaggedInstances(role);
+      if (fn !== scanExpiry && runners.some((r) => r.hosts.kind === 'ec2-tag')) ackTaggedInstances(role);
     }
     // The managed secrets by prefix, narrowed by tag: one statement for any number of runners.
     const managedSecrets = `AwsSolutions-IAM5[Resource::${nagResource(this, `${managedSecretArnPrefix(this, secretPrefix)}*`)}]`;
-    for (const scope of [rotateSecret.role as IConstruct, scanExpiry.role as IConstruct, this.operatorPolicy, this.hostReadPolicy]) {
+    for (const scope of [rotateSecret.role as IConstruct, scanRunners.role as IConstruct, this.operatorPolicy, this.hostReadPolicy]) {
       ack(
         scope,
         managedSecrets,
@@ -284,7 +297,7 @@ export class RotatorStack extends Stack {
           ack(scope, `AwsSolutions-IAM5[Resource::${nagResource(this, resourceName)}]`, `More than ${EXACT_HOST_GRANTS_MAX} hosts are listed by instance id: SendCommand of the stack's own documents to any instance (a role policy cannot list them all; the documents only install a token the host's own role may read).`);
         }
       };
-      for (const scope of [rotateSecret.role as IConstruct, scanExpiry.role as IConstruct, this.operatorPolicy]) anyInstance(scope);
+      for (const scope of [rotateSecret.role as IConstruct, scanRunners.role as IConstruct, this.operatorPolicy]) anyInstance(scope);
     }
     ack(
       this.operatorPolicy,

@@ -14,6 +14,8 @@ export interface FleetDashboardProps {
   rotationLogGroup: logs.ILogGroup;
   /** Where the ScanFailures alarm goes (and comes back OK). */
   alertTopic: sns.ITopic;
+  /** The fleet file's scan cadence: the figures of one scan add up over this period. */
+  scanEveryHours: number;
 }
 
 /**
@@ -39,7 +41,7 @@ export class FleetDashboard extends Construct {
         dimensionsMap: { service: COMMON_FUNCTION_ENVIRONMENT.POWERTOOLS_SERVICE_NAME ?? 'gitlab-runner-rotator' },
         statistic,
         label,
-        period: Duration.hours(6),
+        period: Duration.hours(props.scanEveryHours),
       });
     this.scanFailuresAlarm = new cloudwatch.Alarm(this, 'ScanFailures', {
       alarmDescription: `A scan could not scan at least one runner (its secret's tags make no runner, or the scan threw): see the scanner's log group for "scan of runner failed".`,
@@ -59,9 +61,9 @@ export class FleetDashboard extends Construct {
     });
     // Each figure once, by what it shows: the widgets below pick from these.
     const figures = {
-      scanned: metric(FLEET_METRICS.runnersScanned, 'Maximum', 'runners scanned'),
-      due: metric(FLEET_METRICS.runnersDue, 'Maximum', 'runners due'),
-      expiringSoon: metric(FLEET_METRICS.runnersExpiringSoon, 'Maximum', 'expiring soon'),
+      scanned: metric(FLEET_METRICS.runnersScanned, 'Sum', 'runners scanned'),
+      due: metric(FLEET_METRICS.runnersDue, 'Sum', 'runners due'),
+      expiringSoon: metric(FLEET_METRICS.runnersExpiringSoon, 'Sum', 'expiring soon'),
       fewestDaysLeft: metric(FLEET_METRICS.minDaysToExpiry, 'Minimum', 'fewest days left'),
       hostsMissed: metric(FLEET_METRICS.hostsMissed, 'Sum', 'hosts missed'),
       rotationsFailed: metric(FLEET_METRICS.rotationFailureEvents, 'Sum', 'rotations failed'),

@@ -33,6 +33,14 @@ export class LedgerTable extends Construct {
     this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query');
   }
 
+  /**
+   * The scan worker: the rotation ledger, and UpdateItem for the GitLab budget it shares with the other
+   * workers (dynamodb-rate-budget.ts); its runner claims (dynamodb-scan-claims.ts) are PutItem.
+   */
+  grantScanWorker(grantee: iam.IGrantable): void {
+    this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:UpdateItem');
+  }
+
   /** What the alert ledger sends (src/adapters/dynamodb-alert-ledger.ts): GetItem and PutItem. */
   grantAlertLedger(grantee: iam.IGrantable): void {
     this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem');

@@ -98,23 +98,25 @@ export interface RotationFunctionsProps {
   settingsText: string;
   ledgerTableName: string;
   hostDocumentName: string;
-  /** Entry files, relative to the repository root. Defaults: functions/rotate-secret.ts, functions/scan-expiry.ts. */
-  entries?: { rotateSecret: string; scanExpiry: string };
+  /** Entry files, relative to the repository root. Defaults: functions/rotate-secret.ts, functions/scan-expiry.ts, functions/scan-runners.ts. */
+  entries?: { rotateSecret: string; scanExpiry: string; scanRunners: string };
 }
 
 /**
- * The two Lambdas of a rotation: `rotateSecret` (the Secrets Manager rotation hook) and `scanExpiry` (the
- * scheduled scanner), each built by rotatorFunction; the stack adds their permissions.
+ * The Lambdas of rotation and scan: `rotateSecret` (the Secrets Manager rotation hook), `scanExpiry` (the
+ * scheduled scan: lists the managed secrets and queues them) and `scanRunners` (the scan worker), each built
+ * by rotatorFunction; the stack adds their permissions.
  */
 export class RotationFunctions extends Construct {
   readonly rotateSecret: nodejs.NodejsFunction;
   readonly scanExpiry: nodejs.NodejsFunction;
+  readonly scanRunners: nodejs.NodejsFunction;
   /** The options every function is bundled with (NotifyFunction reuses them). */
   readonly bundling: nodejs.BundlingOptions;
 
   constructor(scope: Construct, id: string, props: RotationFunctionsProps) {
     super(scope, id);
-    const entries = props.entries ?? { rotateSecret: 'functions/rotate-secret.ts', scanExpiry: 'functions/scan-expiry.ts' };
+    const entries = props.entries ?? { rotateSecret: 'functions/rotate-secret.ts', scanExpiry: 'functions/scan-expiry.ts', scanRunners: 'functions/scan-runners.ts' };
     this.bundling = rotatorBundling();
     const environment = {
       [LAMBDA_ENVIRONMENT_NAMES.settingsJson]: props.settingsText,
@@ -129,7 +131,13 @@ export class RotationFunctions extends Construct {
     });
     this.scanExpiry = rotatorFunction(this, 'ScanExpiry', {
       entry: entries.scanExpiry,
-      description: 'GitLab runner token expiry scanner (rotates what is due, re-pushes to hosts that missed)',
+      description: 'GitLab runner token expiry scan: lists the managed secrets and queues them for the scan workers',
+      environment,
+      bundling: this.bundling,
+    });
+    this.scanRunners = rotatorFunction(this, 'ScanRunners', {
+      entry: entries.scanRunners,
+      description: 'GitLab runner token scan worker (rotates what is due, re-pushes to hosts that missed)',
       environment,
       bundling: this.bundling,
     });

@@ -49,6 +49,20 @@ export interface PacingOptions {
   maxInFlight?: number;
   /** The longest a 429 holds back its GitLab url (a longer Retry-After is cut to this). Default 60,000; the adapter passes its maxRetryWaitMs. */
   maxHoldMs?: number;
+  /**
+   * 4. **A budget shared with other processes** (the scan's Lambda workers, dynamodb-rate-budget.ts): after
+   *    this process's own waits, every request takes one from the url's shared budget, and a 429 holds
+   *    every process back. Per url, whatever the credential.
+   */
+  shared?: SharedRateBudget;
+}
+
+/** A GitLab rate budget that several processes draw from (the scan workers of one fleet). */
+export interface SharedRateBudget {
+  /** Resolves when one more request to `baseUrl` fits the budget; may throw (RateBudgetDeferredError) instead of waiting past a deadline. */
+  take(baseUrl: string): Promise<void>;
+  /** GitLab answered 429: hold every process back `holdMs`, and learn its limit per minute (RateLimit-Limit) when the reply named it. */
+  rateLimited(baseUrl: string, holdMs: number, limitPerMinute: number | undefined): void;
 }
 
 export const DEFAULT_MAX_IN_FLIGHT = 32;
@@ -173,12 +187,14 @@ export class RequestPacer {
   private window: WindowState | undefined;
 
   private readonly gate: UrlGate;
+  private readonly shared: { take(): Promise<void>; rateLimited(holdMs: number, limitPerMinute: number | undefined): void } | undefined;
 
-  /** `gate`: the url's gate, shared with the url's other pacers; by default one of its own. */
+  /** `gate`: the url's gate, shared with the url's other pacers; by default one of its own. `baseUrl`: the url, for a shared budget. */
   constructor(
     private readonly clock: PacingClock,
     options: PacingOptions = {},
     gate?: UrlGate,
+    baseUrl = '',
   ) {
     const budget = options.requestsPerMinute;
     if (budget !== undefined && !(Number.isFinite(budget) && budget > 0)) throw new RangeError('requestsPerMinute must be a positive number');
@@ -187,6 +203,8 @@ export class RequestPacer {
     this.reserveShare = options.reserveShare ?? 0.05;
     this.fromHeaders = options.fromHeaders ?? true;
     this.gate = gate ?? newGate(options);
+    const shared = options.shared;
+    this.shared = shared && { take: () => shared.take(baseUrl), rateLimited: (holdMs, limit) => shared.rateLimited(baseUrl, holdMs, limit) };
   }
 
   /** Waits for a slot in flight and until a request may start, and counts it. */
@@ -198,6 +216,11 @@ export class RequestPacer {
       for (let wait = this.waitMs(now); wait > 0; wait = this.waitMs(now)) {
         await this.clock.sleep(wait);
         now = Math.max(this.clock.now(), now + wait);
+      }
+      // Last, after this process's own waits: a request taken from the shared budget is spent.
+      if (this.shared) {
+        await this.shared.take();
+        now = Math.max(this.clock.now(), now);
       }
     } catch (error) {
       this.gate.leave();
@@ -262,7 +285,11 @@ export class RequestPacer {
 
   private observe(seq: number, urlSeq: number, headers: Headers, status: number): void {
     const now = this.clock.now();
-    if (status === 429) this.gate.rateLimited(urlSeq, holdAfter429Ms(headers, now), now);
+    if (status === 429) {
+      const holdMs = holdAfter429Ms(headers, now);
+      this.gate.rateLimited(urlSeq, holdMs, now);
+      this.shared?.rateLimited(Math.max(0, this.gate.holdUntilMs - now), integerHeader(headers, 'ratelimit-limit'));
+    }
     else if (status >= 200 && status < 300) this.gate.succeeded(urlSeq);
     if (!this.fromHeaders) return;
     const remaining = integerHeader(headers, 'ratelimit-remaining');
@@ -345,7 +372,7 @@ export class PacerRegistry {
     const key = `${baseUrl}\u0000${credential ?? ''}`;
     let pacer = this.pacers.get(key);
     if (!pacer) {
-      pacer = new RequestPacer(this.clock, this.options, this.gateFor(baseUrl));
+      pacer = new RequestPacer(this.clock, this.options, this.gateFor(baseUrl), baseUrl);
       remember(this.pacers, key, pacer, this.max);
     }
     return pacer;

@@ -46,6 +46,7 @@ const KNOWN_STAGES: readonly VersionStage[] = ['AWSCURRENT', 'AWSPENDING', 'AWSP
  *
  * - `describe` → DescribeSecret (RotationEnabled, VersionIdsToStages).
  * - `describeTags` → DescribeSecret (Name, Tags, RotationRules): the runner a secret records.
+ * - `describeManaged` → DescribeSecret: tags, rotation and versions in one call (the scan worker's read).
  * - `getValue` → GetSecretValue by VersionId or VersionStage; a version without a value (the AWSPENDING
  *   version RotateSecret opens before createSecret fills it) answers ResourceNotFoundException → undefined.
  * - `putPendingValue` → PutSecretValue with ClientRequestToken = the version id and VersionStages
@@ -82,6 +83,19 @@ export class SecretsManagerStore implements SecretStore {
     try {
       const reply = await this.client.send(new DescribeSecretCommand({ SecretId: secretId }));
       return { secretId, rotationEnabled: reply.RotationEnabled === true, versions: toVersions(reply.VersionIdsToStages) };
+    } catch (error) {
+      throw notFound(error, secretId) ?? error;
+    }
+  }
+
+  /**
+   * One managed secret as the scan worker needs it, from one DescribeSecret: its tags (the runner's record),
+   * rotation settings and versions, read now (a scan message may have waited in its queue). Never a value.
+   */
+  async describeManaged(secretId: string): Promise<ManagedSecretSummary> {
+    try {
+      const reply = await this.client.send(new DescribeSecretCommand({ SecretId: secretId }));
+      return summaryOf(reply.ARN ?? secretId, reply.Name ?? secretId, reply, reply.VersionIdsToStages);
     } catch (error) {
       throw notFound(error, secretId) ?? error;
     }
@@ -202,21 +216,31 @@ export class SecretsManagerStore implements SecretStore {
       for (const entry of page.SecretList ?? []) {
         if (entry.ARN === undefined || entry.Name === undefined) continue;
         if (!entry.Tags?.some((tag) => tag.Key === tagKey)) continue;
-        const versions = toVersions(entry.SecretVersionsToStages);
-        summaries.push({
-          arn: entry.ARN,
-          name: entry.Name,
-          tags: toTags(entry.Tags),
-          rotateEveryDays: entry.RotationRules?.AutomaticallyAfterDays,
-          rotationEnabled: entry.RotationEnabled === true,
-          lastRotatedAt: entry.LastRotatedDate?.toISOString() ?? null,
-          versions,
-          rotationInProgress: openRotationVersionId({ versions }) !== null,
-        });
+        summaries.push(summaryOf(entry.ARN, entry.Name, entry, entry.SecretVersionsToStages));
       }
     }
     return summaries;
   }
+}
+
+/** A secret's metadata as DescribeSecret and ListSecrets both give it (they name the versions' map differently). */
+function summaryOf(
+  arn: string,
+  name: string,
+  entry: { Tags?: Array<{ Key?: string; Value?: string }>; RotationRules?: { AutomaticallyAfterDays?: number }; RotationEnabled?: boolean; LastRotatedDate?: Date },
+  versionsToStages: Record<string, string[]> | undefined,
+): ManagedSecretSummary {
+  const versions = toVersions(versionsToStages);
+  return {
+    arn,
+    name,
+    tags: toTags(entry.Tags),
+    rotateEveryDays: entry.RotationRules?.AutomaticallyAfterDays,
+    rotationEnabled: entry.RotationEnabled === true,
+    lastRotatedAt: entry.LastRotatedDate?.toISOString() ?? null,
+    versions,
+    rotationInProgress: openRotationVersionId({ versions }) !== null,
+  };
 }
 
 /** Staging labels per version, keeping the three the service works with (custom labels are not ours). */

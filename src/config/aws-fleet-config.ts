@@ -11,6 +11,10 @@ import { checkReplaceHasAccessToken, checkUniqueNames, gitlabUrl, parseJsonWith,
  * pacing lets be in flight to one GitLab url (halved on a 429, grown back on successes).
  */
 export const DEFAULT_SCAN_CONCURRENCY = 32;
+/** Scan workers at once (the SQS event source's maximum concurrency; Lambda allows 2-1000). */
+export const DEFAULT_SCAN_WORKERS = 4;
+/** Runners per scan message: one worker invocation scans one message's runners. */
+export const DEFAULT_SCAN_BATCH_SIZE = 25;
 
 const tagKey = z.string().check(z.regex(/^[\p{L}\p{N}\s_.:/=+@-]{1,128}$/u, 'an EC2 tag key (1-128 letters, digits, spaces and _.:/=+@-)'));
 const tagValue = z.string().check(z.regex(/^[\p{L}\p{N}\s_.:/=+@-]{0,256}$/u, 'an EC2 tag value (0-256 letters, digits, spaces and _.:/=+@-)'));
@@ -56,6 +60,8 @@ const settingsShape = {
   scanEveryHours: z._default(intIn(1, 24), 6),
   convergeEveryHours: z._default(intIn(0, 24), 1),
   scanConcurrency: z._default(intIn(1, 256), DEFAULT_SCAN_CONCURRENCY),
+  scanWorkers: z._default(intIn(2, 100), DEFAULT_SCAN_WORKERS),
+  scanBatchSize: z._default(intIn(1, 100), DEFAULT_SCAN_BATCH_SIZE),
   gitlabRequestsPerMinute: z.optional(z.int().check(z.gte(1))),
   adminTokenSecrets: z._default(z.record(gitlabUrl, z.string().check(z.minLength(1))), {}),
   ssm: z._default(
@@ -118,10 +124,19 @@ export interface AwsFleetConfig {
    * GetSecretValue calls; a new instance in a runner's targets is served when it joins, whatever the cadence.
    */
   convergeEveryHours: number;
-  /** Runners scanned at once. Default 32. */
+  /** Runners scanned at once by one scan worker. Default 32. */
   scanConcurrency: number;
   /**
-   * A budget of GitLab requests a minute per GitLab url and access token (client-side pacing). Unset: the
+   * Scan workers running at once (2-100, default 4): the scan's SQS event source's maximum concurrency.
+   * They share one GitLab rate budget per url (dynamodb-rate-budget.ts), so more workers finish sooner only
+   * until GitLab's limit (or `gitlabRequestsPerMinute`) is the bound.
+   */
+  scanWorkers: number;
+  /** Runners per scan message (1-100, default 25): one worker invocation scans one message. */
+  scanBatchSize: number;
+  /**
+   * A budget of GitLab requests a minute per GitLab url, shared by all scan workers (dynamodb-rate-budget.ts)
+   * and kept by each process's pacing as well. Unset: the
    * adapter learns the limit from GitLab's answers only: it waits out each 429's Retry-After and halves its
    * requests in flight (self-managed GitLab sends RateLimit-* with the 429 only), and follows RateLimit-*
    * on every reply where the instance sends them. Set it (below GitLab's limit) to avoid even those 429s.
@@ -186,8 +201,8 @@ const awsSettingsSchema = z.strictObject(settingsShape);
  * settings over FLEET_SETTINGS_MAX_BYTES. The runners are the secrets' tags (runner-tags.ts).
  */
 export function fleetSettingsText(settings: AwsFleetSettings): string {
-  const { secretPrefix, scanEveryHours, convergeEveryHours, scanConcurrency, gitlabRequestsPerMinute, adminTokenSecrets, ssm, alerts } = settings;
-  return JSON.stringify({ secretPrefix, scanEveryHours, convergeEveryHours, scanConcurrency, ...(gitlabRequestsPerMinute === undefined ? {} : { gitlabRequestsPerMinute }), adminTokenSecrets, ssm, alerts });
+  const { secretPrefix, scanEveryHours, convergeEveryHours, scanConcurrency, scanWorkers, scanBatchSize, gitlabRequestsPerMinute, adminTokenSecrets, ssm, alerts } = settings;
+  return JSON.stringify({ secretPrefix, scanEveryHours, convergeEveryHours, scanConcurrency, scanWorkers, scanBatchSize, ...(gitlabRequestsPerMinute === undefined ? {} : { gitlabRequestsPerMinute }), adminTokenSecrets, ssm, alerts });
 }
 
 /** Leaves the other variables (table, document, topic names, Powertools, NODE_OPTIONS) about 1.5 KB of Lambda's 4 KB. */
@@ -212,6 +227,8 @@ function settingsFrom(fleet: z.infer<typeof awsSettingsSchema>, path: string): A
     scanEveryHours: fleet.scanEveryHours,
     convergeEveryHours: fleet.convergeEveryHours,
     scanConcurrency: fleet.scanConcurrency,
+    scanWorkers: fleet.scanWorkers,
+    scanBatchSize: fleet.scanBatchSize,
     gitlabRequestsPerMinute: fleet.gitlabRequestsPerMinute,
     adminTokenSecrets,
     ssm: fleet.ssm,

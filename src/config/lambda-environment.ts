@@ -15,6 +15,8 @@ export interface LambdaEnvironment {
   hostDocumentName: string;
   /** SNS topic for alerts (optional until alerts are deployed). */
   alertTopicArn: string | undefined;
+  /** The scan's SQS queue: the dispatcher sends batches to it, a worker hands on what it could not scan. */
+  scanQueueUrl: string | undefined;
   /** URL of the README whose runbook sections alerts link to; unset: `README.md#…` as text. */
   readmeUrl: string | undefined;
   /** CloudWatch console link to this function's own log group (Lambda sets AWS_LAMBDA_LOG_GROUP_NAME). */
@@ -26,6 +28,7 @@ export const LAMBDA_ENVIRONMENT_NAMES = {
   ledgerTableName: 'LEDGER_TABLE_NAME',
   hostDocumentName: 'HOST_DOCUMENT_NAME',
   alertTopicArn: 'ALERT_TOPIC_ARN',
+  scanQueueUrl: 'SCAN_QUEUE_URL',
   slackWebhookSecret: 'SLACK_WEBHOOK_SECRET',
   readmeUrl: 'RUNBOOK_README_URL',
   rotationLogGroup: 'ROTATION_LOG_GROUP',
@@ -59,6 +62,7 @@ export function readLambdaEnvironment(env: Record<string, string | undefined> = 
     ledgerTableName: required(LAMBDA_ENVIRONMENT_NAMES.ledgerTableName),
     hostDocumentName: required(LAMBDA_ENVIRONMENT_NAMES.hostDocumentName),
     alertTopicArn: env[LAMBDA_ENVIRONMENT_NAMES.alertTopicArn] || undefined,
+    scanQueueUrl: env[LAMBDA_ENVIRONMENT_NAMES.scanQueueUrl] || undefined,
     readmeUrl: readmeUrlIn(env),
     logUrl: logUrlIn(env, LAMBDA_ENVIRONMENT_NAMES.ownLogGroup),
   };

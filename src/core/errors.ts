@@ -108,3 +108,19 @@ export class InvalidInputError extends RotatorError {
     this.where = where;
   }
 }
+
+/**
+ * The GitLab rate budget shared by the scan's workers (a fleet-wide budget per GitLab url) has no request
+ * for `gitlabUrl` before this invocation's deadline: nothing was sent. The scan worker hands the runners
+ * it could not reach to a later invocation rather than failing them.
+ */
+export class RateBudgetDeferredError extends RotatorError {
+  readonly gitlabUrl: string;
+  /** When the budget next has a request (epoch ms), as far as it is known. */
+  readonly nextSlotAtMs: number;
+  constructor(gitlabUrl: string, nextSlotAtMs: number) {
+    super(`no request to GitLab at ${gitlabUrl} fits the shared rate budget before this invocation's deadline (next at ${new Date(nextSlotAtMs).toISOString()}): deferred, nothing sent`);
+    this.gitlabUrl = gitlabUrl;
+    this.nextSlotAtMs = nextSlotAtMs;
+  }
+}

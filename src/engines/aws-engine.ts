@@ -1,10 +1,14 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbAlertLedger } from '../adapters/dynamodb-alert-ledger.ts';
 import { DynamoDbLedger } from '../adapters/dynamodb-ledger.ts';
+import { DynamoDbRateBudget } from '../adapters/dynamodb-rate-budget.ts';
+import { DynamoDbScanClaims } from '../adapters/dynamodb-scan-claims.ts';
+import { SqsScanQueue } from '../adapters/sqs-scan-queue.ts';
 import { GitLabAdapter } from '../adapters/gitlab.ts';
 import { readAdminTokenSecret, SecretsManagerStore, type ManagedSecretSummary, type SecretTags } from '../adapters/secrets-manager-store.ts';
 import { SnsAlertSink } from '../adapters/sns-alert-sink.ts';
@@ -24,6 +28,7 @@ export interface AwsClients {
   ssm: SSMClient;
   sns: SNSClient;
   dynamodb: DynamoDBDocumentClient;
+  sqs: SQSClient;
 }
 
 /** SDK clients with the adaptive retry mode: SSM and Secrets Manager throttle under fleet-wide bursts. */
@@ -34,6 +39,7 @@ export function createAwsClients(): AwsClients {
     ssm: new SSMClient(retry),
     sns: new SNSClient(retry),
     dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(retry)),
+    sqs: new SQSClient(retry),
   };
 }
 
@@ -42,6 +48,10 @@ export interface AwsEngine {
   store: SecretsManagerStore;
   ledger: DynamoDbLedger;
   clock: Clock;
+  /** Which scan took each runner (overlapping scans, SQS's duplicate deliveries): the scan worker claims before it scans. */
+  claims: DynamoDbScanClaims;
+  /** The scan's queue (SCAN_QUEUE_URL); undefined where none is configured (the rotation hook). */
+  scanQueue: SqsScanQueue | undefined;
   /** Where alerts go (SNS) and their de-duplication state; undefined when no topic is deployed. */
   alerts: AlertDeps | undefined;
   /** The runner's name for alerts and logs before its tags are read: the secret name without the prefix. */
@@ -96,16 +106,38 @@ function oncePerUrl(read: (gitlabUrl: string) => Promise<string | undefined>): (
  * because the fleet's deadline is the invocation's. No runner is known in advance: each is read from its
  * secret's tags (runner-tags.ts), by the hook once per invocation and by the scanner from its listing.
  */
-export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clock: Clock = systemClock): AwsEngine {
+export interface AwsEngineOptions {
+  /**
+   * Draw every GitLab request from the fleet's shared rate budget per url (dynamodb-rate-budget.ts): the
+   * scan worker does, since several of them scan at once. The rotation hook does not: its few calls must not
+   * wait behind a scan, and GitLab's own 429s still pace it.
+   */
+  sharedGitLabBudget?: boolean;
+}
+
+export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clock: Clock = systemClock, options: AwsEngineOptions = {}): AwsEngine {
   const store = new SecretsManagerStore(clients.secretsManager);
   const ledger = new DynamoDbLedger(clients.dynamodb, env.ledgerTableName);
+  // The invocation's deadline, for the shared budget: it defers a request rather than wait past it.
+  let budgetDeadline: Date | undefined;
+  const pacingClock = { now: () => clock.now().getTime(), sleep: (ms: number) => clock.sleep(ms) };
+  const shared = options.sharedGitLabBudget
+    ? new DynamoDbRateBudget({
+        client: clients.dynamodb,
+        tableName: env.ledgerTableName,
+        clock: pacingClock,
+        requestsPerMinute: env.fleet.gitlabRequestsPerMinute,
+        workers: env.fleet.scanWorkers,
+        deadline: () => budgetDeadline?.getTime(),
+      })
+    : undefined;
   // Paced (gitlab-pacing.ts) by a 429's Retry-After and requests in flight adapted per GitLab url (up to
-  // the scan's concurrency), by GitLab's RateLimit-* headers when it sends them, and by the fleet's budget
-  // when it sets one.
+  // the scan's concurrency), by GitLab's RateLimit-* headers when it sends them, by the fleet's budget
+  // when it sets one, and in the scan worker by the budget all workers share.
   const gitlab = new GitLabAdapter({
-    sleep: (ms) => clock.sleep(ms),
-    now: () => clock.now().getTime(),
-    pacing: { fromHeaders: true, requestsPerMinute: env.fleet.gitlabRequestsPerMinute, maxInFlight: env.fleet.scanConcurrency },
+    sleep: pacingClock.sleep,
+    now: pacingClock.now,
+    pacing: { fromHeaders: true, requestsPerMinute: env.fleet.gitlabRequestsPerMinute, maxInFlight: env.fleet.scanConcurrency, ...(shared ? { shared } : {}) },
   });
   const fleet = (deadline: Date) =>
     new SsmFleet({ ssm: clients.ssm, documentName: env.hostDocumentName, clock, deadline: () => deadline, ...env.fleet.ssm });
@@ -128,6 +160,8 @@ export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clo
     store,
     ledger,
     clock,
+    claims: new DynamoDbScanClaims(clients.dynamodb, env.ledgerTableName),
+    scanQueue: env.scanQueueUrl === undefined ? undefined : new SqsScanQueue(clients.sqs, env.scanQueueUrl),
     alerts,
     runnerName: (secretId) => runnerNameOfSecret(secretId, env.fleet.secretPrefix),
     runnerOf: async (secretId) => runnerOfSecretTags(await store.describeTags(secretId), env.fleet.secretPrefix),
@@ -138,12 +172,19 @@ export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clo
       // The event's secret id is an ARN; the runner records its secret by name.
       runnerFor: (secretId) => (secretNameFromId(secretId) === runner.secretId ? runner : undefined),
     }),
-    scanDeps: (deadline, events) => ({
+    scanDeps: (deadline, events) => {
+      budgetDeadline = deadline;
+      return scanDepsOf(deadline, events);
+    },
+  };
+
+  function scanDepsOf(deadline: Date, events: RotationEvents): ScanDeps {
+    return {
       ...invocationDeps(deadline, events),
       adminToken: oncePerUrl(adminToken),
       startRotation: async (_runner, secretId) => {
         await store.startRotation(secretId);
       },
-    }),
-  };
+    };
+  }
 }

@@ -8,17 +8,17 @@ import type { RunnerScanResult } from '../core/scan-runner.ts';
  * "runner scanned" log line (`daysLeft`), for CloudWatch Logs Insights.
  */
 export const FLEET_METRICS = {
-  /** Scanner, once per scan: managed secrets the scan took up (those that failed included). */
+  /** Scan worker, once per batch (summed over a scan): managed secrets the scan took up (those that failed included). */
   runnersScanned: 'RunnersScanned',
-  /** Scanner, once per scan: runners due for rotation, or whose rotation this scan started. */
+  /** Scan worker, once per batch (summed over a scan): runners due for rotation, or whose rotation this scan started. */
   runnersDue: 'RunnersDue',
-  /** Scanner, once per scan: runners whose token expires within `alerts.nearExpiryDays` (or has expired). */
+  /** Scan worker, once per batch (summed over a scan): runners whose token expires within `alerts.nearExpiryDays` (or has expired). */
   runnersExpiringSoon: 'RunnersExpiringSoon',
-  /** Scanner, once per scan that saw an expiring token: the fewest days left (tenths, rounded down) of any runner. */
+  /** Scan worker, once per batch that saw an expiring token: the fewest days left (tenths, rounded down) of any runner. */
   minDaysToExpiry: 'MinDaysToExpiry',
-  /** Scanner, once per scan: runners whose scan threw, or whose secret's tags make no runner. */
+  /** Scan worker, once per batch (summed over a scan): runners whose scan threw, or whose secret's tags make no runner. */
   scanFailures: 'ScanFailures',
-  /** Scanner, once per scan: rotations it started (RotateSecret). */
+  /** Scan worker, once per batch (summed over a scan): rotations it started (RotateSecret). */
   rotationsStarted: 'RotationsStarted',
   /** Rotation hook (setSecret, finishSecret) and scanner (re-push): hosts that hold the version / missed it. */
   hostsUpdated: 'HostsUpdated',

@@ -17,6 +17,7 @@ import { parse } from 'smol-toml';
 import { createHandler as createNotifyHandler } from '../../functions/notify.ts';
 import { createHandler as createRotationHandler } from '../../functions/rotate-secret.ts';
 import { createHandler as createScanHandler } from '../../functions/scan-expiry.ts';
+import { createHandler as createScanWorker } from '../../functions/scan-runners.ts';
 import { GitLabAdapter, type GitLabAdapterOptions } from '../../src/adapters/gitlab.ts';
 import { HOST_UPDATER_PATH, LocalFleet } from '../../src/adapters/local-fleet.ts';
 import { createAwsCli, rotateAws } from '../../src/cli/aws-commands.ts';
@@ -339,10 +340,10 @@ export async function awsWorld(options: WorldOptions = {}): Promise<World> {
   let adminToken: string | undefined;
 
   /**
-   * Lambda containers: the rotation hook's and the scanner's engines (each over clients charged to its own
-   * role), with a GitLab client of our choosing when a case needs one.
+   * Lambda containers: the rotation hook's, the scan dispatcher's and the scan worker's engines (each over
+   * clients charged to its own role), with a GitLab client of our choosing when a case needs one.
    */
-  const container = (fresh: boolean): { rotate: AwsEngine; scan: AwsEngine } => {
+  const container = (fresh: boolean): { rotate: AwsEngine; scan: AwsEngine; worker: AwsEngine } => {
     const gitlab = options.gitlabTimeoutMs
       ? new GitLabAdapter({ requestTimeoutMs: options.gitlabTimeoutMs, now: () => h.clock.now().getTime(), sleep: (ms) => h.clock.sleep(ms) })
       : undefined;
@@ -358,12 +359,14 @@ export async function awsWorld(options: WorldOptions = {}): Promise<World> {
           };
     return {
       rotate: withOverride(fresh ? createAwsEngine(h.engine.env, h.clientsAs('RotateSecret'), h.clock) : h.engine),
-      scan: withOverride(fresh ? createAwsEngine(h.engine.env, h.clientsAs('ScanExpiry'), h.clock) : h.scanEngine),
+      scan: fresh ? createAwsEngine(h.engine.env, h.clientsAs('ScanExpiry'), h.clock) : h.scanEngine,
+      worker: withOverride(fresh ? createAwsEngine(h.engine.env, h.clientsAs('ScanRunners'), h.clock, { sharedGitLabBudget: true }) : h.workerEngine),
     };
   };
   let engines = container(false);
   const hook = createRotationHandler(() => engines.rotate, h.telemetry);
   const scanHandler = createScanHandler(() => engines.scan, h.telemetry);
+  const scanWorker = createScanWorker(() => engines.worker, h.telemetry);
   const notifyAlerts = createAwsEngine(h.engine.env, h.clientsAs('Notify'), h.clock).alerts;
   const notify = createNotifyHandler(
     () => ({
@@ -453,7 +456,19 @@ export async function awsWorld(options: WorldOptions = {}): Promise<World> {
     },
     scan: async () => {
       try {
-        await scanHandler({ 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} }, { ...context, functionName: 'scan-expiry' });
+        // A scheduled scan: the fleet file's scanEveryHours after the last one (a scan within half of that
+        // leaves the runner to the one before: dynamodb-scan-claims.ts).
+        await h.clock.sleep(6 * 3_600_000);
+        await scanHandler({ 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} }, { ...context, functionName: 'scan-expiry', awsRequestId: randomUUID() });
+        // The queue's event source: each message to a worker, as long as there are any (hand-ons included).
+        for (let n = 0; n < 100; n += 1) {
+          const delivered = await h.queue.deliver(async (event) => {
+            const reply = await scanWorker(event, { ...context, functionName: 'scan-runners' });
+            for (const failure of reply.batchItemFailures) errors.push(new Error(`scan batch ${failure.itemIdentifier} failed`));
+            return reply;
+          });
+          if (!delivered) break;
+        }
       } catch (error) {
         errors.push(error);
       }

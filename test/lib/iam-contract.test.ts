@@ -18,9 +18,20 @@ beforeAll(async () => {
   requests = unique([...scenarios.requests, ...platformRequests(scenarios.deployment), ...serviceRequests(scenarios.deployment)]);
 }, 180_000);
 
-const ROLES: PrincipalName[] = ['RotateSecret', 'ScanExpiry', 'Notify', 'Operator', 'Host:builders'];
+const ROLES: PrincipalName[] = ['RotateSecret', 'ScanExpiry', 'ScanRunners', 'Notify', 'Operator', 'Host:builders'];
 
 describe('the IAM contract of the synthesized stack', () => {
+  it('lets the dispatcher queue the scan, and the worker share the GitLab budget and claim runners in the ledger table', async () => {
+    const { deployment } = scenarios;
+    const queued = requests.filter((r) => r.principal === 'ScanExpiry' && r.action === 'sqs:SendMessage');
+    expect(queued.map((r) => r.resource)).toContain(deployment.scanQueue.arn);
+    const worker = requests.filter((r) => r.principal === 'ScanRunners').map((r) => r.action);
+    expect(worker).toEqual(expect.arrayContaining(['dynamodb:UpdateItem', 'dynamodb:PutItem', 'sqs:ReceiveMessage', 'sqs:DeleteMessage']));
+    // The dispatcher reads no secret: a listing is all it needs.
+    expect(requests.filter((r) => r.principal === 'ScanExpiry' && r.action.startsWith('secretsmanager:')).map((r) => r.action)).toEqual(['secretsmanager:ListSecrets']);
+    for (const request of [...queued, ...requests.filter((r) => r.principal === 'ScanRunners')]) expect(await evaluator.decide(request), request.because).toBe('Allowed');
+  });
+
   it('records calls of every role in the scenarios', () => {
     for (const role of ROLES) expect(requests.filter((r) => r.principal === role).length, `${role} made no call`).toBeGreaterThan(0);
   });
@@ -29,8 +40,8 @@ describe('the IAM contract of the synthesized stack', () => {
     expect(describeRefusals(await evaluator.judge(requests))).toEqual([]);
   });
 
-  it('lets the scanner start a rotation: RotateSecret, and lambda:InvokeFunction on the rotation hook', async () => {
-    const started = requests.filter((r) => r.principal === 'ScanExpiry' && r.because.endsWith('RotateSecretCommand'));
+  it('lets the scan worker start a rotation: RotateSecret, and lambda:InvokeFunction on the rotation hook', async () => {
+    const started = requests.filter((r) => r.principal === 'ScanRunners' && r.because.endsWith('RotateSecretCommand'));
     expect(started.map((r) => r.action).sort()).toEqual(['lambda:InvokeFunction', 'secretsmanager:RotateSecret']);
     expect(started.find((r) => r.action === 'lambda:InvokeFunction')?.resource).toBe(scenarios.deployment.functionArns.RotateSecret);
     for (const request of started) expect(await evaluator.decide(request)).toBe('Allowed');
@@ -83,5 +94,7 @@ describe('the IAM contract of the synthesized stack', () => {
 /** Grants no recorded call uses, kept on purpose: `<role> <action>` → why. */
 const KEPT: Record<string, string> = {
   'Operator ssm:GetCommandInvocation': "doctor --aws reads it only when a host's findings pass the 2,500 characters ListCommandInvocations keeps (fleet-doctor.ts).",
-  'ScanExpiry ssm:ListCommands': 'polled only while a re-push to a tag target has no invocations yet (pollCommand); the scenarios re-push by instance id.',
+  'ScanRunners sqs:ChangeMessageVisibility': "granted with the SQS event source by aws-cdk-lib (SqsEventSource → queue.grantConsumeMessages); Lambda's poller, not our code, would use it.",
+  'ScanRunners sqs:GetQueueUrl': 'granted with the SQS event source by aws-cdk-lib (grantConsumeMessages); nothing of ours calls it.',
+  'ScanRunners ssm:ListCommands': 'polled only while a re-push to a tag target has no invocations yet (pollCommand); the scenarios re-push by instance id.',
 };

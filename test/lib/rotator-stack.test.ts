@@ -1,5 +1,6 @@
 import { App, ArnFormat, Validations, type CfnResource } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -50,7 +51,7 @@ interface BuildOptions {
   fleet?: LoadedFleet;
   context?: Record<string, unknown>;
   outdir?: string;
-  entries?: { rotateSecret: string; scanExpiry: string };
+  entries?: { rotateSecret: string; scanExpiry: string; scanRunners: string };
   notifyEntry?: string;
   env?: { account: string; region: string };
 }
@@ -332,7 +333,7 @@ describe('RotatorStack', () => {
     });
   });
 
-  it('runs the three functions on Node 22 arm64 with tracing, 256 MB, 10 minutes, their own log group and the environment the handlers read', () => {
+  it('runs the four functions on Node 22 arm64 with tracing, 256 MB, 10 minutes, their own log group and the environment the handlers read', () => {
     const { template, stack, id } = synth();
     const common = {
       ROTATOR_SETTINGS_JSON: fleetSettingsText(parseAwsFleetConfig(FLEET_TEXT, 'fleet')),
@@ -344,12 +345,17 @@ describe('RotatorStack', () => {
       NODE_OPTIONS: '--enable-source-maps',
     };
     const rotationLogGroup = { Ref: stack.getLogicalId(stack.functions.rotateSecret.logGroup.node.defaultChild as CfnResource) };
+    const hostDocument = { HOST_DOCUMENT_NAME: { Ref: stack.getLogicalId(stack.hostDocument.document) } };
+    const scanQueue = { SCAN_QUEUE_URL: { Ref: stack.getLogicalId(stack.scanQueue.queue.node.defaultChild as CfnResource) } };
+    const { ALERT_TOPIC_ARN: _topic, ...withoutTopic } = common;
     const environments = new Map<unknown, Record<string, unknown>>([
-      [stack.functions.rotateSecret, { ...common, HOST_DOCUMENT_NAME: { Ref: stack.getLogicalId(stack.hostDocument.document) } }],
-      [stack.functions.scanExpiry, { ...common, HOST_DOCUMENT_NAME: { Ref: stack.getLogicalId(stack.hostDocument.document) } }],
+      [stack.functions.rotateSecret, { ...common, ...hostDocument }],
+      // The dispatcher raises no alert: it lists and queues.
+      [stack.functions.scanExpiry, { ...withoutTopic, ...hostDocument, ...scanQueue }],
+      [stack.functions.scanRunners, { ...common, ...hostDocument, ...scanQueue }],
       [stack.notify.function, { ...common, ROTATION_LOG_GROUP: rotationLogGroup }],
     ]);
-    for (const fn of [stack.functions.rotateSecret, stack.functions.scanExpiry, stack.notify.function]) {
+    for (const fn of [stack.functions.rotateSecret, stack.functions.scanExpiry, stack.functions.scanRunners, stack.notify.function]) {
       const logGroupId = stack.getLogicalId(fn.logGroup.node.defaultChild as CfnResource);
       template.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: Match.absent(),
@@ -366,8 +372,8 @@ describe('RotatorStack', () => {
       expect(template.toJSON().Resources[id(fn)].Properties.Environment).toEqual({ Variables: environments.get(fn) });
       template.hasResource('AWS::Logs::LogGroup', { Properties: { RetentionInDays: 90 } });
     }
-    template.resourceCountIs('AWS::Lambda::Function', 3);
-    template.resourceCountIs('AWS::Logs::LogGroup', 3);
+    template.resourceCountIs('AWS::Lambda::Function', 4);
+    template.resourceCountIs('AWS::Logs::LogGroup', 4);
   });
 
   it('gives the rotation hook the four rotation actions on the managed secrets only (prefix and runner tag), and reads of the admin tokens', () => {
@@ -388,10 +394,24 @@ describe('RotatorStack', () => {
     expectLedgerOnly(statements, id(stack.ledger.table), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query']);
   });
 
-  it('gives the scanner ListSecrets, its three actions on the managed secrets, the admin tokens and the same host commands', () => {
+  it('gives the scan dispatcher ListSecrets and SendMessage on the scan queue, and no secret, host or table', () => {
     const { resources, stack, id } = synth();
     const statements = roleStatements(resources, id(stack.functions.scanExpiry));
     expect(grantsOf(statements, 'secretsmanager:ListSecrets').flatMap((s) => s.Resource)).toEqual(['*']);
+    expect(grantsOf(statements, 'sqs:SendMessage').flatMap((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [id(stack.scanQueue.queue), 'Arn'] }]);
+    for (const action of ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:RotateSecret', 'ssm:SendCommand', 'dynamodb:PutItem', 'lambda:InvokeFunction']) {
+      expect(grantsOf(statements, action), action).toEqual([]);
+    }
+    const onStar = statements.filter((st) => st.Resource.includes('*'));
+    expect(onStar.flatMap((st) => st.Action).sort()).toEqual(['secretsmanager:ListSecrets', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+  });
+
+  it('gives the scan worker its three actions on the managed secrets, the admin tokens, the same host commands, the table with UpdateItem, and the queue', () => {
+    const { resources, stack, id } = synth();
+    const statements = roleStatements(resources, id(stack.functions.scanRunners));
+    expect(grantsOf(statements, 'secretsmanager:ListSecrets')).toEqual([]);
+    expect(grantsOf(statements, 'sqs:SendMessage').flatMap((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [id(stack.scanQueue.queue), 'Arn'] }]);
+    expect(grantsOf(statements, 'sqs:ReceiveMessage').flatMap((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [id(stack.scanQueue.queue), 'Arn'] }]);
     for (const action of ['secretsmanager:DescribeSecret', 'secretsmanager:RotateSecret']) {
       expect(grantsOf(statements, action), action).toEqual([expect.objectContaining({ Resource: [MANAGED_SECRETS], Condition: MANAGED_TAG_CONDITION })]);
     }
@@ -400,9 +420,9 @@ describe('RotatorStack', () => {
     expect(grantsOf(statements, 'lambda:InvokeFunction').flatMap((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [id(stack.functions.rotateSecret), 'Arn'] }]);
     expect(grantsOf(statements, 'secretsmanager:PutSecretValue')).toEqual([]);
     expect(grantsOf(statements, 'secretsmanager:UpdateSecretVersionStage')).toEqual([]);
-    expectOnlyListActionsOnStar(statements, ['secretsmanager:ListSecrets']);
+    expectOnlyListActionsOnStar(statements, []);
     expectHostCommandsOnly(stack, statements);
-    expectLedgerOnly(statements, id(stack.ledger.table), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query']);
+    expectLedgerOnly(statements, id(stack.ledger.table), ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
   });
 
   it('gives every runner host one read policy, by attribute: GetSecretValue on a managed secret whose host group is the role\'s', () => {
@@ -441,7 +461,7 @@ describe('RotatorStack', () => {
     expect(stack.functions.bundling.define).toBeUndefined();
     const resources = Template.fromStack(stack).toJSON().Resources as Record<string, { Type: string; Properties: { Environment?: { Variables: Record<string, string> } } }>;
     const functions = Object.values(resources).filter((r) => r.Type === 'AWS::Lambda::Function');
-    expect(functions).toHaveLength(3);
+    expect(functions).toHaveLength(4);
     for (const fn of functions) {
       const settings = fn.Properties.Environment?.Variables.ROTATOR_SETTINGS_JSON ?? '';
       expect(parseAwsFleetSettings(settings, 'ROTATOR_SETTINGS_JSON')).toEqual(parseAwsFleetSettings(fleetSettingsText(fleet.config), 'x'));
@@ -473,7 +493,7 @@ describe('RotatorStack', () => {
     const outdir = mkdtempSync(join(tmpdir(), 'rotator-cdk-'));
     const fleet = loadFleetConfig(join(REPO_ROOT, 'fleet.aws.example.json'));
     const entry = 'src/config/lambda-environment.ts';
-    const { app } = build({ fleet, context: {}, outdir, entries: { rotateSecret: entry, scanExpiry: entry }, notifyEntry: entry });
+    const { app } = build({ fleet, context: {}, outdir, entries: { rotateSecret: entry, scanExpiry: entry, scanRunners: entry }, notifyEntry: entry });
     app.synth();
     const bundles = readdirSync(outdir).filter((d) => d.startsWith('asset.') && existsSync(join(outdir, d, 'index.mjs'))).map((d) => join(outdir, d, 'index.mjs'));
     expect(bundles.length).toBeGreaterThan(0);
@@ -606,7 +626,9 @@ describe('Alerts', () => {
   it('puts undeliverable rotation outcomes in an encrypted, TLS-only queue whose depth alarms the topic', () => {
     const { template, stack, id } = synth();
     template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
-    const queuePolicy = Object.values(template.findResources('AWS::SQS::QueuePolicy'))[0]!.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>;
+    const policyOf = (queue: IConstruct) =>
+      Object.values(template.findResources('AWS::SQS::QueuePolicy')).find((p) => JSON.stringify(p.Properties.Queues).includes(id(queue)))!.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>;
+    const queuePolicy = policyOf(stack.rotationOutcomes.deadLetterQueue);
     expect(queuePolicy).toContainEqual(expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));
     expect(queuePolicy).toContainEqual(
       expect.objectContaining({ Effect: 'Allow', Principal: { Service: 'events.amazonaws.com' }, Action: 'sqs:SendMessage', Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [id(stack.rotationOutcomes.rule), 'Arn'] } } } }),
@@ -622,10 +644,35 @@ describe('Alerts', () => {
     });
   });
 
-  it('alarms on Errors and on Throttles of each of the three functions, at 1 in 5 minutes, to the topic and back', () => {
+  it('fans the scan out on an encrypted, TLS-only queue: one message an invocation, scanWorkers at once, failed batches retried three times and dead-lettered with an alarm', () => {
+    const { template, stack, id } = synth();
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: id(stack.functions.scanRunners) },
+      EventSourceArn: { 'Fn::GetAtt': [id(stack.scanQueue.queue), 'Arn'] },
+      BatchSize: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 4 },
+    });
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    const queue = template.toJSON().Resources[id(stack.scanQueue.queue)].Properties;
+    // Six times the worker's 10-minute timeout (Lambda's SQS guide); a day of retention (the next scan queues again).
+    expect(queue).toMatchObject({ SqsManagedSseEnabled: true, VisibilityTimeout: 3600, MessageRetentionPeriod: 86_400, RedrivePolicy: { maxReceiveCount: 3, deadLetterTargetArn: { 'Fn::GetAtt': [id(stack.scanQueue.deadLetterQueue), 'Arn'] } } });
+    for (const q of [stack.scanQueue.queue, stack.scanQueue.deadLetterQueue]) {
+      const policy = Object.values(template.findResources('AWS::SQS::QueuePolicy')).find((p) => JSON.stringify(p.Properties.Queues).includes(id(q)))!;
+      expect(policy.Properties.PolicyDocument.Statement).toContainEqual(expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));
+    }
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id(stack.scanQueue.deadLetterQueue), 'QueueName'] } }],
+      AlarmActions: [{ Ref: id(stack.alerts.topic) }],
+      OKActions: [{ Ref: id(stack.alerts.topic) }],
+    });
+  });
+
+  it('alarms on Errors and on Throttles of each of the four functions, at 1 in 5 minutes, to the topic and back', () => {
     const { template, stack, id } = synth();
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { Namespace: 'AWS/Lambda' } })).map((a) => a.Properties);
-    const functions = [stack.functions.rotateSecret, stack.functions.scanExpiry, stack.notify.function];
+    const functions = [stack.functions.rotateSecret, stack.functions.scanExpiry, stack.functions.scanRunners, stack.notify.function];
     expect(alarms.map((a) => `${JSON.stringify(a.Dimensions)} ${a.MetricName}`).sort()).toEqual(
       functions.flatMap((fn) => ['Errors', 'Throttles'].map((metric) => `${JSON.stringify([{ Name: 'FunctionName', Value: { Ref: id(fn) } }])} ${metric}`)).sort(),
     );
@@ -642,8 +689,8 @@ describe('Alerts', () => {
       });
       expect(String(alarm.AlarmDescription)).toMatch(/at least once in 5 minutes/);
     }
-    // The six function alarms, the dead-letter queue's and the scan failures' (below).
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    // The eight function alarms, the two dead-letter queues' and the scan failures' (below).
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 11);
   });
 
   it('alarms the topic when a scan could not scan a runner (ScanFailures), and again when scans are whole', () => {
@@ -679,9 +726,9 @@ describe('Alerts', () => {
     });
   });
 
-  it('grants sns:Publish on the topic, and the key through SNS only, to the three functions and no other role', () => {
+  it('grants sns:Publish on the topic, and the key through SNS only, to the hook, the scan worker and the notifier, and no other role', () => {
     const { resources, stack, id } = synth(fleetWithAlerts({ chatbot: { slackWorkspaceId: 'T0123ABCD', slackChannelId: 'C0123ABCD' } }));
-    const functions = [stack.functions.rotateSecret, stack.functions.scanExpiry, stack.notify.function];
+    const functions = [stack.functions.rotateSecret, stack.functions.scanRunners, stack.notify.function];
     const statements = allStatements(resources);
     const publishers = statements.filter(({ statement }) => statement.Effect === 'Allow' && statement.Action.some((a) => a.startsWith('sns:')));
     expect(publishers.flatMap((p) => p.roles).sort()).toEqual(functions.map((fn) => roleIdOf(stack, fn)).sort());
@@ -741,7 +788,7 @@ describe('Alerts', () => {
       LoggingLevel: 'ERROR',
       UserRoleRequired: false,
     });
-    const alarmArns = [...stack.functionAlarms.alarms, stack.rotationOutcomes.undeliveredAlarm, stack.dashboard.scanFailuresAlarm].map((a) => JSON.stringify(stack.resolve(a.alarmArn))).sort();
+    const alarmArns = [...stack.functionAlarms.alarms, stack.rotationOutcomes.undeliveredAlarm, stack.dashboard.scanFailuresAlarm, stack.scanQueue.deadLetterAlarm].map((a) => JSON.stringify(stack.resolve(a.alarmArn))).sort();
     const chatbotStatements = allStatements(resources).filter(({ roles }) => roles.includes(id(chatbot.role)));
     const guardrail = (resources[id(chatbot.guardrail)]!.Properties.PolicyDocument as { Statement: Array<{ Action: unknown; Resource: unknown[] }> }).Statement;
     for (const statements of [chatbotStatements.map((c) => c.statement), guardrail]) {
@@ -918,14 +965,16 @@ describe('cdk-nag AwsSolutions checks', () => {
         `GitLabRunnerRotator/Functions/RotateSecretRole ${instances}`,
         'GitLabRunnerRotator/Functions/ScanExpiry AwsSolutions-L1',
         'GitLabRunnerRotator/Functions/ScanExpiryRole AwsSolutions-IAM5[Resource::*]',
-        `GitLabRunnerRotator/Functions/ScanExpiryRole ${instances}`,
+        'GitLabRunnerRotator/Functions/ScanRunners AwsSolutions-L1',
+        'GitLabRunnerRotator/Functions/ScanRunnersRole AwsSolutions-IAM5[Resource::*]',
+        `GitLabRunnerRotator/Functions/ScanRunnersRole ${instances}`,
         'GitLabRunnerRotator/Notify/Function AwsSolutions-L1',
         'GitLabRunnerRotator/Notify/FunctionRole AwsSolutions-IAM5[Resource::*]',
         'GitLabRunnerRotator/OperatorPolicy AwsSolutions-IAM5[Resource::*]',
         `GitLabRunnerRotator/OperatorPolicy ${instances}`,
         'GitLabRunnerRotator/RotationOutcomes/DeadLetterQueue AwsSolutions-SQS3',
         `GitLabRunnerRotator/Functions/RotateSecretRole ${secrets}`,
-        `GitLabRunnerRotator/Functions/ScanExpiryRole ${secrets}`,
+        `GitLabRunnerRotator/Functions/ScanRunnersRole ${secrets}`,
         `GitLabRunnerRotator/OperatorPolicy ${secrets}`,
         `GitLabRunnerRotator/HostReadPolicy ${secrets}`,
       ].sort(),

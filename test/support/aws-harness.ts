@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import type { Context } from 'aws-lambda';
+import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { PublishCommand, SNSClient, type PublishCommandInput } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { vi } from 'vitest';
@@ -21,11 +21,14 @@ import type { Clock } from '../../src/core/ports.ts';
 import { serializeSecretValue } from '../../src/core/secret-value.ts';
 import { createAwsEngine, type AwsClients, type AwsEngine } from '../../src/engines/aws-engine.ts';
 import type { Telemetry } from '../../src/engines/rotation-log.ts';
+import { createHandler as createDispatchHandler, type ScanDispatched } from '../../functions/scan-expiry.ts';
+import { createHandler as createWorkerHandler } from '../../functions/scan-runners.ts';
 import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
 import { RunnerDaemons } from '../../src/simulator/runner-daemons.ts';
 import { createSimulatedFleet, isManagedTable, type SimulatedFleet } from '../../src/simulator/simulated-fleet.ts';
 import { FakeDynamoTable } from './fake-dynamodb.ts';
 import { FakeSecretsManager } from './fake-secrets-manager.ts';
+import { FakeSqsQueue } from './fake-sqs.ts';
 import { FakeSsm, type FakeInstance } from './fake-ssm.ts';
 import { withLegacyToken } from './rotation-harness.ts';
 import { deploymentOf, type Deployment, type PrincipalName } from './iam/deployment.ts';
@@ -59,8 +62,18 @@ export interface AwsHarness {
   table: FakeDynamoTable;
   /** The rotation hook's engine (functions/rotate-secret.ts): its AWS calls are the RotateSecret role's. */
   engine: AwsEngine;
-  /** The scanner's engine (functions/scan-expiry.ts), over the same fakes: its calls are the ScanExpiry role's. */
+  /** The scan dispatcher's engine (functions/scan-expiry.ts), over the same fakes: its calls are the ScanExpiry role's. */
   scanEngine: AwsEngine;
+  /** The scan worker's engine (functions/scan-runners.ts, shared GitLab budget): its calls are the ScanRunners role's. */
+  workerEngine: AwsEngine;
+  /** The scan's SQS queue (the deployed one's URL). */
+  queue: FakeSqsQueue;
+  /**
+   * One whole scan as AWS runs it: the dispatcher Lambda queues the runners, then the queue's event source
+   * hands each message to a worker invocation until none is left (a delayed hand-on is waited for on the
+   * harness clock). Resolves with the dispatch and every worker reply.
+   */
+  scan(): Promise<{ dispatched: ScanDispatched; replies: SQSBatchResponse[] }>;
   /** The stack deployed for this harness's fleet file: the names the engines use, and the roles' policies. */
   deployment: Deployment;
   /**
@@ -169,6 +182,7 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     ledgerTableName: deployment.ledgerTableName,
     hostDocumentName: deployment.hostDocumentName,
     alertTopicArn: deployment.alertTopicArn,
+    scanQueueUrl: deployment.scanQueue.url,
     readmeUrl: undefined,
     logUrl: 'https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/rotate-secret',
   };
@@ -193,15 +207,18 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     published.push(parseAlertMessage(String((JSON.parse(input.Message ?? '{}') as { default?: string }).default)));
     return { $metadata: {}, MessageId: randomUUID() };
   });
+  const queue = new FakeSqsQueue(() => clock.now().getTime(), { url: deployment.scanQueue.url });
   const recorder = new CallRecorder();
   const clientsAs = (principal: PrincipalName): AwsClients => ({
     secretsManager: recorder.as(principal, 'secretsmanager', secretsManager.client),
     ssm: recorder.as(principal, 'ssm', ssm.client),
     sns: recorder.as(principal, 'sns', sns),
     dynamodb: recorder.as(principal, 'dynamodb', table.client),
+    sqs: recorder.as(principal, 'sqs', queue.client),
   });
   const engine = createAwsEngine(env, clientsAs('RotateSecret'), clock);
   const scanEngine = createAwsEngine(env, clientsAs('ScanExpiry'), clock);
+  const workerEngine = createAwsEngine(env, clientsAs('ScanRunners'), clock, { sharedGitLabBudget: true });
   const iamRequests = async (): Promise<IamRequest[]> => {
     await ssm.settle();
     const hostReads = (await ssm.hostSecretReads()).map((read) => ({
@@ -210,7 +227,8 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
       command: 'GetSecretValueCommand',
       input: read.versionId ? { SecretId: read.secretId, VersionId: read.versionId } : { SecretId: read.secretId, VersionStage: read.versionStage },
     }));
-    return [...recorder.calls, ...hostReads].flatMap((call) => iamRequestsOf(call, deployment, instances));
+    // The tags a request is judged with are the secret's own, as AWS reads them: a secret a test adds has its own.
+    return [...recorder.calls, ...hostReads].flatMap((call) => iamRequestsOf(call, deployment, instances, (arn) => secretsManager.tagsOf(arn) ?? deployment.secretTags.get(arn)));
   };
   ssm.addDocument(deployment.convergeDocumentName, buildHostConvergeDocument());
   const applyAssociations = async () => {
@@ -246,6 +264,26 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     getRemainingTimeInMillis: () => 300_000,
   } as unknown as Context;
 
+  const dispatch = createDispatchHandler(() => scanEngine, telemetry);
+  const work = createWorkerHandler(() => workerEngine, telemetry);
+  const scan = async () => {
+    const dispatched = await dispatch({ 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} }, { ...context, functionName: 'scan-expiry', awsRequestId: randomUUID() });
+    const replies: SQSBatchResponse[] = [];
+    // Bounded: a scan that keeps handing on runners forever fails the test instead of hanging it.
+    for (let invocations = 0; invocations < 1_000; invocations += 1) {
+      const delivered = await queue.deliver(async (event) => {
+        const reply = await work(event, { ...context, functionName: 'scan-runners', awsRequestId: randomUUID() });
+        replies.push(reply);
+        return reply;
+      });
+      if (delivered) continue;
+      const next = queue.nextVisibleAtMs();
+      if (next === undefined) return { dispatched, replies };
+      await clock.sleep(Math.max(1, next - clock.now().getTime()));
+    }
+    throw new Error('aws-harness: the scan did not drain its queue in 1,000 worker invocations');
+  };
+
   return {
     simulator,
     fleet,
@@ -255,6 +293,9 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     table,
     engine,
     scanEngine,
+    workerEngine,
+    queue,
+    scan,
     fleetText: fleetJson,
     runner,
     ledger: new DynamoDbLedger(table.client, deployment.ledgerTableName),
@@ -290,6 +331,7 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
       secretsManager.restore();
       ssm.mock.restore();
       table.mock.restore();
+      queue.mock.restore();
       snsMock.restore();
       await simulator.stop();
       await rm(dir, { recursive: true, force: true });

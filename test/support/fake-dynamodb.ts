@@ -1,17 +1,28 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import type { DeleteCommandInput, GetCommandInput, PutCommandInput, QueryCommandInput, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type {
+  DeleteCommandInput,
+  GetCommandInput,
+  PutCommandInput,
+  QueryCommandInput,
+  TransactWriteCommandInput,
+  UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+import { deleteItem, putItem, transactWriteItems, updateItem, type TransactItem, type WriteOutcome } from './dynamodb-expressions.ts';
 
 type Item = Record<string, unknown>;
 const $metadata = {};
 
 /**
- * One DynamoDB table (pk, sk) behind the Document client, for the commands the ledger sends. Condition
- * expressions are evaluated for the one form it uses: `#a = :a AND (attribute_not_exists(#b) OR #b = :b)`,
- * and plain `#a = :a`. Query takes the key conditions `#pk = :pk` and `#pk = :pk AND begins_with(#sk, :p)`
- * (names or plain attribute names), and answers every match in sort-key order in one page.
+ * One DynamoDB table (pk, sk) behind the Document client. Put, Update and Delete evaluate their
+ * condition and update expressions as DynamoDB does (./dynamodb-expressions.ts: a failed condition throws
+ * ConditionalCheckFailedException, a malformed or unsupported request a ValidationException) and answer
+ * `Attributes` per ReturnValues; TransactWriteItems takes Put, Update, Delete and ConditionCheck, all or
+ * nothing (TransactionCanceledException). Query takes the key conditions `#pk = :pk` and
+ * `#pk = :pk AND begins_with(#sk, :p)` (names or plain attribute names), and answers every match in
+ * sort-key order in one page. Every command answers a promise, as the SDK's `send` does, so a failure
+ * is a rejection (`send(…).catch(…)` works) rather than a synchronous throw.
  */
 export class FakeDynamoTable {
   readonly client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }));
@@ -19,20 +30,26 @@ export class FakeDynamoTable {
   readonly items = new Map<string, Item>();
 
   constructor() {
-    this.mock.on(GetCommand).callsFake((input: GetCommandInput) => ({ $metadata, Item: structuredClone(this.items.get(keyOf(input.Key))) }));
-    this.mock.on(PutCommand).callsFake((input: PutCommandInput) => this.put(input));
-    this.mock.on(DeleteCommand).callsFake((input: DeleteCommandInput) => {
-      this.items.delete(keyOf(input.Key));
+    this.mock.on(GetCommand).callsFake(async (input: GetCommandInput) => ({ $metadata, Item: structuredClone(this.items.get(keyOf(input.Key))) }));
+    this.mock.on(PutCommand).callsFake(async (input: PutCommandInput) => this.write(input.Item, putItem(input, this.items.get(keyOf(input.Item)))));
+    this.mock.on(UpdateCommand).callsFake(async (input: UpdateCommandInput) => this.write(input.Key, updateItem(input, this.items.get(keyOf(input.Key)))));
+    this.mock.on(DeleteCommand).callsFake(async (input: DeleteCommandInput) => this.write(input.Key, deleteItem(input, this.items.get(keyOf(input.Key)))));
+    this.mock.on(QueryCommand).callsFake(async (input: QueryCommandInput) => ({ $metadata, Items: this.query(input) }));
+    this.mock.on(TransactWriteCommand).callsFake(async (input: TransactWriteCommandInput) => {
+      const writes = transactWriteItems(input.TransactItems as TransactItem[] | undefined, (key) => this.items.get(keyOf(key)));
+      for (const { key, item } of writes) this.store(key, item);
       return { $metadata };
     });
-    this.mock.on(QueryCommand).callsFake((input: QueryCommandInput) => ({ $metadata, Items: this.query(input) }));
-    this.mock.on(TransactWriteCommand).callsFake((input: TransactWriteCommandInput) => {
-      for (const op of input.TransactItems ?? []) {
-        if (op.Put) this.put(op.Put as PutCommandInput);
-        if (op.Delete) this.items.delete(keyOf(op.Delete.Key));
-      }
-      return { $metadata };
-    });
+  }
+
+  private write(key: Item | undefined, outcome: WriteOutcome) {
+    this.store(key, outcome.item);
+    return outcome.attributes === undefined ? { $metadata } : { $metadata, Attributes: outcome.attributes };
+  }
+
+  private store(key: Item | undefined, item: Item | undefined): void {
+    if (item === undefined) this.items.delete(keyOf(key));
+    else this.items.set(keyOf(key), item);
   }
 
   private query(input: QueryCommandInput): Item[] {
@@ -48,33 +65,8 @@ export class FakeDynamoTable {
       .sort((a, b) => (String(a.sk) < String(b.sk) ? -1 : String(a.sk) > String(b.sk) ? 1 : 0))
       .map((item) => structuredClone(item));
   }
-
-  private put(input: PutCommandInput) {
-    const item = input.Item as Item;
-    if (input.ConditionExpression && !conditionHolds(input, this.items.get(keyOf(item)))) {
-      throw new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata });
-    }
-    this.items.set(keyOf(item), structuredClone(item));
-    return { $metadata };
-  }
 }
 
 function keyOf(key: Record<string, unknown> | undefined): string {
   return `${String(key?.pk)}|${String(key?.sk)}`;
-}
-
-function conditionHolds(input: PutCommandInput, existing: Item | undefined): boolean {
-  const names = input.ExpressionAttributeNames ?? {};
-  const values = input.ExpressionAttributeValues ?? {};
-  const value = (placeholder: string) => existing?.[names[placeholder] ?? placeholder];
-  return (input.ConditionExpression ?? '').split(/\s+AND\s+/).every((clause) => {
-    const alternatives = clause.replace(/^\(|\)$/g, '').split(/\s+OR\s+/);
-    return alternatives.some((alt) => {
-      const notExists = /^attribute_not_exists\((#\w+)\)$/.exec(alt.trim());
-      if (notExists?.[1]) return value(notExists[1]) === undefined;
-      const equals = /^(#\w+)\s*=\s*(:\w+)$/.exec(alt.trim());
-      if (equals?.[1] && equals[2]) return existing !== undefined && value(equals[1]) === values[equals[2]];
-      throw new Error(`fake DynamoDB cannot evaluate condition clause "${alt}"`);
-    });
-  });
 }

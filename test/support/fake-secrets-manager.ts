@@ -120,6 +120,12 @@ export class FakeSecretsManager {
     return arn;
   }
 
+  /** A secret's tags now (by ARN or name), as IAM sees them in `aws:ResourceTag/<key>`; undefined for no such secret. */
+  tagsOf(secretId: string): Record<string, string> | undefined {
+    const secret = this.secrets.get(secretId) ?? [...this.secrets.values()].find((s) => s.arn === secretId);
+    return secret && { ...secret.tags };
+  }
+
   /** TagResource / UntagResource, as an operator editing a secret's tags by hand: `undefined` removes the key. */
   setTags(secretId: string, tags: Record<string, string | undefined>): void {
     const secret = this.secret(secretId);

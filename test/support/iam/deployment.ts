@@ -33,7 +33,7 @@ export interface NamedPolicy {
 }
 
 /** Who makes a call: a role the stack defines or documents, or an AWS service principal. */
-export type PrincipalName = 'RotateSecret' | 'ScanExpiry' | 'Notify' | 'Operator' | `Host:${string}` | `${string}.amazonaws.com`;
+export type PrincipalName = 'RotateSecret' | 'ScanExpiry' | 'ScanRunners' | 'Notify' | 'Operator' | `Host:${string}` | `${string}.amazonaws.com`;
 
 export interface DeployedPrincipal {
   arn: string;
@@ -45,7 +45,7 @@ export interface DeployedPrincipal {
 /**
  * The stack as IAM would see it once deployed: each role's identity policies and each resource's policy,
  * with every intrinsic resolved (cfn-resolver.ts), and the names the functions are configured with.
- * - `RotateSecret`, `ScanExpiry`, `Notify`: the functions' roles, with every policy the template attaches.
+ * - `RotateSecret`, `ScanExpiry`, `ScanRunners`, `Notify`: the functions' roles, with every policy the template attaches.
  * - `Host:<runner>`: an instance role with the HostReadPolicyArn output attached and tagged with the runner's
  *   host group (`gitlab-runner-rotator:host-group`), as README says to do.
  * - `Operator`: a role with the OperatorPolicyArn output attached.
@@ -68,9 +68,11 @@ export interface Deployment {
   alertTopicArn: string;
   alertKeyArn: string;
   /** The function ARN by role name. */
-  functionArns: Record<'RotateSecret' | 'ScanExpiry' | 'Notify', string>;
+  functionArns: Record<'RotateSecret' | 'ScanExpiry' | 'ScanRunners' | 'Notify', string>;
   /** The log group ARN (`…:log-group:<name>:*`) by function. */
-  logGroupArns: Record<'RotateSecret' | 'ScanExpiry' | 'Notify', string>;
+  logGroupArns: Record<'RotateSecret' | 'ScanExpiry' | 'ScanRunners' | 'Notify', string>;
+  /** The scan's queue: its URL (what the functions are configured with) and ARN. */
+  scanQueue: { url: string; arn: string };
   /** The rotation function of each managed secret (its RotationSchedule), by secret ARN. */
   rotationFunctionOf: Map<string, string>;
   /** The tags of each secret the stack creates, by ARN (`aws:ResourceTag/<key>` of requests on it). */
@@ -133,7 +135,7 @@ function synthesize(fleetText: string): Deployment {
     return [...inline, ...embedded, ...managed];
   };
 
-  const functions = { RotateSecret: stack.functions.rotateSecret, ScanExpiry: stack.functions.scanExpiry, Notify: stack.notify.function } as const;
+  const functions = { RotateSecret: stack.functions.rotateSecret, ScanExpiry: stack.functions.scanExpiry, ScanRunners: stack.functions.scanRunners, Notify: stack.notify.function } as const;
   const principals = new Map<PrincipalName, DeployedPrincipal>();
   const functionArns = {} as Deployment['functionArns'];
   const logGroupArns = {} as Deployment['logGroupArns'];
@@ -196,6 +198,7 @@ function synthesize(fleetText: string): Deployment {
     principals,
     resourcePolicies,
     ledgerTableName: resolver.ref(logicalId(stack.ledger.table)),
+    scanQueue: { url: resolver.ref(logicalId(stack.scanQueue.queue)), arn: resolver.getAtt(logicalId(stack.scanQueue.queue), 'Arn') },
     hostDocumentName: resolver.ref(logicalId(stack.hostDocument.document)),
     convergeDocumentName: resolver.ref(logicalId(stack.convergeDocument.document)),
     associations: nestedOfType('AWS::SSM::Association').map(({ resource: r, resolver: nr }) => ({

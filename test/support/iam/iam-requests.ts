@@ -35,13 +35,19 @@ export interface TargetInstance {
  *   "Using IAM with DynamoDB transactions").
  * A call this table does not know throws: a new call must be described before it is judged.
  */
-export function iamRequestsOf(call: RecordedCall, deployment: Deployment, instances: readonly TargetInstance[]): IamRequest[] {
+export function iamRequestsOf(
+  call: RecordedCall,
+  deployment: Deployment,
+  instances: readonly TargetInstance[],
+  /** A secret's tags at the time of the request (default: as the stack created it). */
+  secretTags: (arn: string) => Record<string, string> | undefined = (arn) => deployment.secretTags.get(arn),
+): IamRequest[] {
   const { region, account } = deployment.site;
   const because = `${call.principal} ${call.command}`;
   const input = call.input;
   // A request on a secret the stack created carries that secret's tags (aws:ResourceTag/<key>).
   const resourceTags = (resource: string) =>
-    Object.fromEntries(Object.entries(deployment.secretTags.get(resource) ?? {}).map(([key, value]) => [`aws:ResourceTag/${key}`, value]));
+    Object.fromEntries(Object.entries(secretTags(resource) ?? {}).map(([key, value]) => [`aws:ResourceTag/${key}`, value]));
   const request = (action: string, resource: string, context: IamRequest['context'] = {}): IamRequest => ({
     principal: call.principal,
     action,
@@ -108,9 +114,21 @@ export function iamRequestsOf(call: RecordedCall, deployment: Deployment, instan
       const actions: Record<string, string> = { Put: 'dynamodb:PutItem', Update: 'dynamodb:UpdateItem', Delete: 'dynamodb:DeleteItem', ConditionCheck: 'dynamodb:ConditionCheckItem' };
       return items.flatMap((item) => Object.entries(item).map(([kind, op]) => request(actions[kind] ?? `dynamodb:${kind}`, table(op.TableName))));
     }
+    // SQS API reference, SendMessageBatch: "the permission for this action is sqs:SendMessage"; over TLS
+    // (the queue policy denies aws:SecureTransport false). SQS-managed encryption needs no kms: permission.
+    case 'sqs:SendMessageCommand':
+    case 'sqs:SendMessageBatchCommand':
+      return [request('sqs:SendMessage', queueArnOf(String(input.QueueUrl)), { 'aws:SecureTransport': 'true' })];
     default:
       throw new Error(`${because}: no IAM description of ${call.service}:${call.command}; add it to iam-requests.ts from the API reference`);
   }
+}
+
+/** `https://sqs.<region>.amazonaws.com/<account>/<name>` → `arn:aws:sqs:<region>:<account>:<name>`. */
+function queueArnOf(url: string): string {
+  const match = /^https:\/\/sqs\.([a-z0-9-]+)\.amazonaws\.com\/(\d{12})\/([A-Za-z0-9_-]+)$/.exec(url);
+  if (!match) throw new Error(`iam-requests: ${url} is not an SQS queue URL`);
+  return `arn:aws:sqs:${match[1]}:${match[2]}:${match[3]}`;
 }
 
 /**

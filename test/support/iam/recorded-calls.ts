@@ -6,7 +6,7 @@ export interface RecordedCall {
   /** The SDK command's class name, e.g. `SendCommandCommand`, or lib-dynamodb's `PutCommand`. */
   command: string;
   /** `dynamodb` for lib-dynamodb commands, whose names do not say it. */
-  service: 'secretsmanager' | 'ssm' | 'sns' | 'dynamodb';
+  service: 'secretsmanager' | 'ssm' | 'sns' | 'dynamodb' | 'sqs';
   input: Record<string, unknown>;
 }
 

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createHandler as createNotifyHandler } from '../../../functions/notify.ts';
 import { createHandler as createRotationHandler } from '../../../functions/rotate-secret.ts';
-import { createHandler as createScanHandler } from '../../../functions/scan-expiry.ts';
+import { createHandler as createScanWorker } from '../../../functions/scan-runners.ts';
 import { buildDoctorDocument } from '../../../src/adapters/doctor-document.ts';
 import { GitLabAdapter } from '../../../src/adapters/gitlab.ts';
 import { adoptAws, createAwsCli, migrateThroughStack, rotateAws } from '../../../src/cli/aws-commands.ts';
@@ -16,8 +16,6 @@ import { startWebhookServer } from '../webhook-server.ts';
 import type { Deployment } from './deployment.ts';
 import type { IamRequest } from './iam-requests.ts';
 
-const scheduleEvent = { 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} };
-
 export interface RecordedScenarios {
   deployment: Deployment;
   /** Every IAM request of every call the scenarios made, by every principal. */
@@ -29,7 +27,8 @@ export interface RecordedScenarios {
 /**
  * Runs what each role of the stack does in AWS, over the AWS harness (GitLab simulator, fake Secrets Manager,
  * SSM with real host scripts, DynamoDB, SNS), and returns the IAM requests of every call:
- * - the scanner: a due runner rotated through RotateSecret, a host that missed it re-pushed, alerts;
+ * - the scan: the dispatcher queues the runners, a worker rotates a due one through RotateSecret, re-pushes
+ *   to a host that missed it, alerts, claims the runner and shares the GitLab budget (an admin token read);
  * - the rotation hook: the four steps with every host, an undeliverable host alerted, a recovery by id with
  *   the admin token, a replacement (migrate: create, add, retire);
  * - the notifier: a RotationFailed event raised as an alert, and the alert posted to Slack (webhook secret);
@@ -60,9 +59,15 @@ export async function recordScenarios(): Promise<RecordedScenarios> {
 /** A due runner whose rotation is stuck: the scanner raises rotation-stuck and near-expiry itself. */
 async function scanAlerts(h: AwsHarness): Promise<string[]> {
   await h.store.startRotation(h.secretArn);
-  await createScanHandler(() => h.scanEngine, h.telemetry)(scheduleEvent, h.context);
+  await h.scan();
   if (h.published.length === 0) throw new Error('scenarios: the scanner raised no alert for a stuck rotation');
-  return ['scan alerts on a stuck rotation'];
+  // A worker with less than a minute to go hands its batch on to a later invocation (SendMessage).
+  const worker = createScanWorker(() => h.workerEngine, h.telemetry);
+  const body = JSON.stringify({ scanId: 'hand-on', secretIds: [h.secretArn] });
+  const record = { messageId: 'hand-on', receiptHandle: 'r', body, attributes: {}, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: h.deployment.scanQueue.arn, awsRegion: 'eu-west-1' };
+  await worker({ Records: [record as never] }, { ...h.context, getRemainingTimeInMillis: () => 60_000 });
+  if (h.queue.messages.length === 0) throw new Error('scenarios: the worker handed nothing on');
+  return ['scan alerts on a stuck rotation', 'a scan worker hands a batch on'];
 }
 
 function wireRotationHook(h: AwsHarness): void {
@@ -72,13 +77,14 @@ function wireRotationHook(h: AwsHarness): void {
 
 async function rotateAndRepair(h: AwsHarness): Promise<string[]> {
   wireRotationHook(h);
-  const scan = createScanHandler(() => h.scanEngine, h.telemetry);
   const offline = h.instances[2]?.instanceId ?? '';
   h.ssm.offline.add(offline);
-  await scan(scheduleEvent, h.context);
+  await h.scan();
   await Promise.all(h.secretsManager.rotations.splice(0));
   h.ssm.offline.delete(offline);
-  await scan(scheduleEvent, h.context);
+  // The next scheduled scan (a scan within half the interval leaves the runner to the last one).
+  await h.clock.sleep(6 * 3_600_000);
+  await h.scan();
   // GitLab rejects the stored token: the hook resets by id with the admin token from its secret.
   h.simulator.expireToken(h.fleet.runners[0]?.id ?? 0);
   await rotateAws(createAwsCli(h.fleetText, 'fleet.aws.json', h.clientsAs('Operator').secretsManager), RUNNER, recordingOutput());

@@ -5,10 +5,13 @@ import type { IamRequest } from './iam-requests.ts';
  * What the Lambda service does with each function's role whatever the code does: write the function's
  * log stream (logs:CreateLogStream, logs:PutLogEvents on `<log group>:log-stream:<stream>`) and, with
  * active tracing, send trace segments (xray:PutTraceSegments, xray:PutTelemetryRecords, no resource).
- * Lambda Developer Guide: "Lambda execution role" and "Using AWS Lambda with AWS X-Ray".
+ * Lambda Developer Guide: "Lambda execution role" and "Using AWS Lambda with AWS X-Ray". And for the scan
+ * worker, its SQS event source polls with the function's role: "sqs:ReceiveMessage, sqs:DeleteMessage,
+ * sqs:GetQueueAttributes" on the queue (Lambda Developer Guide, "Using Lambda with Amazon SQS", execution
+ * role permissions).
  */
 export function platformRequests(deployment: Deployment): IamRequest[] {
-  return (['RotateSecret', 'ScanExpiry', 'Notify'] as const).flatMap((fn) => {
+  return (['RotateSecret', 'ScanExpiry', 'ScanRunners', 'Notify'] as const).flatMap((fn) => {
     const stream = `${deployment.logGroupArns[fn].replace(/:\*$/, '')}:log-stream:2026/12/04/[$LATEST]0123456789abcdef0123456789abcdef`;
     const because = `Lambda runs ${fn}`;
     return [
@@ -16,6 +19,15 @@ export function platformRequests(deployment: Deployment): IamRequest[] {
       { principal: fn, action: 'logs:PutLogEvents', resource: stream, context: {}, because },
       { principal: fn, action: 'xray:PutTraceSegments', resource: '*', context: {}, because },
       { principal: fn, action: 'xray:PutTelemetryRecords', resource: '*', context: {}, because },
+      ...(fn === 'ScanRunners'
+        ? ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'].map((action) => ({
+            principal: fn,
+            action,
+            resource: deployment.scanQueue.arn,
+            context: { 'aws:SecureTransport': 'true' },
+            because: 'the SQS event source polls the scan queue',
+          }))
+        : []),
     ];
   });
 }
