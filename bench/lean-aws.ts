@@ -109,7 +109,8 @@ export class LeanSecretsManager {
 
   private describe(id: unknown) {
     const s = this.secret(id);
-    return { $metadata, ARN: s.arn, Name: s.name, RotationEnabled: true, VersionIdsToStages: this.stages(s) };
+    // As DescribeSecret answers: the tags come with it (the scan worker reads each runner's record this way).
+    return { $metadata, ARN: s.arn, Name: s.name, RotationEnabled: true, Tags: Object.entries(s.tags).map(([Key, Value]) => ({ Key, Value })), VersionIdsToStages: this.stages(s) };
   }
 
   private get(input: Record<string, unknown>) {

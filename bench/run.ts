@@ -47,18 +47,18 @@ try {
 }
 
 /**
- * A scan through the fan-out (4 workers) under GitLab's limit, in a simulator process of its own (headers
+ * A scan through the fan-out (8 workers: together they could send more than GitLab allows) under GitLab's limit, in a simulator process of its own (headers
  * are a constructor option); `budget`: the fleet file's gitlabRequestsPerMinute, else learned from a 429.
  */
 async function rateLimitedScan(rateLimitHeadersOnEveryReply: boolean, budget?: number) {
   const which = rateLimitHeadersOnEveryReply ? 'RateLimit headers on every reply (instance flag)' : "RateLimit headers only with the 429 (GitLab's default)";
-  log(`scan of ${sizes.rateLimited} runners by 4 workers under ${RATE_LIMIT} requests/min, ${which}, ${budget === undefined ? 'no budget set' : `budget ${budget}/min`}; clock ×${SPEED}, window ends ${sizes.windowEndsInMs / 1000} s after the start …`);
+  log(`scan of ${sizes.rateLimited} runners by 8 workers under ${RATE_LIMIT} requests/min, ${which}, ${budget === undefined ? 'no budget set' : `budget ${budget}/min`}; clock ×${SPEED}, window ends ${sizes.windowEndsInMs / 1000} s after the start …`);
   const limitedSim = await startSimulatorProcess({ latencyMs: LATENCY_MS / SPEED, tokenLifetimeSeconds: 30 * 86_400, rateLimitHeadersOnEveryReply });
   try {
     const m = await runScan(limitedSim, {
       runners: sizes.rateLimited,
       concurrency: DEFAULT_SCAN_CONCURRENCY,
-      workers: 4,
+      workers: 8,
       ...(budget === undefined ? {} : { budget }),
       rateLimit: { requestsPerMinute: RATE_LIMIT, windowEndsInMs: sizes.windowEndsInMs, speed: SPEED },
     });

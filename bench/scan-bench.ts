@@ -165,7 +165,8 @@ export async function runScan(sim: SimulatorProcess, spec: ScanCase): Promise<Sc
           if (delivered) continue;
           const next = queue.nextVisibleAtMs();
           if (next === undefined) return;
-          await clock.sleep(Math.max(50, next - clock.now().getTime()));
+          // Nothing visible: another container's message in flight, or a delayed hand-on. Poll, as the event source does.
+          await clock.sleep(Math.min(1_000, Math.max(50, next - clock.now().getTime())));
         }
       }),
     );
@@ -187,7 +188,8 @@ export async function runScan(sim: SimulatorProcess, spec: ScanCase): Promise<Sc
   let logBytes = 0;
   const outcome = { scanned: 0, rotationsStarted: 0, failedRateLimited: 0, failedOther: 0, skipped: 0, handOns: 0 };
   const originalWrite = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array) => {
+  const originalErrorWrite = process.stderr.write.bind(process.stderr);
+  const capture = ((chunk: string | Uint8Array) => {
     const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
     logBytes += Buffer.byteLength(text);
     logLines += text.split('\n').length - 1;
@@ -205,6 +207,9 @@ export async function runScan(sim: SimulatorProcess, spec: ScanCase): Promise<Sc
     }
     return true;
   }) as typeof process.stdout.write;
+  // Powertools writes INFO to stdout and WARN/ERROR to stderr (console.warn/error in Lambda).
+  process.stdout.write = capture;
+  process.stderr.write = capture;
 
   const rssBefore = process.memoryUsage().rss;
   let peakRss = rssBefore;
@@ -222,6 +227,7 @@ export async function runScan(sim: SimulatorProcess, spec: ScanCase): Promise<Sc
   } finally {
     clearInterval(sampler);
     process.stdout.write = originalWrite;
+    process.stderr.write = originalErrorWrite;
   }
   const wallMs = performance.now() - start;
   const simulatedMs = clock.now().getTime() - simulatedStart;

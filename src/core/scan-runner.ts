@@ -54,7 +54,8 @@ export interface RunnerScanResult {
  * Problems become warnings on the result: one runner never stops the scan of the others.
  *
  * `listed`: the secret's versions as the scanner's listing (ListSecrets) showed them, saving one
- * DescribeSecret per runner (Secrets Manager allows 40 a second: 10,000 runners would take 4 minutes).
+ * DescribeSecret per runner where the caller already holds them (the AWS scan worker's own DescribeSecret
+ * of the runner, the local engine's listing).
  * A listing can lag a few minutes behind; the value itself is always read fresh, and a lagging version
  * id only makes this scan skip a re-push (the next one does it), never rotate or push by mistake.
  */

@@ -52,10 +52,10 @@ export interface BatchScanOutcome {
 }
 
 /**
- * A runner is started only while this much of the invocation is left: reading it, one GitLab call and a
+ * A runner is started only while this much of the invocation is left (15 s): reading it, one GitLab call and a
  * RotateSecret fit easily; a re-push that outlives the deadline is reported as missed and repaired later.
  */
-const RUNNER_RESERVE_MS = 60_000;
+const RUNNER_RESERVE_MS = 15_000;
 
 /**
  * Scans one batch: per secret, claim it for this scan (DynamoDbScanClaims), read its runner from its tags

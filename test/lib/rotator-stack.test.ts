@@ -347,7 +347,7 @@ describe('RotatorStack', () => {
     const rotationLogGroup = { Ref: stack.getLogicalId(stack.functions.rotateSecret.logGroup.node.defaultChild as CfnResource) };
     const hostDocument = { HOST_DOCUMENT_NAME: { Ref: stack.getLogicalId(stack.hostDocument.document) } };
     const scanQueue = { SCAN_QUEUE_URL: { Ref: stack.getLogicalId(stack.scanQueue.queue.node.defaultChild as CfnResource) } };
-    const { ALERT_TOPIC_ARN: _topic, ...withoutTopic } = common;
+    const withoutTopic = Object.fromEntries(Object.entries(common).filter(([name]) => name !== 'ALERT_TOPIC_ARN'));
     const environments = new Map<unknown, Record<string, unknown>>([
       [stack.functions.rotateSecret, { ...common, ...hostDocument }],
       // The dispatcher raises no alert: it lists and queues.
