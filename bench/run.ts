@@ -75,7 +75,11 @@ async function rateLimitedScan(rateLimitHeadersOnEveryReply: boolean, budget?: n
 const limited = await rateLimitedScan(false);
 const limitedBudget = await rateLimitedScan(false, 1_800);
 const limitedHeaders = await rateLimitedScan(true);
-if (scansOnly) process.exit(0);
+if (scansOnly) {
+  log(`fan-out scan, ${scan.runners} runners, ${scan.workers} workers × ${scan.concurrency}: ${(scan.wallMs / 1000).toFixed(1)} s, ${scan.invocations} invocations, ${scan.failedOther} failed`);
+  log(`fan-out scan, ${serial.runners} runners, ${serial.workers} workers × ${serial.concurrency}: ${(serial.wallMs / 1000).toFixed(1)} s`);
+  process.exit(0);
+}
 log(`outage window: ${sizes.rotations} rotations of a runner on 10 hosts …`);
 const outage = await runOutage(10, sizes.rotations);
 log(`outage window, replace strategy: ${sizes.rotations} rotations of a runner on 10 hosts …`);
