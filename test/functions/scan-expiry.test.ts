@@ -214,8 +214,8 @@ describe('the scan fan-out', () => {
     harness = await startAwsHarness({ expiresInDays: 25 });
     const worker = createWorker(() => harness!.workerEngine, harness.telemetry);
     const body = JSON.stringify({ scanId: 'scan-1', secretIds: [harness.secretArn] });
-    // 80 s left: less the 30 s margin, under the minute a runner is started with.
-    const reply = await worker({ Records: [sqsRecord('m-1', body)] }, { ...harness.context, getRemainingTimeInMillis: () => 80_000 });
+    // 40 s left: less the 30 s margin, under the 15 s a runner is started with.
+    const reply = await worker({ Records: [sqsRecord('m-1', body)] }, { ...harness.context, getRemainingTimeInMillis: () => 40_000 });
     expect(reply).toEqual({ batchItemFailures: [] });
     expect(scanned(harness)).toHaveLength(0);
     expect(harness.queue.sent.map((b) => JSON.parse(b))).toEqual([{ scanId: 'scan-1', secretIds: [harness.secretArn] }]);
@@ -236,7 +236,7 @@ describe('the scan fan-out', () => {
     harness.queue.refuseSends = true;
     const record = sqsRecord('m-3', JSON.stringify({ scanId: 'scan-1', secretIds: [harness.secretArn] }));
     // No time to scan, and the hand-on is refused: the runner must not be lost.
-    const reply = await worker({ Records: [record] }, { ...harness.context, getRemainingTimeInMillis: () => 80_000 });
+    const reply = await worker({ Records: [record] }, { ...harness.context, getRemainingTimeInMillis: () => 40_000 });
     expect(reply).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-3' }] });
     expect(logRecords(harness).find((r) => r.message === 'scan batch failed: SQS delivers it again')).toMatchObject({ messageId: 'm-3' });
   });
