@@ -8,11 +8,11 @@ import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { percentile } from './outage-bench.ts';
+import { UPDATER_SCRIPT } from '../test/support/host-updater.ts';
 
-/** `UPDATER_SCRIPT_UNDER_TEST` names another copy (an older one from git, to compare before and after). */
-const UPDATER = process.env.UPDATER_SCRIPT_UNDER_TEST ?? fileURLToPath(new URL('../host/update-runner-token.sh', import.meta.url));
+/** `UPDATER_SCRIPT_UNDER_TEST` names another copy (an older one from git, to compare before and after): test/support/host-updater.ts. */
+const UPDATER = UPDATER_SCRIPT;
 const URL_ = 'https://gitlab.example.com';
 
 export interface UpdaterMeasurement {

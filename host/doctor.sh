@@ -178,7 +178,7 @@ if [[ -f $UPDATER && -r $UPDATER ]]; then
   if [[ -n $walker ]]; then
     printf 'doctor-placeholder\n' >"$WORK/placeholder"
     verdict=$(URT_OUT="" URT_URL="https://doctor.invalid" URT_ID=1 URT_TOKEN_FILE="$WORK/placeholder" URT_PREV_FILE="" \
-      URT_NOW=1970-01-01T00:00:00Z URT_EXPIRES="" URT_FINAL_NL=1 awk "$walker" <"$CONFIG" 2>/dev/null) || verdict="err 1 awk failed"
+      URT_NOW=1970-01-01T00:00:00Z URT_EXPIRES="" awk "$walker" <"$CONFIG" 2>/dev/null) || verdict="err 1 awk failed"
     case $verdict in
       "err 4 "*)
         finding config.unparseable error "" "$CONFIG: ${verdict#err 4 } (the host updater's validator)"

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { parseAwsFleetConfig, type AwsFleetConfig } from '../src/config/aws-fleet-config.ts';
 import { InvalidInputError } from '../src/core/errors.ts';
 
-/** The fleet file as the CDK app needs it: the checked config to build from, and the text the Lambdas compile in. */
+/** The fleet file as the CDK app needs it: the checked config to build from, and its path and text for messages. */
 export interface LoadedFleet {
   path: string;
-  /** The file's text, unchanged: compiled into each Lambda bundle, where the same parser reads it again. */
+  /** The file's text, unchanged (no bundle holds it: the Lambdas get fleetSettingsText and read runners from tags). */
   text: string;
   config: AwsFleetConfig;
 }

@@ -26,7 +26,7 @@ import { managedSecretArnPrefix, secretArnForGrant } from './secret-arn.ts';
 
 export interface RotatorStackProps extends StackProps {
   fleet: LoadedFleet;
-  /** Lambda entry files (tests only); defaults to functions/rotate-secret.ts and functions/scan-expiry.ts. */
+  /** Lambda entry files (tests only); defaults to functions/rotate-secret.ts, functions/scan-expiry.ts and functions/scan-runners.ts. */
   functionEntries?: RotationFunctionsProps['entries'];
   /** The notifier's entry file (tests only); defaults to functions/notify.ts. */
   notifyEntry?: string;
@@ -76,7 +76,7 @@ export class RotatorStack extends Stack {
     if (Buffer.byteLength(settingsText) > FLEET_SETTINGS_MAX_BYTES) {
       throw new InvalidInputError(
         `${props.fleet.path}: settings`,
-        `the fleet file without its runners is ${Buffer.byteLength(settingsText)} bytes as JSON; the Lambdas' environment holds ${FLEET_SETTINGS_MAX_BYTES} (fewer e-mail addresses or admin token secrets)`,
+        `the fleet file without its runners is ${Buffer.byteLength(settingsText)} bytes as JSON; the Lambdas' environment holds ${FLEET_SETTINGS_MAX_BYTES} (fewer admin token secrets, or shorter secret names)`,
       );
     }
 
@@ -247,7 +247,7 @@ export class RotatorStack extends Stack {
     ack(
       notify,
       'AwsSolutions-L1',
-      'Node.js 22 (LTS until 2027-04) rather than the newest 24, like the other two functions: one bundle target (node20 syntax) and one tested Node version for the whole project. Move to 24 with the project.',
+      'Node.js 22 (LTS until 2027-04) rather than the newest 24, like the other three functions: one bundle target (node20 syntax) and one tested Node version for the whole project. Move to 24 with the project.',
     );
     ack(
       notify.role as IConstruct,
@@ -270,7 +270,7 @@ export class RotatorStack extends Stack {
         role,
         'AwsSolutions-IAM5[Resource::*]',
         fn === rotateSecret
-          ? 'Only actions that take no resource ARN: ssm:ListCommands, ssm:ListCommandInvocations (a command id exists only once SendCommand returns it), xray:PutTraceSegments/PutTelemetryRecords (active tracing), and secretsmanager:GetRandomPassword (added by aws-cdk-lib RotationSchedule).'
+          ? 'Only actions that take no resource ARN: ssm:ListCommands, ssm:ListCommandInvocations (a command id exists only once SendCommand returns it), and xray:PutTraceSegments/PutTelemetryRecords (active tracing).'
           : fn === scanExpiry
             ? 'Only actions that take no resource ARN: secretsmanager:ListSecrets (the scan lists by the managed-secret tag) and xray:PutTraceSegments/PutTelemetryRecords (active tracing).'
             : 'Only actions that take no resource ARN: ssm:ListCommands, ssm:ListCommandInvocations (a command id exists only once SendCommand returns it), and xray:PutTraceSegments/PutTelemetryRecords (active tracing).',

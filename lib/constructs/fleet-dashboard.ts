@@ -1,10 +1,10 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { FLEET_METRICS } from '../../src/engines/fleet-metrics.ts';
+import { alarmToTopic } from './alarm-to-topic.ts';
 import { COMMON_FUNCTION_ENVIRONMENT } from './rotation-functions.ts';
 
 export interface FleetDashboardProps {
@@ -52,9 +52,7 @@ export class FleetDashboard extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    const action = new actions.SnsAction(props.alertTopic);
-    this.scanFailuresAlarm.addAlarmAction(action);
-    this.scanFailuresAlarm.addOkAction(action);
+    alarmToTopic(this.scanFailuresAlarm, props.alertTopic);
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `${Stack.of(this).stackName}-fleet`,
       defaultInterval: Duration.days(14),
@@ -92,7 +90,14 @@ export class FleetDashboard extends Construct {
         title: 'Runners closest to expiry (last scan)',
         width: 12,
         logGroupNames: [props.scanLogGroup.logGroupName],
-        queryLines: ['fields @timestamp, runner, daysLeft, due, reason', 'filter message = "runner scanned" and ispresent(daysLeft)', 'sort daysLeft asc', 'limit 25'],
+        // Each runner once, as its latest scan saw it (a runner rotated since shows its new days, not the old
+        // ones); `latest` is the Logs Insights stats function of the last value in time.
+        queryLines: [
+          'filter message = "runner scanned" and ispresent(daysLeft)',
+          'stats latest(daysLeft) as daysLeft, latest(due) as due, latest(reason) as reason, max(@timestamp) as scanned by runner',
+          'sort daysLeft asc',
+          'limit 25',
+        ],
       }),
       new cloudwatch.LogQueryWidget({
         title: 'Hosts that missed a token',

@@ -1,9 +1,9 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { alarmToTopic } from './alarm-to-topic.ts';
 
 export interface FunctionAlarmsProps {
   /** Each function by the name an operator knows it by (it titles the alarm). */
@@ -22,7 +22,6 @@ export class FunctionAlarms extends Construct {
 
   constructor(scope: Construct, id: string, props: FunctionAlarmsProps) {
     super(scope, id);
-    const action = new actions.SnsAction(props.alertTopic);
     for (const [name, fn] of Object.entries(props.functions)) {
       const metrics = {
         Errors: { metric: fn.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }), what: 'failed (an exception or a timeout)' },
@@ -37,8 +36,7 @@ export class FunctionAlarms extends Construct {
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         });
-        alarm.addAlarmAction(action);
-        alarm.addOkAction(action);
+        alarmToTopic(alarm, props.alertTopic);
         this.alarms.push(alarm);
       }
     }

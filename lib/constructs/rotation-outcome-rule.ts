@@ -1,13 +1,13 @@
 import { Duration } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { rotationOutcomePattern } from '../../src/config/rotation-outcome-pattern.ts';
+import { alarmedDeadLetterQueue } from './alarm-to-topic.ts';
 
 export interface RotationOutcomeRuleProps {
   /** `arn:<partition>:secretsmanager:<region>:<account>:secret:<secretPrefix>` (managedSecretArnPrefix). */
@@ -35,11 +35,11 @@ export class RotationOutcomeRule extends Construct {
 
   constructor(scope: Construct, id: string, props: RotationOutcomeRuleProps) {
     super(scope, id);
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
+    ({ queue: this.deadLetterQueue, alarm: this.undeliveredAlarm } = alarmedDeadLetterQueue(this, { queue: 'DeadLetterQueue', alarm: 'UndeliveredAlarm' }, {
+      alertTopic: props.alertTopic,
+      alarmDescription:
+        'A Secrets Manager rotation failure could not be delivered to the notifier: read the event in the rotation-outcome dead-letter queue and check the notifier.',
+    }));
     this.rule = new events.Rule(this, 'Rule', {
       description: 'Secrets Manager RotationFailed / RotationAbandoned of a managed GitLab runner token secret, to the notifier',
       eventPattern: rotationOutcomePattern(props.secretArnPrefix),
@@ -51,16 +51,5 @@ export class RotationOutcomeRule extends Construct {
         }),
       ],
     });
-    this.undeliveredAlarm = new cloudwatch.Alarm(this, 'UndeliveredAlarm', {
-      alarmDescription:
-        'A Secrets Manager rotation failure could not be delivered to the notifier: read the event in the rotation-outcome dead-letter queue and check the notifier.',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.undeliveredAlarm.addAlarmAction(new actions.SnsAction(props.alertTopic));
-    this.undeliveredAlarm.addOkAction(new actions.SnsAction(props.alertTopic));
   }
 }

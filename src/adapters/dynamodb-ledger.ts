@@ -16,6 +16,8 @@ import type { HostResult, RotationRecord } from '../core/types.ts';
  * | `SECRET#<secretId>`  | `LAST`                               | the latest RotationRecord (the scanner reads it) |
  * | `SECRET#<secretId>`  | `ALERT#…`                            | reserved for alert de-duplication             |
  * | `SECRET#<name>`      | `REPLACE`                            | `rotator migrate --aws`: replace on next rotation |
+ * | `SECRET#<secretId>`  | `SCAN`                               | which scan holds the runner (dynamodb-scan-claims.ts), with TTL |
+ * | `RATE#<gitlab url>`  | `BUDGET`                             | the scan workers' shared GitLab budget (dynamodb-rate-budget.ts), with TTL |
  *
  * Records are stored as plain attributes (maps and lists), readable in the console.
  */
@@ -27,6 +29,11 @@ export const LEDGER_ALERT_PREFIX = 'ALERT#';
 export const LEDGER_REPLACE_SORT_KEY = 'REPLACE';
 /** The table's TTL attribute (epoch seconds). */
 export const LEDGER_TTL_ATTRIBUTE = 'expiresAt';
+
+/** A condition of a write did not hold. Matched by name: the SDK's error class may come from another copy of the client. */
+export function isConditionFailed(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
 
 export const ledgerPartitionKey = (secretId: string): string => `${LEDGER_PARTITION_PREFIX}${secretId}`;
 export const ledgerPendingSortKey = (versionId: string): string => `${LEDGER_PENDING_PREFIX}${versionId}`;
@@ -147,7 +154,7 @@ export class DynamoDbLedger implements RotationLedger {
         );
         return;
       } catch (error) {
-        if (!(error instanceof Error) || error.name !== 'ConditionalCheckFailedException') throw error;
+        if (!isConditionFailed(error)) throw error;
       }
     }
   }

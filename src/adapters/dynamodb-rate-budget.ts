@@ -1,6 +1,6 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { RateBudgetDeferredError } from '../core/errors.ts';
+import { isConditionFailed } from './dynamodb-ledger.ts';
 import type { PacingClock, SharedRateBudget } from './gitlab-pacing.ts';
 
 /** The ledger table's item of one GitLab url's shared budget (dynamodb-ledger.ts lists the key layout). */
@@ -24,7 +24,7 @@ export interface DynamoDbRateBudgetOptions {
   requestsPerMinute: number | undefined;
   /** How many processes draw from the budget at most (the scan's workers): sets the size of a claim. */
   workers: number;
-  /** No wait may end after this (epoch ms; the invocation's deadline): RateBudgetDeferredError instead. */
+  /** No wait may end after this (epoch ms; the invocation's deadline less what a runner needs after its GitLab call): RateBudgetDeferredError instead. */
   deadline: () => number | undefined;
 }
 
@@ -141,7 +141,7 @@ export class DynamoDbRateBudget implements SharedRateBudget {
       this.granted(share, window, block, item);
       return;
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      if (!isConditionFailed(error)) throw error;
     }
     const item = await this.read(baseUrl);
     if (item?.learned !== undefined) share.learned = item.learned;
@@ -161,7 +161,7 @@ export class DynamoDbRateBudget implements SharedRateBudget {
       });
       this.granted(share, window, block, opened);
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      if (!isConditionFailed(error)) throw error;
     }
   }
 
@@ -179,9 +179,13 @@ export class DynamoDbRateBudget implements SharedRateBudget {
     return configured === undefined ? learned : Math.min(configured, learned);
   }
 
-  private async wait(baseUrl: string, untilMs: number): Promise<void> {
+  checkWait(baseUrl: string, untilMs: number): void {
     const deadline = this.options.deadline();
     if (deadline !== undefined && untilMs > deadline) throw new RateBudgetDeferredError(baseUrl, untilMs);
+  }
+
+  private async wait(baseUrl: string, untilMs: number): Promise<void> {
+    this.checkWait(baseUrl, untilMs);
     await this.options.clock.sleep(Math.max(0, untilMs - this.options.clock.now()));
   }
 
@@ -209,7 +213,12 @@ function keyOf(baseUrl: string): { pk: string; sk: string } {
   return { pk: `${RATE_BUDGET_PARTITION_PREFIX}${baseUrl}`, sk: RATE_BUDGET_SORT_KEY };
 }
 
-/** The start of the epoch minute `nowMs` falls in: GitLab's windows are aligned the same way (Rack::Attack: `now / period`). */
+/**
+ * The start of the epoch minute `nowMs` falls in. GitLab's throttles count in windows aligned the same way:
+ * Rack::Attack keys each count by `(epoch_time / period).to_i` (rack/rack-attack lib/rack/attack/cache.rb,
+ * `key_and_expiry`). With GitLab's self-managed default period of an hour, a per-minute budget keeps the
+ * hour's total at 60 times it.
+ */
 function windowOf(nowMs: number): number {
   return Math.floor(nowMs / WINDOW_MS) * WINDOW_MS;
 }

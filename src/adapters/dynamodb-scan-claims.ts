@@ -1,17 +1,21 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ledgerPartitionKey } from './dynamodb-ledger.ts';
+import { PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { isConditionFailed, ledgerPartitionKey } from './dynamodb-ledger.ts';
 
 /** The ledger table's item that says which scan last took a runner (dynamodb-ledger.ts lists the key layout). */
 export const LEDGER_SCAN_SORT_KEY = 'SCAN';
 
 /**
  * Which scan scans a runner, so that overlapping scans and SQS's duplicate deliveries ("at-least-once
- * delivery": a standard queue may deliver a message more than once, Amazon SQS Developer Guide) scan each
- * runner once. Before a worker scans a runner it claims it for its scan: a PutItem on
- * `SECRET#<secretId>` / `SCAN` that succeeds when no scan took the runner since `notBefore`, or when the
- * claim is this scan's own (a batch handed on to a later invocation, a redelivered message). Another scan's
- * recent claim → false: the runner was just scanned, or is being scanned now.
+ * delivery: on rare occasions, one of the servers that stores a copy of a message might be unavailable when
+ * you receive or delete a message… you might get that message copy again", Amazon SQS Developer Guide,
+ * Standard queues) scan each runner once. Before a worker scans a runner it claims it: a PutItem on
+ * `SECRET#<secretId>` / `SCAN` that succeeds when
+ * - no scan took the runner since `notBefore` (half a scan interval ago), or
+ * - the claim is this scan's own and was handed on (`deferred`: the runner goes to a later invocation), or
+ *   its lease ran out (the worker that held it died: a Lambda timeout, a crash).
+ * A claim of this scan still held by a live worker is refused like another scan's: a second copy of one
+ * message (a duplicate delivery, a dispatcher retried with the same request id) finds the runner taken and
+ * leaves it alone, rather than starting a second RotateSecret that would be refused and read as stuck.
  */
 export class DynamoDbScanClaims {
   constructor(
@@ -19,7 +23,8 @@ export class DynamoDbScanClaims {
     private readonly tableName: string,
   ) {}
 
-  async claim(secretId: string, scanId: string, now: Date, notBefore: Date): Promise<boolean> {
+  /** Claims the runner for `scanId` until `leaseUntil` (the invocation's end); false when another claim holds it. */
+  async claim(secretId: string, scanId: string, now: Date, notBefore: Date, leaseUntil: Date): Promise<boolean> {
     try {
       await this.client.send(
         new PutCommand({
@@ -28,19 +33,40 @@ export class DynamoDbScanClaims {
             pk: ledgerPartitionKey(secretId),
             sk: LEDGER_SCAN_SORT_KEY,
             scanId,
+            state: 'scanning',
             scannedAt: now.toISOString(),
-            // Kept a day past the claim (TTL, epoch seconds): the claim only matters within one scan interval (≤ 24 h).
+            leaseUntil: leaseUntil.toISOString(),
+            // Kept two days past the claim (TTL, epoch seconds): a claim only matters within one scan interval (≤ 24 h).
             expiresAt: Math.ceil(now.getTime() / 1000) + 2 * 86_400,
           },
-          ConditionExpression: 'attribute_not_exists(#pk) OR #scannedAt < :notBefore OR #scanId = :scanId',
-          ExpressionAttributeNames: { '#pk': 'pk', '#scannedAt': 'scannedAt', '#scanId': 'scanId' },
-          ExpressionAttributeValues: { ':notBefore': notBefore.toISOString(), ':scanId': scanId },
+          ConditionExpression: 'attribute_not_exists(#pk) OR #scannedAt < :notBefore OR (#scanId = :scanId AND (#state = :deferred OR #leaseUntil < :now))',
+          ExpressionAttributeNames: { '#pk': 'pk', '#scannedAt': 'scannedAt', '#scanId': 'scanId', '#state': 'state', '#leaseUntil': 'leaseUntil' },
+          ExpressionAttributeValues: { ':notBefore': notBefore.toISOString(), ':scanId': scanId, ':deferred': 'deferred', ':now': now.toISOString() },
         }),
       );
       return true;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
+      if (isConditionFailed(error)) return false;
       throw error;
+    }
+  }
+
+  /** The runner is handed on to a later invocation of the same scan: that one may claim it again. */
+  async defer(secretId: string, scanId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: ledgerPartitionKey(secretId), sk: LEDGER_SCAN_SORT_KEY },
+          UpdateExpression: 'SET #state = :deferred',
+          ConditionExpression: '#scanId = :scanId',
+          ExpressionAttributeNames: { '#state': 'state', '#scanId': 'scanId' },
+          ExpressionAttributeValues: { ':deferred': 'deferred', ':scanId': scanId },
+        }),
+      );
+    } catch (error) {
+      // Another scan claimed it since (ours is older than half an interval): it is that scan's now.
+      if (!isConditionFailed(error)) throw error;
     }
   }
 }

@@ -61,6 +61,8 @@ export interface PacingOptions {
 export interface SharedRateBudget {
   /** Resolves when one more request to `baseUrl` fits the budget; may throw (RateBudgetDeferredError) instead of waiting past a deadline. */
   take(baseUrl: string): Promise<void>;
+  /** Before this process waits on its own (a 429's hold, spacing) until `untilMs`: throws RateBudgetDeferredError when that is past the deadline. */
+  checkWait(baseUrl: string, untilMs: number): void;
   /** GitLab answered 429: hold every process back `holdMs`, and learn its limit per minute (RateLimit-Limit) when the reply named it. */
   rateLimited(baseUrl: string, holdMs: number, limitPerMinute: number | undefined): void;
 }
@@ -187,7 +189,7 @@ export class RequestPacer {
   private window: WindowState | undefined;
 
   private readonly gate: UrlGate;
-  private readonly shared: { take(): Promise<void>; rateLimited(holdMs: number, limitPerMinute: number | undefined): void } | undefined;
+  private readonly shared: { take(): Promise<void>; checkWait(untilMs: number): void; rateLimited(holdMs: number, limitPerMinute: number | undefined): void } | undefined;
 
   /** `gate`: the url's gate, shared with the url's other pacers; by default one of its own. `baseUrl`: the url, for a shared budget. */
   constructor(
@@ -204,7 +206,11 @@ export class RequestPacer {
     this.fromHeaders = options.fromHeaders ?? true;
     this.gate = gate ?? newGate(options);
     const shared = options.shared;
-    this.shared = shared && { take: () => shared.take(baseUrl), rateLimited: (holdMs, limit) => shared.rateLimited(baseUrl, holdMs, limit) };
+    this.shared = shared && {
+      take: () => shared.take(baseUrl),
+      checkWait: (untilMs) => shared.checkWait(baseUrl, untilMs),
+      rateLimited: (holdMs, limit) => shared.rateLimited(baseUrl, holdMs, limit),
+    };
   }
 
   /** Waits for a slot in flight and until a request may start, and counts it. */
@@ -214,6 +220,8 @@ export class RequestPacer {
     try {
       // A sleep counts as having waited its time even if `now` did not move (a test's instant sleep).
       for (let wait = this.waitMs(now); wait > 0; wait = this.waitMs(now)) {
+        // With a shared budget, a wait past the invocation's deadline defers the request instead.
+        this.shared?.checkWait(now + wait);
         await this.clock.sleep(wait);
         now = Math.max(this.clock.now(), now + wait);
       }
@@ -288,7 +296,9 @@ export class RequestPacer {
     if (status === 429) {
       const holdMs = holdAfter429Ms(headers, now);
       this.gate.rateLimited(urlSeq, holdMs, now);
-      this.shared?.rateLimited(Math.max(0, this.gate.holdUntilMs - now), integerHeader(headers, 'ratelimit-limit'));
+      // The other workers hold back the whole Retry-After (up to the end of an hour-long window on a
+      // self-managed GitLab), not this process's cap of it: waiting that out is what deferral is for.
+      this.shared?.rateLimited(holdMs ?? Math.max(0, this.gate.holdUntilMs - now), integerHeader(headers, 'ratelimit-limit'));
     }
     else if (status >= 200 && status < 300) this.gate.succeeded(urlSeq);
     if (!this.fromHeaders) return;

@@ -137,7 +137,7 @@ const STEP_NAME = 'updateRunnerToken';
 export function buildHostUpdateDocument(): Record<string, unknown> {
   return buildDocument({
     description:
-      "Installs one version of a GitLab runner's authentication token (read by the host from Secrets Manager with its instance role) into gitlab-runner's config.toml and reloads gitlab-runner. Prints one line: status=updated|added|removed|already-current|kept-newer runner_id=… config=… system_id=… reload=….",
+      "Installs one version of a GitLab runner's authentication token (read by the host from Secrets Manager with its instance role) into gitlab-runner's config.toml and reloads gitlab-runner. Prints one line: status=updated|added|removed|already-current runner_id=… config=… system_id=… reload=….",
     parameters: HOST_UPDATE_PARAMETERS,
     mode: undefined,
   });
@@ -245,7 +245,7 @@ export function readScript(url: URL): string[] {
   // shebang stays), which keeps the documents inside SSM's 64 KB. A line starting with # is a comment in
   // bash and in awk, and leading blanks mean nothing to either, save inside a string that spans lines:
   // the scripts have none (no heredoc, no multi-line quoted text but the awk program, whose own strings
-  // are one line each). test/host runs the embedded copy too (UPDATER_SCRIPT_UNDER_TEST), to hold that.
+  // are one line each). CI runs test/host against the embedded copy too (`npm run test:embedded-updater`), to hold that.
   return lines.filter((line, index) => index === 0 || !/^\s*#/.test(line)).map((line) => line.replace(/^[ \t]+/, ''));
 }
 

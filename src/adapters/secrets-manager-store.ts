@@ -29,15 +29,6 @@ export interface ManagedSecretSummary {
   rotationInProgress: boolean;
 }
 
-/** A secret's name and tags, as DescribeSecret shows them: the rotation hook reads its runner from them. */
-export interface SecretTags {
-  arn: string;
-  name: string;
-  tags: Record<string, string>;
-  /** RotationRules.AutomaticallyAfterDays, when the schedule is set in days. */
-  rotateEveryDays: number | undefined;
-}
-
 const KNOWN_STAGES: readonly VersionStage[] = ['AWSCURRENT', 'AWSPENDING', 'AWSPREVIOUS'];
 
 /**
@@ -45,8 +36,8 @@ const KNOWN_STAGES: readonly VersionStage[] = ['AWSCURRENT', 'AWSPENDING', 'AWSP
  * token, with the service's own staging labels. Each method maps to the API like this:
  *
  * - `describe` → DescribeSecret (RotationEnabled, VersionIdsToStages).
- * - `describeTags` → DescribeSecret (Name, Tags, RotationRules): the runner a secret records.
- * - `describeManaged` → DescribeSecret: tags, rotation and versions in one call (the scan worker's read).
+ * - `describeManaged` → DescribeSecret: name, tags (the runner a secret records), rotation and versions in one
+ *   call (the rotation hook's and the scan worker's read).
  * - `getValue` → GetSecretValue by VersionId or VersionStage; a version without a value (the AWSPENDING
  *   version RotateSecret opens before createSecret fills it) answers ResourceNotFoundException → undefined.
  * - `putPendingValue` → PutSecretValue with ClientRequestToken = the version id and VersionStages
@@ -64,7 +55,7 @@ const KNOWN_STAGES: readonly VersionStage[] = ['AWSCURRENT', 'AWSPENDING', 'AWSP
  * - `startRotation` → RotateSecret with RotateImmediately; "A previous rotation isn't complete. That rotation
  *   will be reattempted." (InvalidRequestException, the text Secrets Manager and its emulators answer while
  *   AWSPENDING sits on a version that is not AWSCURRENT) → RotationInProgressError.
- * - `listManagedSecrets` → ListSecrets filtered by tag key, every page through `paginateListSecrets`; each
+ * - `listManagedSecrets` → ListSecrets filtered by tag key and name prefix, every page through `paginateListSecrets`; each
  *   entry comes with all of its tags, so a scan reads every runner's record without a call per secret.
  *
  * Sources: the PutSecretValue, UpdateSecretVersionStage and RotateSecret pages of the Secrets Manager API
@@ -89,23 +80,14 @@ export class SecretsManagerStore implements SecretStore {
   }
 
   /**
-   * One managed secret as the scan worker needs it, from one DescribeSecret: its tags (the runner's record),
-   * rotation settings and versions, read now (a scan message may have waited in its queue). Never a value.
+   * One managed secret from one DescribeSecret: its tags (the runner's record), rotation settings and
+   * versions, read now (a scan message may have waited in its queue). SecretNotFoundError when there is no
+   * such secret. Never a value.
    */
   async describeManaged(secretId: string): Promise<ManagedSecretSummary> {
     try {
       const reply = await this.client.send(new DescribeSecretCommand({ SecretId: secretId }));
       return summaryOf(reply.ARN ?? secretId, reply.Name ?? secretId, reply, reply.VersionIdsToStages);
-    } catch (error) {
-      throw notFound(error, secretId) ?? error;
-    }
-  }
-
-  /** The secret's name and tags (SecretNotFoundError when there is no such secret). Never a value. */
-  async describeTags(secretId: string): Promise<SecretTags> {
-    try {
-      const reply = await this.client.send(new DescribeSecretCommand({ SecretId: secretId }));
-      return { arn: reply.ARN ?? secretId, name: reply.Name ?? secretId, tags: toTags(reply.Tags), rotateEveryDays: reply.RotationRules?.AutomaticallyAfterDays };
     } catch (error) {
       throw notFound(error, secretId) ?? error;
     }
@@ -204,17 +186,19 @@ export class SecretsManagerStore implements SecretStore {
    * Every secret carrying the tag `tagKey`, across all pages (ListSecrets is eventually consistent). The
    * `tag-key` filter is a prefix match (Secrets Manager API reference, Filter: "tag-key: Prefix match,
    * case-sensitive"), so `gitlab-runner-rotator:runner` also lists secrets tagged only
-   * `gitlab-runner-rotator:runner-id`: only entries with the exact key are kept.
+   * `gitlab-runner-rotator:runner-id`: only entries with the exact key are kept. `namePrefix` (the fleet's
+   * `secretPrefix`, "name: Prefix match, case-sensitive", same reference) keeps out the secrets of another
+   * deployment in the account, which this one's roles may not read.
    */
-  async listManagedSecrets(tagKey: string): Promise<ManagedSecretSummary[]> {
+  async listManagedSecrets(tagKey: string, namePrefix: string): Promise<ManagedSecretSummary[]> {
     const summaries: ManagedSecretSummary[] = [];
     const pages = paginateListSecrets(
       { client: this.client, pageSize: 100, stopOnSameToken: true },
-      { Filters: [{ Key: 'tag-key', Values: [tagKey] }] },
+      { Filters: [{ Key: 'tag-key', Values: [tagKey] }, { Key: 'name', Values: [namePrefix] }] },
     );
     for await (const page of pages) {
       for (const entry of page.SecretList ?? []) {
-        if (entry.ARN === undefined || entry.Name === undefined) continue;
+        if (entry.ARN === undefined || entry.Name === undefined || !entry.Name.startsWith(namePrefix)) continue;
         if (!entry.Tags?.some((tag) => tag.Key === tagKey)) continue;
         summaries.push(summaryOf(entry.ARN, entry.Name, entry, entry.SecretVersionsToStages));
       }

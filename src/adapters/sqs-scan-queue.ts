@@ -1,9 +1,9 @@
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 
 /** SendMessageBatch takes at most 10 entries (Amazon SQS API reference, SendMessageBatch). */
-export const SQS_BATCH_ENTRIES = 10;
+const SQS_BATCH_ENTRIES = 10;
 /** DelaySeconds: 0 … 900 (Amazon SQS API reference, SendMessage). */
-export const SQS_MAX_DELAY_SECONDS = 900;
+const SQS_MAX_DELAY_SECONDS = 900;
 /** Entries that failed with a server-side error (SenderFault false) are sent again this many times. */
 const RESEND_ATTEMPTS = 3;
 

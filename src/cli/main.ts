@@ -12,12 +12,12 @@ import { migrateLocal } from './migrate-command.ts';
 import { createLocalEngine, type LocalEngine } from '../engines/local-engine.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { runnerAsStored } from '../core/runner-as-stored.ts';
-import { atRunnerId, describeHosts, type RotationStrategy } from '../core/types.ts';
+import { atRunnerId, describeHosts, type ManagedRunner, type RotationStrategy } from '../core/types.ts';
 import { consoleOutput, type Output } from './output.ts';
 import { progressPrinter } from './progress.ts';
-import { printRotationReport, rotateRunners, selectRunners } from './rotate-command.ts';
+import { printRotationReport, rotateRunners, selectDueRunners, selectRunners } from './rotate-command.ts';
 import { scanLocalFleet } from './scan-command.ts';
-import { collectStatus, printStatus } from './status-command.ts';
+import { collectStatus, printStatus, type RunnerStatus } from './status-command.ts';
 
 function parseRunnerIdOption(text: string): number {
   const id = Number(text);
@@ -54,7 +54,7 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
       const rows = await collectStatus(await engine(), new Date());
       if (opts.json) {
         for (const r of rows) {
-          output.out(JSON.stringify({ runner: r.runner.name, url: r.runner.gitlabUrl, runnerId: r.runner.runnerId, strategy: r.runner.strategy, adopted: r.adopted, expiresAt: r.expiresAt, daysLeft: r.daysLeft, due: r.due, reason: r.reason, hosts: describeHosts(r.runner.hosts), lastRotation: r.lastRotation }));
+          output.out(JSON.stringify({ runner: r.runner.name, url: r.runner.gitlabUrl, runnerId: r.runner.runnerId, strategy: r.runner.strategy, adopted: r.adopted, expiresAt: r.expiresAt, daysLeft: r.daysLeft, due: r.due, reason: r.reason, problem: r.problem, hosts: describeHosts(r.runner.hosts), lastRotation: r.lastRotation }));
         }
       } else {
         printStatus(rows, output);
@@ -73,9 +73,15 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
         return rotateAws(await awsCli(), name, output);
       }
       const e = await engine();
-      const runners = await selectRunners(e, name, opts.due === true, new Date());
+      let unreadable: RunnerStatus[] = [];
+      let runners: ManagedRunner[];
+      if (name === undefined && opts.due === true) ({ runners, unreadable } = await selectDueRunners(e, new Date()));
+      else runners = await selectRunners(e, name, opts.due === true, new Date());
+      // A runner whose state cannot be read may be due: say so and fail, whatever the others do.
+      for (const row of unreadable) output.err(`[${row.runner.name}] cannot tell whether it is due: ${row.problem}`);
+      if (unreadable.length > 0) exitCode = 1;
       if (runners.length === 0) {
-        output.out('No runner is due.');
+        output.out(unreadable.length > 0 ? 'No other runner is due.' : 'No runner is due.');
         return;
       }
       const problems = printRotationReport(await rotateRunners(e, runners, output), output);

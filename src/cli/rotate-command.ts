@@ -8,7 +8,7 @@ import type { ManagedRunner } from '../core/types.ts';
 import type { LocalEngine } from '../engines/local-engine.ts';
 import type { Output } from './output.ts';
 import { formatWindow } from './progress.ts';
-import { collectStatus } from './status-command.ts';
+import { collectStatus, type RunnerStatus } from './status-command.ts';
 import { formatTable } from './table.ts';
 
 /** How long one rotation may take before the store retries give up (the Lambda has 15 min at most). */
@@ -28,7 +28,17 @@ export async function selectRunners(engine: LocalEngine, name: string | undefine
     return [runner];
   }
   if (!due) throw new InvalidInputError('rotate', 'name a runner to rotate, or pass --due to rotate every runner that is due');
-  return (await collectStatus(engine, now)).filter((s) => s.adopted && s.due).map((s) => s.runner);
+  return (await selectDueRunners(engine, now)).runners;
+}
+
+/**
+ * Every adopted runner whose token is due, and the runners whose state could not be read (a broken secret
+ * or ledger file): nobody knows whether those are due, so `rotate --due` names them and fails rather than
+ * saying "No runner is due".
+ */
+export async function selectDueRunners(engine: LocalEngine, now: Date): Promise<{ runners: ManagedRunner[]; unreadable: RunnerStatus[] }> {
+  const rows = await collectStatus(engine, now);
+  return { runners: rows.filter((s) => s.adopted && s.due).map((s) => s.runner), unreadable: rows.filter((s) => s.problem !== null) };
 }
 
 /** Rotates each runner in turn; one runner's failure does not stop the next. */

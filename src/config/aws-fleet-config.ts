@@ -201,8 +201,12 @@ const awsSettingsSchema = z.strictObject(settingsShape);
  * settings over FLEET_SETTINGS_MAX_BYTES. The runners are the secrets' tags (runner-tags.ts).
  */
 export function fleetSettingsText(settings: AwsFleetSettings): string {
-  const { secretPrefix, scanEveryHours, convergeEveryHours, scanConcurrency, scanWorkers, scanBatchSize, gitlabRequestsPerMinute, adminTokenSecrets, ssm, alerts } = settings;
-  return JSON.stringify({ secretPrefix, scanEveryHours, convergeEveryHours, scanConcurrency, scanWorkers, scanBatchSize, ...(gitlabRequestsPerMinute === undefined ? {} : { gitlabRequestsPerMinute }), adminTokenSecrets, ssm, alerts });
+  const { secretPrefix, scanEveryHours, scanConcurrency, scanWorkers, scanBatchSize, gitlabRequestsPerMinute, adminTokenSecrets, ssm, alerts } = settings;
+  // Only what a function reads: the e-mail subscriptions, the Chatbot channel and the convergence cadence are
+  // the stack's alone, and up to 100 addresses would not fit the environment (Lambda's 4 KB).
+  const { slackWebhookSecretName, nearExpiryDays, reminderHours } = alerts;
+  const functionAlerts = { ...(slackWebhookSecretName === undefined ? {} : { slackWebhookSecretName }), nearExpiryDays, reminderHours };
+  return JSON.stringify({ secretPrefix, scanEveryHours, scanConcurrency, scanWorkers, scanBatchSize, ...(gitlabRequestsPerMinute === undefined ? {} : { gitlabRequestsPerMinute }), adminTokenSecrets, ssm, alerts: functionAlerts });
 }
 
 /** Leaves the other variables (table, document, topic names, Powertools, NODE_OPTIONS) about 1.5 KB of Lambda's 4 KB. */

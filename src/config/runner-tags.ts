@@ -59,8 +59,22 @@ export function runnerTags(runner: AwsManagedRunner): Record<string, string> {
       tags[`${RUNNER_TAG.instancesPrefix}${i / INSTANCE_IDS_PER_TAG + 1}`] = hosts.instanceIds.slice(i, i + INSTANCE_IDS_PER_TAG).join(' ');
     }
   }
+  // Refused here, at synth, rather than by Secrets Manager in the middle of a deploy (which rolls it back).
+  for (const [key, value] of Object.entries(tags)) {
+    if (!TAG_VALUE.test(value)) {
+      throw new InvalidInputError(`runner ${runner.name}: tag ${key}`, `"${value}" cannot be a Secrets Manager tag value (at most 256 letters, digits, spaces and _ . : / = + - @)`);
+    }
+  }
   return tags;
 }
+
+/**
+ * A tag value we write: at most 256 characters (Secrets Manager API reference, Tag), of the characters
+ * TagResource's reference calls generally allowed ("letters, spaces, and numbers representable in UTF-8, plus
+ * + - = . _ : / @"; other services restrict more). The stricter reading: a value Secrets Manager might take
+ * but another service would not is refused at synth, not met at deploy.
+ */
+const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u;
 
 /**
  * The runner a managed secret records, from its tags (as DescribeSecret or ListSecrets return them). A

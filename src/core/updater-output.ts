@@ -15,7 +15,7 @@ export interface UpdaterVerdict {
   detail: string;
 }
 
-const SUCCESS = new Set(['updated', 'added', 'removed', 'already-current', 'kept-newer']);
+const SUCCESS = new Set(['updated', 'added', 'removed', 'already-current']);
 
 /**
  * What gitlab-runner writes to `.runner_system_id` (common/system_id.go): `s_` and 12 hex digits derived
@@ -26,23 +26,22 @@ export const SYSTEM_ID_SHAPE = /^(?:s_[0-9a-f]{12}|r_[A-Za-z0-9]{12})$/;
 
 /**
  * Reads the updater's contract output, the same whether it ran here (local engine) or through SSM Run
- * Command: one `status=updated|added|removed|already-current|kept-newer … system_id=… reload=…` line on
- * success, one error line on stderr otherwise. Anything else is a failure with the last line as the reason
- * (so is a `kept-newer` that says it reloaded: it wrote nothing). The detail is redacted (core/redact.ts):
- * `secrets` are the values the caller handed the host (the tokens it pushed), replaced wherever they appear;
- * token shapes are replaced too (the updater never prints a token; a host's shell might).
+ * Command: one `status=updated|added|removed|already-current … system_id=… reload=…` line on success, one
+ * error line on stderr otherwise. Anything else is a failure with the last line as the reason, `kept-newer`
+ * included: only a convergence run (--unless-newer) prints it, and the host then does not hold the version
+ * it was sent, so a push that read it as a success would record a host that is behind as current. The
+ * detail is redacted (core/redact.ts): `secrets` are the values the caller handed the host (the tokens it
+ * pushed), replaced wherever they appear; token shapes are replaced too (the updater never prints a token;
+ * a host's shell might).
  */
 export function interpretUpdaterRun(run: UpdaterRun, secrets: readonly string[] = []): UpdaterVerdict {
   const fields = parseStatusLine(run.stdout);
   const systemId = fields.system_id !== undefined && SYSTEM_ID_SHAPE.test(fields.system_id) ? fields.system_id : null;
-  const keptNewer = fields.status === 'kept-newer';
-  if (run.exitCode === 0 && fields.status !== undefined && SUCCESS.has(fields.status) && (!keptNewer || fields.reload === 'skipped')) {
+  if (run.exitCode === 0 && fields.status !== undefined && SUCCESS.has(fields.status)) {
     const warning = lastLine(run.stderr);
     // `added` (--mode add) and `removed` (--mode remove) changed the file as asked: updated, saying which.
-    // `kept-newer` (--unless-newer, a converge) changed nothing: the host holds a token that expires later
-    // than the one sent (a rotation got there first), so it is not behind; said so in the detail.
-    const status = fields.status === 'already-current' || keptNewer ? 'already-current' : 'updated';
-    const verb = fields.status === 'added' || fields.status === 'removed' ? `${fields.status}, ` : keptNewer ? 'kept-newer (the host holds a token that expires later), ' : '';
+    const status = fields.status === 'already-current' ? 'already-current' : 'updated';
+    const verb = fields.status === 'added' || fields.status === 'removed' ? `${fields.status}, ` : '';
     return { status, systemId, detail: redactSecrets(`${verb}reload=${fields.reload ?? 'unknown'}${warning ? `; ${warning}` : ''}`, secrets) };
   }
   const reason = lastLine(run.stderr) || lastLine(run.stdout) || 'no output';

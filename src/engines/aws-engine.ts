@@ -10,7 +10,7 @@ import { DynamoDbRateBudget } from '../adapters/dynamodb-rate-budget.ts';
 import { DynamoDbScanClaims } from '../adapters/dynamodb-scan-claims.ts';
 import { SqsScanQueue } from '../adapters/sqs-scan-queue.ts';
 import { GitLabAdapter } from '../adapters/gitlab.ts';
-import { readAdminTokenSecret, SecretsManagerStore, type ManagedSecretSummary, type SecretTags } from '../adapters/secrets-manager-store.ts';
+import { readAdminTokenSecret, SecretsManagerStore, type ManagedSecretSummary } from '../adapters/secrets-manager-store.ts';
 import { SnsAlertSink } from '../adapters/sns-alert-sink.ts';
 import { SsmFleet } from '../adapters/ssm-fleet.ts';
 import { systemClock } from '../adapters/system-clock.ts';
@@ -22,6 +22,7 @@ import type { Clock, RotationDeps, RotationEvents } from '../core/ports.ts';
 import type { AlertDeps } from '../core/raise-alert.ts';
 import type { ScanDeps } from '../core/scan-runner.ts';
 import { runnerNameOfSecret } from './runner-name.ts';
+import { RUNNER_RESERVE_MS } from './scan-fanout.ts';
 
 export interface AwsClients {
   secretsManager: SecretsManagerClient;
@@ -73,7 +74,7 @@ export interface AwsEngine {
 export type SecretRunner = { name: string; runner: AwsManagedRunner } | { name: string; error: InvalidInputError };
 
 /** The runner a secret's tags record (runner-tags.ts), never a throw: a bad tag is one runner's problem. */
-function runnerOfSecretTags(secret: Pick<SecretTags, 'name' | 'tags' | 'rotateEveryDays'>, secretPrefix: string): SecretRunner {
+function runnerOfSecretTags(secret: Pick<ManagedSecretSummary, 'name' | 'tags' | 'rotateEveryDays'>, secretPrefix: string): SecretRunner {
   const name = runnerNameOfSecret(secret.name, secretPrefix, secret.tags);
   try {
     return { name, runner: runnerFromTags(secret.name, secret.tags, secret.rotateEveryDays) };
@@ -128,7 +129,8 @@ export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clo
         clock: pacingClock,
         requestsPerMinute: env.fleet.gitlabRequestsPerMinute,
         workers: env.fleet.scanWorkers,
-        deadline: () => budgetDeadline?.getTime(),
+        // A request the budget lets go at the deadline would leave the runner no time for RotateSecret or a re-push.
+        deadline: () => (budgetDeadline === undefined ? undefined : budgetDeadline.getTime() - RUNNER_RESERVE_MS),
       })
     : undefined;
   // Paced (gitlab-pacing.ts) by a 429's Retry-After and requests in flight adapted per GitLab url (up to
@@ -164,7 +166,7 @@ export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clo
     scanQueue: env.scanQueueUrl === undefined ? undefined : new SqsScanQueue(clients.sqs, env.scanQueueUrl),
     alerts,
     runnerName: (secretId) => runnerNameOfSecret(secretId, env.fleet.secretPrefix),
-    runnerOf: async (secretId) => runnerOfSecretTags(await store.describeTags(secretId), env.fleet.secretPrefix),
+    runnerOf: async (secretId) => runnerOfSecretTags(await store.describeManaged(secretId), env.fleet.secretPrefix),
     runnerOfListed: (secret) => runnerOfSecretTags(secret, env.fleet.secretPrefix),
     rotationDeps: (deadline, events, runner) => ({
       ...invocationDeps(deadline, events),

@@ -32,8 +32,6 @@ export const FLEET_METRICS = {
   alertsLogged: 'AlertsLogged',
 } as const;
 
-export type FleetMetricName = (typeof FLEET_METRICS)[keyof typeof FLEET_METRICS];
-
 /** The fleet-level figures of one scan, from the runners scanned and the count of those that failed. */
 export interface FleetScanSummary {
   runnersScanned: number;

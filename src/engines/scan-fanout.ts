@@ -13,7 +13,8 @@ import { addHostMetrics, addScanMetrics, alertSafely, logRotationEvents } from '
 /**
  * The scan fans out over SQS (functions/scan-expiry.ts lists, functions/scan-runners.ts scans): each
  * message names one scan and up to `scanBatchSize` secrets, by ARN. Only ARNs travel: a worker reads each
- * secret's tags and versions itself (DescribeSecret, 40,000 a second since March 2025), so a message
+ * secret's tags and versions itself (DescribeSecret: 40,000 requests a second since March 2025, AWS What's
+ * New 2025-03-04 "AWS Secrets Manager increases API requests per second limits"), so a message
  * that waited in the queue never makes a worker act on an old listing.
  */
 export interface ScanBatchMessage {
@@ -44,8 +45,7 @@ export function scanBatchBodies(scanId: string, secretIds: string[], batchSize: 
 /** What one worker invocation did with one batch. */
 export interface BatchScanOutcome {
   summary: FleetScanSummary;
-  results: RunnerScanResult[];
-  /** Claimed by another scan less than half a scan interval ago (overlapping scans, a duplicate delivery): left alone. */
+  /** Held by another claim: another scan less than half a scan interval ago, or another copy of this message (a duplicate delivery). Left alone. */
   skipped: string[];
   /** Not scanned in this invocation (its deadline, or GitLab's shared budget before it): handed on, with the earliest useful time. */
   deferred: { secretIds: string[]; notBeforeMs: number };
@@ -55,13 +55,15 @@ export interface BatchScanOutcome {
  * A runner is started only while this much of the invocation is left (15 s): reading it, one GitLab call and a
  * RotateSecret fit easily; a re-push that outlives the deadline is reported as missed and repaired later.
  */
-const RUNNER_RESERVE_MS = 15_000;
+export const RUNNER_RESERVE_MS = 15_000;
 
 /**
  * Scans one batch: per secret, claim it for this scan (DynamoDbScanClaims), read its runner from its tags
  * and its versions (one DescribeSecret), scanRunner, alert, log its line. One runner's failure never stops
  * the others; a runner that could not start before the deadline, or whose GitLab call found no room in the
- * shared budget before it (RateBudgetDeferredError, nothing sent), is deferred, not failed.
+ * shared budget before it (RateBudgetDeferredError, nothing sent), is deferred, not failed: its claim is
+ * marked handed on, and once the budget has deferred one runner the rest of the batch is handed on at once
+ * (they would only read their secrets to be deferred in turn).
  */
 export async function scanBatch(aws: AwsEngine, batch: ScanBatchMessage, deadline: Date, telemetry: { logger: Logger; metrics: Metrics }): Promise<BatchScanOutcome> {
   const { logger, metrics } = telemetry;
@@ -73,19 +75,21 @@ export async function scanBatch(aws: AwsEngine, batch: ScanBatchMessage, deadlin
   const deferred: string[] = [];
   let notBeforeMs = 0;
   let failures = 0;
+  let budgetDeferred = false;
   const results: RunnerScanResult[] = [];
 
   await Promise.all(
     batch.secretIds.map((secretId) =>
       limit(async () => {
         const now = aws.clock.now();
-        if (now.getTime() > deadline.getTime() - RUNNER_RESERVE_MS) {
+        if (budgetDeferred || now.getTime() > deadline.getTime() - RUNNER_RESERVE_MS) {
           deferred.push(secretId);
           return;
         }
         let name = aws.runnerName(secretId);
         try {
-          if (!(await aws.claims.claim(secretId, batch.scanId, now, new Date(now.getTime() - intervalMs / 2)))) {
+          // The lease ends with the invocation: a claim of a worker that died is this scan's to take again.
+          if (!(await aws.claims.claim(secretId, batch.scanId, now, new Date(now.getTime() - intervalMs / 2), deadline))) {
             skipped.push(secretId);
             return;
           }
@@ -105,8 +109,10 @@ export async function scanBatch(aws: AwsEngine, batch: ScanBatchMessage, deadlin
           results.push(result);
         } catch (error) {
           if (error instanceof RateBudgetDeferredError) {
+            budgetDeferred = true;
             deferred.push(secretId);
             notBeforeMs = Math.max(notBeforeMs, error.nextSlotAtMs);
+            await aws.claims.defer(secretId, batch.scanId);
             return;
           }
           failures += 1;
@@ -117,5 +123,5 @@ export async function scanBatch(aws: AwsEngine, batch: ScanBatchMessage, deadlin
   );
   const summary = summarizeScan(results, failures, alerts.nearExpiryDays);
   if (summary.runnersScanned > 0) addScanMetrics(metrics, summary);
-  return { summary, results, skipped, deferred: { secretIds: deferred, notBeforeMs } };
+  return { summary, skipped, deferred: { secretIds: deferred, notBeforeMs } };
 }

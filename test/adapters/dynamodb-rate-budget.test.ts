@@ -1,6 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { blockSize, DynamoDbRateBudget, RATE_BUDGET_PARTITION_PREFIX, RATE_BUDGET_SORT_KEY } from '../../src/adapters/dynamodb-rate-budget.ts';
+import { RequestPacer } from '../../src/adapters/gitlab-pacing.ts';
 import { RateBudgetDeferredError } from '../../src/core/errors.ts';
 import { FakeDynamoTable } from '../support/fake-dynamodb.ts';
 
@@ -24,6 +25,8 @@ class VirtualClock {
   async run<T>(work: Promise<T>): Promise<T> {
     let done = false;
     const finished = work.finally(() => (done = true));
+    // Observed now, so a rejection is not reported unhandled while the clock is still moving; the caller gets it.
+    finished.catch(() => undefined);
     while (!done) {
       await new Promise((resolve) => setImmediate(resolve));
       if (done) break;
@@ -138,6 +141,31 @@ describe('the GitLab rate budget the scan workers share', () => {
     );
     expect(sent).toBe(10);
     expect(clock.now()).toBeLessThanOrEqual(deadline);
+  });
+
+  it("defers a request, sleeping nothing, when its worker's own 429 hold would outlast the deadline", async () => {
+    table = new FakeDynamoTable();
+    const clock = new VirtualClock();
+    const deadline = clock.nowMs + 10_000;
+    const pacer = new RequestPacer(clock, { maxHoldMs: 60_000, shared: budget(clock, { requestsPerMinute: 600, deadline: () => deadline }) }, undefined, URL);
+    const first = await clock.run(pacer.acquire());
+    first.observe(new Headers({ 'retry-after': '50' }), 429);
+    first.release();
+    const start = clock.now();
+    await expect(clock.run(pacer.acquire())).rejects.toBeInstanceOf(RateBudgetDeferredError);
+    expect(clock.now()).toBe(start);
+  });
+
+  it("shares a 429's whole Retry-After with the other workers, not the 60 s this worker waits at most", async () => {
+    table = new FakeDynamoTable();
+    const clock = new VirtualClock();
+    const pacer = new RequestPacer(clock, { maxHoldMs: 60_000, shared: budget(clock, { requestsPerMinute: 600 }) }, undefined, URL);
+    const request = await clock.run(pacer.acquire());
+    const at = clock.now();
+    // A self-managed GitLab's hour-long window: Retry-After up to the end of the hour.
+    request.observe(new Headers({ 'retry-after': '1800', 'ratelimit-limit': '120' }), 429);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(table.items.get(`${RATE_BUDGET_PARTITION_PREFIX}${URL}|${RATE_BUDGET_SORT_KEY}`)).toMatchObject({ holdUntil: at + 1_800_000, learned: 120 });
   });
 
   it('refuses a budget that is not a positive whole number of requests', () => {

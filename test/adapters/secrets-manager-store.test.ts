@@ -300,11 +300,15 @@ describe('SecretsManagerStore.listManagedSecrets', () => {
       return pages[inputs.length - 1];
     });
 
-    const summaries = await store.listManagedSecrets('gitlab-runner');
+    const summaries = await store.listManagedSecrets('gitlab-runner', 'runner-');
 
+    const filters = [
+      { Key: 'tag-key', Values: ['gitlab-runner'] },
+      { Key: 'name', Values: ['runner-'] },
+    ];
     expect(inputs).toEqual([
-      { Filters: [{ Key: 'tag-key', Values: ['gitlab-runner'] }], MaxResults: 100, NextToken: undefined },
-      { Filters: [{ Key: 'tag-key', Values: ['gitlab-runner'] }], MaxResults: 100, NextToken: 'page-2' },
+      { Filters: filters, MaxResults: 100, NextToken: undefined },
+      { Filters: filters, MaxResults: 100, NextToken: 'page-2' },
     ]);
     expect(summaries).toEqual([
       {

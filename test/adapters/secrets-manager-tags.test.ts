@@ -14,8 +14,8 @@ const sm = mockClient(client);
 afterEach(() => sm.reset());
 afterAll(() => sm.restore());
 
-describe('SecretsManagerStore.describeTags', () => {
-  it('reads the name, the tags as a record and the schedule in days from DescribeSecret, and no value', async () => {
+describe('SecretsManagerStore.describeManaged', () => {
+  it('reads the name, the tags as a record, the schedule in days and the versions from one DescribeSecret, and no value', async () => {
     sm.on(DescribeSecretCommand).resolves({
       ARN,
       Name: 'gitlab-runner-rotator/builders',
@@ -24,13 +24,22 @@ describe('SecretsManagerStore.describeTags', () => {
         { Key: 'team', Value: 'ci' },
       ],
       RotationRules: { AutomaticallyAfterDays: 30 },
+      RotationEnabled: true,
+      VersionIdsToStages: { 'v-1': ['AWSCURRENT'], 'v-0': ['AWSPREVIOUS', 'custom'] },
     });
 
-    expect(await new SecretsManagerStore(client).describeTags(ARN)).toEqual({
+    expect(await new SecretsManagerStore(client).describeManaged(ARN)).toEqual({
       arn: ARN,
       name: 'gitlab-runner-rotator/builders',
       tags: { 'gitlab-runner-rotator:runner': 'builders', team: 'ci' },
       rotateEveryDays: 30,
+      rotationEnabled: true,
+      lastRotatedAt: null,
+      versions: [
+        { versionId: 'v-1', stages: ['AWSCURRENT'] },
+        { versionId: 'v-0', stages: ['AWSPREVIOUS'] },
+      ],
+      rotationInProgress: false,
     });
     expect(sm.commandCalls(DescribeSecretCommand).map((c) => c.args[0].input)).toEqual([{ SecretId: ARN }]);
   });
@@ -39,8 +48,8 @@ describe('SecretsManagerStore.describeTags', () => {
     sm.on(DescribeSecretCommand, { SecretId: ARN }).resolves({ ARN, Name: 'gitlab-runner-rotator/builders' });
     sm.on(DescribeSecretCommand, { SecretId: 'gone' }).rejects(new ResourceNotFoundException({ message: "Secrets Manager can't find the specified secret.", $metadata: {} }));
     const store = new SecretsManagerStore(client);
-    expect((await store.describeTags(ARN)).tags).toEqual({});
-    await expect(store.describeTags('gone')).rejects.toBeInstanceOf(SecretNotFoundError);
+    expect((await store.describeManaged(ARN)).tags).toEqual({});
+    await expect(store.describeManaged('gone')).rejects.toBeInstanceOf(SecretNotFoundError);
   });
 });
 
@@ -54,7 +63,7 @@ describe('a runner recorded in its secret\'s tags', () => {
       );
       const runner = fleet.runners[0]!;
       const arn = fake.createSecret(runner.secretId, { tags: runnerTags(runner) });
-      const described = await new SecretsManagerStore(fake.client).describeTags(arn);
+      const described = await new SecretsManagerStore(fake.client).describeManaged(arn);
       expect(runnerFromTags(described.name, described.tags, runner.rotateEveryDays)).toEqual(runner);
     } finally {
       fake.restore();
@@ -68,8 +77,30 @@ describe('SecretsManagerStore.listManagedSecrets', () => {
     fake.createSecret('gitlab-runner-rotator/builders', { tags: { 'gitlab-runner-rotator:runner': 'builders' } });
     // Listed by the real ListSecrets too: `gitlab-runner-rotator:runner` is a prefix of this key.
     fake.createSecret('gitlab-runner-rotator/stray', { tags: { 'gitlab-runner-rotator:runner-id': '12' } });
-    const listed = await new SecretsManagerStore(fake.client).listManagedSecrets('gitlab-runner-rotator:runner');
+    const listed = await new SecretsManagerStore(fake.client).listManagedSecrets('gitlab-runner-rotator:runner', 'gitlab-runner-rotator/');
     expect(listed.map((s) => s.name)).toEqual(['gitlab-runner-rotator/builders']);
     fake.restore();
+  });
+
+  it("leaves out another deployment's secrets: a name outside the fleet's prefix, whatever its tags", async () => {
+    const fake = new FakeSecretsManager();
+    fake.createSecret('gitlab-runner-rotator/builders', { tags: { 'gitlab-runner-rotator:runner': 'builders' } });
+    fake.createSecret('other-fleet/builders', { tags: { 'gitlab-runner-rotator:runner': 'builders' } });
+    const listed = await new SecretsManagerStore(fake.client).listManagedSecrets('gitlab-runner-rotator:runner', 'gitlab-runner-rotator/');
+    expect(listed.map((s) => s.name)).toEqual(['gitlab-runner-rotator/builders']);
+    fake.restore();
+  });
+});
+
+describe('runnerTags', () => {
+  it('refuses, naming the runner and the tag, a value a tag cannot hold: a url with ~, a value over 256 characters', () => {
+    const runner = parseAwsFleetConfig(
+      JSON.stringify({ runners: [{ name: 'builders', gitlabUrl: 'https://gitlab.example.com/~ci', runnerId: 12, hosts: { tag: { key: 'gitlab-runner', value: 'builders' } } }] }),
+      'fleet.aws.json',
+    ).runners[0]!;
+    expect(() => runnerTags(runner)).toThrow('runner builders: tag gitlab-runner-rotator:url: "https://gitlab.example.com/~ci" cannot be a Secrets Manager tag value');
+    expect(() => runnerTags({ ...runner, gitlabUrl: 'https://gitlab.example.com', configPath: undefined, hosts: { kind: 'ec2-tag', tagKey: 'k', tagValue: 'v', configPath: `/${'a'.repeat(300)}` } } as never)).toThrow(
+      /tag gitlab-runner-rotator:config-path: .* cannot be a Secrets Manager tag value/,
+    );
   });
 });

@@ -83,7 +83,7 @@ describe('one runner whose secret file is broken', () => {
 
     expect(await rotator('status', '--json')).toBe(0);
 
-    const rows = output.lines.map((l) => JSON.parse(l) as { runner: string; adopted: boolean; reason: string });
+    const rows = output.lines.map((l) => JSON.parse(l) as { runner: string; adopted: boolean; reason: string; problem: string | null });
     expect(rows.map((r) => [r.runner, r.adopted])).toEqual([
       ['alpha', true],
       ['bravo', false],
@@ -91,6 +91,17 @@ describe('one runner whose secret file is broken', () => {
     ]);
     expect(rows[1]?.reason).toContain('state file does not hold a secret');
     expect(rows[1]?.reason).toContain('`rotator adopt bravo`');
+    // A broken runner is told apart from one not adopted yet.
+    expect(rows.map((r) => r.problem === null)).toEqual([true, false, true]);
+  });
+
+  it('makes `rotate --due` name it and exit 1, rather than say that no runner is due', async () => {
+    await truncate(secretFile('bravo'));
+
+    expect(await rotator('rotate', '--due')).toBe(1);
+
+    expect(output.lines).not.toContain('No runner is due.');
+    expect(output.lines.find((l) => l.startsWith('[bravo] cannot tell whether it is due: '))).toContain('state file is not valid JSON');
   });
 
   it('promises no backup that does not exist, and doing what the message says brings the runner back', async () => {

@@ -34,19 +34,9 @@ describe('interpretUpdaterRun', () => {
       { status: 'failed', systemId: null, detail: 'exit 4: update-runner-token: error: malformed TOML at line 3: unterminated string (/c)' },
     ],
     [
-      'a converge that found a newer token on the host (--unless-newer), which it kept',
+      'a kept-newer (only a convergence run prints it), as a failure: the host does not hold the version a push sent',
       { exitCode: 0, stdout: 'status=kept-newer runner_id=3 config=/c system_id=s_0123456789ab reload=skipped\n', stderr: '' },
-      { status: 'already-current', systemId: 's_0123456789ab', detail: 'kept-newer (the host holds a token that expires later), reload=skipped' },
-    ],
-    [
-      'a kept-newer that claims a reload (it wrote nothing), as a failure',
-      { exitCode: 0, stdout: 'status=kept-newer runner_id=3 config=/c system_id= reload=sighup\n', stderr: '' },
-      { status: 'failed', systemId: null, detail: 'exit 0: status=kept-newer runner_id=3 config=/c system_id= reload=sighup' },
-    ],
-    [
-      'a kept-newer with a non-zero exit, as a failure',
-      { exitCode: 1, stdout: 'status=kept-newer runner_id=3 config=/c system_id= reload=skipped\n', stderr: '' },
-      { status: 'failed', systemId: null, detail: 'exit 1: status=kept-newer runner_id=3 config=/c system_id= reload=skipped' },
+      { status: 'failed', systemId: 's_0123456789ab', detail: 'exit 0: status=kept-newer runner_id=3 config=/c system_id=s_0123456789ab reload=skipped' },
     ],
     [
       'a status it does not know (kept-older), as a failure',

@@ -469,7 +469,11 @@ export async function awsWorld(options: WorldOptions = {}): Promise<World> {
             for (const failure of reply.batchItemFailures) errors.push(new Error(`scan batch ${failure.itemIdentifier} failed`));
             return reply;
           });
-          if (!delivered) break;
+          if (delivered) continue;
+          // A hand-on delayed until the budget has room: wait for it on the harness clock, as SQS would.
+          const next = h.queue.nextVisibleAtMs();
+          if (next === undefined) break;
+          await h.clock.sleep(Math.max(1, next - h.clock.now().getTime()));
         }
       } catch (error) {
         errors.push(error);

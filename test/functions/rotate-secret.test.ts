@@ -9,18 +9,14 @@ import { InvalidInputError } from '../../src/core/errors.ts';
 import { ROTATOR_SYSTEM_ID } from '../../src/core/rotator-identity.ts';
 import { hostHoldsVersion } from '../../src/core/types.ts';
 import { checkHosts } from '../../src/simulator/simulated-fleet.ts';
-import { RUNNER, startAwsHarness, type AwsHarness } from '../support/aws-harness.ts';
+import { RUNNER, startAwsHarness, type AwsHarness, closeCheckingLogs } from '../support/aws-harness.ts';
 import { captured, expectNoTokens } from '../support/token-leaks.ts';
 
 const STEPS = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const;
 let harness: AwsHarness | undefined;
 
 afterEach(async () => {
-  if (harness) {
-    const lines = harness.logLines.join('');
-    await harness.close();
-    expectNoTokens(captured(lines), harness.knownTokens());
-  }
+  await closeCheckingLogs(harness);
   harness = undefined;
 });
 

@@ -5,17 +5,12 @@ import { runnerTags, RUNNER_TAG } from '../../src/config/runner-tags.ts';
 import { hostHoldsVersion } from '../../src/core/types.ts';
 import { FLEET_METRICS } from '../../src/engines/fleet-metrics.ts';
 import { checkHosts } from '../../src/simulator/simulated-fleet.ts';
-import { RUNNER, startAwsHarness, type AwsHarness } from '../support/aws-harness.ts';
-import { captured, expectNoTokens } from '../support/token-leaks.ts';
+import { RUNNER, startAwsHarness, type AwsHarness, closeCheckingLogs } from '../support/aws-harness.ts';
 
 let harness: AwsHarness | undefined;
 
 afterEach(async () => {
-  if (harness) {
-    const lines = harness.logLines.join('');
-    await harness.close();
-    expectNoTokens(captured(lines), harness.knownTokens());
-  }
+  await closeCheckingLogs(harness);
   harness = undefined;
 });
 
@@ -193,6 +188,16 @@ describe('the scan fan-out', () => {
     expect(Object.keys(bodies[0]!).sort()).toEqual(['scanId', 'secretIds']);
   });
 
+  it('queues no secret whose rotation is off (a runner that left the fleet keeps its secret), and names it', async () => {
+    harness = await startAwsHarness({ expiresInDays: 3 });
+    const gone = { ...harness.runner, name: 'gone', secretId: 'gitlab-runner-rotator/gone' };
+    harness.secretsManager.createSecret(gone.secretId, { tags: runnerTags(gone), rotationEnabled: false });
+    const { dispatched } = await harness.scan();
+    expect(dispatched.runners).toBe(1);
+    expect(harness.queue.sent.join()).not.toContain('gitlab-runner-rotator/gone');
+    expect(logRecords(harness).find((r) => r.message === 'managed secrets with rotation off are not scanned')).toMatchObject({ secrets: ['gitlab-runner-rotator/gone'] });
+  });
+
   it('scans a runner once when two scans overlap, and says the second left it alone', async () => {
     harness = await startAwsHarness({ expiresInDays: 3 });
     wireRotationHook(harness);
@@ -208,6 +213,22 @@ describe('the scan fan-out', () => {
       [1, 0],
       [0, 1],
     ]);
+  });
+
+  it('scans a runner once when SQS delivers one message to two workers at once: one RotateSecret, no alert of a stuck rotation', async () => {
+    harness = await startAwsHarness({ expiresInDays: 3 });
+    wireRotationHook(harness);
+    const worker = createWorker(() => harness!.workerEngine, harness.telemetry);
+    const record = sqsRecord('m-dup', JSON.stringify({ scanId: 'scan-dup', secretIds: [harness.secretArn] }));
+    // At-least-once delivery: the same message, in two invocations at the same time.
+    const replies = await Promise.all([worker({ Records: [record] }, harness.context), worker({ Records: [record] }, harness.context)]);
+    await Promise.all(harness.secretsManager.rotations);
+    expect(replies).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+    expect(rotateSecretCalls(harness)).toHaveLength(1);
+    expect(scanned(harness)).toHaveLength(1);
+    expect(harness.published.map((a) => a.kind)).not.toContain('rotation-stuck');
+    const finished = logRecords(harness).filter((r) => r.message === 'scan batch finished');
+    expect(finished.map((r) => r.skipped).sort()).toEqual([0, 1]);
   });
 
   it('hands on the runners it cannot start before its deadline, in a message of the same scan, and scans nothing', async () => {
@@ -230,7 +251,7 @@ describe('the scan fan-out', () => {
     expect(String((dropped?.error as { message?: string }).message)).toContain('scan message m-2: secretIds');
   });
 
-  it('reports a batch it could not hand on as failed, so SQS delivers it again and, after three receives, dead-letters it', async () => {
+  it('reports a batch it could not hand on as failed, so that SQS delivers it again rather than lose its runners', async () => {
     harness = await startAwsHarness({ expiresInDays: 25 });
     const worker = createWorker(() => harness!.workerEngine, harness.telemetry);
     harness.queue.refuseSends = true;

@@ -11,18 +11,14 @@ import { parse } from 'smol-toml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/rotate-secret.ts';
 import { checkHosts } from '../../src/simulator/simulated-fleet.ts';
-import { RUNNER, startAwsHarness, type AwsHarness } from '../support/aws-harness.ts';
+import { RUNNER, startAwsHarness, type AwsHarness, closeCheckingLogs } from '../support/aws-harness.ts';
 import { captured, expectNoTokens } from '../support/token-leaks.ts';
 
 const STEPS = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const;
 let harness: AwsHarness | undefined;
 
 afterEach(async () => {
-  if (harness) {
-    const lines = harness.logLines.join('');
-    await harness.close();
-    expectNoTokens(captured(lines), harness.knownTokens());
-  }
+  await closeCheckingLogs(harness);
   harness = undefined;
 });
 

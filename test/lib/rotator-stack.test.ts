@@ -454,6 +454,19 @@ describe('RotatorStack', () => {
     expect(Object.keys(template.toJSON().Outputs ?? {}).length).toBeLessThan(12);
   });
 
+  it('synthesizes a fleet with 100 alert e-mail addresses: the functions get no address, only the settings they read', () => {
+    const emails = Array.from({ length: 100 }, (_, i) => `oncall-team-member-${i}@example.com`);
+    const { template } = synth(fleetWithAlerts({ emails }));
+    template.resourceCountIs('AWS::SNS::Subscription', 100 + 1);
+    for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) expect(JSON.stringify(fn.Properties.Environment)).not.toContain('@example.com');
+  });
+
+  it('refuses settings too large for the functions\' environment, naming what to cut', () => {
+    const adminTokenSecrets = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`https://gitlab-${i}.example.com`, `gitlab-runner-rotator/admin/gitlab-${i}.example.com`]));
+    const fleet = fleetFrom(JSON.stringify({ ...JSON.parse(FLEET_TEXT), adminTokenSecrets }));
+    expect(() => synth(fleet)).toThrow(/settings: the fleet file without its runners is \d+ bytes as JSON; the Lambdas' environment holds 2500/);
+  });
+
   it('puts the fleet settings into the environment and no runner anywhere in the functions', () => {
     const fleet = loadFleetConfig(join(REPO_ROOT, 'fleet.aws.example.json'));
     const outdir = mkdtempSync(join(tmpdir(), 'rotator-cdk-'));
@@ -644,7 +657,7 @@ describe('Alerts', () => {
     });
   });
 
-  it('fans the scan out on an encrypted, TLS-only queue: one message an invocation, scanWorkers at once, failed batches retried three times and dead-lettered with an alarm', () => {
+  it('fans the scan out on an encrypted, TLS-only queue: one message an invocation, scanWorkers at once, failed batches received five times and then dead-lettered with an alarm', () => {
     const { template, stack, id } = synth();
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: id(stack.functions.scanRunners) },
@@ -656,7 +669,7 @@ describe('Alerts', () => {
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
     const queue = template.toJSON().Resources[id(stack.scanQueue.queue)].Properties;
     // Six times the worker's 10-minute timeout (Lambda's SQS guide); a day of retention (the next scan queues again).
-    expect(queue).toMatchObject({ SqsManagedSseEnabled: true, VisibilityTimeout: 3600, MessageRetentionPeriod: 86_400, RedrivePolicy: { maxReceiveCount: 3, deadLetterTargetArn: { 'Fn::GetAtt': [id(stack.scanQueue.deadLetterQueue), 'Arn'] } } });
+    expect(queue).toMatchObject({ SqsManagedSseEnabled: true, VisibilityTimeout: 3600, MessageRetentionPeriod: 86_400, RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: { 'Fn::GetAtt': [id(stack.scanQueue.deadLetterQueue), 'Arn'] } } });
     for (const q of [stack.scanQueue.queue, stack.scanQueue.deadLetterQueue]) {
       const policy = Object.values(template.findResources('AWS::SQS::QueuePolicy')).find((p) => JSON.stringify(p.Properties.Queues).includes(id(q)))!;
       expect(policy.Properties.PolicyDocument.Statement).toContainEqual(expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));

@@ -35,6 +35,7 @@ import { deploymentOf, type Deployment, type PrincipalName } from './iam/deploym
 import { describeRefusals, IamEvaluator } from './iam/iam-evaluator.ts';
 import { iamRequestsOf, type IamRequest } from './iam/iam-requests.ts';
 import { CallRecorder } from './iam/recorded-calls.ts';
+import { captured, expectNoTokens } from './token-leaks.ts';
 
 const DAY_MS = 86_400_000;
 export const RUNNER = 'builders';
@@ -136,6 +137,17 @@ export interface AwsHarnessOptions {
    * polling on every host (`daemons`).
    */
   replace?: boolean;
+}
+
+/**
+ * A test's teardown: close the harness (which fails on any call the deployed policies refuse), then check
+ * that no token it knows reached a line the handlers wrote. Nothing to do without a harness.
+ */
+export async function closeCheckingLogs(h: AwsHarness | undefined): Promise<void> {
+  if (!h) return;
+  const lines = h.logLines.join('');
+  await h.close();
+  expectNoTokens(captured(lines), h.knownTokens());
 }
 
 export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<AwsHarness> {

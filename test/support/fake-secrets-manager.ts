@@ -144,11 +144,15 @@ export class FakeSecretsManager {
     this.mock.restore();
   }
 
-  /** ListSecrets with a tag-key filter, in pages of MaxResults (default 100). */
+  /** ListSecrets with tag-key and name filters, in pages of MaxResults (default 100). */
   private listSecrets(input: ListSecretsCommandInput) {
     const tagKeys = input.Filters?.find((f) => f.Key === 'tag-key')?.Values ?? [];
     // `tag-key` is a prefix match, case-sensitive (Secrets Manager API reference, Filter).
-    const all = [...this.secrets.values()].filter((s) => tagKeys.every((key) => Object.keys(s.tags).some((tag) => tag.startsWith(key))));
+    const names = input.Filters?.find((f) => f.Key === 'name')?.Values ?? [];
+    // `name` is a prefix match too, case-sensitive; several filters must all match.
+    const all = [...this.secrets.values()].filter(
+      (s) => tagKeys.every((key) => Object.keys(s.tags).some((tag) => tag.startsWith(key))) && (names.length === 0 || names.some((prefix) => s.name.startsWith(prefix))),
+    );
     const start = Number(input.NextToken ?? 0);
     const size = input.MaxResults ?? 100;
     const page = all.slice(start, start + size);
