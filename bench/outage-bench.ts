@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adoptRunner, findCurrentToken } from '../src/cli/adopt-command.ts';
-import { systemClock } from '../src/adapters/system-clock.ts';
+import { systemClock } from '../src/adapters/local/system-clock.ts';
 import { parseFleetConfig } from '../src/config/fleet-config.ts';
 import { outageWindow } from '../src/core/outage-window.ts';
 import { rotateNow } from '../src/core/rotate-now.ts';

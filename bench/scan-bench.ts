@@ -24,7 +24,7 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { createHandler as createDispatcher } from '../functions/scan-expiry.ts';
 import { createHandler as createWorker } from '../functions/scan-runners.ts';
 import { FakeSqsQueue } from '../test/support/fake-sqs.ts';
-import { systemClock } from '../src/adapters/system-clock.ts';
+import { systemClock } from '../src/adapters/local/system-clock.ts';
 import { fleetSettingsText, parseAwsFleetConfig } from '../src/config/aws-fleet-config.ts';
 import { runnerTags } from '../src/config/runner-tags.ts';
 import { readLambdaEnvironment } from '../src/config/lambda-environment.ts';

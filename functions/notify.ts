@@ -1,5 +1,5 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { alertsFromSnsEvent } from '../src/adapters/sns-alert-sink.ts';
+import { alertsFromSnsEvent } from '../src/adapters/aws/sns-alert-sink.ts';
 import { secretNameFromId } from '../src/config/aws-fleet-config.ts';
 import { readNotifyEnvironment } from '../src/config/lambda-environment.ts';
 import { alertFromRotationOutcome } from '../src/core/alert-rules.ts';

@@ -5,7 +5,7 @@ import { FLEET_SETTINGS_MAX_BYTES, MANAGED_SECRET_TAG_KEY, fleetSettingsText, ty
 import { LAMBDA_ENVIRONMENT_NAMES } from '../src/config/lambda-environment.ts';
 import { RUNNER_TAG } from '../src/config/runner-tags.ts';
 import { InvalidInputError } from '../src/core/errors.ts';
-import { buildHostConvergeDocument } from '../src/adapters/host-update-document.ts';
+import { buildHostConvergeDocument } from '../src/adapters/aws/host-update-document.ts';
 import { AlertTopic } from './constructs/alert-topic.ts';
 import { ChatbotSlackChannel } from './constructs/chatbot-slack-channel.ts';
 import { DoctorDocument } from './constructs/doctor-document.ts';

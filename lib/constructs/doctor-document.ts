@@ -1,10 +1,10 @@
 import { Stack } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { buildDoctorDocument, doctorDocumentName } from '../../src/adapters/doctor-document.ts';
+import { buildDoctorDocument, doctorDocumentName } from '../../src/adapters/aws/doctor-document.ts';
 
 /**
- * The read-only SSM Command document of `rotator doctor --aws` (src/adapters/doctor-document.ts): it
+ * The read-only SSM Command document of `rotator doctor --aws` (src/adapters/aws/doctor-document.ts): it
  * runs host/doctor.sh on each runner host and prints the findings; it never writes config.toml and
  * carries no token. Operators send it with their own credentials: no role of this stack is granted
  * anything on it. Its name is fixed, `<stack name>-RunnerDoctor` (doctorDocumentName), so the CLI finds

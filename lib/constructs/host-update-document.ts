@@ -1,7 +1,7 @@
 import { Stack } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { buildHostUpdateDocument } from '../../src/adapters/host-update-document.ts';
+import { buildHostUpdateDocument } from '../../src/adapters/aws/host-update-document.ts';
 
 /**
  * The SSM Command document that runs the host updater on each runner host. Its parameters identify the

@@ -25,7 +25,7 @@ export class LedgerTable extends Construct {
   }
 
   /**
-   * What the rotation ledger sends (src/adapters/dynamodb-ledger.ts): GetItem, PutItem, DeleteItem, Query, and
+   * What the rotation ledger sends (src/adapters/aws/dynamodb-ledger.ts): GetItem, PutItem, DeleteItem, Query, and
    * TransactWriteItems, which IAM authorizes as the PutItem and DeleteItem inside it. Nothing else: no scans,
    * batches or streams (grantReadWriteData would add eight actions no call makes).
    */
@@ -41,7 +41,7 @@ export class LedgerTable extends Construct {
     this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query', 'dynamodb:UpdateItem');
   }
 
-  /** What the alert ledger sends (src/adapters/dynamodb-alert-ledger.ts): GetItem and PutItem. */
+  /** What the alert ledger sends (src/adapters/aws/dynamodb-alert-ledger.ts): GetItem and PutItem. */
   grantAlertLedger(grantee: iam.IGrantable): void {
     this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem');
   }

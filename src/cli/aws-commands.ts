@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { readAdminTokenSecret, SecretsManagerStore } from '../adapters/secrets-manager-store.ts';
+import { readAdminTokenSecret, SecretsManagerStore } from '../adapters/aws/secrets-manager-store.ts';
 import { parseAwsFleetConfig, type AwsFleetConfig, type AwsManagedRunner } from '../config/aws-fleet-config.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { runnerAsStored } from '../core/runner-as-stored.ts';
@@ -8,8 +8,8 @@ import { atRunnerId } from '../core/types.ts';
 import { serializeSecretValue } from '../core/secret-value.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoDbLedger } from '../adapters/dynamodb-ledger.ts';
-import { GitLabAdapter } from '../adapters/gitlab.ts';
+import { DynamoDbLedger } from '../adapters/aws/dynamodb-ledger.ts';
+import { GitLabAdapter } from '../adapters/gitlab/gitlab.ts';
 import { findCurrentToken } from './adopt-command.ts';
 import { migrateAws, type MigrateOptions } from './migrate-command.ts';
 import type { Output } from './output.ts';

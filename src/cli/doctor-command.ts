@@ -17,8 +17,8 @@
 import { readFile } from 'node:fs/promises';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Command } from 'commander';
-import { doctorCommandParameters, doctorDocumentName } from '../adapters/doctor-document.ts';
-import { systemClock } from '../adapters/system-clock.ts';
+import { doctorCommandParameters, doctorDocumentName } from '../adapters/aws/doctor-document.ts';
+import { systemClock } from '../adapters/local/system-clock.ts';
 import { parseAwsFleetConfig } from '../config/aws-fleet-config.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import type { Clock } from '../core/ports.ts';

@@ -1,4 +1,4 @@
-import { isRotationLockedError } from '../adapters/file-secret-store.ts';
+import { isRotationLockedError } from '../adapters/local/file-secret-store.ts';
 import { alertAfterRotationStep, alertAfterScan } from '../core/alerting.ts';
 import type { StepOutcome } from '../core/rotation-steps.ts';
 import { rotateNow } from '../core/rotate-now.ts';

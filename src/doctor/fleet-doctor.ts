@@ -1,17 +1,17 @@
 /**
- * `rotator doctor --aws`: sends the read-only doctor document (src/adapters/doctor-document.ts) to one
+ * `rotator doctor --aws`: sends the read-only doctor document (src/adapters/aws/doctor-document.ts) to one
  * runner's hosts exactly as its fleet entry names them (an EC2 tag, or instance ids, at most 50 per
  * SendCommand), waits a bounded time for the invocations, and returns what buildFleetReport takes: per
  * host its SSM status and standard output. Hosts without a final result by then come back with their
  * last status and an empty output, so the report lists them as doctor.did-not-run.
  *
- * Sending and polling are the AWS engine's (src/adapters/ssm-command.ts). The output is read from
+ * Sending and polling are the AWS engine's (src/adapters/aws/ssm-command.ts). The output is read from
  * ListCommandInvocations' plugin output; when the agent cut that (about 2,500 characters), from
  * GetCommandInvocation's StandardOutputContent (24,000 characters). Nothing here carries a token: the
  * parameters are a path, numbers and yes/no.
  */
 import type { CommandInvocation, SendCommandCommandInput, SSMClient } from '@aws-sdk/client-ssm';
-import { DOCTOR_EXECUTION_TIMEOUT_SECONDS, DOCTOR_STEP_NAME } from '../adapters/doctor-document.ts';
+import { DOCTOR_EXECUTION_TIMEOUT_SECONDS, DOCTOR_STEP_NAME } from '../adapters/aws/doctor-document.ts';
 import {
   MAX_COMMENT_LENGTH,
   MAX_DELIVERY_TIMEOUT_SECONDS,
@@ -25,7 +25,7 @@ import {
   splitPluginOutput,
   waitForCommands,
   type CommandPacing,
-} from '../adapters/ssm-command.ts';
+} from '../adapters/aws/ssm-command.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import type { Clock } from '../core/ports.ts';
 import type { ManagedRunner } from '../core/types.ts';

@@ -1,6 +1,6 @@
 /**
  * The fleet-wide doctor table from the SSM invocations of the doctor document
- * (src/adapters/doctor-document.ts): one row per host and finding, HOST | CODE | SEVERITY | RUNNER | EVIDENCE,
+ * (src/adapters/aws/doctor-document.ts): one row per host and finding, HOST | CODE | SEVERITY | RUNNER | EVIDENCE,
  * with the fix from finding.ts. Pure: it takes what GetCommandInvocation / ListCommandInvocations
  * returned (instance id, status, standard output), never calls AWS.
  *

@@ -27,7 +27,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { GitLabForbiddenError, GitLabGoneError, GitLabError } from '../core/errors.ts';
 import type { GitLab } from '../core/ports.ts';
-import { GitLabAdapter } from '../adapters/gitlab.ts';
+import { GitLabAdapter } from '../adapters/gitlab/gitlab.ts';
 import { redactSecrets } from '../core/redact.ts';
 import { compareUrls } from './checks.ts';
 import type {

@@ -1,7 +1,7 @@
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHandler } from '../../functions/rotate-secret.ts';
-import { GitLabAdapter } from '../../src/adapters/gitlab.ts';
+import { GitLabAdapter } from '../../src/adapters/gitlab/gitlab.ts';
 import { createAwsCli, migrateThroughStack } from '../../src/cli/aws-commands.ts';
 import { migrateLocal } from '../../src/cli/migrate-command.ts';
 import { recordingOutput } from '../../src/cli/output.ts';

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GitLabAdapter } from '../../src/adapters/gitlab.ts';
+import { GitLabAdapter } from '../../src/adapters/gitlab/gitlab.ts';
 import { adoptRunner, findCurrentToken } from '../../src/cli/adopt-command.ts';
 import { recordingOutput } from '../../src/cli/output.ts';
 import { scanLocalFleet } from '../../src/cli/scan-command.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { GetCommandInvocationCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDoctorDocument, doctorDocumentName } from '../../src/adapters/doctor-document.ts';
+import { buildDoctorDocument, doctorDocumentName } from '../../src/adapters/aws/doctor-document.ts';
 import { registerDoctorCommand } from '../../src/cli/doctor-command.ts';
 import type { Output } from '../../src/cli/output.ts';
 import { CHECKS } from '../../src/doctor/finding.ts';

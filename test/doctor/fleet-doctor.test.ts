@@ -6,7 +6,7 @@
 import { GetCommandInvocationCommand, ListCommandInvocationsCommand, SendCommandCommand, SSMClient, type CommandInvocation, type SendCommandCommandInput } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { doctorCommandParameters } from '../../src/adapters/doctor-document.ts';
+import { doctorCommandParameters } from '../../src/adapters/aws/doctor-document.ts';
 import { DEFAULT_EXPIRY_POLICY, type ManagedRunner } from '../../src/core/types.ts';
 import { runFleetDoctor, type FleetDoctorOptions } from '../../src/doctor/fleet-doctor.ts';
 import { buildFleetReport } from '../../src/doctor/fleet-report.ts';

@@ -18,8 +18,8 @@ import { createHandler as createNotifyHandler } from '../../functions/notify.ts'
 import { createHandler as createRotationHandler } from '../../functions/rotate-secret.ts';
 import { createHandler as createScanHandler } from '../../functions/scan-expiry.ts';
 import { createHandler as createScanWorker } from '../../functions/scan-runners.ts';
-import { GitLabAdapter, type GitLabAdapterOptions } from '../../src/adapters/gitlab.ts';
-import { HOST_UPDATER_PATH, LocalFleet } from '../../src/adapters/local-fleet.ts';
+import { GitLabAdapter, type GitLabAdapterOptions } from '../../src/adapters/gitlab/gitlab.ts';
+import { HOST_UPDATER_PATH, LocalFleet } from '../../src/adapters/local/local-fleet.ts';
 import { createAwsCli, rotateAws } from '../../src/cli/aws-commands.ts';
 import { recordingOutput } from '../../src/cli/output.ts';
 import { rotateRunners } from '../../src/cli/rotate-command.ts';

@@ -8,7 +8,7 @@ import type { Context } from 'aws-lambda';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { createHandler, type NotifyDeps } from '../../functions/notify.ts';
-import { SlackWebhook, SlackWebhookError } from '../../src/adapters/slack-webhook.ts';
+import { SlackWebhook, SlackWebhookError } from '../../src/adapters/alerts/slack-webhook.ts';
 import { fleetSettingsText, parseAwsFleetConfig, parseAwsFleetSettings } from '../../src/config/aws-fleet-config.ts';
 import { buildAlert } from '../../src/core/alert-rules.ts';
 import type { Alert } from '../../src/core/alerts.ts';

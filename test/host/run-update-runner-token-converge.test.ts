@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildHostConvergeDocument } from '../../src/adapters/host-update-document.ts';
+import { buildHostConvergeDocument } from '../../src/adapters/aws/host-update-document.ts';
 import { FAKE_AWS_CLI } from '../support/fake-ssm.ts';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');

@@ -13,7 +13,7 @@ import {
   HOST_UPDATE_PARAMETERS,
   SSM_DOCUMENT_MAX_BYTES,
   buildHostUpdateDocument,
-} from '../../src/adapters/host-update-document.ts';
+} from '../../src/adapters/aws/host-update-document.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const FIXTURES = join(HERE, 'fixtures');

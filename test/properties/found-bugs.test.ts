@@ -4,7 +4,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostUpdateCommandParameters } from '../../src/adapters/host-update-document.ts';
+import { hostUpdateCommandParameters } from '../../src/adapters/aws/host-update-document.ts';
 import { main } from '../../src/cli/main.ts';
 import { recordingOutput } from '../../src/cli/output.ts';
 import { parseAwsFleetConfig } from '../../src/config/aws-fleet-config.ts';

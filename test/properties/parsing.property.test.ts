@@ -14,7 +14,7 @@ import { main } from '../../src/cli/main.ts';
 import { recordingOutput } from '../../src/cli/output.ts';
 import { parseAwsFleetConfig } from '../../src/config/aws-fleet-config.ts';
 import { parseFleetConfig } from '../../src/config/fleet-config.ts';
-import { hostUpdateCommandParameters } from '../../src/adapters/host-update-document.ts';
+import { hostUpdateCommandParameters } from '../../src/adapters/aws/host-update-document.ts';
 import { InvalidInputError } from '../../src/core/errors.ts';
 import { parseRotationEvent, parseRotationOutcomeEvent } from '../../src/core/rotation-event.ts';
 import { parseSecretValue } from '../../src/core/secret-value.ts';

@@ -1,6 +1,6 @@
 /**
  * `npm run test:embedded-updater`: every host test against the updater as the SSM documents embed it
- * (src/adapters/host-update-document.ts readScript: comment lines and indentation dropped), not only the
+ * (src/adapters/aws/host-update-document.ts readScript: comment lines and indentation dropped), not only the
  * file in host/. The copy is written to a private temporary folder and named to the tests by
  * UPDATER_SCRIPT_UNDER_TEST (test/support/host-updater.ts). CI runs it after `npm test`.
  */
@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readScript } from '../../src/adapters/host-update-document.ts';
+import { readScript } from '../../src/adapters/aws/host-update-document.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'embedded-updater-'));
 // The host tests run the updater as `nobody` too: the folder and the copy must be readable by anyone.

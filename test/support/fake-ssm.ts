@@ -11,7 +11,7 @@ import type {
   SendCommandCommandInput,
 } from '@aws-sdk/client-ssm';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
-import { buildHostUpdateDocument } from '../../src/adapters/host-update-document.ts';
+import { buildHostUpdateDocument } from '../../src/adapters/aws/host-update-document.ts';
 
 /** A runner host as SSM sees it: an instance id, its EC2 tags, and a folder standing for its file system root. */
 export interface FakeInstance {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GitLabAdapter, type GitLabAdapterOptions } from '../../src/adapters/gitlab.ts';
+import { GitLabAdapter, type GitLabAdapterOptions } from '../../src/adapters/gitlab/gitlab.ts';
 import { parseFleetConfig } from '../../src/config/fleet-config.ts';
 import type { RotationEvent, SecretStore } from '../../src/core/ports.ts';
 import type { RotateNowDeps } from '../../src/core/rotate-now.ts';
