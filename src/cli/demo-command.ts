@@ -1,6 +1,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseFleetConfig } from '../config/fleet-config.ts';
 import { outageWindow } from '../core/outage-window.ts';
 import { parseSecretValue } from '../core/secret-value.ts';
@@ -50,7 +50,8 @@ export interface DemoResult {
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { output } = options;
   const strategy = options.strategy ?? 'reset';
-  const workDir = options.keepDir ?? (await mkdtemp(join(tmpdir(), 'rotator-demo-')));
+  // Absolute, so the kept fleet.json's paths name the same files from any working folder.
+  const workDir = options.keepDir !== undefined ? resolve(options.keepDir) : await mkdtemp(join(tmpdir(), 'rotator-demo-'));
   const simulator = new GitLabSimulator({ tokenLifetimeSeconds: 30 * 86_400 });
   const url = await simulator.start();
   let daemons: RunnerDaemons | undefined;

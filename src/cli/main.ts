@@ -1,6 +1,5 @@
-#!/usr/bin/env -S node --import tsx
 import { readFile } from 'node:fs/promises';
-import { pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { parseFleetConfig } from '../config/fleet-config.ts';
 import { readCliEnvironment } from '../config/environment.ts';
@@ -25,25 +24,38 @@ function parseRunnerIdOption(text: string): number {
   return id;
 }
 
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** The fleet file's text; a missing file says how to name or write one (exit 2, bad input). */
+async function readFleetFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    throw new InvalidInputError(path, 'no fleet file here. Name yours with --fleet FILE or ROTATOR_FLEET=FILE, or write one: README.md "Run it on one runner host" shows its fields', { cause: error });
+  }
+}
+
 /** Exit codes: 0 all well, 1 a rotation or a host failed, 2 bad input (config, arguments). */
 export async function main(argv: string[], output: Output = consoleOutput): Promise<number> {
   const env = readCliEnvironment();
   let exitCode = 0;
   const program = new Command('rotator')
     .description('Keeps GitLab Runner authentication tokens from expiring and every host of a runner in step.')
+    .version(VERSION, '-V, --version', 'print the version')
     .option('--fleet <path>', 'fleet file of the local engine (env ROTATOR_FLEET)', env.fleetPath)
     .exitOverride()
     .configureOutput({ writeOut: (s) => output.out(s.trimEnd()), writeErr: (s) => output.err(s.trimEnd()) });
 
   const engine = async (): Promise<LocalEngine> => {
     const path = program.opts<{ fleet: string }>().fleet;
-    const config = parseFleetConfig(await readFile(path, 'utf8'), path);
+    const config = parseFleetConfig(await readFleetFile(path), path);
     return createLocalEngine(config, { events: progressPrinter(output), alertLines: output.out });
   };
 
   const awsCli = async (): Promise<AwsCli> => {
     const path = program.opts<{ fleet: string }>().fleet;
-    return createAwsCli(await readFile(path, 'utf8'), path);
+    return createAwsCli(await readFleetFile(path), path);
   };
 
   program
@@ -161,8 +173,4 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     return err.name === 'InvalidInputError' || err.code === 'ENOENT' ? 2 : 1;
   }
   return exitCode;
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = await main(process.argv.slice(2));
 }

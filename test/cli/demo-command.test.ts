@@ -38,7 +38,7 @@ describe('the demo', () => {
   });
 
   it('prints no token on the real stdout and stderr of `rotator demo`', async () => {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'demo'], { cwd: process.cwd() });
+    const { stdout, stderr } = await run(process.execPath, ['src/cli/rotator.mjs', 'demo'], { cwd: process.cwd() });
     expect(stdout).toContain('8/8 hosts hold a token GitLab accepts');
     expectNoTokens(captured(stdout, stderr), []);
   });
