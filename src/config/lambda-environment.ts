@@ -17,7 +17,10 @@ export interface LambdaEnvironment {
   alertTopicArn: string | undefined;
   /** The scan's SQS queue: the dispatcher sends batches to it, a worker hands on what it could not scan. */
   scanQueueUrl: string | undefined;
-  /** URL of the README whose runbook sections alerts link to; unset: `README.md#…` as text. */
+  /**
+   * URL of docs/operations.md (the runbook) in the deployment's copy of the repository; alerts link to
+   * `<url>#runbook-<kind>`. Unset: `docs/operations.md#runbook-<kind>` as text.
+   */
   readmeUrl: string | undefined;
   /** CloudWatch console link to this function's own log group (Lambda sets AWS_LAMBDA_LOG_GROUP_NAME). */
   logUrl: string | undefined;
@@ -30,7 +33,8 @@ export const LAMBDA_ENVIRONMENT_NAMES = {
   alertTopicArn: 'ALERT_TOPIC_ARN',
   scanQueueUrl: 'SCAN_QUEUE_URL',
   slackWebhookSecret: 'SLACK_WEBHOOK_SECRET',
-  readmeUrl: 'RUNBOOK_README_URL',
+  /** Not set by the stack: a deployment that wants clickable runbook links sets it (docs/operations.md, Setting alerts up). */
+  readmeUrl: 'RUNBOOK_URL',
   rotationLogGroup: 'ROTATION_LOG_GROUP',
   region: 'AWS_REGION',
   ownLogGroup: 'AWS_LAMBDA_LOG_GROUP_NAME',
@@ -49,7 +53,10 @@ export interface NotifyEnvironment {
    * logged. Default: the fleet file's `alerts.slackWebhookSecretName`.
    */
   slackWebhookSecret: string | undefined;
-  /** URL of the README whose runbook sections alerts link to (`<url>#runbook-<kind>`); unset: `README.md#…` as text. */
+  /**
+   * URL of docs/operations.md (the runbook) in the deployment's copy of the repository; alerts link to
+   * `<url>#runbook-<kind>`. Unset: `docs/operations.md#runbook-<kind>` as text.
+   */
   readmeUrl: string | undefined;
   /** CloudWatch console link to the rotation hook's log group (ROTATION_LOG_GROUP in AWS_REGION), when set. */
   rotationLogUrl: string | undefined;
@@ -71,7 +78,7 @@ export function readLambdaEnvironment(env: Record<string, string | undefined> = 
 function readmeUrlIn(env: Record<string, string | undefined>): string | undefined {
   const readmeUrl = env[LAMBDA_ENVIRONMENT_NAMES.readmeUrl] || undefined;
   if (readmeUrl !== undefined && !/^https?:\/\/\S+$/.test(readmeUrl)) {
-    throw new InvalidInputError(`environment variable ${LAMBDA_ENVIRONMENT_NAMES.readmeUrl}`, 'is not an http(s) URL of the README');
+    throw new InvalidInputError(`environment variable ${LAMBDA_ENVIRONMENT_NAMES.readmeUrl}`, 'is not an http(s) URL of the runbook (docs/operations.md)');
   }
   return readmeUrl;
 }

@@ -1,10 +1,18 @@
 import type { Alert, AlertHost } from './alerts.ts';
 
-/** Where the runbook sections live, unless a deployment names the README's URL. */
-export const DEFAULT_README = 'README.md';
+/**
+ * Where the runbook sections live (`#runbook-<kind>`, one per alert kind), as a path in this repository,
+ * unless a deployment names that document's URL (RUNBOOK_URL, see lambda-environment.ts).
+ */
+export const DEFAULT_RUNBOOK_DOCUMENT = 'docs/operations.md';
+/** The same; the name is older than the move of the runbooks out of README.md. */
+export const DEFAULT_README = DEFAULT_RUNBOOK_DOCUMENT;
 
 export interface AlertTextOptions {
-  /** The README the runbook anchors point into (an https URL of the repository's README). Default `README.md`. */
+  /**
+   * The document the runbook anchors point into: an http(s) URL of the repository's docs/operations.md.
+   * Default `docs/operations.md`. (Named readmeUrl from when the runbooks lived in README.md.)
+   */
   readmeUrl?: string;
   /** Rows of the hosts table before "and N more". Default: every host. */
   maxHosts?: number;
@@ -28,8 +36,11 @@ export function alertText(alert: Alert, options: AlertTextOptions = {}): string 
   return lines.join('\n');
 }
 
-/** `<readme>#<anchor>`; `runbook` may be the bare anchor, `#anchor` or `README.md#anchor`. */
-export function runbookLink(runbook: string, readmeUrl: string = DEFAULT_README): string {
+/**
+ * `<document>#<anchor>`, the document's own fragment dropped; `runbook` may be the bare anchor, `#anchor` or
+ * `<file>#anchor`.
+ */
+export function runbookLink(runbook: string, readmeUrl: string = DEFAULT_RUNBOOK_DOCUMENT): string {
   const anchor = runbook.slice(runbook.lastIndexOf('#') + 1);
   return `${readmeUrl.replace(/#.*$/, '')}#${anchor}`;
 }

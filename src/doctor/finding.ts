@@ -96,17 +96,17 @@ export const CHECKS: Readonly<Record<FindingCode, CheckSpec>> = {
   'token.expired': {
     severity: 'error',
     detects: 'token_expires_at (config.toml or GitLab\'s verify reply) is in the past',
-    fix: 'An expired token can only be reset by id with an access token: `rotator rotate NAME` with an admin token configured, or GitLab → runner → Reset token, then push it to every host (`rotator adopt`); see README runbook-token-rejected.',
+    fix: 'An expired token can only be reset by id with an access token: `rotator rotate NAME` with an admin token configured, or GitLab → runner → Reset token, then push it to every host (`rotator adopt`); see docs/operations.md#runbook-token-rejected.',
   },
   'token.expiring': {
     severity: 'warning',
     detects: 'token_expires_at is within --expiring-days (default 7)',
-    fix: 'Rotate now (`rotator rotate NAME`, or `aws secretsmanager rotate-secret`) so every host gets the new token in one step; see README runbook-near-expiry.',
+    fix: 'Rotate now (`rotator rotate NAME`, or `aws secretsmanager rotate-secret`) so every host gets the new token in one step; see docs/operations.md#runbook-near-expiry.',
   },
   'token.invalid': {
     severity: 'error',
     detects: 'GitLab answers 403 to POST /runners/verify with this host\'s token and system_id',
-    fix: 'Reset the runner\'s token (rotator rotate NAME, or GitLab → runner → Reset token) and push it to every host; see README runbook-token-rejected.',
+    fix: 'Reset the runner\'s token (rotator rotate NAME, or GitLab → runner → Reset token) and push it to every host; see docs/operations.md#runbook-token-rejected.',
   },
   'registration.disallowed': {
     severity: 'warning',
@@ -141,7 +141,7 @@ export const CHECKS: Readonly<Record<FindingCode, CheckSpec>> = {
   'runner.version-too-old': {
     severity: 'error',
     detects: 'a shared runner has a host on gitlab-runner older than 17.0.0 (gitlab-runner --version, or the version in GET /runners/:id/managers): it ignores FF_DISABLE_AUTOMATIC_TOKEN_ROTATION, rotates the token itself at 75 % of its lifetime, writes it only to its own config.toml and strands every other host',
-    fix: 'Upgrade gitlab-runner to 17.0 or later on every host of the runner (check with `gitlab-runner --version`, or each manager\'s version under the runner in GitLab). Until then, when an old host rotates the token itself every other host disconnects: see README runbook-token-rejected.',
+    fix: 'Upgrade gitlab-runner to 17.0 or later on every host of the runner (check with `gitlab-runner --version`, or each manager\'s version under the runner in GitLab). Until then, when an old host rotates the token itself every other host disconnects: see docs/operations.md#runbook-token-rejected.',
   },
   'manager.stale': {
     severity: 'warning',

@@ -40,11 +40,11 @@ describe('readLambdaEnvironment', () => {
 });
 
 describe('readNotifyEnvironment', () => {
-  it('reads the table, the topic and the optional webhook secret, README and log group', () => {
+  it('reads the table, the topic and the optional webhook secret, runbook URL and log group', () => {
     const env = readNotifyEnvironment({
       ...base,
       SLACK_WEBHOOK_SECRET: 'gitlab-runner-rotator/slack-webhook',
-      RUNBOOK_README_URL: 'https://gitlab.example.com/ops/rotator/-/blob/main/README.md',
+      RUNBOOK_URL: 'https://gitlab.example.com/ops/rotator/-/blob/main/docs/operations.md',
       ROTATION_LOG_GROUP: '/aws/lambda/rotate-secret',
       AWS_REGION: 'eu-west-1',
     });
@@ -52,7 +52,7 @@ describe('readNotifyEnvironment', () => {
       ledgerTableName: 'ledger',
       alertTopicArn: base.ALERT_TOPIC_ARN,
       slackWebhookSecret: 'gitlab-runner-rotator/slack-webhook',
-      readmeUrl: 'https://gitlab.example.com/ops/rotator/-/blob/main/README.md',
+      readmeUrl: 'https://gitlab.example.com/ops/rotator/-/blob/main/docs/operations.md',
       rotationLogUrl: 'https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups/log-group/$252Faws$252Flambda$252Frotate-secret',
     });
     expect(env.fleet.secretPrefix).toBe('ci/');
@@ -67,7 +67,7 @@ describe('readNotifyEnvironment', () => {
     ['no topic', { ...base, ALERT_TOPIC_ARN: '' }, 'ALERT_TOPIC_ARN'],
     ['no table', { ...base, LEDGER_TABLE_NAME: undefined }, 'LEDGER_TABLE_NAME'],
     ['no fleet settings', { ...base, ROTATOR_SETTINGS_JSON: undefined }, 'ROTATOR_SETTINGS_JSON'],
-    ['a README that is no URL', { ...base, RUNBOOK_README_URL: 'README.md' }, 'RUNBOOK_README_URL'],
+    ['a runbook that is no URL', { ...base, RUNBOOK_URL: 'docs/operations.md' }, 'RUNBOOK_URL'],
   ])('refuses %s', (_what, env, name) => {
     expect(() => readNotifyEnvironment(env)).toThrow(InvalidInputError);
     expect(() => readNotifyEnvironment(env)).toThrow(name);

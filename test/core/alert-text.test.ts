@@ -35,7 +35,7 @@ describe('alertText', () => {
     expect(text).toContain(`Secret:    ${SECRET}`);
     expect(text).toContain('Since:     2026-11-23T12:05:12.000Z');
     expect(flat(text)).toContain(`Next step: ${flat(alert.nextStep)}`);
-    expect(text).toContain(`Runbook:   README.md#runbook-${c.kind}`);
+    expect(text).toContain(`Runbook:   docs/operations.md#runbook-${c.kind}`);
     if (c.logUrl) expect(text).toContain(`Logs:      ${LOGS}`);
     else expect(text).not.toContain('Logs:');
     if (c.hosts.length > 0) {
@@ -79,19 +79,20 @@ describe('alertText', () => {
     expect(text).toMatch(/^ {2}h1 +s_1 +failed +updater said: no matching runner$/m);
   });
 
-  it('points the runbook into the README the deployment names', () => {
-    expect(alertText(alertOf(cases[0] as (typeof cases)[number]), { readmeUrl: 'https://gitlab.example.com/ops/rotator/-/blob/main/README.md' })).toContain(
-      'Runbook:   https://gitlab.example.com/ops/rotator/-/blob/main/README.md#runbook-rotation-failed',
+  it('points the runbook into the docs/operations.md URL the deployment names', () => {
+    expect(alertText(alertOf(cases[0] as (typeof cases)[number]), { readmeUrl: 'https://gitlab.example.com/ops/rotator/-/blob/main/docs/operations.md' })).toContain(
+      'Runbook:   https://gitlab.example.com/ops/rotator/-/blob/main/docs/operations.md#runbook-rotation-failed',
     );
   });
 });
 
 describe('runbookLink', () => {
   it.each([
-    ['runbook-host-missed', undefined, 'README.md#runbook-host-missed'],
-    ['#runbook-host-missed', undefined, 'README.md#runbook-host-missed'],
-    ['README.md#runbook-host-missed', undefined, 'README.md#runbook-host-missed'],
-    ['runbook-near-expiry', 'https://example.com/README.md#top', 'https://example.com/README.md#runbook-near-expiry'],
+    ['runbook-host-missed', undefined, 'docs/operations.md#runbook-host-missed'],
+    ['#runbook-host-missed', undefined, 'docs/operations.md#runbook-host-missed'],
+    ['README.md#runbook-host-missed', undefined, 'docs/operations.md#runbook-host-missed'],
+    ['docs/operations.md#runbook-host-missed', undefined, 'docs/operations.md#runbook-host-missed'],
+    ['runbook-near-expiry', 'https://example.com/docs/operations.md#top', 'https://example.com/docs/operations.md#runbook-near-expiry'],
   ])('links %s under %s as %s', (runbook, readme, expected) => {
     expect(runbookLink(runbook, readme)).toBe(expected);
   });

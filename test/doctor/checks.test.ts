@@ -54,7 +54,7 @@ describe('the check table', () => {
       expect(CHECKS[code].fix.length, code).toBeGreaterThan(20);
       expect(CHECKS[code].detects.length, code).toBeGreaterThan(10);
     }
-    expect(CHECKS['token.invalid'].fix).toBe("Reset the runner's token (rotator rotate NAME, or GitLab → runner → Reset token) and push it to every host; see README runbook-token-rejected.");
+    expect(CHECKS['token.invalid'].fix).toBe("Reset the runner's token (rotator rotate NAME, or GitLab → runner → Reset token) and push it to every host; see docs/operations.md#runbook-token-rejected.");
   });
 
   it.each([

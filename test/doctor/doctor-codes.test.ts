@@ -157,7 +157,7 @@ describe('rotator doctor, one finding code at a time', () => {
     expect(f.severity).toBe('error');
     expect(f.runner).toBe(`docker-builders (id ${id})`);
     expect(f.evidence).toBe(`GitLab at ${sim.url} answered 403 to POST /runners/verify with this host's token and system_id: 403 Forbidden`);
-    expect(f.fix).toBe("Reset the runner's token (rotator rotate NAME, or GitLab → runner → Reset token) and push it to every host; see README runbook-token-rejected.");
+    expect(f.fix).toBe("Reset the runner's token (rotator rotate NAME, or GitLab → runner → Reset token) and push it to every host; see docs/operations.md#runbook-token-rejected.");
     expect(sim.runner(id)!.managers.map((m) => m.systemId)).toEqual([host.systemId]);
   });
 

@@ -119,7 +119,7 @@ describe('the notifier', () => {
     expect(outcome).toEqual({ posted: 1 });
     expect(server.received).toHaveLength(1);
     const body = server.received[0]?.body ?? '';
-    for (const text of [RUNNER, 'i-0123456789abcdef0', 's_0123456789ab', 'undeliverable', 'i-0fedcba9876543210', 'timed-out', hostMissed.nextStep, 'README.md#runbook-host-missed']) {
+    for (const text of [RUNNER, 'i-0123456789abcdef0', 's_0123456789ab', 'undeliverable', 'i-0fedcba9876543210', 'timed-out', hostMissed.nextStep, 'docs/operations.md#runbook-host-missed']) {
       expect(body).toContain(JSON.stringify(text).slice(1, -1));
     }
     expect(d.raised).toEqual([]);

@@ -68,7 +68,7 @@ describe('SlackWebhook', () => {
     }
     const next = sections.find((t) => t.startsWith('*Next step:*')) ?? '';
     expect(next).toContain(alert.nextStep);
-    expect(next).toContain('`README.md#runbook-host-missed`');
+    expect(next).toContain('`docs/operations.md#runbook-host-missed`');
     expect(sections).toContain(`*Logs:* <${LOGS}|open the logs>`);
     expect(blocks.some((b) => b.type === 'context')).toBe(false);
   });
@@ -170,9 +170,9 @@ describe('slackMessage', () => {
     expect(text.endsWith('\nand 3 more')).toBe(true);
   });
 
-  it('links the runbook section when the README has a URL', () => {
-    const texts = sectionTexts(slackMessage(alertWith(), { readmeUrl: 'https://gitlab.example.com/ops/rotator/-/blob/main/README.md' }).blocks as Block[]);
-    expect(texts.find((t) => t.startsWith('*Next step:*'))).toContain('<https://gitlab.example.com/ops/rotator/-/blob/main/README.md#runbook-host-missed|Runbook: runbook-host-missed>');
+  it('links the runbook section when docs/operations.md has a URL', () => {
+    const texts = sectionTexts(slackMessage(alertWith(), { readmeUrl: 'https://gitlab.example.com/ops/rotator/-/blob/main/docs/operations.md' }).blocks as Block[]);
+    expect(texts.find((t) => t.startsWith('*Next step:*'))).toContain('<https://gitlab.example.com/ops/rotator/-/blob/main/docs/operations.md#runbook-host-missed|Runbook: runbook-host-missed>');
   });
 
   it('escapes mrkdwn in what it quotes, so a field cannot ping the channel or forge a link', () => {

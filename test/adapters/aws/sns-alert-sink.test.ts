@@ -46,11 +46,11 @@ describe('SnsAlertSink', () => {
     expect(parseAlertMessage(message.default)).toEqual(alert);
   });
 
-  it('names the README the deployment configured in the e-mail', async () => {
+  it('names the runbook URL the deployment configured in the e-mail', async () => {
     sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
-    await new SnsAlertSink(client, TOPIC, { readmeUrl: 'https://example.com/rotator/README.md' }).publish(alert);
+    await new SnsAlertSink(client, TOPIC, { readmeUrl: 'https://example.com/rotator/docs/operations.md' }).publish(alert);
     const message = JSON.parse(sns.commandCalls(PublishCommand)[0]?.args[0].input.Message ?? '{}') as { email: string };
-    expect(message.email).toContain('https://example.com/rotator/README.md#runbook-host-missed');
+    expect(message.email).toContain('https://example.com/rotator/docs/operations.md#runbook-host-missed');
   });
 
   it('lets a failed publish through unchanged, so the alert is not recorded as sent', async () => {
