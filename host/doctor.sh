@@ -2,8 +2,11 @@
 # doctor.sh — the host side of `rotator doctor`: why is this runner offline? Read-only.
 #
 # Usage:
-#   doctor.sh [--config PATH] [--updater PATH] [--expiring-days N] [--shared yes|no]
+#   doctor.sh [--config PATH] [--walker PATH] [--expiring-days N] [--shared yes|no]
 #             [--probe yes|no] [--timeout SECONDS]
+#   --walker: the updater's TOML walker, toml-edit.awk (default: next to doctor.sh, as host/ ships them
+#   and the doctor document writes them). --updater PATH, of older callers, means toml-edit.awk next to
+#   that updater. Without a readable walker doctor.sh stops at once: exit 3, one line on stderr.
 #
 # Runs with bash, coreutils, sed, awk and (for the network checks) curl: no Node, no jq. It never writes
 # config.toml, never sends a token anywhere (nor a url's user:password@: urls are printed and probed
@@ -11,9 +14,9 @@
 # curl config, and it touches GitLab's manager record). What it checks:
 #   config.unreadable     the file is missing, not a regular file, or not readable
 #   file.mode             group or others have any permission on config.toml
-#   config.unparseable    the updater's own TOML validator (the awk walker of update-runner-token.sh,
-#                         run in its plan mode with no output file: it writes nothing) rejects the file
-#   config.no-runners     no [[runners]] table
+#   config.unparseable    the updater's own TOML walker (toml-edit.awk, in its read-only list mode:
+#                         it writes nothing) rejects the file; nothing else is then read from it
+#   config.no-runners     no [[runners]] table (every key below is read by the same walker)
 #   token.missing         a runner table without a token (or an empty one)
 #   token.legacy          a token without the glrt- prefix (only its kind is ever printed)
 #   token.expired         token_expires_at in config.toml is in the past
@@ -38,14 +41,14 @@
 # for each code lives in src/doctor/finding.ts and is added by the fleet report). Then one
 # {"runners":["URL#ID", ...]} line (which runners this host has, for the fleet report's sharing check)
 # and, last, one {"notRun":[{"check","runner","reason"}, ...]} line.
-# Exit code: 0 nothing wrong (info only), 1 warnings, 2 errors; 3 bad arguments.
+# Exit code: 0 nothing wrong (info only), 1 warnings, 2 errors; 3 bad arguments or no toml-edit.awk.
 
 set -uo pipefail
 umask 077
 export LC_ALL=C
 
 CONFIG=/etc/gitlab-runner/config.toml
-UPDATER=""
+WALKER=""
 EXPIRING_DAYS=7
 SHARED=no
 PROBE=yes
@@ -53,17 +56,18 @@ TIMEOUT=10
 MAX_SKEW=60
 
 usage() {
-  printf 'usage: doctor.sh [--config PATH] [--updater PATH] [--expiring-days N] [--shared yes|no] [--probe yes|no] [--timeout SECONDS]\n' >&2
+  printf 'usage: doctor.sh [--config PATH] [--walker PATH] [--expiring-days N] [--shared yes|no] [--probe yes|no] [--timeout SECONDS]\n' >&2
   exit 3
 }
 
 while (($# > 0)); do
   case $1 in
-    --config | --updater | --expiring-days | --shared | --probe | --timeout)
+    --config | --walker | --updater | --expiring-days | --shared | --probe | --timeout)
       (($# >= 2)) || usage
       case $1 in
         --config) CONFIG=$2 ;;
-        --updater) UPDATER=$2 ;;
+        --walker) WALKER=$2 ;;
+        --updater) WALKER=$(dirname -- "$2")/toml-edit.awk ;;
         --expiring-days) EXPIRING_DAYS=$2 ;;
         --shared) SHARED=$2 ;;
         --probe) PROBE=$2 ;;
@@ -75,6 +79,19 @@ while (($# > 0)); do
   esac
 done
 [[ $EXPIRING_DAYS =~ ^[0-9]{1,4}$ && $TIMEOUT =~ ^[1-9][0-9]{0,2}$ && $SHARED =~ ^(yes|no)$ && $PROBE =~ ^(yes|no)$ && -n $CONFIG ]] || usage
+
+# The walker: next to this script as started, else next to the file behind it (links resolved), as
+# update-runner-token.sh finds it (its find_walker says why).
+if [[ -z $WALKER ]]; then
+  WALKER=$(dirname -- "${BASH_SOURCE[0]}")/toml-edit.awk
+  if [[ ! -f $WALKER ]]; then WALKER=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/toml-edit.awk; fi
+fi
+# gawk looks a name without a slash up in AWKPATH: give it a path.
+if [[ $WALKER != */* ]]; then WALKER=./$WALKER; fi
+if [[ ! -f $WALKER || ! -r $WALKER ]]; then
+  printf 'doctor.sh: error: the TOML walker toml-edit.awk is missing or unreadable (%s): install it next to doctor.sh or pass --walker PATH\n' "$WALKER" >&2
+  exit 3
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/runner-doctor.XXXXXXXXXX") || exit 2
 trap 'rm -rf -- "$WORK"' EXIT
@@ -169,80 +186,37 @@ if (((8#$mode & 8#077) != 0)); then
 fi
 
 # ---------------------------------------------------------------------------------------------------
-# 2. Parse-ability: the updater's validator in plan mode (no URT_OUT: it writes nothing)
+# 2. The TOML walker of the updater (toml-edit.awk) in its read-only list mode: it validates the whole
+#    file as strictly as an update does, then prints one line per [[runners]] table (fields separated by
+#    \037: "runner", number, name, url, id, token kind, token_obtained_at, token_expires_at, flag 1/0,
+#    tls-ca-file) and "ok list COUNT"; or one "err 4 malformed TOML at line N: …" line. The token never
+#    leaves awk: only its kind. URT_OUT is empty: the walker writes nothing.
 # ---------------------------------------------------------------------------------------------------
-if [[ -z $UPDATER ]]; then UPDATER="$(dirname -- "$0")/update-runner-token.sh"; fi
-validated=no
-if [[ -f $UPDATER && -r $UPDATER ]]; then
-  walker=$(sed -n "/^AWK_PROG='\$/,/^'\$/p" "$UPDATER" | sed '1d;$d')
-  if [[ -n $walker ]]; then
-    printf 'doctor-placeholder\n' >"$WORK/placeholder"
-    verdict=$(URT_OUT="" URT_URL="https://doctor.invalid" URT_ID=1 URT_TOKEN_FILE="$WORK/placeholder" URT_PREV_FILE="" \
-      URT_NOW=1970-01-01T00:00:00Z URT_EXPIRES="" awk "$walker" <"$CONFIG" 2>/dev/null) || verdict="err 1 awk failed"
-    case $verdict in
-      "err 4 "*)
-        finding config.unparseable error "" "$CONFIG: ${verdict#err 4 } (the host updater's validator)"
-        for check in config.no-runners token.missing token.legacy token.expired token.expiring self-rotation.enabled runner.version-too-old; do
-          not_run "$check" "" "config.toml is not valid TOML"
-        done
-        for check in $REMOTE_CHECKS network.unreachable tls.untrusted clock.skew; do not_run "$check" "" "config.toml is not valid TOML"; done
-        printf '{"runners":[]}\n'
-        finish
-        ;;
-      "ok "* | "err 5 "* | "err 6 "*) validated=yes ;;
-    esac
-  fi
-fi
-if [[ $validated == no ]]; then
-  not_run config.unparseable "" "the host updater's validator ($UPDATER) is not available; runner keys were read line by line"
-fi
+rc=0
+URT_MODE=list URT_OUT="" awk -f "$WALKER" <"$CONFIG" >"$WORK/walk" 2>/dev/null || rc=$?
+verdict=$(tail -n 1 "$WORK/walk")
+case $verdict in
+  "ok list "*) ;;
+  "err 4 "*)
+    finding config.unparseable error "" "$CONFIG: ${verdict#err 4 } (the host updater's validator)"
+    for check in config.no-runners token.missing token.legacy token.expired token.expiring self-rotation.enabled runner.version-too-old; do
+      not_run "$check" "" "config.toml is not valid TOML"
+    done
+    for check in $REMOTE_CHECKS network.unreachable tls.untrusted clock.skew; do not_run "$check" "" "config.toml is not valid TOML"; done
+    printf '{"runners":[]}\n'
+    finish
+    ;;
+  *)
+    # No verdict (awk killed, out of memory): nothing is known about the file; no guess either.
+    for check in config.unparseable config.no-runners token.missing token.legacy token.expired token.expiring self-rotation.enabled runner.version-too-old $REMOTE_CHECKS network.unreachable tls.untrusted clock.skew; do
+      not_run "$check" "" "the host updater's TOML walker ($WALKER) gave no verdict on config.toml (awk exit $rc)"
+    done
+    printf '{"runners":[]}\n'
+    finish
+    ;;
+esac
 
-# ---------------------------------------------------------------------------------------------------
-# 3. The [[runners]] tables: one line each (fields separated by \037). The token never leaves awk: only its kind.
-#    index, name, url, id, token kind, token_obtained_at, token_expires_at, flag (1/0), tls-ca-file
-# ---------------------------------------------------------------------------------------------------
-# shellcheck disable=SC2016 # an awk program
-RUNNERS_AWK='
-function trim(s) { sub(/^[ \t]+/, "", s); sub(/[ \t]+$/, "", s); return s }
-function strval(v,    q, e) {
-  q = substr(v, 1, 1)
-  if (q == "\"") { e = 2; while (e <= length(v) && substr(v, e, 1) != "\"") { if (substr(v, e, 1) == "\\") e++; e++ } return substr(v, 2, e - 2) }
-  if (q == "\047") { e = index(substr(v, 2), "\047"); return e ? substr(v, 2, e - 1) : substr(v, 2) }
-  sub(/[ \t]*#.*$/, "", v); return trim(v)
-}
-function keyname(k) { k = trim(k); if (k ~ /^".*"$/ || k ~ /^\047.*\047$/) k = substr(k, 2, length(k) - 2); return k }
-{
-  line = $0; sub(/\r$/, "", line)
-  if (ml != "") { if (index(line, ml)) ml = ""; next }
-  t = trim(line)
-  if (t == "" || substr(t, 1, 1) == "#") next
-  if (t ~ /^\[\[[ \t]*runners[ \t]*\]\]/) { R++; sect = "runner"; tok[R] = "missing"; next }
-  if (t ~ /^\[[ \t]*runners[ \t]*\.[ \t]*feature_flags[ \t]*\]/) { sect = (R > 0) ? "ff" : "other"; next }
-  if (t ~ /^\[\[?[ \t]*runners[ \t]*\./) { sect = "sub"; next }
-  if (substr(t, 1, 1) == "[") { sect = "other"; next }
-  eq = index(t, "="); if (!eq) next
-  k = keyname(substr(t, 1, eq - 1)); v = trim(substr(t, eq + 1))
-  if (v ~ /^"""/ || v ~ /^\047\047\047/) { q = substr(v, 1, 3); if (!index(substr(v, 4), q)) ml = q; next }
-  if (sect == "ff") { if (k == FF && strval(v) == "true") ff[R] = 1; next }
-  if (sect != "runner") next
-  if (k == "name") name[R] = strval(v)
-  else if (k == "url") url[R] = strval(v)
-  else if (k == "id") id[R] = strval(v)
-  else if (k == "token") { s = strval(v); tok[R] = (s == "") ? "missing" : index(s, "glrt-") ? "glrt" : "legacy"; s = "" }
-  else if (k == "token_obtained_at") obt[R] = strval(v)
-  else if (k == "token_expires_at") exp_[R] = strval(v)
-  else if (k == "tls-ca-file") ca[R] = strval(v)
-  else if (k == "feature_flags" && v ~ FF "[ \t]*=[ \t]*true") ff[R] = 1
-  else if (k == "feature_flags." FF && strval(v) == "true") ff[R] = 1
-}
-END {
-  # Fields are separated by the unit separator (\037): a tab in IFS would merge empty fields.
-  for (r = 1; r <= R; r++) printf "%d\037%s\037%s\037%s\037%s\037%s\037%s\037%d\037%s\n", r, name[r], url[r], id[r], tok[r], obt[r], exp_[r], ff[r] + 0, ca[r]
-}
-'
-awk -v FF=FF_DISABLE_AUTOMATIC_TOKEN_ROTATION "$RUNNERS_AWK" <"$CONFIG" >"$WORK/runners" 2>/dev/null || : >"$WORK/runners"
-
-if [[ ! -s $WORK/runners ]]; then
+if [[ $verdict == "ok list 0" ]]; then
   finding config.no-runners error "" "$CONFIG parses but has no [[runners]] table"
   printf '{"runners":[]}\n'
   finish
@@ -284,7 +258,8 @@ NOW=$(date -u +%s)
 inventory=""
 declare -A PROBE_RUNNERS=()
 declare -A PROBE_CA=()
-while IFS=$'\037' read -r idx name url id kind _obtained expires ff cafile; do
+while IFS=$'\037' read -r tag idx name url id kind _obtained expires ff cafile; do
+  [[ $tag == runner ]] || continue
   strip_userinfo url "$url"
   if [[ -n $name && -n $id ]]; then label="$name (id $id)"
   elif [[ -n $name ]]; then label=$name
@@ -333,7 +308,7 @@ while IFS=$'\037' read -r idx name url id kind _obtained expires ff cafile; do
       finding self-rotation.enabled info "$label" "the token expires (token_expires_at $exp_iso, config.toml), FF_DISABLE_AUTOMATIC_TOKEN_ROTATION is not true in [runners.feature_flags]; whether other hosts share the runner is decided by the fleet report" "$runner_key"
     fi
   fi
-done <"$WORK/runners"
+done <"$WORK/walk"
 printf '{"runners":[%s]}\n' "$inventory"
 for check in $REMOTE_CHECKS; do not_run "$check" "" "$REMOTE_REASON"; done
 if [[ -n $VERSION_REASON ]]; then not_run runner.version-too-old "" "no gitlab-runner version is known: $VERSION_REASON"; fi

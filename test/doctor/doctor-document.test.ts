@@ -5,14 +5,15 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOCTOR_PARAMETERS, buildDoctorDocument, doctorCommandParameters } from '../../src/adapters/aws/doctor-document.ts';
-import { SSM_DOCUMENT_MAX_BYTES } from '../../src/adapters/aws/host-update-document.ts';
+import { HEREDOC_DELIMITER, readScript, SSM_DOCUMENT_MAX_BYTES } from '../../src/adapters/aws/host-update-document.ts';
 import { buildFleetReport, formatFleetReport } from '../../src/doctor/fleet-report.ts';
 import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
 import { expectNoTokens } from '../support/token-leaks.ts';
@@ -122,8 +123,19 @@ describe('the doctor SSM document', () => {
     }
     expect(step.inputs.runCommand.some((l) => l.includes('{{'))).toBe(false);
     expect(Buffer.byteLength(JSON.stringify(document))).toBeLessThan(SSM_DOCUMENT_MAX_BYTES);
-    // The updater travels only as the validator's source: the one script run is doctor.sh.
-    expect(step.inputs.runCommand.filter((l) => /^bash /.test(l))).toEqual([expect.stringMatching(/^bash "\$DOCTOR_DIR\/doctor.sh" /)]);
+    // The one script run is doctor.sh; it reads config.toml through the updater's walker, written beside it.
+    expect(step.inputs.runCommand.filter((l) => /^bash /.test(l))).toEqual([expect.stringMatching(/^bash "\$DOCTOR_DIR\/doctor.sh" .*--walker "\$DOCTOR_DIR\/toml-edit.awk" /)]);
+  });
+
+  it('embeds doctor.sh and the walker toml-edit.awk once each (as readScript gives them), and not the updater', () => {
+    const lines = stepOf(document).inputs.runCommand;
+    const heredocs = lines.filter((l) => l.endsWith(`<<'${HEREDOC_DELIMITER}'`));
+    expect(heredocs).toEqual([`cat >"$DOCTOR_DIR/doctor.sh" <<'${HEREDOC_DELIMITER}'`, `cat >"$DOCTOR_DIR/toml-edit.awk" <<'${HEREDOC_DELIMITER}'`]);
+    const walker = readScript(new URL('../../host/toml-edit.awk', import.meta.url));
+    const start = lines.indexOf(heredocs[1]!) + 1;
+    expect(lines.slice(start, start + walker.length)).toEqual(walker);
+    expect(lines[start + walker.length]).toBe(HEREDOC_DELIMITER);
+    expect(lines.filter((l) => l.startsWith('function vscan('))).toHaveLength(1);
   });
 
   it('refuses a parameter value that does not match its pattern', () => {
@@ -369,5 +381,56 @@ describe('the doctor SSM document', () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe('host/doctor.sh run from host/ or a copy', () => {
+  const HOST_DIR = fileURLToPath(new URL('../../host/', import.meta.url));
+  function doctor(script: string, args: string[]): Promise<HostRun> {
+    return new Promise((resolve) => {
+      execFile('bash', [script, ...args], { env: { PATH: PATH_WITHOUT_RUNNER, TMPDIR: root }, timeout: 30_000 }, (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        const lines = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+        resolve({ code, stdout, stderr, lines, codes: lines.filter((l) => 'code' in l).map((l) => String(l.code)) });
+      });
+    });
+  }
+
+  it('finds toml-edit.awk next to itself in host/, and through a link to it', async () => {
+    const host = await writeHost(root, 'legacy.toml', { URL: 'https://gitlab.example.com', ID: 5, TOKEN: LEGACY, OBTAINED_AT: '2025-01-01T00:00:00Z' }, { mode: 0o600, systemId: null });
+    const direct = await doctor(join(HOST_DIR, 'doctor.sh'), ['--config', host.configPath, '--probe', 'no']);
+    expect(direct.stderr).toBe('');
+    expect(direct.codes).toEqual(['token.legacy']);
+    const bin = join(root, 'doctor-bin');
+    await mkdir(bin, { recursive: true });
+    await symlink(join(HOST_DIR, 'doctor.sh'), join(bin, 'doctor.sh'));
+    expect((await doctor(join(bin, 'doctor.sh'), ['--config', host.configPath, '--probe', 'no'])).stdout).toBe(direct.stdout);
+  });
+
+  it('without the walker stops at once: exit 3, one line on stderr, nothing on stdout (no guessing at the file)', async () => {
+    const host = await writeHost(root, 'legacy.toml', { URL: 'https://gitlab.example.com', ID: 5, TOKEN: LEGACY, OBTAINED_AT: '2025-01-01T00:00:00Z' });
+    const alone = join(root, 'doctor-alone');
+    await mkdir(alone, { recursive: true });
+    await copyFile(join(HOST_DIR, 'doctor.sh'), join(alone, 'doctor.sh'));
+    const run = await doctor(join(alone, 'doctor.sh'), ['--config', host.configPath, '--probe', 'no']);
+    expect(run.code).toBe(3);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(`doctor.sh: error: the TOML walker toml-edit.awk is missing or unreadable (${join(alone, 'toml-edit.awk')}): install it next to doctor.sh or pass --walker PATH\n`);
+    // --walker, or --updater of older callers (the walker next to that updater), points at it.
+    expect((await doctor(join(alone, 'doctor.sh'), ['--config', host.configPath, '--probe', 'no', '--walker', join(HOST_DIR, 'toml-edit.awk')])).codes).toEqual(['token.legacy']);
+    expect((await doctor(join(alone, 'doctor.sh'), ['--config', host.configPath, '--probe', 'no', '--updater', join(HOST_DIR, 'update-runner-token.sh')])).codes).toEqual(['token.legacy']);
+  });
+
+  it('reads runners as the updater does: a [[runners]] line inside a multi-line string is no table, a duplicate key is malformed TOML', async () => {
+    const host = await writeHost(root, 'no-runners.toml');
+    await writeFile(host.configPath, `[[runners]]\n  name = "real"\n  url = "https://gitlab.example.com"\n  id = 5\n  token = "${TOKEN}"\n  pre_build_script = """\n[[runners]]\n  token = ""\n"""\n`);
+    const run = await doctor(join(HOST_DIR, 'doctor.sh'), ['--config', host.configPath, '--probe', 'no']);
+    expect(run.codes).toEqual([]);
+    expect(run.lines.find((l) => 'runners' in l)).toEqual({ runners: ['https://gitlab.example.com#5'] });
+    await writeFile(host.configPath, `[[runners]]\n  url = "https://gitlab.example.com"\n  id = 5\n  token = "${TOKEN}"\n  id = 6\n`);
+    const bad = await doctor(join(HOST_DIR, 'doctor.sh'), ['--config', host.configPath, '--probe', 'no']);
+    expect(bad.codes).toEqual(['config.unparseable']);
+    expect(evidenceOf(bad, 'config.unparseable')).toBe(`${host.configPath}: malformed TOML at line 5: duplicate key id (the host updater's validator)`);
+    expectNoTokens(run.stdout + run.stderr + bad.stdout + bad.stderr, [TOKEN]);
   });
 });

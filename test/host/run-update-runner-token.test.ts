@@ -411,19 +411,23 @@ describe('the host update document', () => {
     expect(step.inputs.timeoutSeconds).toBe('{{ ExecutionTimeout }}');
   });
 
-  it('embeds both scripts, less their comment lines and indentation, between heredoc delimiters that occur in neither', async () => {
+  it('embeds the updater, its TOML walker and the wrapper, less their comment lines and indentation, side by side in one folder, between heredoc delimiters that occur in none', async () => {
     const lines = stepOf(document).inputs.runCommand;
-    const updater = await readFile(join(HOST, 'update-runner-token.sh'), 'utf8');
-    const wrapper = await readFile(join(HOST, 'run-update-runner-token.sh'), 'utf8');
-    expect(updater).not.toContain(HEREDOC_DELIMITER);
-    expect(wrapper).not.toContain(HEREDOC_DELIMITER);
+    const files = ['update-runner-token.sh', 'toml-edit.awk', 'run-update-runner-token.sh'];
+    const texts = await Promise.all(files.map((name) => readFile(join(HOST, name), 'utf8')));
+    for (const text of texts) expect(text).not.toContain(HEREDOC_DELIMITER);
     const ends = lines.flatMap((line, i) => (line === HEREDOC_DELIMITER ? [i] : []));
-    expect(ends).toHaveLength(2);
+    expect(ends).toHaveLength(3);
     const starts = lines.flatMap((line, i) => (line.endsWith(`<<'${HEREDOC_DELIMITER}'`) ? [i] : []));
-    expect(starts).toHaveLength(2);
+    // Each file written into the document's one private folder: the updater finds toml-edit.awk next to itself.
+    expect(starts.map((i) => lines[i])).toEqual(files.map((name) => `cat >"$ROTATOR_DIR/${name}" <<'${HEREDOC_DELIMITER}'`));
     const withoutComments = (text: string) => `${text.split('\n').filter((line, i) => i === 0 || !/^\s*#/.test(line)).map((line) => line.trimStart()).join('\n')}`;
-    expect(`${lines.slice((starts[0] as number) + 1, ends[0]).join('\n')}\n`).toBe(withoutComments(updater));
-    expect(`${lines.slice((starts[1] as number) + 1, ends[1]).join('\n')}\n`).toBe(withoutComments(wrapper));
+    files.forEach((name, k) => {
+      expect(`${lines.slice((starts[k] as number) + 1, ends[k]).join('\n')}\n`, name).toBe(withoutComments(texts[k] as string));
+    });
+    // The walker is a file of its own: the updater runs it with awk -f and carries no copy of it.
+    expect(texts[0]).toContain('awk -f "$WALKER"');
+    expect(texts[0]).not.toContain('function vscan(');
   });
 
   it('stays under the 64 KB SSM allows for a document, runtime parameters included', () => {

@@ -12,6 +12,8 @@ import { afterAll, expect } from 'vitest';
  * one from git, to see a test fail without the fix it covers).
  */
 export const UPDATER_SCRIPT = process.env.UPDATER_SCRIPT_UNDER_TEST ?? fileURLToPath(new URL('../../host/update-runner-token.sh', import.meta.url));
+/** Its TOML walker, which the updater finds next to itself (host/toml-edit.awk, or the copy beside UPDATER_SCRIPT_UNDER_TEST). */
+export const UPDATER_WALKER = join(dirname(UPDATER_SCRIPT), 'toml-edit.awk');
 /** The config.toml corpus of test/host/fixtures. */
 export const UPDATER_FIXTURES = fileURLToPath(new URL('../host/fixtures', import.meta.url));
 export const SELF_ROTATION_FLAG = 'FF_DISABLE_AUTOMATIC_TOKEN_ROTATION';
@@ -80,11 +82,20 @@ export function runUpdater(args: string[], options: UpdaterRunOptions = {}): Pro
 
 let staged: string | undefined;
 
-/** A copy of the updater any user may read, in a folder of its own under the temp folder (made once). */
+/**
+ * A copy of the updater any user may read, with its walker beside it where it looks for it, in a folder
+ * of its own under the temp folder (made once).
+ */
 function stagedScript(): string {
   if (staged === undefined) {
     const dir = mkdtempSync(join(tmpdir(), 'updater-stage-'));
     chmodSync(dir, 0o755);
+    // An older updater under test (its walker still inside it) has none.
+    if (existsSync(UPDATER_WALKER)) {
+      const walker = join(dir, 'toml-edit.awk');
+      copyFileSync(UPDATER_WALKER, walker);
+      chmodSync(walker, 0o644);
+    }
     staged = join(dir, 'update-runner-token.sh');
     copyFileSync(UPDATER_SCRIPT, staged);
     chmodSync(staged, 0o644);

@@ -3,9 +3,10 @@ import { HEREDOC_DELIMITER, readScript, SSM_DOCUMENT_MAX_BYTES } from './host-up
 
 /**
  * The read-only SSM Command document (schema 2.2, aws:runShellScript) that runs the doctor's host
- * checks on every targeted host: host/doctor.sh, with host/update-runner-token.sh beside it only so that
- * doctor.sh can run the updater's TOML validator in its plan mode (the awk walker without an output
- * file). The updater itself is never executed. Nothing writes config.toml, nothing calls
+ * checks on every targeted host: host/doctor.sh, with the updater's TOML walker host/toml-edit.awk beside
+ * it, which doctor.sh runs in its read-only list mode (it validates config.toml as strictly as an update
+ * does and lists the [[runners]] tables; no output file). The updater itself is not embedded: doctor.sh
+ * needs only its walker. Nothing writes config.toml, nothing calls
  * POST /runners/verify, no token is sent anywhere: the only network call is an unauthenticated
  * `GET /api/v4/version` with curl (turn it off with Probe=no); the only program run besides POSIX tools
  * is `gitlab-runner --version`, when gitlab-runner is on the agent's PATH.
@@ -61,7 +62,7 @@ export function doctorDocumentName(stackName: string = ROTATOR_STACK_NAME): stri
 
 export function buildDoctorDocument(): Record<string, unknown> {
   const doctor = readScript(new URL('../../../host/doctor.sh', import.meta.url));
-  const updater = readScript(new URL('../../../host/update-runner-token.sh', import.meta.url));
+  const walker = readScript(new URL('../../../host/toml-edit.awk', import.meta.url));
   const runCommand = [
     // POSIX sh up to the bash line (the agent runs these lines with sh -c).
     'set -eu',
@@ -74,12 +75,12 @@ export function buildDoctorDocument(): Record<string, unknown> {
     `cat >"$DOCTOR_DIR/doctor.sh" <<'${HEREDOC_DELIMITER}'`,
     ...doctor,
     HEREDOC_DELIMITER,
-    // Only read by doctor.sh (its TOML validator); never run.
-    `cat >"$DOCTOR_DIR/update-runner-token.sh" <<'${HEREDOC_DELIMITER}'`,
-    ...updater,
+    // Beside doctor.sh, which runs it with `awk -f` (URT_MODE=list: read-only).
+    `cat >"$DOCTOR_DIR/toml-edit.awk" <<'${HEREDOC_DELIMITER}'`,
+    ...walker,
     HEREDOC_DELIMITER,
     'DOCTOR_RC=0',
-    'bash "$DOCTOR_DIR/doctor.sh" --config "$SSM_ConfigPath" --updater "$DOCTOR_DIR/update-runner-token.sh" --expiring-days "$SSM_ExpiringDays" --shared "$SSM_Shared" --probe "$SSM_Probe" --timeout "$SSM_ProbeTimeout" || DOCTOR_RC=$?',
+    'bash "$DOCTOR_DIR/doctor.sh" --config "$SSM_ConfigPath" --walker "$DOCTOR_DIR/toml-edit.awk" --expiring-days "$SSM_ExpiringDays" --shared "$SSM_Shared" --probe "$SSM_Probe" --timeout "$SSM_ProbeTimeout" || DOCTOR_RC=$?',
     // 1 and 2 are findings (in the output), not a failure of the command.
     'case "$DOCTOR_RC" in 0|1|2) exit 0 ;; *) exit "$DOCTOR_RC" ;; esac',
   ];

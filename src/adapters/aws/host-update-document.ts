@@ -6,8 +6,9 @@ import type { ManagedRunner } from '../../core/types.ts';
 
 /**
  * The SSM Command document that puts a secret version's token into config.toml on every host of a
- * runner. It embeds host/update-runner-token.sh and host/run-update-runner-token.sh, so a host needs
- * only bash, coreutils and the AWS CLI.
+ * runner. It embeds host/update-runner-token.sh, its TOML walker host/toml-edit.awk and
+ * host/run-update-runner-token.sh, written side by side into one private folder (the updater runs the
+ * walker from its own folder), so a host needs only bash, coreutils, awk and the AWS CLI.
  *
  * Why it cannot be injected into:
  * - Every parameter has `interpolationType: ENV_VAR`: the agent (3.3.2746.0+) exports it as
@@ -124,7 +125,7 @@ export const EXECUTION_TIMEOUT_PARAMETER: HostUpdateParameter<'ExecutionTimeout'
 /** CreateDocument: "The content of the document must not exceed 64KB" (the runtime parameters count too). */
 export const SSM_DOCUMENT_MAX_BYTES = 64 * 1024;
 
-/** Ends each embedded script's quoted heredoc; buildHostUpdateDocument checks that neither script contains it. */
+/** Ends each embedded file's quoted heredoc; readScript checks that no embedded file contains it. */
 export const HEREDOC_DELIMITER = 'GITLAB_RUNNER_ROTATOR_END_OF_EMBEDDED_SCRIPT';
 
 const STEP_NAME = 'updateRunnerToken';
@@ -166,6 +167,7 @@ function buildDocument(spec: { description: string; parameters: readonly HostUpd
   // Resolved here, not at module load: the Lambda bundle imports this module for
   // hostUpdateCommandParameters and has no host/ folder (nor, as CommonJS, an import.meta.url).
   const updater = readScript(new URL('../../../host/update-runner-token.sh', import.meta.url));
+  const walker = readScript(new URL('../../../host/toml-edit.awk', import.meta.url));
   const wrapper = readScript(new URL('../../../host/run-update-runner-token.sh', import.meta.url));
 
   const runCommand = [
@@ -180,6 +182,10 @@ function buildDocument(spec: { description: string; parameters: readonly HostUpd
     `trap 'exit 143' TERM`,
     `cat >"$ROTATOR_DIR/update-runner-token.sh" <<'${HEREDOC_DELIMITER}'`,
     ...updater,
+    HEREDOC_DELIMITER,
+    // Beside the updater, which runs it with `awk -f` from its own folder (find_walker).
+    `cat >"$ROTATOR_DIR/toml-edit.awk" <<'${HEREDOC_DELIMITER}'`,
+    ...walker,
     HEREDOC_DELIMITER,
     `cat >"$ROTATOR_DIR/run-update-runner-token.sh" <<'${HEREDOC_DELIMITER}'`,
     ...wrapper,
@@ -244,8 +250,9 @@ export function readScript(url: URL): string[] {
   // Comment lines and indentation are for the people reading host/: the embedded copy drops them (the
   // shebang stays), which keeps the documents inside SSM's 64 KB. A line starting with # is a comment in
   // bash and in awk, and leading blanks mean nothing to either, save inside a string that spans lines:
-  // the scripts have none (no heredoc, no multi-line quoted text but the awk program, whose own strings
-  // are one line each). CI runs test/host against the embedded copy too (`npm run test:embedded-updater`), to hold that.
+  // the files have none (no heredoc, no multi-line quoted text; host/toml-edit.awk's strings and
+  // regular expressions are one line each). CI runs test/host against the embedded copies too
+  // (`npm run test:embedded-updater`), to hold that.
   return lines.filter((line, index) => index === 0 || !/^\s*#/.test(line)).map((line) => line.replace(/^[ \t]+/, ''));
 }
 
