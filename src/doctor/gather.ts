@@ -38,7 +38,6 @@ import type {
   DoctorFacts,
   ManagersOutcome,
   ProbeFacts,
-  ProbeOutcome,
   RegistrationOutcome,
   RunnerFacts,
   RunnerVersionOutcome,
