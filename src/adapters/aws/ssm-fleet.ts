@@ -20,8 +20,7 @@ export { MAX_INSTANCE_IDS_PER_COMMAND, splitPluginOutput } from './ssm-command.t
 
 export interface SsmFleetOptions {
   /**
-   * Build it once per Lambda with retries for throttling, e.g.
-   * `new SSMClient({ maxAttempts: 5, retryMode: 'adaptive' })`: SSM answers a burst of calls with
+   * Build it once per Lambda with `ssmClient()` (sdk-clients.ts: adaptive retries): SSM answers a burst of calls with
    * ThrottlingException "Rate exceeded" (aws/aws-sdk-js-v3#4350, boto/botocore#993). What still comes
    * through while polling is waited out here.
    */
