@@ -166,9 +166,9 @@ function cannotCarrySecret(error: unknown, secrets: readonly string[]): boolean 
 
 /**
  * The error to throw for anything a GitLab call threw. Transport failures become GitLab* errors.
- * Anything else (a bug, a bad header value rejected by undici before sending …) is rethrown unchanged
+ * Anything else (a bug, a bad header value rejected by Node (or the Headers class) before sending …) is rethrown unchanged
  * when neither it nor its causes mention a secret this call sent or anything shaped like a GitLab token
- * (undici, for one, quotes an invalid header value in its message, and V8 quotes the text in a JSON
+ * (Node, for one, quotes an invalid header value in its message, and V8 quotes the text in a JSON
  * SyntaxError); otherwise it is replaced by a GitLabRequestError that keeps only its scrubbed name
  * and message.
  */

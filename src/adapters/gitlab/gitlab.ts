@@ -97,7 +97,7 @@ const MAX_CLIENTS = 32;
  * (`POST /runners/reset_authentication_token`); `cause` is a plain `GitLabFailureCause`
  * (status, statusText, GitLab's message, attempts) with every token this call sent scrubbed; no error
  * keeps gitbeaker's Request or Response. Errors that are not HTTP or network failures (bugs, a header
- * value undici refuses) are rethrown unchanged when nothing in them holds a token, else wrapped in a
+ * value Node refuses) are rethrown unchanged when nothing in them holds a token, else wrapped in a
  * GitLabRequestError keeping only their scrubbed name and message (see gitlab-errors.ts).
  *
  * Calls that need no access token (reset by token, verify, legacy register) go through a client built
