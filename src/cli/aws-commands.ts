@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { readAdminTokenSecret, SecretsManagerStore } from '../adapters/aws/secrets-manager-store.ts';
 import { parseAwsFleetConfig, type AwsFleetConfig, type AwsManagedRunner } from '../config/aws-fleet-config.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { runnerAsStored } from '../core/runner-as-stored.ts';
 import { atRunnerId } from '../core/types.ts';
 import { serializeSecretValue } from '../core/secret-value.ts';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { dynamoDbDocumentClient, secretsManagerClient } from '../adapters/aws/sdk-clients.ts';
 import { DynamoDbLedger } from '../adapters/aws/dynamodb-ledger.ts';
 import { GitLabAdapter } from '../adapters/gitlab/gitlab.ts';
 import { findCurrentToken } from './adopt-command.ts';
@@ -20,7 +20,7 @@ export interface AwsCli {
   store: SecretsManagerStore;
 }
 
-export function createAwsCli(fleetText: string, fleetPath: string, client: SecretsManagerClient = new SecretsManagerClient({ maxAttempts: 6 })): AwsCli {
+export function createAwsCli(fleetText: string, fleetPath: string, client: SecretsManagerClient = secretsManagerClient()): AwsCli {
   return { fleet: parseAwsFleetConfig(fleetText, fleetPath), store: new SecretsManagerStore(client) };
 }
 
@@ -67,7 +67,7 @@ export async function migrateThroughStack(
 ): Promise<number> {
   const runner = awsRunner(cli, name);
   const ledger =
-    options.ledgerTable === undefined ? undefined : new DynamoDbLedger(clients.dynamodb ?? DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 6 })), options.ledgerTable);
+    options.ledgerTable === undefined ? undefined : new DynamoDbLedger(clients.dynamodb ?? dynamoDbDocumentClient(), options.ledgerTable);
   const gitlab = clients.gitlab ?? new GitLabAdapter();
   return migrateAws(
     { secrets: cli.store, gitlab, ledger, adminToken: (url) => readAdminTokenSecret(cli.store, cli.fleet.adminTokenSecrets, url) },

@@ -15,9 +15,10 @@
  * listed and do not change the exit code.
  */
 import { readFile } from 'node:fs/promises';
-import { SSMClient } from '@aws-sdk/client-ssm';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { Command } from 'commander';
 import { doctorCommandParameters, doctorDocumentName } from '../adapters/aws/doctor-document.ts';
+import { ssmClient } from '../adapters/aws/sdk-clients.ts';
 import { systemClock } from '../adapters/local/system-clock.ts';
 import { parseAwsFleetConfig } from '../config/aws-fleet-config.ts';
 import { InvalidInputError } from '../core/errors.ts';
@@ -143,7 +144,7 @@ export async function runAwsDoctor(opts: AwsDoctorCliOptions, output: Output, de
     ProbeTimeout: opts.timeoutSeconds,
   });
   const run = await runFleetDoctor({
-    ssm: deps.ssm?.() ?? new SSMClient({ maxAttempts: 5, retryMode: 'adaptive' }),
+    ssm: deps.ssm?.() ?? ssmClient(),
     clock: deps.clock ?? systemClock,
     documentName,
     runner,

@@ -2,30 +2,19 @@
  * What the gatherer (gather.ts) found, and all the checks (checks.ts) get to see. No token is ever
  * part of it: a runner's token appears only as its kind (missing, glrt, legacy).
  */
+import type { ProbeReply } from '../adapters/gitlab/gitlab.ts';
 import type { RunnerManager } from '../core/types.ts';
 import type { TokenKind } from './runner-config.ts';
 
 /** Why GitLab did not reply to GET /version. */
-export type NoReplyCause = 'dns' | 'refused' | 'timeout' | 'tls' | 'other';
+export type { NoReplyCause } from '../adapters/gitlab/gitlab-http.ts';
 
-/** GET {url}/api/v4/version without credentials (401 is a fine answer: it has a Date header). */
-export type ProbeOutcome =
-  | {
-      kind: 'reply';
-      status: number;
-      /** GitLab's Date header as sent, or null. */
-      serverDate: string | null;
-      /** This host's clock half-way between sending the request and the reply's headers (ms since epoch). */
-      localMs: number;
-    }
-  | {
-      kind: 'no-reply';
-      cause: NoReplyCause;
-      /** The system or TLS error code: ENOTFOUND, ECONNREFUSED, ETIMEDOUT, DEPTH_ZERO_SELF_SIGNED_CERT … */
-      code: string;
-      /** One line: the resolver's or TLS library's words, or the timeout. Never a token (none is sent). */
-      detail: string;
-    };
+/**
+ * GET {url}/api/v4/version without credentials (401 is a fine answer: it has a Date header), as the
+ * GitLab adapter's probe answers it; `localMs` is this host's clock half-way between sending the request
+ * and the reply's headers (ms since epoch).
+ */
+export type ProbeOutcome = ProbeReply;
 
 export interface ProbeFacts {
   /** The url as probed (config.toml's or --gitlab-url), shown as evidence. */

@@ -5,7 +5,8 @@
  * host its SSM status and standard output. Hosts without a final result by then come back with their
  * last status and an empty output, so the report lists them as doctor.did-not-run.
  *
- * Sending and polling are the AWS engine's (src/adapters/aws/ssm-command.ts). The output is read from
+ * Sending, polling and the sweep of hosts without a result are the AWS engine's (runOnHosts in
+ * src/adapters/aws/ssm-command.ts); only what a result means is said here. The output is read from
  * ListCommandInvocations' plugin output; when the agent cut that (about 2,500 characters), from
  * GetCommandInvocation's StandardOutputContent (24,000 characters). Nothing here carries a token: the
  * parameters are a path, numbers and yes/no.
@@ -20,10 +21,8 @@ import {
   isTerminalInvocation,
   isThrottling,
   pluginOutputTruncated,
-  pollCommand,
-  sendToHosts,
+  runOnHosts,
   splitPluginOutput,
-  waitForCommands,
   type CommandPacing,
 } from '../adapters/aws/ssm-command.ts';
 import { InvalidInputError } from '../core/errors.ts';
@@ -61,8 +60,6 @@ export async function runFleetDoctor(options: FleetDoctorOptions): Promise<Fleet
   if (hosts.kind === 'config-files') throw new InvalidInputError(`runner ${runner.name}`, 'its hosts are config files on this machine: run `rotator doctor --config PATH` there');
   const deadline = clock.now().getTime() + options.waitMs;
   const pacing: CommandPacing = { ssm: options.ssm, clock, pollIntervalMs: options.pollIntervalMs ?? 2000, remainingMs: () => deadline - clock.now().getTime() };
-  const results = new HostResults();
-  const lastStatus = new Map<string, string>();
 
   const request: SendCommandCommandInput = {
     DocumentName: options.documentName,
@@ -76,46 +73,23 @@ export async function runFleetDoctor(options: FleetDoctorOptions): Promise<Fleet
     TimeoutSeconds: Math.min(Math.max(Math.floor(options.waitMs / 1000) - DOCTOR_EXECUTION_TIMEOUT_SECONDS, MIN_DELIVERY_TIMEOUT_SECONDS), MAX_DELIVERY_TIMEOUT_SECONDS),
     Comment: `rotator doctor: runner ${runner.name} (#${runner.runnerId})`.slice(0, MAX_COMMENT_LENGTH),
   };
-  const commands = await sendToHosts(pacing, request, hosts, {
-    expect: (ids) => results.expect(ids),
-    notSent: (host, error) => results.record({ host, status: 'NotSent', detail: `SendCommand failed: ${error}`, output: '' }),
-  });
-
-  await waitForCommands(pacing, commands, (command) =>
-    pollCommand(options.ssm, command, {
-      onSeen: (id) => results.expect([id]),
-      onInvocation: async (id, invocation) => {
-        if (results.has(id)) return;
-        if (!isTerminalInvocation(invocation)) {
-          lastStatus.set(id, statusOf(invocation));
-          return;
-        }
-        results.record({ host: id, status: invocation.Status ?? 'Unknown', detail: detailOf(invocation), output: await standardOutput(options.ssm, command.commandId, id, invocation) });
-      },
-      hasResult: (id) => results.has(id),
-      onNoTarget: (tagHost) => results.record({ host: tagHost, status: 'NoTarget', detail: 'no instance carries this tag (SSM found 0 targets)', output: '' }),
-    }),
-  );
-
-  const waitedOut: string[] = [];
   const waited = `no result within ${Math.round(options.waitMs / 1000)} s (--wait-seconds)`;
-  for (const command of commands) {
-    if (command.done) continue;
-    for (const id of [...command.instanceIds, ...command.seen]) {
-      if (results.has(id)) continue;
-      waitedOut.push(id);
-      results.record({ host: id, status: lastStatus.get(id) ?? 'Pending', detail: `${waited}; it may still finish: aws ssm list-command-invocations --command-id ${command.commandId} --details`, output: '' });
-    }
-    if (command.tagHost !== null && command.seen.length === 0) {
-      waitedOut.push(command.tagHost);
-      results.record(
-        command.targetCount === 0
-          ? { host: command.tagHost, status: 'NoTarget', detail: 'no instance carries this tag (none found before the wait ended)', output: '' }
-          : { host: command.tagHost, status: 'Pending', detail: `${waited}: SSM listed no instance for this tag yet`, output: '' },
-      );
-    }
-  }
-  return { invocations: results.all(), waitedOut, commandIds: commands.map((c) => c.commandId) };
+  const run = await runOnHosts<DoctorInvocation>(pacing, request, hosts, {
+    notSent: (host, error) => ({ host, status: 'NotSent', detail: `SendCommand failed: ${error}`, output: '' }),
+    finished: async (id, invocation, commandId) =>
+      isTerminalInvocation(invocation) ? { host: id, status: invocation.Status ?? 'Unknown', detail: detailOf(invocation), output: await standardOutput(options.ssm, commandId, id, invocation) } : null,
+    noTarget: (tagHost, atDeadline) => ({
+      host: tagHost,
+      status: 'NoTarget',
+      detail: atDeadline ? 'no instance carries this tag (none found before the wait ended)' : 'no instance carries this tag (SSM found 0 targets)',
+      output: '',
+    }),
+    waitedOut: (host, command, last) =>
+      host === command.tagHost
+        ? { host, status: 'Pending', detail: `${waited}: SSM listed no instance for this tag yet`, output: '' }
+        : { host, status: last ? statusOf(last) : 'Pending', detail: `${waited}; it may still finish: aws ssm list-command-invocations --command-id ${command.commandId} --details`, output: '' },
+  });
+  return { invocations: run.results, waitedOut: run.waitedOut, commandIds: run.commandIds };
 }
 
 /** Status, with StatusDetails when it says more ("Failed", "Undeliverable"). */
@@ -146,29 +120,5 @@ async function standardOutput(ssm: SSMClient, commandId: string, instanceId: str
     // Throttled: the next poll asks again. Anything else: the cut output, which the report flags.
     if (isThrottling(error)) throw error;
     return stdout;
-  }
-}
-
-/** One result per host, the first one kept, in the order the hosts became known. */
-class HostResults {
-  private readonly order: string[] = [];
-  private readonly byHost = new Map<string, DoctorInvocation>();
-
-  expect(hosts: string[]): void {
-    for (const host of hosts) if (!this.order.includes(host)) this.order.push(host);
-  }
-
-  has(host: string): boolean {
-    return this.byHost.has(host);
-  }
-
-  record(result: DoctorInvocation): void {
-    if (this.byHost.has(result.host)) return;
-    this.expect([result.host]);
-    this.byHost.set(result.host, result);
-  }
-
-  all(): DoctorInvocation[] {
-    return this.order.flatMap((host) => this.byHost.get(host) ?? []);
   }
 }

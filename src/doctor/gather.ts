@@ -2,6 +2,11 @@
  * The doctor's I/O: reads config.toml (mode, text) and `.runner_system_id`, asks GitLab, and returns
  * facts (facts.ts) for the pure checks. Tokens stay in this module: facts carry only their kind.
  *
+ * Every request to GitLab goes through the GitLab adapter (src/adapters/gitlab/): one adapter per CA the
+ * doctor trusts (a runner's tls-ca-file, or none), so the probe, verify, managers and the settings of a
+ * url are all asked with the trust gitlab-runner uses for it, and their errors are the adapter's (tokens
+ * scrubbed). Each adapter makes one attempt per request, within --timeout-seconds.
+ *
  * What it asks GitLab, and why each call is safe to make on a live runner:
  * - `GET /api/v4/version` without credentials, once per distinct url (+ tls-ca-file): reachability, TLS
  *   trust (with the runner's tls-ca-file, as gitlab-runner would) and the Date header. A 401 is a fine
@@ -25,8 +30,7 @@
 import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { GitLabForbiddenError, GitLabGoneError, GitLabError } from '../core/errors.ts';
-import type { GitLab } from '../core/ports.ts';
+import { GitLabForbiddenError, GitLabGoneError, GitLabError, GitLabUnreachableError } from '../core/errors.ts';
 import { GitLabAdapter } from '../adapters/gitlab/gitlab.ts';
 import { redactSecrets } from '../core/redact.ts';
 import { compareUrls } from './checks.ts';
@@ -34,13 +38,11 @@ import type {
   DoctorFacts,
   ManagersOutcome,
   ProbeFacts,
-  ProbeOutcome,
   RegistrationOutcome,
   RunnerFacts,
   RunnerVersionOutcome,
   VerifyOutcome,
 } from './facts.ts';
-import { httpGet } from './http-get.ts';
 import { parseRunnerConfig, runnerLabel, tokenKind, type RunnerTable } from './runner-config.ts';
 import { versionFromOutput } from './runner-version.ts';
 
@@ -54,13 +56,19 @@ export interface GatherOptions {
   expiringDays?: number;
   /** Per GitLab request; default 10,000 ms. */
   timeoutMs?: number;
-  /** verify and managers; default a GitLabAdapter with one attempt per request and `timeoutMs`. */
-  gitlab?: Pick<GitLab, 'verify' | 'managers'>;
+  /**
+   * The GitLab client trusting `caPem` besides the system CAs (null: the system CAs alone); default a
+   * GitLabAdapter with that `caPem`, one attempt per request, `timeoutMs` and `nowMs`.
+   */
+  gitlab?: (caPem: string | null) => DoctorGitLab;
   /** This host's clock (ms), for the clock-skew probe; default Date.now. */
   nowMs?: () => number;
   /** The gitlab-runner program whose `--version` is read (--gitlab-runner); default `gitlab-runner` on PATH. */
   gitlabRunner?: string;
 }
+
+/** What the doctor asks GitLab (GitLabAdapter). */
+export type DoctorGitLab = Pick<GitLabAdapter, 'probe' | 'verify' | 'managers' | 'registrationTokenAllowed'>;
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_EXPIRING_DAYS = 7;
@@ -77,20 +85,19 @@ export async function gatherFacts(options: GatherOptions): Promise<DoctorFacts> 
     shared: options.shared ?? false,
     expiringDays: options.expiringDays ?? DEFAULT_EXPIRING_DAYS,
   };
+  const clients = gitlabClients(options.gitlab ?? ((caPem) => new GitLabAdapter({ caPem, maxAttempts: 1, requestTimeoutMs: Math.max(1, timeoutMs), ...(options.nowMs ? { now: options.nowMs } : {}) })));
   const read = await readConfig(options.configPath);
-  const gitlabOnly = async (): Promise<ProbeFacts[]> =>
-    base.gitlabUrl === null ? [] : [await probe(base.gitlabUrl, null, [], timeoutMs, options.nowMs)];
+  const gitlabOnly = async (): Promise<ProbeFacts[]> => (base.gitlabUrl === null ? [] : [await probe(base.gitlabUrl, null, [], clients)]);
   if (read.kind === 'unreadable') return { ...base, config: read, probes: await gitlabOnly(), runnerVersion: noRunner };
   const parsed = parseRunnerConfig(read.text);
   if (parsed.kind === 'unparseable') return { ...base, config: { kind: 'unparseable', reason: parsed.reason, mode: read.mode }, probes: await gitlabOnly(), runnerVersion: noRunner };
 
   const [probes, runnerVersion] = await Promise.all([
-    probeAll(parsed.runners, base.gitlabUrl, timeoutMs, options.nowMs),
+    probeAll(parsed.runners, base.gitlabUrl, clients),
     parsed.runners.length === 0 ? noRunner : readRunnerVersion(options.gitlabRunner ?? DEFAULT_GITLAB_RUNNER),
   ]);
   const systemId = await readSystemId(options.configPath);
-  const gitlab = options.gitlab ?? new GitLabAdapter({ maxAttempts: 1, requestTimeoutMs: timeoutMs });
-  const ctx: RunnerContext = { probes, systemId, gitlab, gitlabUrl: base.gitlabUrl, accessToken: options.accessToken ?? null, timeoutMs };
+  const ctx: RunnerContext = { probes, systemId, clients, gitlabUrl: base.gitlabUrl, accessToken: options.accessToken ?? null };
   const runners: RunnerFacts[] = [];
   for (const table of parsed.runners) runners.push(await runnerFacts(table, ctx));
   return { ...base, config: { kind: 'parsed', mode: read.mode, runners }, probes: [...probes.values()].map((p) => p.facts), runnerVersion };
@@ -156,7 +163,31 @@ function probeKey(url: string, caFile: string | null): string {
   return `${url.replace(/\/+$/, '')}\u0000${caFile ?? ''}`;
 }
 
-async function probeAll(runners: RunnerTable[], gitlabUrl: string | null, timeoutMs: number, nowMs?: () => number): Promise<Map<string, Probed>> {
+/** The GitLab client per CA file (null: the system CAs), built once, with the file read once. */
+interface GitLabClients {
+  forCaFile(caFile: string | null): Promise<{ gitlab: DoctorGitLab; caLabel: string | null }>;
+}
+
+function gitlabClients(make: (caPem: string | null) => DoctorGitLab): GitLabClients {
+  const byFile = new Map<string, Promise<{ gitlab: DoctorGitLab; caLabel: string | null }>>();
+  const load = async (caFile: string | null) => {
+    if (caFile === null) return { gitlab: make(null), caLabel: null };
+    try {
+      return { gitlab: make(await readFile(caFile, 'utf8')), caLabel: caFile };
+    } catch (error) {
+      return { gitlab: make(null), caLabel: `${caFile} (unreadable: ${(error as NodeJS.ErrnoException).code ?? 'error'})` };
+    }
+  };
+  return {
+    forCaFile: (caFile) => {
+      let client = byFile.get(caFile ?? '');
+      if (!client) byFile.set(caFile ?? '', (client = load(caFile)));
+      return client;
+    },
+  };
+}
+
+async function probeAll(runners: RunnerTable[], gitlabUrl: string | null, clients: GitLabClients): Promise<Map<string, Probed>> {
   const wanted = new Map<string, { url: string; caFile: string | null; runners: string[] }>();
   for (const r of runners) {
     if (r.url === null) continue;
@@ -167,39 +198,22 @@ async function probeAll(runners: RunnerTable[], gitlabUrl: string | null, timeou
   }
   if (gitlabUrl !== null && !wanted.has(probeKey(gitlabUrl, null))) wanted.set(probeKey(gitlabUrl, null), { url: gitlabUrl, caFile: null, runners: [] });
   const entries = [...wanted.entries()];
-  const results = await Promise.all(entries.map(([, w]) => probe(w.url, w.caFile, w.runners, timeoutMs, nowMs)));
+  const results = await Promise.all(entries.map(([, w]) => probe(w.url, w.caFile, w.runners, clients)));
   return new Map(entries.map(([key], i) => [key, { facts: results[i]!, key }]));
 }
 
-async function probe(url: string, caFile: string | null, runners: string[], timeoutMs: number, nowMs?: () => number): Promise<ProbeFacts> {
-  let extraCa: string | null = null;
-  let caLabel = caFile;
-  if (caFile !== null) {
-    try {
-      extraCa = await readFile(caFile, 'utf8');
-    } catch (error) {
-      caLabel = `${caFile} (unreadable: ${(error as NodeJS.ErrnoException).code ?? 'error'})`;
-    }
-  }
-  const result = await httpGet(`${url.replace(/\/+$/, '')}/api/v4/version`, { timeoutMs, extraCa, nowMs });
-  const outcome: ProbeOutcome =
-    result.kind === 'reply'
-      ? { kind: 'reply', status: result.status, serverDate: headerText(result.headers.date), localMs: result.localMs }
-      : result;
-  return { url, caFile: caLabel, runners, outcome };
-}
-
-function headerText(value: string | string[] | undefined): string | null {
-  return typeof value === 'string' ? value : null;
+/** GET /api/v4/version through the adapter that trusts `caFile`: reachability, TLS trust and the Date header. */
+async function probe(url: string, caFile: string | null, runners: string[], clients: GitLabClients): Promise<ProbeFacts> {
+  const { gitlab, caLabel } = await clients.forCaFile(caFile);
+  return { url, caFile: caLabel, runners, outcome: await gitlab.probe(url) };
 }
 
 interface RunnerContext {
   probes: Map<string, Probed>;
   systemId: SystemId;
-  gitlab: Pick<GitLab, 'verify' | 'managers'>;
+  clients: GitLabClients;
   gitlabUrl: string | null;
   accessToken: string | null;
-  timeoutMs: number;
 }
 
 async function runnerFacts(r: RunnerTable, ctx: RunnerContext): Promise<RunnerFacts> {
@@ -248,8 +262,9 @@ function unreachable(url: string, caFile: string | null, ctx: RunnerContext): st
 async function verifyAt(url: string, caFile: string | null, token: string, ctx: RunnerContext): Promise<VerifyOutcome> {
   const down = unreachable(url, caFile, ctx);
   if (down) return { kind: 'not-run', reason: down };
+  const { gitlab } = await ctx.clients.forCaFile(caFile);
   try {
-    const answer = await ctx.gitlab.verify(url, token);
+    const answer = await gitlab.verify(url, token);
     return { kind: 'accepted', runnerId: answer.runnerId, tokenExpiresAt: answer.tokenExpiresAt };
   } catch (error) {
     const detail = errorDetail(error, [token]);
@@ -265,8 +280,9 @@ async function managersOf(runnerId: number | null, url: string | null, ctx: Runn
   if (runnerId === null) return { kind: 'not-run', reason: 'no runner id: config.toml has no id and GitLab did not answer verify' };
   const down = unreachable(url, null, ctx);
   if (down) return { kind: 'not-run', reason: down };
+  const { gitlab } = await ctx.clients.forCaFile(null);
   try {
-    return { kind: 'listed', managers: await ctx.gitlab.managers(url, runnerId, ctx.accessToken) };
+    return { kind: 'listed', managers: await gitlab.managers(url, runnerId, ctx.accessToken) };
   } catch (error) {
     return { kind: 'failed', detail: errorDetail(error, [ctx.accessToken]) };
   }
@@ -279,17 +295,18 @@ async function registrationAt(url: string | null, ctx: RunnerContext): Promise<R
   const down = unreachable(url, null, ctx);
   if (down) return { kind: 'not-run', reason: down };
   const path = '/application/settings';
-  const result = await httpGet(`${url.replace(/\/+$/, '')}/api/v4${path}`, { timeoutMs: ctx.timeoutMs, headers: { 'private-token': ctx.accessToken } });
-  if (result.kind === 'no-reply') return { kind: 'not-run', reason: `GET ${path}: no reply (${result.code})` };
-  if (result.status === 401 || result.status === 403) return { kind: 'not-run', reason: `GET ${path} answered ${result.status}: the access token is not an administrator's` };
-  if (result.status !== 200) return { kind: 'not-run', reason: `GET ${path} answered ${result.status} (GitLab before 16.0, or not a GitLab)` };
-  let allowed: unknown;
+  const { gitlab } = await ctx.clients.forCaFile(null);
+  let allowed: boolean | undefined;
   try {
-    allowed = (JSON.parse(result.body) as Record<string, unknown>).allow_runner_registration_token;
-  } catch {
-    return { kind: 'not-run', reason: `GET ${path} did not answer JSON` };
+    allowed = await gitlab.registrationTokenAllowed(url, ctx.accessToken);
+  } catch (error) {
+    const status = error instanceof GitLabError ? error.status : undefined;
+    if (error instanceof GitLabUnreachableError || !(error instanceof GitLabError)) return { kind: 'not-run', reason: `GET ${path}: no reply (${errorDetail(error, [ctx.accessToken])})` };
+    if (status === 401 || status === 403) return { kind: 'not-run', reason: `GET ${path} answered ${status}: the access token is not an administrator's` };
+    if (status !== undefined && status < 300) return { kind: 'not-run', reason: `GET ${path} did not answer JSON` };
+    return { kind: 'not-run', reason: `GET ${path} answered ${status ?? 'no status'} (GitLab before 16.0, or not a GitLab)` };
   }
-  if (typeof allowed !== 'boolean') return { kind: 'not-run', reason: `GET ${path} has no allow_runner_registration_token (GitLab before 16.0)` };
+  if (allowed === undefined) return { kind: 'not-run', reason: `GET ${path} has no allow_runner_registration_token (GitLab before 16.0)` };
   const source = `GET ${path}: allow_runner_registration_token = ${allowed}`;
   return allowed ? { kind: 'allowed', source } : { kind: 'disallowed', source };
 }

@@ -1,9 +1,9 @@
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { SSMClient } from '@aws-sdk/client-ssm';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { dynamoDbDocumentClient, secretsManagerClient, snsClient, sqsClient, ssmClient } from '../adapters/aws/sdk-clients.ts';
 import { DynamoDbAlertLedger } from '../adapters/aws/dynamodb-alert-ledger.ts';
 import { DynamoDbLedger } from '../adapters/aws/dynamodb-ledger.ts';
 import { DynamoDbRateBudget } from '../adapters/aws/dynamodb-rate-budget.ts';
@@ -32,15 +32,14 @@ export interface AwsClients {
   sqs: SQSClient;
 }
 
-/** SDK clients with the adaptive retry mode: SSM and Secrets Manager throttle under fleet-wide bursts. */
+/** The engine's SDK clients, with the project's one retry policy (sdk-clients.ts). */
 export function createAwsClients(): AwsClients {
-  const retry = { maxAttempts: 6, retryMode: 'adaptive' as const };
   return {
-    secretsManager: new SecretsManagerClient(retry),
-    ssm: new SSMClient(retry),
-    sns: new SNSClient(retry),
-    dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(retry)),
-    sqs: new SQSClient(retry),
+    secretsManager: secretsManagerClient(),
+    ssm: ssmClient(),
+    sns: snsClient(),
+    dynamodb: dynamoDbDocumentClient(),
+    sqs: sqsClient(),
   };
 }
 

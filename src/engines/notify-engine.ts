@@ -1,7 +1,7 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { dynamoDbDocumentClient, secretsManagerClient, snsClient } from '../adapters/aws/sdk-clients.ts';
 import { DynamoDbAlertLedger } from '../adapters/aws/dynamodb-alert-ledger.ts';
 import { SecretsManagerStore } from '../adapters/aws/secrets-manager-store.ts';
 import { SlackWebhook, webhookUrlFromSecret } from '../adapters/alerts/slack-webhook.ts';
@@ -29,9 +29,9 @@ export interface NotifyClients {
   secretsManager: SecretsManagerClient;
 }
 
+/** With the project's one retry policy (sdk-clients.ts). */
 export function createNotifyClients(): NotifyClients {
-  const retry = { maxAttempts: 6, retryMode: 'adaptive' as const };
-  return { sns: new SNSClient(retry), dynamodb: DynamoDBDocumentClient.from(new DynamoDBClient(retry)), secretsManager: new SecretsManagerClient(retry) };
+  return { sns: snsClient(), dynamodb: dynamoDbDocumentClient(), secretsManager: secretsManagerClient() };
 }
 
 /**

@@ -2,7 +2,8 @@
  * SSM Run Command pieces shared by the host update fleet (ssm-fleet.ts) and the fleet-wide doctor
  * (src/doctor/fleet-doctor.ts): SendCommand with throttling retries (and a batch of ids split when one
  * id is not a managed node), the poll loop with its back-off, one poll of a command's invocations
- * (ListCommands' TargetCount for a tag target), and the plugin output split back into its streams.
+ * (ListCommands' TargetCount for a tag target), the sweep of the hosts that had no result when the time
+ * ran out (runOnHosts, which both callers run), and the plugin output split back into its streams.
  * Neither caller's meaning of a result lives here: each says what a terminal invocation is for it.
  */
 import {
@@ -157,6 +158,109 @@ export interface PollHandlers {
   hasResult: (id: string) => boolean;
   /** A tag target whose command finished without any instance (no instance carries the tag). */
   onNoTarget: (tagHost: string) => void;
+}
+
+/** What runOnHosts makes of each host, in the caller's own result type. */
+export interface HostRunHandlers<R extends { host: string }> {
+  /** SendCommand refused this host (an instance id, or a tag's `tag:K=V` name). */
+  notSent(host: string, error: string): R;
+  /** The result of an instance's invocation, or null while it still runs (its last state goes to `waitedOut`). */
+  finished(id: string, invocation: CommandInvocation, commandId: string): R | null | Promise<R | null>;
+  /** A tag target that reached no instance: SSM finished the command with none, or (`atDeadline`) still listed none with TargetCount 0 when the time ran out. */
+  noTarget(tagHost: string, atDeadline: boolean): R;
+  /**
+   * A host still without a result when the time ran out: an instance (with its last invocation, when SSM
+   * listed one), or a tag target for which SSM had listed no instance yet. The command may still finish.
+   */
+  waitedOut(host: string, command: SentCommand, last: CommandInvocation | undefined): R;
+  /** Hears every result once, as it is recorded. */
+  onResult?(result: R): void;
+}
+
+export interface HostRun<R> {
+  /** One per host (or per tag that reached no host), the first kept, in the order the hosts became known. */
+  results: R[];
+  /** The hosts (or tags) the sweep at the end recorded: no final result before the time ran out. */
+  waitedOut: string[];
+  commandIds: string[];
+}
+
+/**
+ * The whole Run Command of one document on a runner's hosts, for the host update fleet and the fleet
+ * doctor alike: send (sendToHosts), poll until every host has a final result or `pacing.remainingMs()`
+ * runs out (waitForCommands, pollCommand), then sweep the commands that did not finish: every host
+ * still without a result becomes `waitedOut`, a tag that SSM found no instance for `noTarget`. Nothing
+ * is cancelled: a host reached late still finishes, and the next scan (or doctor run) reads it.
+ */
+export async function runOnHosts<R extends { host: string }>(
+  pacing: CommandPacing,
+  request: SendCommandCommandInput,
+  hosts: Exclude<HostSelector, { kind: 'config-files' }>,
+  handlers: HostRunHandlers<R>,
+): Promise<HostRun<R>> {
+  const results = new HostResults<R>(handlers.onResult);
+  const last = new Map<string, CommandInvocation>();
+  const commands = await sendToHosts(pacing, request, hosts, {
+    expect: (ids) => results.expect(ids),
+    notSent: (host, error) => results.record(handlers.notSent(host, error)),
+  });
+
+  await waitForCommands(pacing, commands, (command) =>
+    pollCommand(pacing.ssm, command, {
+      onSeen: (id) => results.expect([id]),
+      onInvocation: async (id, invocation) => {
+        if (results.has(id)) return;
+        const result = await handlers.finished(id, invocation, command.commandId);
+        if (result) results.record(result);
+        else last.set(id, invocation);
+      },
+      hasResult: (id) => results.has(id),
+      onNoTarget: (tagHost) => results.record(handlers.noTarget(tagHost, false)),
+    }),
+  );
+
+  const waitedOut: string[] = [];
+  const sweep = (host: string, result: () => R): void => {
+    if (results.has(host)) return;
+    waitedOut.push(host);
+    results.record(result());
+  };
+  for (const command of commands) {
+    if (command.done) continue;
+    for (const id of [...command.instanceIds, ...command.seen]) sweep(id, () => handlers.waitedOut(id, command, last.get(id)));
+    const tagHost = command.tagHost;
+    if (tagHost !== null && command.seen.length === 0) {
+      sweep(tagHost, () => (command.targetCount === 0 ? handlers.noTarget(tagHost, true) : handlers.waitedOut(tagHost, command, undefined)));
+    }
+  }
+  return { results: results.all(), waitedOut, commandIds: commands.map((c) => c.commandId) };
+}
+
+/** One result per host, the first one kept (a terminal SSM status does not change), in the order the hosts became known. */
+class HostResults<R extends { host: string }> {
+  private readonly order: string[] = [];
+  private readonly byHost = new Map<string, R>();
+
+  constructor(private readonly onResult: ((result: R) => void) | undefined) {}
+
+  expect(hosts: string[]): void {
+    for (const host of hosts) if (!this.order.includes(host)) this.order.push(host);
+  }
+
+  has(host: string): boolean {
+    return this.byHost.has(host);
+  }
+
+  record(result: R): void {
+    if (this.byHost.has(result.host)) return;
+    this.expect([result.host]);
+    this.byHost.set(result.host, result);
+    this.onResult?.(result);
+  }
+
+  all(): R[] {
+    return this.order.flatMap((host) => this.byHost.get(host) ?? []);
+  }
 }
 
 /**

@@ -4,24 +4,13 @@ import type { Clock, Delivery, Fleet } from '../../core/ports.ts';
 import type { HostResult, HostStatus, ManagedRunner } from '../../core/types.ts';
 import { interpretUpdaterRun } from '../../core/updater-output.ts';
 import { EXECUTION_TIMEOUT_PARAMETER, hostRemoveCommandParameters, hostUpdateCommandParameters } from './host-update-document.ts';
-import {
-  MAX_COMMENT_LENGTH,
-  MAX_DELIVERY_TIMEOUT_SECONDS,
-  MIN_DELIVERY_TIMEOUT_SECONDS,
-  pollCommand,
-  sendToHosts,
-  splitPluginOutput,
-  waitForCommands,
-  type CommandPacing,
-  type SentCommand,
-} from './ssm-command.ts';
+import { MAX_COMMENT_LENGTH, MAX_DELIVERY_TIMEOUT_SECONDS, MIN_DELIVERY_TIMEOUT_SECONDS, runOnHosts, splitPluginOutput, type CommandPacing } from './ssm-command.ts';
 
 export { MAX_INSTANCE_IDS_PER_COMMAND, splitPluginOutput } from './ssm-command.ts';
 
 export interface SsmFleetOptions {
   /**
-   * Build it once per Lambda with retries for throttling, e.g.
-   * `new SSMClient({ maxAttempts: 5, retryMode: 'adaptive' })`: SSM answers a burst of calls with
+   * Build it once per Lambda with `ssmClient()` (sdk-clients.ts: adaptive retries): SSM answers a burst of calls with
    * ThrottlingException "Rate exceeded" (aws/aws-sdk-js-v3#4350, boto/botocore#993). What still comes
    * through while polling is waited out here.
    */
@@ -71,7 +60,6 @@ export class SsmFleet implements Fleet {
     if (hosts.kind === 'config-files') {
       throw new InvalidInputError(`runner ${runner.name}`, 'config-file hosts are updated by the local engine, not through SSM');
     }
-    const push = new PushState(this.options.clock, onResult);
     const request: Omit<SendCommandCommandInput, 'InstanceIds' | 'Targets'> = {
       DocumentName: this.options.documentName,
       // The content the last deploy wrote, whether or not the stack made that version the default.
@@ -89,40 +77,19 @@ export class SsmFleet implements Fleet {
       Comment: comment.slice(0, MAX_COMMENT_LENGTH),
     };
 
-    const commands = await sendToHosts(this.pacing, request, hosts, {
-      expect: (ids) => push.expect(ids),
-      notSent: (host, error) => push.record({ host, status: 'undeliverable', systemId: null, detail: `SendCommand failed: ${error}` }),
-    });
-
-    await waitForCommands(this.pacing, commands, (command) => this.poll(command, push));
-
-    for (const command of commands) {
-      if (command.done) continue;
-      for (const id of [...command.instanceIds, ...command.seen]) {
-        push.record({ host: id, status: 'timed-out', systemId: null, detail: 'no result before the deadline' });
-      }
-      if (command.tagHost !== null && command.seen.length === 0) {
-        push.record(
-          command.targetCount === 0
-            ? { host: command.tagHost, status: 'undeliverable', systemId: null, detail: 'no instance carries this tag (none found before the deadline)' }
-            : { host: command.tagHost, status: 'timed-out', systemId: null, detail: 'no result before the deadline' },
-        );
-      }
-    }
-    return push.results();
-  }
-
-  /** One poll: each terminal invocation becomes the host's result (reported once). */
-  private async poll(command: SentCommand, push: PushState): Promise<void> {
-    await pollCommand(this.options.ssm, command, {
-      onSeen: (id) => push.expect([id]),
-      onInvocation: (id, invocation) => {
+    const result = (host: string, fields: Omit<HostResult, 'host' | 'finishedAt'>): HostResult => ({ host, ...fields, finishedAt: this.options.clock.now().toISOString() });
+    const failure = (host: string, status: HostStatus, detail: string): HostResult => result(host, { status, systemId: null, detail });
+    const run = await runOnHosts<HostResult>(this.pacing, request, hosts, {
+      notSent: (host, error) => failure(host, 'undeliverable', `SendCommand failed: ${error}`),
+      finished: (id, invocation) => {
         const verdict = invocationVerdict(invocation, this.options.executionTimeoutSeconds);
-        if (verdict) push.record({ host: id, ...verdict });
+        return verdict && result(id, verdict);
       },
-      hasResult: (id) => push.has(id),
-      onNoTarget: (tagHost) => push.record({ host: tagHost, status: 'undeliverable', systemId: null, detail: 'no instance carries this tag' }),
+      noTarget: (tagHost, atDeadline) => failure(tagHost, 'undeliverable', atDeadline ? 'no instance carries this tag (none found before the deadline)' : 'no instance carries this tag'),
+      waitedOut: (host) => failure(host, 'timed-out', 'no result before the deadline'),
+      onResult,
     });
+    return run.results;
   }
 
   /**
@@ -138,38 +105,6 @@ export class SsmFleet implements Fleet {
 
   private remainingMs(): number {
     return this.options.deadline().getTime() - this.options.clock.now().getTime();
-  }
-}
-
-/** The results of one push: one per host, each reported once, in the order the hosts became known. */
-class PushState {
-  private readonly order: string[] = [];
-  private readonly byHost = new Map<string, HostResult>();
-
-  constructor(
-    private readonly clock: Clock,
-    private readonly onResult: ((result: HostResult) => void) | undefined,
-  ) {}
-
-  expect(hosts: string[]): void {
-    for (const host of hosts) if (!this.order.includes(host)) this.order.push(host);
-  }
-
-  has(host: string): boolean {
-    return this.byHost.has(host);
-  }
-
-  /** Keeps the first result for a host (a terminal SSM status does not change) and reports it. */
-  record(result: Omit<HostResult, 'finishedAt'>): void {
-    if (this.byHost.has(result.host)) return;
-    this.expect([result.host]);
-    const full: HostResult = { ...result, finishedAt: this.clock.now().toISOString() };
-    this.byHost.set(result.host, full);
-    this.onResult?.(full);
-  }
-
-  results(): HostResult[] {
-    return this.order.flatMap((host) => this.byHost.get(host) ?? []);
   }
 }
 

@@ -28,7 +28,8 @@ export type GitLabCall =
   | 'user'
   | 'create-runner'
   | 'delete-runner'
-  | 'enable-runner';
+  | 'enable-runner'
+  | 'application-settings';
 
 export interface CallContext {
   /** The GitLab base url as shown to operators (no credentials, no trailing slash). */
@@ -67,6 +68,7 @@ function meaning(status: number, ctx: CallContext): string {
         ? 'GitLab asked for authentication on an endpoint that needs none (a proxy or an SSO gateway in front of it?)'
         : 'the access token (PRIVATE-TOKEN) is invalid, expired or revoked';
     case 403:
+      if (ctx.call === 'application-settings') return "the access token is not an administrator's";
       if (TOKEN_LESS.has(ctx.call)) return 'the runner token is invalid, expired or already reset';
       if (ctx.call === 'create-runner') return 'the access token lacks the create_runner scope or the role to create this runner';
       return `the access token lacks the scope (manage_runner, api or read_api) or the role to manage ${runnerWords(ctx)}`;
@@ -164,9 +166,9 @@ function cannotCarrySecret(error: unknown, secrets: readonly string[]): boolean 
 
 /**
  * The error to throw for anything a GitLab call threw. Transport failures become GitLab* errors.
- * Anything else (a bug, a bad header value rejected by undici before sending …) is rethrown unchanged
+ * Anything else (a bug, a bad header value rejected by Node (or the Headers class) before sending …) is rethrown unchanged
  * when neither it nor its causes mention a secret this call sent or anything shaped like a GitLab token
- * (undici, for one, quotes an invalid header value in its message, and V8 quotes the text in a JSON
+ * (Node, for one, quotes an invalid header value in its message, and V8 quotes the text in a JSON
  * SyntaxError); otherwise it is replaced by a GitLabRequestError that keeps only its scrubbed name
  * and message.
  */

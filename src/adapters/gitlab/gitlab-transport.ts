@@ -20,6 +20,9 @@
  * signal comes only from @gitbeaker/core's RequestHelper (core/dist/index.mjs:107-182:
  * `AbortSignal.timeout(queryTimeout)`, default 300 s, one signal per call shared by every page), and a
  * direct `requester.post` gets none at all. We set `queryTimeout: null` and time each attempt here.
+ *
+ * The HTTP itself goes through `policy.send` (gitlab-http.ts: node:http/https with the adapter's CA), not
+ * rest's fetch: one HTTP leg for every GitLab request, the doctor's probe included.
  */
 import { redactSecrets } from '../../core/redact.ts';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -31,6 +34,7 @@ import {
   type RequesterType,
   type ResourceOptions,
 } from '@gitbeaker/requester-utils';
+import { classifyNoReply, connectionErrorCode, nodeHttpSend, type HttpSend, type NoReplyCause } from './gitlab-http.ts';
 import type { PacerRegistry } from './gitlab-pacing.ts';
 
 export interface TransportPolicy {
@@ -41,6 +45,8 @@ export interface TransportPolicy {
   /** Per attempt, from sending the request to the end of the reply body. */
   requestTimeoutMs: number;
   sleep: (ms: number) => Promise<void>;
+  /** The HTTP leg (gitlab-http.ts): node:http/https trusting the adapter's CA. */
+  send: HttpSend;
   /**
    * Client-side pacing (gitlab-pacing.ts): per GitLab url, the hold-back after a 429 (its Retry-After)
    * and the requests in flight (halved on a 429, grown back on successes); per (url, access token),
@@ -56,6 +62,7 @@ export const DEFAULT_TRANSPORT_POLICY: TransportPolicy = {
   maxRetryWaitMs: 60_000,
   requestTimeoutMs: 30_000,
   sleep: (ms) => delay(ms),
+  send: nodeHttpSend(),
 };
 
 /** Back-off for 5xx and no reply when the server names no wait: 250 ms, 1 s, 4 s, 16 s … (capped). */
@@ -228,18 +235,15 @@ interface NoReply {
   notSent: boolean;
 }
 
-/** A fetch rejection that means "no HTTP reply"; undefined for anything else (a bad header value …). */
-function noReply(error: unknown, timeoutMs: number): NoReply | undefined {
+/** A rejection of `send` (gitlab-http.ts) that means "no HTTP reply"; undefined for anything else (a bug …). */
+export function noReply(error: unknown, timeoutMs: number): NoReply | undefined {
   if (!(error instanceof Error)) return undefined;
   if (error.name === 'TimeoutError') return { reason: `no reply within ${timeoutMs} ms`, notSent: false };
   if (error.name === 'AbortError') return { reason: 'the request was aborted', notSent: false };
-  if (error instanceof TypeError && error.message === 'fetch failed') {
-    const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
-    const code = typeof cause?.code === 'string' ? cause.code : undefined;
-    const detail = typeof cause?.message === 'string' ? cause.message : 'fetch failed';
-    return { reason: code && !detail.includes(code) ? `${code}: ${detail}` : detail, notSent: code !== undefined && NOT_SENT_CODES.has(code) };
-  }
-  return undefined;
+  const code = connectionErrorCode(error);
+  if (code === undefined) return undefined;
+  const detail = error.message.split('\n')[0] || code;
+  return { reason: detail.includes(code) ? detail : `${code}: ${detail}`, notSent: NOT_SENT_CODES.has(code) };
 }
 
 /**
@@ -258,8 +262,10 @@ function requestHandler(policy: TransportPolicy) {
   return async (endpoint: string, options?: Record<string, unknown>): Promise<FormattedResponse> => {
     const { rateLimiters, agent, asStream, prefixUrl, searchParams, method = 'GET', signal, ...init } =
       (options ?? {}) as RequestOptions & { rateLimiters?: RateLimiters };
-    // gitbeaker's limiter (`rateLimiters`) is replaced by our pacer: see TransportPolicy.pacers.
+    // gitbeaker's limiter (`rateLimiters`) is replaced by our pacer: see TransportPolicy.pacers. Its
+    // undici `agent` has no place in policy.send, whose trust is the adapter's (GitLabAdapterOptions.caPem).
     void rateLimiters;
+    void agent;
     const baseUrl = prefixUrl?.endsWith('/') ? prefixUrl : `${prefixUrl ?? ''}/`;
     const url = new URL(endpoint, baseUrl);
     url.search = searchParams ?? '';
@@ -287,8 +293,7 @@ function requestHandler(policy: TransportPolicy) {
         });
         let response: Response;
         try {
-          // `dispatcher` is undici's per-request agent option, as rest passes it.
-          response = await (agent ? fetch(request, { dispatcher: agent } as RequestInit) : fetch(request));
+          response = await policy.send(request);
         } catch (error) {
           const failed = noReply(error, policy.requestTimeoutMs);
           if (!failed) throw error;
@@ -349,4 +354,48 @@ function requestHandler(policy: TransportPolicy) {
 /** A gitbeaker `requesterFn` (the `requesterFn` option of every resource) with our policy. */
 export function createRequester(policy: TransportPolicy): (resourceOptions: ResourceOptions) => RequesterType {
   return createRequesterFn((_, requestOptions) => Promise.resolve(requestOptions), requestHandler(policy));
+}
+
+/** What GitLab answered a plain GET without credentials (the doctor's reachability probe), or why it did not. */
+export type ProbeReply =
+  | {
+      kind: 'reply';
+      status: number;
+      /** The reply's Date header as sent, or null. */
+      serverDate: string | null;
+      /** `nowMs` half-way between sending the request and the reply's headers. */
+      localMs: number;
+    }
+  | {
+      kind: 'no-reply';
+      cause: NoReplyCause;
+      /** The system or TLS error code: ENOTFOUND, ECONNREFUSED, ETIMEDOUT, DEPTH_ZERO_SELF_SIGNED_CERT … */
+      code: string;
+      /** One line: the resolver's or TLS library's words, or the timeout. No token: none is sent. */
+      detail: string;
+    };
+
+/**
+ * One GET of `path` below `apiBase` (`https://gitlab.example.com/api/v4/`) without credentials, through
+ * the same `send` (CA trust), timeout and pacing as every other request, but a single attempt, and any
+ * status is an answer (a 401 says GitLab is there as well as a 200 does). Never throws for a missing reply.
+ */
+export async function probeOnce(policy: TransportPolicy, apiBase: string, path: string, nowMs: () => number): Promise<ProbeReply> {
+  const paced = await policy.pacers?.pacerFor(apiBase, undefined).acquire();
+  try {
+    const started = nowMs();
+    const request = new Request(new URL(path, apiBase), { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(policy.requestTimeoutMs) });
+    const response = await policy.send(request);
+    const localMs = Math.round((started + nowMs()) / 2);
+    paced?.observe(response.headers, response.status);
+    await response.body?.cancel().catch(() => undefined);
+    return { kind: 'reply', status: response.status, serverDate: response.headers.get('date'), localMs };
+  } catch (error) {
+    if (error instanceof Error && error.name === 'TimeoutError') return { kind: 'no-reply', cause: 'timeout', code: 'ETIMEDOUT', detail: `no reply within ${policy.requestTimeoutMs} ms` };
+    const code = connectionErrorCode(error) ?? (error instanceof Error ? error.name : 'ERROR');
+    const detail = ((error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '').slice(0, 200);
+    return { kind: 'no-reply', cause: classifyNoReply(code), code, detail };
+  } finally {
+    paced?.release();
+  }
 }

@@ -5,7 +5,10 @@ import { isHostManager, ROTATOR_SYSTEM_ID } from '../../core/rotator-identity.ts
 import type { IssuedToken, RunnerAccessLevel, RunnerDetails, RunnerManager, RunnerSettings, RunnerType } from '../../core/types.ts';
 import { translateGitLabError, type GitLabCall } from './gitlab-errors.ts';
 import { PacerRegistry, type PacingOptions } from './gitlab-pacing.ts';
-import { createRequester, DEFAULT_TRANSPORT_POLICY, GitLabCallFailure, type TransportPolicy } from './gitlab-transport.ts';
+import { nodeHttpSend, type HttpSend } from './gitlab-http.ts';
+import { createRequester, DEFAULT_TRANSPORT_POLICY, GitLabCallFailure, probeOnce, type ProbeReply, type TransportPolicy } from './gitlab-transport.ts';
+
+export type { ProbeReply } from './gitlab-transport.ts';
 
 export interface GitLabAdapterOptions {
   /** Attempts per request for 429, 5xx and no reply (network error, timeout), first included. Default 3. */
@@ -16,8 +19,15 @@ export interface GitLabAdapterOptions {
   requestTimeoutMs?: number;
   /** How to wait between attempts and for pacing; tests pass one that records and returns at once. */
   sleep?: (ms: number) => Promise<void>;
-  /** Milliseconds since the epoch, for pacing; pass the clock `sleep` advances. Default Date.now. */
+  /** Milliseconds since the epoch, for pacing and the probe's local time; pass the clock `sleep` advances. Default Date.now. */
   now?: () => number;
+  /**
+   * PEM text trusted besides Node's bundled roots for every request of this adapter (a runner's
+   * `tls-ca-file`, as gitlab-runner trusts it). Default none: Node's store, with NODE_EXTRA_CA_CERTS.
+   */
+  caPem?: string | null;
+  /** The HTTP leg; default node:http/https trusting `caPem` (gitlab-http.ts). Tests wrap it to watch requests in flight. */
+  send?: HttpSend;
   /**
    * Client-side pacing (gitlab-pacing.ts): per GitLab url, a 429's Retry-After holds every request to the
    * url back and halves the requests in flight (`maxInFlight`, default 32, the most it grows back to);
@@ -87,34 +97,71 @@ const MAX_CLIENTS = 32;
  * (`POST /runners/reset_authentication_token`); `cause` is a plain `GitLabFailureCause`
  * (status, statusText, GitLab's message, attempts) with every token this call sent scrubbed; no error
  * keeps gitbeaker's Request or Response. Errors that are not HTTP or network failures (bugs, a header
- * value undici refuses) are rethrown unchanged when nothing in them holds a token, else wrapped in a
+ * value Node refuses) are rethrown unchanged when nothing in them holds a token, else wrapped in a
  * GitLabRequestError keeping only their scrubbed name and message (see gitlab-errors.ts).
  *
  * Calls that need no access token (reset by token, verify, legacy register) go through a client built
  * without any `token`, so no PRIVATE-TOKEN header is sent: GitLab answers 401 to an invalid one even where
  * none is needed.
  *
- * A GitLab with a certificate from a private CA: Node's fetch (undici) trusts the extra CAs in
- * `NODE_EXTRA_CA_CERTS=/path/ca.pem`, read once when the process starts. Never turn verification off.
+ * A GitLab with a certificate from a private CA: every request goes over node:https (gitlab-http.ts),
+ * which trusts the extra CAs in `NODE_EXTRA_CA_CERTS=/path/ca.pem` (read once when the process starts),
+ * or, with the option `caPem`, Node's bundled roots and that PEM. Never turn verification off.
  */
 export class GitLabAdapter implements GitLab {
   private readonly policy: TransportPolicy;
   private readonly requesterFn: ReturnType<typeof createRequester>;
   private readonly clients = new Map<string, Client>();
+  private readonly now: () => number;
 
   constructor(options: GitLabAdapterOptions = {}) {
+    this.now = options.now ?? Date.now;
     this.policy = {
       maxAttempts: checkInteger('maxAttempts', options.maxAttempts ?? DEFAULT_TRANSPORT_POLICY.maxAttempts, 1),
       maxRetryWaitMs: checkInteger('maxRetryWaitMs', options.maxRetryWaitMs ?? DEFAULT_TRANSPORT_POLICY.maxRetryWaitMs, 0),
       requestTimeoutMs: checkInteger('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULT_TRANSPORT_POLICY.requestTimeoutMs, 1),
       sleep: options.sleep ?? DEFAULT_TRANSPORT_POLICY.sleep,
+      send: options.send ?? (options.caPem ? nodeHttpSend({ caPem: options.caPem }) : DEFAULT_TRANSPORT_POLICY.send),
     };
     if (options.pacing) {
       // A 429 never holds a url back longer than one request may wait to retry.
       const pacing = { maxHoldMs: this.policy.maxRetryWaitMs, ...options.pacing };
-      this.policy.pacers = new PacerRegistry({ now: options.now ?? Date.now, sleep: this.policy.sleep }, pacing);
+      this.policy.pacers = new PacerRegistry({ now: this.now, sleep: this.policy.sleep }, pacing);
     }
     this.requesterFn = createRequester(this.policy);
+  }
+
+  /**
+   * `GET /api/v4/version` without credentials, once: whether GitLab at the url answers at all (any
+   * status, 401 included), with its Date header, or why not (DNS, refused, timeout, TLS), with the code.
+   * Not a GitLab API call in the port's sense (it reads nothing of GitLab's and needs no token), but it
+   * is here, on the same HTTP leg, trust and pacing as every call: it is asked to predict whether those
+   * calls can connect, which a probe over another HTTP stack could not. Never throws for a missing reply;
+   * a url that is not http(s) or carries credentials is a no-reply with code ERR_INVALID_URL.
+   */
+  async probe(gitlabUrl: string): Promise<ProbeReply> {
+    let base: string;
+    try {
+      base = baseUrl(gitlabUrl);
+    } catch (error) {
+      return { kind: 'no-reply', cause: 'other', code: 'ERR_INVALID_URL', detail: error instanceof Error ? error.message : 'not a url' };
+    }
+    return probeOnce(this.policy, `${base}/api/v4/`, 'version', this.now);
+  }
+
+  /**
+   * `allow_runner_registration_token` from `GET /application/settings` (admin access token): whether
+   * legacy registration tokens are still accepted; undefined when the reply has no such setting (GitLab
+   * before 16.0). Reads only: legacy `POST /runners` is never called.
+   */
+  async registrationTokenAllowed(gitlabUrl: string, accessToken: string): Promise<boolean | undefined> {
+    requireText('accessToken', accessToken);
+    const path = 'application/settings';
+    return this.call({ gitlabUrl, call: 'application-settings', accessToken }, `GET /${path}`, async (api) => {
+      const reply = await api.requester.get(path);
+      const allowed = record(reply.body, 'GET', path, reply.status).allow_runner_registration_token;
+      return typeof allowed === 'boolean' ? allowed : undefined;
+    });
   }
 
   async resetWithToken(gitlabUrl: string, token: string): Promise<IssuedToken> {

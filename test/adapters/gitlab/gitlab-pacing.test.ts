@@ -8,15 +8,15 @@
  * that follow headers on every reply turn on `rateLimitHeadersOnEveryReply` (GitLab's instance flag).
  */
 import pLimit from 'p-limit';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { GitLabAdapter, type GitLabAdapterOptions } from '../../../src/adapters/gitlab/gitlab.ts';
+import { nodeHttpSend, type HttpSend } from '../../../src/adapters/gitlab/gitlab-http.ts';
 import { PacerRegistry, RequestPacer, type PacedRequest } from '../../../src/adapters/gitlab/gitlab-pacing.ts';
 import { GitLabSimulator, type SimulatorOptions } from '../../../src/simulator/gitlab-simulator.ts';
 
 let sim: GitLabSimulator | undefined;
 
 afterEach(async () => {
-  vi.unstubAllGlobals();
   await sim?.stop();
   sim = undefined;
 });
@@ -59,23 +59,25 @@ function concurrentClock(startMs = Date.UTC(2025, 0, 1, 12, 0, 20)) {
  * A simulated clock for the adapter over real HTTP with many requests at once: a sleep moves the clock to
  * its end only once no HTTP request is in flight (fetch is wrapped to count them), as real time would not
  * jump while GitLab is answering. So a reply is read at the simulated moment it was sent, and the test
- * waits on the work (every reply in), never on the machine's speed.
+ * waits on the work (every reply in), never on the machine's speed. The adapter's HTTP leg (its `send`
+ * option) is wrapped to count them.
  */
 function quiescentClock() {
   const clock = concurrentClock();
-  const realFetch = globalThis.fetch;
+  const realSend = nodeHttpSend();
   let inFlight = 0;
-  vi.stubGlobal('fetch', async (...args: Parameters<typeof fetch>) => {
+  const send: HttpSend = async (request) => {
     inFlight += 1;
     try {
-      return await realFetch(...args);
+      return await realSend(request);
     } finally {
       inFlight -= 1;
     }
-  });
+  };
   let nowMs = clock.now();
   return {
     ...clock,
+    send,
     now: () => nowMs,
     sleep: async (ms: number) => {
       clock.waits.push(ms);
@@ -94,8 +96,8 @@ async function start(limit: number, clock: { now: () => number }, options: Simul
   return { url, runners, accessToken };
 }
 
-function adapter(clock: { now: () => number; sleep: (ms: number) => Promise<void> }, options: GitLabAdapterOptions = {}) {
-  return new GitLabAdapter({ sleep: clock.sleep, now: clock.now, ...options });
+function adapter(clock: { now: () => number; sleep: (ms: number) => Promise<void>; send?: HttpSend }, options: GitLabAdapterOptions = {}) {
+  return new GitLabAdapter({ sleep: clock.sleep, now: clock.now, ...(clock.send ? { send: clock.send } : {}), ...options });
 }
 
 describe('GitLab request pacing', () => {
