@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ESM_REQUIRE_BANNER } from '../../lib/constructs/rotation-functions.ts';
+import { ESM_REQUIRE_BANNER } from '../../lib/constructs/function-bundling.ts';
 import { loadFleetConfig, type LoadedFleet } from '../../lib/fleet-config.ts';
 import { RotatorStack } from '../../lib/rotator-stack.ts';
 import { DOCTOR_PARAMETERS, ROTATOR_STACK_NAME, buildDoctorDocument, doctorDocumentName } from '../../src/adapters/aws/doctor-document.ts';
