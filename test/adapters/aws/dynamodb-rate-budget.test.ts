@@ -11,12 +11,12 @@ const MINUTE = 60_000;
 
 /** Epoch ms, a second into a minute: several workers share the clock, and a sleep ends at its moment (TestClock). */
 const START_MS = 10 * MINUTE + 1_000;
-type VirtualClock = TestClock['inMs'];
+type EpochMsClock = TestClock['inMs'];
 
 let table: FakeDynamoTable;
 afterEach(() => table?.mock.restore());
 
-function budget(clock: VirtualClock, options: { requestsPerMinute?: number; workers?: number; deadline?: () => number | undefined } = {}) {
+function budget(clock: EpochMsClock, options: { requestsPerMinute?: number; workers?: number; deadline?: () => number | undefined } = {}) {
   return new DynamoDbRateBudget({
     client: table.client,
     tableName: 'ledger',
@@ -28,7 +28,7 @@ function budget(clock: VirtualClock, options: { requestsPerMinute?: number; work
 }
 
 /** `count` requests through `b`, each stamped with the clock when the budget let it go. */
-async function requests(b: DynamoDbRateBudget, clock: VirtualClock, count: number): Promise<number[]> {
+async function requests(b: DynamoDbRateBudget, clock: EpochMsClock, count: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < count; i += 1) {
     await b.take(URL);
@@ -97,19 +97,19 @@ describe('the GitLab rate budget the scan workers share', () => {
     const deadline = clock.now() + 5_000;
     const b = budget(clock, { requestsPerMinute: 10, workers: 2, deadline: () => deadline });
     const sent = await (async () => {
-        let n = 0;
-        try {
-          for (;;) {
-            await b.take(URL);
-            n += 1;
-          }
-        } catch (error) {
-          expect(error).toBeInstanceOf(RateBudgetDeferredError);
-          expect((error as RateBudgetDeferredError).nextSlotAtMs).toBe(11 * MINUTE);
-          expect((error as Error).message).toContain(URL);
-          return n;
+      let n = 0;
+      try {
+        for (;;) {
+          await b.take(URL);
+          n += 1;
         }
-      })();
+      } catch (error) {
+        expect(error).toBeInstanceOf(RateBudgetDeferredError);
+        expect((error as RateBudgetDeferredError).nextSlotAtMs).toBe(11 * MINUTE);
+        expect((error as Error).message).toContain(URL);
+        return n;
+      }
+    })();
     expect(sent).toBe(10);
     expect(clock.now()).toBeLessThanOrEqual(deadline);
   });
