@@ -1,8 +1,6 @@
 /**
- * Each Lambda bundle as `cdk synth` builds it: esbuild with the options of `rotatorBundling`
- * (lib/constructs/rotation-functions.ts), turned into esbuild's API options the way aws-cdk-lib's
- * NodejsFunction turns them into command-line flags (aws-lambda-nodejs/lib/bundling.js, buildEsbuildArgs),
- * with nothing of the fleet compiled in (its settings are an environment variable, its runners secret tags). Size: the `index.mjs` only (the source map is a separate
+ * Each Lambda bundle as `cdk synth` builds it: esbuild with the options NodejsFunction gets
+ * (lib/constructs/function-bundling.ts, functionEsbuildOptions: the same settings as rotatorBundling), with nothing of the fleet compiled in (its settings are an environment variable, its runners secret tags). Size: the `index.mjs` only (the source map is a separate
  * file that Node reads only when a stack trace needs it). Init: a fresh `node` imports the bundle, with
  * the function's environment (COMMON_FUNCTION_ENVIRONMENT, NODE_OPTIONS included), timed inside it.
  */
@@ -12,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type BuildOptions } from 'esbuild';
-import type { BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { COMMON_FUNCTION_ENVIRONMENT, rotatorBundling } from '../lib/constructs/rotation-functions.ts';
+import { functionEsbuildOptions } from '../lib/constructs/function-bundling.ts';
+import { COMMON_FUNCTION_ENVIRONMENT } from '../lib/constructs/rotation-functions.ts';
 import { fleetSettingsText, parseAwsFleetConfig } from '../src/config/aws-fleet-config.ts';
 import { percentile } from './outage-bench.ts';
 
@@ -30,32 +28,6 @@ export interface BundleMeasurement {
   top: Array<{ module: string; bytes: number }>;
 }
 
-/** The esbuild options NodejsFunction derives from BundlingOptions; an option it would pass that this does not map throws. */
-export function esbuildOptions(bundling: BundlingOptions): BuildOptions {
-  const handled = new Set(['forceDockerBundling', 'format', 'target', 'mainFields', 'banner', 'minify', 'sourceMap', 'sourcesContent', 'externalModules', 'define', 'loader', 'keepNames', 'footer', 'inject', 'logLevel']);
-  const unknown = Object.keys(bundling).filter((k) => !handled.has(k) && (bundling as Record<string, unknown>)[k] !== undefined);
-  if (unknown.length > 0) throw new Error(`bundle bench: rotatorBundling sets ${unknown.join(', ')}, which esbuildOptions does not map yet`);
-  return {
-    bundle: true,
-    platform: 'node',
-    target: bundling.target ?? 'node22',
-    format: bundling.format === 'esm' ? 'esm' : 'cjs',
-    minify: bundling.minify ?? false,
-    sourcemap: bundling.sourceMap ?? false,
-    sourcesContent: bundling.sourcesContent ?? true,
-    external: bundling.externalModules ?? ['@aws-sdk/*'],
-    loader: bundling.loader as BuildOptions['loader'],
-    define: bundling.define,
-    keepNames: bundling.keepNames,
-    banner: bundling.banner ? { js: bundling.banner } : undefined,
-    footer: bundling.footer ? { js: bundling.footer } : undefined,
-    mainFields: bundling.mainFields,
-    inject: bundling.inject,
-    metafile: true,
-    logLevel: 'warning',
-  };
-}
-
 /** Time to import the bundle in a fresh node process (what Lambda's init phase does with our code). */
 function importTime(file: string, env: Record<string, string>): Promise<number> {
   const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(file).href)}); process.stdout.write(String(performance.now() - t));`;
@@ -70,7 +42,8 @@ function importTime(file: string, env: Record<string, string>): Promise<number> 
 
 export async function runBundles(runs: number): Promise<BundleMeasurement[]> {
   const fleetText = await readFile(new URL('fleet.aws.example.json', ROOT), 'utf8');
-  const options = esbuildOptions(rotatorBundling());
+  // The bundling options cdk synth uses (function-bundling.ts), plus what the bench reads back: the metafile.
+  const options: BuildOptions = { ...functionEsbuildOptions(), metafile: true, logLevel: 'warning' };
   const entries = (await readdir(new URL('functions/', ROOT))).filter((f) => f.endsWith('.ts')).sort();
   const out = await mkdtemp(join(tmpdir(), 'bench-bundles-'));
   // What Lambda sets, plus what the stack sets for every function; the handlers build their clients lazily.

@@ -7,44 +7,10 @@ import { Construct } from 'constructs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LAMBDA_ENVIRONMENT_NAMES } from '../../src/config/lambda-environment.ts';
+import { rotatorBundling } from './function-bundling.ts';
 
-/** The repository root: the esbuild project root and where the lock file lives. */
+/** The repository root: the esbuild project root and where the lock file lives (bundling options: function-bundling.ts). */
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/**
- * Lets CommonJS modules bundled into the ESM output `require()` Node built-ins. Without it the bundles fail
- * at import with `Dynamic require of "util" is not supported` (esbuild's `__require` shim has no `require`
- * to call in ESM; tried on functions/rotate-secret.ts).
- */
-export const ESM_REQUIRE_BANNER =
-  "import { createRequire as topLevelCreateRequire } from 'node:module'; const require = topLevelCreateRequire(import.meta.url);";
-
-/**
- * How every Lambda is bundled, by the esbuild in node_modules (never Docker): aws-cdk-lib finds esbuild with
- * require.resolve and, for an npm lock file, runs `npx --no-install esbuild` in `projectRoot`, i.e.
- * node_modules/.bin/esbuild; `forceDockerBundling: false` keeps it from falling back to Docker.
- * - ESM (`index.mjs`), like the rest of the project ("type": "module"): ESM-only dependencies
- *   (p-limit, @gitbeaker/rest, @middy/core) and top-level await work as they do in the tests. `mainFields`
- *   prefers each package's ESM build; the banner gives the CommonJS ones that remain a real `require`.
- * - Everything is bundled, @aws-sdk/* included (`externalModules: []`): the Node 22 runtime ships an SDK v3,
- *   but of whatever version Lambda last installed; bundling deploys the SDK version the tests ran against.
- *   Node built-ins stay external (esbuild `--platform=node`).
- * - Nothing of the fleet is compiled in: the settings travel in the environment (ROTATOR_SETTINGS_JSON) and
- *   the runners are the secrets' tags, so every bundle is the same bytes whatever the fleet (issue 15).
- */
-export function rotatorBundling(): nodejs.BundlingOptions {
-  return {
-    forceDockerBundling: false,
-    format: nodejs.OutputFormat.ESM,
-    target: 'node20',
-    mainFields: ['module', 'main'],
-    banner: ESM_REQUIRE_BANNER,
-    minify: true,
-    sourceMap: true,
-    sourcesContent: false,
-    externalModules: [],
-  };
-}
 
 /** What every rotator Lambda sets besides its own variables: Powertools' names and source-mapped stack traces. */
 export const COMMON_FUNCTION_ENVIRONMENT: Readonly<Record<string, string>> = {

@@ -24,8 +24,9 @@ import { GitLabNotFoundError, RotationError } from './errors.ts';
 import type { ReplaceTiming, RotationDeps } from './ports.ts';
 import { currentVersionId } from './rotation-guards.ts';
 import { serializeSecretValue } from './secret-value.ts';
-import { describeError, managedRunner, pendingOf, readValue, recordPending, storeUntilDeadline, type StepOutcome, type StepRequest } from './step-support.ts';
-import { atRunnerId, hostHoldsVersion, restrictHosts } from './types.ts';
+import { describeError, pendingOf, readValue, recordPending, storeUntilDeadline, type StepOutcome, type StepRequest } from './step-support.ts';
+import { promoteVersion, pushVersion, type StrategyMarks } from './strategy-steps.ts';
+import { hostHoldsVersion, restrictHosts } from './types.ts';
 import type { HostResult, RotationRecord, RotationStep, RunnerSecretValue, RunnerSettings } from './types.ts';
 
 /** gitlab-runner polls every few seconds (check_interval 3 s by default): minutes is plenty. */
@@ -116,30 +117,24 @@ export async function replaceCreateSecret(deps: RotationDeps, request: StepReque
     resetAt: createdAt,
     storedAt,
     hosts: [],
-    strategy: 'replace',
-    replacedRunnerId: current.runnerId,
+    ...replaceMarks(current),
   });
   return { step };
 }
 
+/** The replace strategy's setSecret: the new runner is enabled on every project, then the hosts add its table beside the old one's. */
 export async function replaceSetSecret(deps: RotationDeps, request: StepRequest, fromVersionId: string | null): Promise<StepOutcome> {
   const { secretId, versionId } = request;
   const step = 'setSecret';
   const next = await readValue(deps, secretId, { versionId }, step);
   const current = await readValue(deps, secretId, { stage: 'AWSCURRENT' }, step);
-  const runner = atRunnerId(managedRunner(deps, secretId, step), next.runnerId);
-  await enableOnEveryProject(deps, secretId, current, next.runnerId, step);
-  const hosts = await deps.fleet.push(
-    runner,
-    { secretId, versionId, addFromRunnerId: current.runnerId, previousVersionId: fromVersionId, tokenExpiresAt: next.tokenExpiresAt },
-    (result) => deps.events({ kind: 'host-result', secretId, result }),
-  );
-  const pending = await pendingOf(deps, secretId, versionId, fromVersionId);
-  await recordPending(deps, { ...pending, hosts, strategy: 'replace', replacedRunnerId: current.runnerId });
-  for (const missed of hosts.filter((h) => !hostHoldsVersion(h))) {
-    deps.events({ kind: 'warning', secretId, message: `host ${missed.host} did not add runner ${next.runnerId}: ${missed.status} (${missed.detail}); runner ${current.runnerId} keeps working there` });
-  }
-  return { step, hosts };
+  return pushVersion(deps, request, fromVersionId, {
+    value: next,
+    marks: replaceMarks(current),
+    beforePush: () => enableOnEveryProject(deps, secretId, current, next.runnerId, step),
+    addFromRunnerId: current.runnerId,
+    missed: (h) => `host ${h.host} did not add runner ${next.runnerId}: ${h.status} (${h.detail}); runner ${current.runnerId} keeps working there`,
+  });
 }
 
 /**
@@ -183,34 +178,27 @@ export async function replaceTestSecret(deps: RotationDeps, request: StepRequest
   return { step, hosts };
 }
 
+/**
+ * The replace strategy's finishSecret: AWSCURRENT moves first, while every host still has both tables, so at
+ * no moment does the secret name a runner the hosts do not run; then the old runner is retired, and its
+ * token dies with it (so that is the record's resetAt). testSecret let no host miss: there is none to name.
+ */
 export async function replaceFinishSecret(deps: RotationDeps, request: StepRequest, fromVersionId: string | null): Promise<StepOutcome> {
   const { secretId, versionId } = request;
   const step = 'finishSecret';
   const next = await readValue(deps, secretId, { versionId }, step);
   const current = await readValue(deps, secretId, { stage: 'AWSCURRENT' }, step);
-  const pending = await pendingOf(deps, secretId, versionId, fromVersionId);
-  const promotedAt = deps.clock.now().toISOString();
-  const record: RotationRecord = {
-    secretId,
-    runnerId: next.runnerId,
-    fromVersionId,
-    toVersionId: versionId,
-    // The old token dies with the old runner, just after this: every host runs the new one already.
-    resetAt: promotedAt,
-    storedAt: pending.storedAt,
-    promotedAt,
-    tokenExpiresAt: next.tokenExpiresAt,
-    hosts: pending.hosts,
-    strategy: 'replace',
-    replacedRunnerId: current.runnerId,
-  };
-  // AWSCURRENT moves first, while every host still has both tables: at no moment does the secret name a
-  // runner the hosts do not run.
-  await deps.ledger.saveRotation(record);
-  await deps.secrets.promote(secretId, versionId, fromVersionId);
-  deps.events({ kind: 'promoted', secretId, versionId, record });
-  await retireReplacedRunner(deps, record, current.gitlabUrl);
-  return { step, record, hosts: record.hosts };
+  return promoteVersion(deps, request, fromVersionId, {
+    value: next,
+    marks: replaceMarks(current),
+    oldTokenDies: 'promotion',
+    afterPromotion: (record) => retireReplacedRunner(deps, record, current.gitlabUrl),
+  });
+}
+
+/** The ledger's mark of a replacement: the runner the new one replaces is AWSCURRENT's until the promotion. */
+function replaceMarks(current: RunnerSecretValue): StrategyMarks {
+  return { strategy: 'replace', replacedRunnerId: current.runnerId };
 }
 
 /** What retiring an old runner needs: the rotation's ports, which the scan has too. */

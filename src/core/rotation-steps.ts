@@ -4,9 +4,10 @@ import type { RotationDeps, RotationEvent } from './ports.ts';
 import { isReplacement, retireReplacedRunner, replaceCreateSecret, replaceFinishSecret, replaceSetSecret, replaceTestSecret, replacementWanted } from './replace-steps.ts';
 import { checkRotationGuards, currentVersionId } from './rotation-guards.ts';
 import { parseSecretValue, serializeSecretValue } from './secret-value.ts';
-import { describeError, managedRunner, pendingOf, readValue, recordOf, recordPending, storeUntilDeadline, type StepOutcome, type StepRequest } from './step-support.ts';
+import { describeError, readValue, recordOf, recordPending, storeUntilDeadline, type StepOutcome, type StepRequest } from './step-support.ts';
+import { promoteVersion, pushVersion } from './strategy-steps.ts';
 import { atRunnerId, hostHoldsVersion } from './types.ts';
-import type { IssuedToken, RotationRecord, RunnerSecretValue } from './types.ts';
+import type { IssuedToken, RunnerSecretValue } from './types.ts';
 
 export type { StepOutcome, StepRequest } from './step-support.ts';
 
@@ -142,22 +143,14 @@ async function resetWithHostToken(
   return undefined;
 }
 
+/** The reset strategy's setSecret: the hosts update the token of the runner's table; a miss is recorded, not fatal. */
 async function setSecret(deps: RotationDeps, request: StepRequest, fromVersionId: string | null): Promise<StepOutcome> {
-  const { secretId, versionId } = request;
-  const step = 'setSecret';
-  const pendingValue = await readValue(deps, secretId, { versionId }, step);
-  const runner = atRunnerId(managedRunner(deps, secretId, step), pendingValue.runnerId);
-  const hosts = await deps.fleet.push(
-    runner,
-    { secretId, versionId, previousVersionId: fromVersionId, tokenExpiresAt: pendingValue.tokenExpiresAt },
-    (result) => deps.events({ kind: 'host-result', secretId, result }),
-  );
-  const pending = await pendingOf(deps, secretId, versionId, fromVersionId);
-  await recordPending(deps, { ...pending, hosts });
-  for (const missed of hosts.filter((h) => !hostHoldsVersion(h))) {
-    deps.events({ kind: 'warning', secretId, message: `host ${missed.host} did not take version ${versionId}: ${missed.status} (${missed.detail})` });
-  }
-  return { step, hosts };
+  const value = await readValue(deps, request.secretId, { versionId: request.versionId }, 'setSecret');
+  return pushVersion(deps, request, fromVersionId, {
+    value,
+    marks: {},
+    missed: (h) => `host ${h.host} did not take version ${request.versionId}: ${h.status} (${h.detail})`,
+  });
 }
 
 /**
@@ -202,31 +195,18 @@ async function testSecret(deps: RotationDeps, request: StepRequest): Promise<Ste
   return { step, hosts };
 }
 
+/** The reset strategy's finishSecret: the old token died at the reset; the hosts that missed are named, the next scan re-pushes. */
 async function finishSecret(deps: RotationDeps, request: StepRequest, fromVersionId: string | null): Promise<StepOutcome> {
-  const { secretId, versionId } = request;
-  const step = 'finishSecret';
-  const value = await readValue(deps, secretId, { versionId }, step);
-  // A retry after the record was written but the promotion failed finds no pending record: the written
-  // one still holds the timings and the hosts' results.
-  const pending = await pendingOf(deps, secretId, versionId, fromVersionId);
-  const record: RotationRecord = {
-    secretId,
-    runnerId: value.runnerId,
-    fromVersionId,
-    toVersionId: versionId,
-    resetAt: pending.resetAt,
-    storedAt: pending.storedAt,
-    promotedAt: deps.clock.now().toISOString(),
-    tokenExpiresAt: value.tokenExpiresAt,
-    hosts: pending.hosts,
-  };
-  // The record goes first: once AWSCURRENT moves, a retried finishSecret returns at the guard and
-  // would never write it.
-  await deps.ledger.saveRotation(record);
-  await deps.secrets.promote(secretId, versionId, fromVersionId);
-  deps.events({ kind: 'promoted', secretId, versionId, record });
-  for (const missed of record.hosts.filter((h) => !hostHoldsVersion(h))) {
-    deps.events({ kind: 'warning', secretId, message: `host ${missed.host} still lacks the current token (${missed.status}); the next scan re-pushes it` });
-  }
-  return { step, record, hosts: record.hosts };
+  const { secretId } = request;
+  const value = await readValue(deps, secretId, { versionId: request.versionId }, 'finishSecret');
+  return promoteVersion(deps, request, fromVersionId, {
+    value,
+    marks: {},
+    oldTokenDies: 'reset',
+    afterPromotion: (record) => {
+      for (const missed of record.hosts.filter((h) => !hostHoldsVersion(h))) {
+        deps.events({ kind: 'warning', secretId, message: `host ${missed.host} still lacks the current token (${missed.status}); the next scan re-pushes it` });
+      }
+    },
+  });
 }

@@ -8,6 +8,7 @@ import { recordingOutput } from '../../src/cli/output.ts';
 import { rotateRunners } from '../../src/cli/rotate-command.ts';
 import { isLegacyRunnerToken } from '../../src/core/migration-plan.ts';
 import { parseSecretValue } from '../../src/core/secret-value.ts';
+import { followDaemons } from '../support/test-clock.ts';
 import { RunnerDaemons } from '../../src/simulator/runner-daemons.ts';
 import { isManagedTable, managedRunnerIds, type SimulatedHost } from '../../src/simulator/simulated-fleet.ts';
 import { RUNNER, startAwsHarness, type AwsHarness } from '../support/aws-harness.ts';
@@ -164,7 +165,7 @@ function awsCliOf(h: AwsHarness) {
 describe('rotator migrate --aws', () => {
   it('asks the stack for a replacement and the rotation hook moves the legacy runner over SSM with no host ever without a working runner', async () => {
     const h = await startAwsHarness({ adminToken: true, legacyToken: true });
-    const daemons = new RunnerDaemons(h.simulator.url, h.fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start();
+    const daemons = followDaemons(h.clock, new RunnerDaemons(h.simulator.url, h.fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start());
     aws = { harness: h, daemons };
     const handler = createHandler(() => h.engine, h.telemetry);
     h.secretsManager.rotationHook = (event) => handler(event, h.context);

@@ -19,7 +19,7 @@ import { ROTATION_STUCK_AFTER_MS } from '../../src/core/scan-plan.ts';
 import { createLocalEngine, type LocalEngine } from '../../src/engines/local-engine.ts';
 import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
 import { createSimulatedFleet, type SimulatedFleet } from '../../src/simulator/simulated-fleet.ts';
-import { manualClock } from '../support/manual-clock.ts';
+import { TestClock } from '../support/test-clock.ts';
 import { captured, expectNoTokens } from '../support/token-leaks.ts';
 
 const DAY_MS = 86_400_000;
@@ -31,7 +31,7 @@ const RUNNING = /^\[\w+\] due \(.*\): another rotation of this runner is running
 let dir: string;
 let simulator: GitLabSimulator;
 let fleet: SimulatedFleet;
-let clock: ReturnType<typeof manualClock>;
+let clock: TestClock;
 let lines: string[];
 
 interface Scanner {
@@ -84,7 +84,7 @@ beforeEach(async () => {
     NAMES.map((name) => ({ name, hosts: 1, tokenObtainedAt: new Date(now - 28 * DAY_MS), tokenExpiresAt: new Date(now + 2 * DAY_MS) })),
   );
   await writeFile(join(dir, 'fleet.json'), JSON.stringify(fleet.fleetFile('state', 'none')));
-  clock = manualClock();
+  clock = new TestClock();
   lines = [];
   const { engine } = scanner();
   for (const runner of engine.config.runners) await adoptRunner(engine, runner, await findCurrentToken(runner, undefined), clock.now());

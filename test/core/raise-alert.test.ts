@@ -3,7 +3,7 @@ import { buildAlert } from '../../src/core/alert-rules.ts';
 import type { Alert } from '../../src/core/alerts.ts';
 import type { AlertLedger, AlertState } from '../../src/core/ports.ts';
 import { raiseAlert, syncAlerts } from '../../src/core/raise-alert.ts';
-import { manualClock } from '../support/manual-clock.ts';
+import { TestClock } from '../support/test-clock.ts';
 
 const HOUR = 3_600_000;
 
@@ -18,7 +18,7 @@ function alertDeps() {
     openAlerts: async (secretId) =>
       [...states].filter(([key]) => key.startsWith(`${secretId}/`)).map(([key, state]) => ({ alertId: key.slice(secretId.length + 1), state })),
   };
-  const clock = manualClock();
+  const clock = new TestClock();
   return { deps: { ledger, sink: { publish: async (alert: Alert) => void sent.push(alert) }, clock }, sent, states, clock };
 }
 

@@ -10,7 +10,7 @@ import { doctorCommandParameters } from '../../src/adapters/aws/doctor-document.
 import { DEFAULT_EXPIRY_POLICY, type ManagedRunner } from '../../src/core/types.ts';
 import { runFleetDoctor, type FleetDoctorOptions } from '../../src/doctor/fleet-doctor.ts';
 import { buildFleetReport } from '../../src/doctor/fleet-report.ts';
-import { manualClock } from '../support/manual-clock.ts';
+import { TestClock } from '../support/test-clock.ts';
 
 const ssm = mockClient(SSMClient);
 const ids = (count: number): string[] => Array.from({ length: count }, (_, i) => `i-${(0x2000000 + i).toString(16).padStart(17, '0')}`);
@@ -30,7 +30,7 @@ function runner(instanceIds: string[]): ManagedRunner {
 }
 
 function options(instanceIds: string[]): FleetDoctorOptions {
-  return { ssm: new SSMClient({ region: 'eu-west-1' }), clock: manualClock(), documentName: 'GitLabRunnerRotator-RunnerDoctor', runner: runner(instanceIds), parameters: doctorCommandParameters(), waitMs: 60_000, maxConcurrency: '50' };
+  return { ssm: new SSMClient({ region: 'eu-west-1' }), clock: new TestClock(), documentName: 'GitLabRunnerRotator-RunnerDoctor', runner: runner(instanceIds), parameters: doctorCommandParameters(), waitMs: 60_000, maxConcurrency: '50' };
 }
 
 function invocation(commandId: string, id: string, output: string): CommandInvocation {

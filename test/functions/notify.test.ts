@@ -20,7 +20,7 @@ import { deploymentOf } from '../support/iam/deployment.ts';
 import { describeRefusals, IamEvaluator } from '../support/iam/iam-evaluator.ts';
 import { iamRequestsOf } from '../support/iam/iam-requests.ts';
 import { CallRecorder } from '../support/iam/recorded-calls.ts';
-import { manualClock } from '../support/manual-clock.ts';
+import { TestClock } from '../support/test-clock.ts';
 import { captured, expectNoTokens } from '../support/token-leaks.ts';
 import { startWebhookServer, type WebhookServer } from '../support/webhook-server.ts';
 
@@ -226,7 +226,7 @@ describe('the notifier with its alert topic and ledger', () => {
       published.push(input);
       return { MessageId: String(published.length) };
     });
-    const clock = manualClock();
+    const clock = new TestClock();
     // The notifier's own wiring (createNotifyDeps) over clients whose calls are the Notify role's.
     const env = { fleet, ledgerTableName: deployment.ledgerTableName, alertTopicArn: deployment.alertTopicArn, slackWebhookSecret: undefined, readmeUrl: undefined, rotationLogUrl: undefined };
     const clients = { sns: recorder.as('Notify', 'sns', client), dynamodb: recorder.as('Notify', 'dynamodb', table.client), secretsManager: new SecretsManagerClient({ region: 'eu-west-1' }) };
@@ -266,7 +266,7 @@ describe('the notifier with its alert topic and ledger', () => {
     const secretsMock = mockClient(secrets);
     const env = { fleet, ledgerTableName: deployment.ledgerTableName, alertTopicArn: deployment.alertTopicArn, slackWebhookSecret: undefined, readmeUrl: undefined, rotationLogUrl: undefined };
     const clients = { sns: recorder.as('Notify', 'sns', client), dynamodb: recorder.as('Notify', 'dynamodb', table.client), secretsManager: recorder.as('Notify', 'secretsmanager', secrets) };
-    const handler = createHandler(createNotifyDeps(env, clients, manualClock()), telemetry);
+    const handler = createHandler(createNotifyDeps(env, clients, new TestClock()), telemetry);
     const secretId = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-runner-rotator/added-later-Zz9Yy8';
 
     expect(await handler(await rotationEvent('rotation-failed.json', secretId), context)).toEqual({ raised: 'rotation-failed' });

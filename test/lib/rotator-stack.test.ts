@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ESM_REQUIRE_BANNER } from '../../lib/constructs/rotation-functions.ts';
+import { ESM_REQUIRE_BANNER } from '../../lib/constructs/function-bundling.ts';
 import { loadFleetConfig, type LoadedFleet } from '../../lib/fleet-config.ts';
 import { RotatorStack } from '../../lib/rotator-stack.ts';
 import { DOCTOR_PARAMETERS, ROTATOR_STACK_NAME, buildDoctorDocument, doctorDocumentName } from '../../src/adapters/aws/doctor-document.ts';
@@ -871,18 +871,19 @@ describe('DoctorDocument', () => {
     }
   });
 
-  it('runs doctor.sh only: the updater travels as the validator\'s source and is never executed, config.toml is never written, and nothing reads a secret or sends credentials', () => {
+  it('runs doctor.sh only: the TOML walker travels as doctor.sh\'s reader and runs in its list mode, config.toml is never written, and nothing reads a secret or sends credentials', () => {
     const { content } = doctorResource();
     const { top, files } = doctorScript(content);
-    expect([...files.keys()]).toEqual(['doctor.sh', 'update-runner-token.sh']);
-    // The lines the agent runs: one bash, on doctor.sh; the updater appears only as the file written and as --updater's value.
+    expect([...files.keys()]).toEqual(['doctor.sh', 'toml-edit.awk']);
+    // The lines the agent runs: one bash, on doctor.sh; the walker appears only as the file written and as --walker's value.
     expect(top.filter((l) => /^(bash|sh|exec|source|\.) /.test(l))).toEqual([expect.stringMatching(/^bash "\$DOCTOR_DIR\/doctor\.sh" /)]);
-    for (const line of top.filter((l) => l.includes('update-runner-token.sh'))) {
-      expect(line).toMatch(/^cat >"\$DOCTOR_DIR\/update-runner-token\.sh" <<'|--updater "\$DOCTOR_DIR\/update-runner-token\.sh" /);
+    expect(top.some((l) => l.includes('update-runner-token.sh'))).toBe(false);
+    for (const line of top.filter((l) => l.includes('toml-edit.awk'))) {
+      expect(line).toMatch(/^cat >"\$DOCTOR_DIR\/toml-edit\.awk" <<'|--walker "\$DOCTOR_DIR\/toml-edit\.awk"/);
     }
     const doctor = files.get('doctor.sh')!;
     const code = doctor.filter((l) => !/^\s*#/.test(l));
-    // doctor.sh reads the updater with sed (to get its awk validator) and runs that awk in plan mode (URT_OUT empty: it writes nothing).
+    // doctor.sh runs the walker toml-edit.awk in its list mode (URT_OUT="": it writes nothing).
     for (const line of code.filter((l) => /\$\{?UPDATER\b/.test(l))) expect(line, line).not.toMatch(/(^|[;&|(]\s*|\b(bash|sh|exec|source|\.)\s+)"?\$\{?UPDATER\}?"?(\s|$)/);
     for (const line of code.filter((l) => l.includes('URT_OUT'))) expect(line).toMatch(/URT_OUT=""/);
     for (const line of code.filter((l) => /\$\{?CONFIG\b/.test(l))) expect(line, line).not.toMatch(/(>>?|\b(mv|cp|chmod|chown|tee|rm|truncate|install|sed -i)\b)[^|]*\$\{?CONFIG\b/);

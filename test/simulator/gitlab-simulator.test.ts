@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { asAccessToken, DAY, HOUR, ManualClock, MINUTE, useSimulators } from './simulator-client.ts';
+import { asAccessToken, DAY, HOUR, MINUTE, useSimulators } from './simulator-client.ts';
+import { TestClock } from '../support/test-clock.ts';
 
 const GLRT = /^glrt-[A-Za-z0-9_-]{24}$/;
 const START = '2026-03-01T10:00:00.000Z';
@@ -8,7 +9,7 @@ const started = useSimulators();
 
 describe('POST /runners/reset_authentication_token', () => {
   it('answers 201 with a new glrt- token that expires one lifetime from now', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim, api } = await started({ now: clock.now, tokenLifetimeSeconds: 86_400 });
     const { token } = sim.addRunner();
 
@@ -81,7 +82,7 @@ describe('POST /runners/reset_authentication_token', () => {
   });
 
   it('heartbeats the runner and a <legacy> manager at the caller address when no system_id is sent', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim, api } = await started({ now: clock.now });
     const { id, token } = sim.addRunner();
 
@@ -137,7 +138,7 @@ describe('POST /runners/:id/reset_authentication_token', () => {
   });
 
   it('brings back a runner whose token has expired, with 201 and a fresh token', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim, api } = await started({ now: clock.now, tokenLifetimeSeconds: 7200 });
     const { id, token: oldToken } = sim.addRunner();
     sim.expireToken(id);
@@ -166,7 +167,7 @@ describe('POST /runners/:id/reset_authentication_token', () => {
 
 describe('POST /runners/verify', () => {
   it('answers 200 to a glrt- token sent without a system_id, and files the contact under a <legacy> manager', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim, api } = await started({ now: clock.now });
     const { id, token } = sim.addRunner();
 
@@ -179,7 +180,7 @@ describe('POST /runners/verify', () => {
   });
 
   it('makes a silent host look freshly contacted when its system_id is sent by someone else', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim, api } = await started({ now: clock.now });
     const { id, token } = sim.addRunner();
     await api.post('/jobs/request', { token, system_id: 's_host1' });
@@ -191,7 +192,7 @@ describe('POST /runners/verify', () => {
   });
 
   it('answers 200 with the same token and creates the runner manager it names', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim, api } = await started({ now: clock.now, tokenLifetimeSeconds: 86_400 });
     const { id, token } = sim.addRunner();
 
@@ -204,7 +205,7 @@ describe('POST /runners/verify', () => {
   });
 
   it('updates the existing manager record instead of adding a second one', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim, api } = await started({ now: clock.now });
     const { id, token } = sim.addRunner();
     await api.post('/runners/verify', { token, system_id: 's_host1' });
@@ -241,7 +242,7 @@ describe('POST /runners/verify', () => {
 
 describe('GET /runners/:id/managers', () => {
   it('lists every manager with its system_id, contact time, status, version and ip address', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim, api } = await started({ now: clock.now });
     const { id, token } = sim.addRunner();
     const reader = sim.addAccessToken({ scopes: ['read_api'] });
@@ -292,7 +293,7 @@ describe('GET /runners/:id/managers', () => {
 
 describe('POST /jobs/request', () => {
   it('answers 204 and moves the manager\'s contacted_at to now', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim, api } = await started({ now: clock.now });
     const { id, token } = sim.addRunner();
     await api.post('/jobs/request', { token, system_id: 's_host1' });
@@ -319,7 +320,7 @@ describe('POST /jobs/request', () => {
 
 describe('GET /runners/:id', () => {
   it('describes the runner as GitLab does, with its status and token expiry', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim, api } = await started({ now: clock.now, tokenLifetimeSeconds: 86_400 });
     const { id, token } = sim.addRunner({
       description: 'build fleet',
@@ -373,7 +374,7 @@ describe('GET /runners/:id', () => {
   });
 
   it('reports never_contacted, offline after two hours and stale after seven days', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim, api } = await started({ now: clock.now });
     const { id, token } = sim.addRunner();
     const reader = sim.addAccessToken({ scopes: ['read_api'] });
@@ -488,7 +489,7 @@ describe('POST /user/runners', () => {
   });
 
   it('creates a runner with 201 {id, token, token_expires_at} and the settings it was given', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim, api } = await started({ now: clock.now, tokenLifetimeSeconds: 7200 });
     sim.addRunner();
     const creator = sim.addAccessToken({ scopes: ['create_runner'] });
@@ -660,7 +661,7 @@ describe('GET /version', () => {
 
 describe('token expiry on the simulated clock', () => {
   it('accepts a token until the clock passes its token_expires_at, then answers 403', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim, api } = await started({ now: clock.now, tokenLifetimeSeconds: 7200 });
     const { id, token } = sim.addRunner();
 
@@ -674,7 +675,7 @@ describe('token expiry on the simulated clock', () => {
   });
 
   it('takes an explicit expiry and obtained-at from addRunner', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim } = await started({ now: clock.now, tokenLifetimeSeconds: 7200 });
     const { id } = sim.addRunner({ tokenExpiresAt: null, tokenObtainedAt: new Date('2025-01-01T00:00:00Z') });
 
@@ -695,7 +696,7 @@ describe('token expiry on the simulated clock', () => {
   });
 
   it('expires a token one second before now', async () => {
-    const clock = new ManualClock(START);
+    const clock = new TestClock({ start: START });
     const { sim } = await started({ now: clock.now });
     const { id, token } = sim.addRunner();
 

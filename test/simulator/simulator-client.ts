@@ -41,18 +41,6 @@ export function clientFor(baseUrl: string): SimulatorClient {
 
 export const asAccessToken = (token: string): ClientCall => ({ headers: { 'PRIVATE-TOKEN': token } });
 
-/** A clock the test moves by hand. */
-export class ManualClock {
-  private ms: number;
-  constructor(start: string) {
-    this.ms = Date.parse(start);
-  }
-  readonly now = (): Date => new Date(this.ms);
-  advance(ms: number): void {
-    this.ms += ms;
-  }
-}
-
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
 export const HOUR = 60 * MINUTE;

@@ -1,12 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import { asAccessToken, ManualClock, SECOND, useSimulators } from './simulator-client.ts';
+import { asAccessToken, SECOND, useSimulators } from './simulator-client.ts';
+import { TestClock } from '../support/test-clock.ts';
 
 const started = useSimulators();
 
 describe('rate limit', () => {
   it("answers 429 with Retry-After and RateLimit-* once a caller passes its requests per minute (headers on every reply: GitLab's instance flag)", async () => {
-    const clock = new ManualClock('2026-03-01T10:00:30.000Z');
+    const clock = new TestClock({ start: '2026-03-01T10:00:30.000Z' });
     const { sim, api } = await started({ now: clock.now, rateLimit: { requestsPerMinute: 3 }, rateLimitHeadersOnEveryReply: true });
     const reader = sim.addAccessToken({ scopes: ['read_api'] });
 
@@ -39,7 +40,7 @@ describe('rate limit', () => {
   });
 
   it('counts each caller on its own and lets it through again when the window ends', async () => {
-    const clock = new ManualClock('2026-03-01T10:00:00.000Z');
+    const clock = new TestClock({ start: '2026-03-01T10:00:00.000Z' });
     const { sim, api } = await started({ now: clock.now, rateLimit: { requestsPerMinute: 1 } });
     const first = sim.addAccessToken({ scopes: ['read_api'] });
     const second = sim.addAccessToken({ scopes: ['read_api'] });
@@ -68,7 +69,7 @@ describe('rate limit', () => {
   });
 
   it('records the busiest minute of a caller in stats.peakRequestsPerMinute, limit or not', async () => {
-    const clock = new ManualClock('2026-03-01T10:00:00.000Z');
+    const clock = new TestClock({ start: '2026-03-01T10:00:00.000Z' });
     const { sim, api } = await started({ now: clock.now });
     const { token } = sim.addRunner();
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/core/errors.ts';
 import { GitLabSimulator } from '../../src/simulator/gitlab-simulator.ts';
-import { asAccessToken, ManualClock, useSimulators } from './simulator-client.ts';
+import { asAccessToken, useSimulators } from './simulator-client.ts';
+import { TestClock } from '../support/test-clock.ts';
 
 const started = useSimulators();
 
@@ -66,7 +67,7 @@ describe('starting and stopping', () => {
 
 describe('replies in general', () => {
   it('dates every reply from the simulated clock plus the configured skew', async () => {
-    const clock = new ManualClock('2026-03-01T10:00:00.000Z');
+    const clock = new TestClock({ start: '2026-03-01T10:00:00.000Z' });
     const { api } = await started({ now: clock.now, clockSkewMs: 90_000 });
 
     const response = await api.get('/version');

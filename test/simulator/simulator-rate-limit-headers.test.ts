@@ -5,7 +5,8 @@
  * `rateLimitHeadersOnEveryReply` stands for.
  */
 import { describe, expect, it } from 'vitest';
-import { asAccessToken, ManualClock, useSimulators } from './simulator-client.ts';
+import { asAccessToken, useSimulators } from './simulator-client.ts';
+import { TestClock } from '../support/test-clock.ts';
 
 const started = useSimulators();
 
@@ -14,7 +15,7 @@ const rateLimitHeaders = (response: Response): Record<string, string> =>
 
 describe('RateLimit headers', () => {
   it('a 200 under the limit carries no RateLimit-* header by default', async () => {
-    const clock = new ManualClock('2026-03-01T10:00:15.000Z');
+    const clock = new TestClock({ start: '2026-03-01T10:00:15.000Z' });
     const { sim, api } = await started({ now: clock.now, rateLimit: { requestsPerMinute: 5 } });
     const reader = sim.addAccessToken({ scopes: ['read_api'] });
     const { token } = sim.addRunner();
@@ -28,7 +29,7 @@ describe('RateLimit headers', () => {
   });
 
   it('the 429 carries every RateLimit-* header and Retry-After', async () => {
-    const clock = new ManualClock('2026-03-01T10:00:15.000Z');
+    const clock = new TestClock({ start: '2026-03-01T10:00:15.000Z' });
     const { sim, api } = await started({ now: clock.now, rateLimit: { requestsPerMinute: 2 } });
     const reader = sim.addAccessToken({ scopes: ['read_api'] });
 
@@ -49,7 +50,7 @@ describe('RateLimit headers', () => {
   });
 
   it('with rateLimitHeadersOnEveryReply a 200 carries RateLimit-* (and no Retry-After)', async () => {
-    const clock = new ManualClock('2026-03-01T10:00:15.000Z');
+    const clock = new TestClock({ start: '2026-03-01T10:00:15.000Z' });
     const { sim, api } = await started({ now: clock.now, rateLimit: { requestsPerMinute: 5 }, rateLimitHeadersOnEveryReply: true });
     const reader = sim.addAccessToken({ scopes: ['read_api'] });
 

@@ -17,7 +17,6 @@ import { buildHostConvergeDocument } from '../../src/adapters/aws/host-update-do
 import { parseAwsFleetConfig, type AwsManagedRunner } from '../../src/config/aws-fleet-config.ts';
 import type { LambdaEnvironment } from '../../src/config/lambda-environment.ts';
 import { runnerTags } from '../../src/config/runner-tags.ts';
-import type { Clock } from '../../src/core/ports.ts';
 import { serializeSecretValue } from '../../src/core/secret-value.ts';
 import { createAwsEngine, type AwsClients, type AwsEngine } from '../../src/engines/aws-engine.ts';
 import type { Telemetry } from '../../src/engines/rotation-log.ts';
@@ -35,24 +34,13 @@ import { deploymentOf, type Deployment, type PrincipalName } from './iam/deploym
 import { describeRefusals, IamEvaluator } from './iam/iam-evaluator.ts';
 import { iamRequestsOf, type IamRequest } from './iam/iam-requests.ts';
 import { CallRecorder } from './iam/recorded-calls.ts';
+import { followDaemons, TestClock } from './test-clock.ts';
 import { captured, expectNoTokens } from './token-leaks.ts';
 
 const DAY_MS = 86_400_000;
 export const RUNNER = 'builders';
 /** The fleet file's `alerts.slackWebhookSecretName`: the notifier's one secret (created only where a test needs it). */
 export const SLACK_WEBHOOK_SECRET = 'gitlab-runner-rotator/slack-webhook';
-
-/** Real time, plus whatever the code slept; a sleep also yields briefly so host processes can finish. */
-function fastClock(): Clock {
-  let offset = 0;
-  return {
-    now: () => new Date(Date.now() + offset),
-    sleep: async (ms) => {
-      offset += ms;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(ms, 20)));
-    },
-  };
-}
 
 export interface AwsHarness {
   simulator: GitLabSimulator;
@@ -102,8 +90,8 @@ export interface AwsHarness {
   iamRefusals(): Promise<string[]>;
   /** The SNS client the engine publishes alerts with (mocked: see `published`). */
   sns: SNSClient;
-  /** The engine's clock: real time plus whatever the code slept. */
-  clock: Clock;
+  /** The engine's clock: it moves only as the code sleeps, and never while a host's command runs. */
+  clock: TestClock;
   store: SecretsManagerStore;
   secretArn: string;
   telemetry: Telemetry;
@@ -152,7 +140,8 @@ export async function closeCheckingLogs(h: AwsHarness | undefined): Promise<void
 
 export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<AwsHarness> {
   const dir = await mkdtemp(join(tmpdir(), 'aws-engine-'));
-  const clock = fastClock();
+  // Time moves for a sleep only once the hosts' SSM commands started so far have finished (ssm, below).
+  const clock = new TestClock({ settle: () => ssm.settle() });
   const simulator = new GitLabSimulator({ tokenLifetimeSeconds: 30 * 86_400, ...(options.simulatorOnHarnessClock ? { now: () => clock.now() } : {}) });
   await simulator.start();
   const now = Date.now();
@@ -253,7 +242,7 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     });
   };
   const iamRefusals = async (): Promise<string[]> => describeRefusals(await new IamEvaluator(deployment).judge(await iamRequests()));
-  const daemons = options.replace ? new RunnerDaemons(simulator.url, fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start() : undefined;
+  const daemons = options.replace ? followDaemons(clock, new RunnerDaemons(simulator.url, fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start()) : undefined;
 
   const logLines: string[] = [];
   const capture = (chunk: unknown) => {
@@ -296,6 +285,7 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
     throw new Error('aws-harness: the scan did not drain its queue in 1,000 worker invocations');
   };
 
+  clock.startAfterSetup();
   return {
     simulator,
     fleet,

@@ -12,7 +12,7 @@ import { createLocalEngine, type LocalEngine } from '../../src/engines/local-eng
 import { GitLabSimulator, type AddRunnerInit } from '../../src/simulator/gitlab-simulator.ts';
 import { RunnerDaemons } from '../../src/simulator/runner-daemons.ts';
 import { createSimulatedFleet, isManagedTable, type SimulatedFleet } from '../../src/simulator/simulated-fleet.ts';
-import { manualClock } from './manual-clock.ts';
+import { followDaemons, TestClock } from './test-clock.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -35,7 +35,7 @@ export interface HarnessOptions {
   runnerSettings?: AddRunnerInit;
   /**
    * Ready to rotate by replacement: an `api`-scope admin token, a gitlab-runner polling on every host
-   * (`daemons`), a clock that really waits (the hosts poll in real time), and strategy `replace` in the
+   * (`daemons`, followed by the clock: time moves only after a host polled again), and strategy `replace` in the
    * fleet file unless `strategy` is false (`rotator migrate` asks for a replacement itself).
    */
   /**
@@ -56,7 +56,7 @@ export interface Harness {
   events: RotationEvent[];
   /** The text of every alert the local engine printed. */
   alertLines: string[];
-  clock: ReturnType<typeof manualClock>;
+  clock: TestClock;
   adminToken: string | undefined;
   /** With `replace`: the hosts' gitlab-runners. */
   daemons: RunnerDaemons | undefined;
@@ -75,7 +75,7 @@ export interface Harness {
  */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'rotation-'));
-  const clock = options.replace ? realClock() : manualClock();
+  const clock = new TestClock();
   const simulator = new GitLabSimulator({ tokenLifetimeSeconds: 30 * 86_400, ...(options.simulatorOnHarnessClock ? { now: () => clock.now() } : {}) });
   await simulator.start();
   const now = Date.now();
@@ -102,10 +102,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const gitlab = new GitLabAdapter({ ...(options.gitlabOptions ? { ...options.gitlabOptions, now: () => clock.now().getTime() } : {}), sleep: (ms) => clock.sleep(ms) });
   const replace = options.replace ? { confirmWithinMs: options.replace.confirmWithinMs ?? 10_000, pollMs: 20 } : undefined;
   const engine = createLocalEngine(config, { events: (e) => events.push(e), alertLines: (line) => alertLines.push(line), clock, gitlab, replace });
-  const daemons = options.replace ? new RunnerDaemons(simulator.url, fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start() : undefined;
+  const daemons = options.replace ? followDaemons(clock, new RunnerDaemons(simulator.url, fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start()) : undefined;
   const deps: RotateNowDeps = options.wrapStore ? { ...engine.deps, secrets: options.wrapStore(engine.store) } : engine.deps;
   const runner = config.runners[0] as ManagedRunner;
   await adoptRunner(engine, runner, await findCurrentToken(runner, undefined), new Date());
+  clock.startAfterSetup();
 
   const tokenAt: Harness['tokenAt'] = async (ref) => {
     const raw = await engine.store.getValue(runner.secretId, ref);
@@ -156,15 +157,3 @@ export async function withLegacyToken<T>(simulator: GitLabSimulator, legacyName:
   return legacyName === undefined ? build() : withRunnerInit(simulator, legacyName, { legacyToken: true }, build);
 }
 
-/** Real time, sleeps that really wait, and the same record of what was slept as manualClock. */
-function realClock(): ReturnType<typeof manualClock> {
-  const sleptMs: number[] = [];
-  return {
-    sleptMs,
-    now: () => new Date(),
-    sleep: (ms) => {
-      sleptMs.push(ms);
-      return new Promise((resolve) => setTimeout(resolve, ms));
-    },
-  };
-}

@@ -4,46 +4,19 @@ import { blockSize, DynamoDbRateBudget, RATE_BUDGET_PARTITION_PREFIX, RATE_BUDGE
 import { RequestPacer } from '../../../src/adapters/gitlab/gitlab-pacing.ts';
 import { RateBudgetDeferredError } from '../../../src/core/errors.ts';
 import { FakeDynamoTable } from '../../support/fake-dynamodb.ts';
+import { TestClock } from '../../support/test-clock.ts';
 
 const URL = 'https://gitlab.example.com/';
 const MINUTE = 60_000;
 
-/**
- * A virtual clock several workers share: `sleep` parks the caller until the clock reaches its time, and the
- * clock moves only when every worker is parked (run), so the figures do not depend on the machine's speed.
- */
-class VirtualClock {
-  nowMs = 10 * MINUTE + 1_000;
-  private readonly sleepers: Array<{ at: number; wake: () => void }> = [];
-  now = () => this.nowMs;
-  sleep = (ms: number) =>
-    new Promise<void>((wake) => {
-      this.sleepers.push({ at: this.nowMs + Math.max(0, ms), wake });
-    });
-
-  /** Runs `work` to its end, moving the clock to the next sleeper whenever everything else is waiting. */
-  async run<T>(work: Promise<T>): Promise<T> {
-    let done = false;
-    const finished = work.finally(() => (done = true));
-    // Observed now, so a rejection is not reported unhandled while the clock is still moving; the caller gets it.
-    finished.catch(() => undefined);
-    while (!done) {
-      await new Promise((resolve) => setImmediate(resolve));
-      if (done) break;
-      this.sleepers.sort((a, b) => a.at - b.at);
-      const next = this.sleepers.shift();
-      if (!next) continue;
-      this.nowMs = Math.max(this.nowMs, next.at);
-      next.wake();
-    }
-    return finished;
-  }
-}
+/** Epoch ms, a second into a minute: several workers share the clock, and a sleep ends at its moment (TestClock). */
+const START_MS = 10 * MINUTE + 1_000;
+type EpochMsClock = TestClock['inMs'];
 
 let table: FakeDynamoTable;
 afterEach(() => table?.mock.restore());
 
-function budget(clock: VirtualClock, options: { requestsPerMinute?: number; workers?: number; deadline?: () => number | undefined } = {}) {
+function budget(clock: EpochMsClock, options: { requestsPerMinute?: number; workers?: number; deadline?: () => number | undefined } = {}) {
   return new DynamoDbRateBudget({
     client: table.client,
     tableName: 'ledger',
@@ -55,7 +28,7 @@ function budget(clock: VirtualClock, options: { requestsPerMinute?: number; work
 }
 
 /** `count` requests through `b`, each stamped with the clock when the budget let it go. */
-async function requests(b: DynamoDbRateBudget, clock: VirtualClock, count: number): Promise<number[]> {
+async function requests(b: DynamoDbRateBudget, clock: EpochMsClock, count: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < count; i += 1) {
     await b.take(URL);
@@ -73,9 +46,9 @@ const perWindow = (times: number[]) => {
 describe('the GitLab rate budget the scan workers share', () => {
   it('lets four workers together send no more than the budget in any minute of the epoch', async () => {
     table = new FakeDynamoTable();
-    const clock = new VirtualClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const workers = Array.from({ length: 4 }, () => budget(clock, { requestsPerMinute: 120 }));
-    const all = (await clock.run(Promise.all(workers.map((w) => requests(w, clock, 90))))).flat();
+    const all = (await Promise.all(workers.map((w) => requests(w, clock, 90)))).flat();
     expect(all).toHaveLength(360);
     for (const count of perWindow(all)) expect(count).toBeLessThanOrEqual(120);
     // 360 requests at 120 a minute: three windows, the first one starting at the clock's start.
@@ -85,9 +58,9 @@ describe('the GitLab rate budget the scan workers share', () => {
 
   it('claims requests in blocks, so the table sees a write per block rather than per request', async () => {
     table = new FakeDynamoTable();
-    const clock = new VirtualClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const b = budget(clock, { requestsPerMinute: 600, workers: 2 });
-    await clock.run(requests(b, clock, 60));
+    await requests(b, clock, 60);
     expect(blockSize(600, 2)).toBe(30);
     expect(table.mock.commandCalls(UpdateCommand).length).toBeLessThanOrEqual(3);
     expect(table.items.get(`${RATE_BUDGET_PARTITION_PREFIX}${URL}|${RATE_BUDGET_SORT_KEY}`)).toMatchObject({ used: 60 });
@@ -95,72 +68,70 @@ describe('the GitLab rate budget the scan workers share', () => {
 
   it('holds every worker back after one of them got a 429, until its Retry-After', async () => {
     table = new FakeDynamoTable();
-    const clock = new VirtualClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const [first, second] = [budget(clock, { requestsPerMinute: 1_000 }), budget(clock, { requestsPerMinute: 1_000 })];
-    await clock.run(first!.take(URL));
+    await first!.take(URL);
     const start = clock.now();
     first!.rateLimited(URL, 30_000, undefined);
     await new Promise((resolve) => setImmediate(resolve));
     // The other worker has never seen a 429, yet waits: it hears of the hold at its first claim.
-    await clock.run(second!.take(URL));
+    await second!.take(URL);
     expect(clock.now()).toBeGreaterThanOrEqual(start + 30_000);
   });
 
   it('learns GitLab\'s limit from a 429\'s RateLimit-Limit and keeps to 90 % of it from then on', async () => {
     table = new FakeDynamoTable();
-    const clock = new VirtualClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const [first, second] = [budget(clock, { workers: 2 }), budget(clock, { workers: 2 })];
-    await clock.run(first!.take(URL));
+    await first!.take(URL);
     first!.rateLimited(URL, 1_000, 100);
     await new Promise((resolve) => setImmediate(resolve));
     // No configured budget: after the hold, the learned 90 a minute is the limit of both workers together.
-    const all = (await clock.run(Promise.all([requests(first!, clock, 135), requests(second!, clock, 135)]))).flat();
+    const all = (await Promise.all([requests(first!, clock, 135), requests(second!, clock, 135)])).flat();
     for (const count of perWindow(all)) expect(count).toBeLessThanOrEqual(90);
   });
 
   it('defers, sending nothing, when the next request would only fit after the invocation\'s deadline', async () => {
     table = new FakeDynamoTable();
-    const clock = new VirtualClock();
-    const deadline = clock.nowMs + 5_000;
+    const clock = new TestClock({ start: START_MS }).inMs;
+    const deadline = clock.now() + 5_000;
     const b = budget(clock, { requestsPerMinute: 10, workers: 2, deadline: () => deadline });
-    const sent = await clock.run(
-      (async () => {
-        let n = 0;
-        try {
-          for (;;) {
-            await b.take(URL);
-            n += 1;
-          }
-        } catch (error) {
-          expect(error).toBeInstanceOf(RateBudgetDeferredError);
-          expect((error as RateBudgetDeferredError).nextSlotAtMs).toBe(11 * MINUTE);
-          expect((error as Error).message).toContain(URL);
-          return n;
+    const sent = await (async () => {
+      let n = 0;
+      try {
+        for (;;) {
+          await b.take(URL);
+          n += 1;
         }
-      })(),
-    );
+      } catch (error) {
+        expect(error).toBeInstanceOf(RateBudgetDeferredError);
+        expect((error as RateBudgetDeferredError).nextSlotAtMs).toBe(11 * MINUTE);
+        expect((error as Error).message).toContain(URL);
+        return n;
+      }
+    })();
     expect(sent).toBe(10);
     expect(clock.now()).toBeLessThanOrEqual(deadline);
   });
 
   it("defers a request, sleeping nothing, when its worker's own 429 hold would outlast the deadline", async () => {
     table = new FakeDynamoTable();
-    const clock = new VirtualClock();
-    const deadline = clock.nowMs + 10_000;
+    const clock = new TestClock({ start: START_MS }).inMs;
+    const deadline = clock.now() + 10_000;
     const pacer = new RequestPacer(clock, { maxHoldMs: 60_000, shared: budget(clock, { requestsPerMinute: 600, deadline: () => deadline }) }, undefined, URL);
-    const first = await clock.run(pacer.acquire());
+    const first = await pacer.acquire();
     first.observe(new Headers({ 'retry-after': '50' }), 429);
     first.release();
     const start = clock.now();
-    await expect(clock.run(pacer.acquire())).rejects.toBeInstanceOf(RateBudgetDeferredError);
+    await expect(pacer.acquire()).rejects.toBeInstanceOf(RateBudgetDeferredError);
     expect(clock.now()).toBe(start);
   });
 
   it("shares a 429's whole Retry-After with the other workers, not the 60 s this worker waits at most", async () => {
     table = new FakeDynamoTable();
-    const clock = new VirtualClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const pacer = new RequestPacer(clock, { maxHoldMs: 60_000, shared: budget(clock, { requestsPerMinute: 600 }) }, undefined, URL);
-    const request = await clock.run(pacer.acquire());
+    const request = await pacer.acquire();
     const at = clock.now();
     // A self-managed GitLab's hour-long window: Retry-After up to the end of the hour.
     request.observe(new Headers({ 'retry-after': '1800', 'ratelimit-limit': '120' }), 429);
@@ -170,7 +141,7 @@ describe('the GitLab rate budget the scan workers share', () => {
 
   it('refuses a budget that is not a positive whole number of requests', () => {
     table = new FakeDynamoTable();
-    expect(() => budget(new VirtualClock(), { requestsPerMinute: 0 })).toThrow(/requestsPerMinute/);
-    expect(() => budget(new VirtualClock(), { workers: 0 })).toThrow(/workers/);
+    expect(() => budget(new TestClock({ start: START_MS }).inMs, { requestsPerMinute: 0 })).toThrow(/requestsPerMinute/);
+    expect(() => budget(new TestClock({ start: START_MS }).inMs, { workers: 0 })).toThrow(/workers/);
   });
 });

@@ -8,7 +8,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ssmClient } from '../../../src/adapters/aws/sdk-clients.ts';
 import { runOnHosts, type CommandPacing, type HostRunHandlers } from '../../../src/adapters/aws/ssm-command.ts';
-import { manualClock } from '../../support/manual-clock.ts';
+import { TestClock } from '../../support/test-clock.ts';
 
 const ssm = mockClient(SSMClient);
 
@@ -18,7 +18,7 @@ interface Row {
 }
 
 function pacing(waitMs: number): CommandPacing {
-  const clock = manualClock();
+  const clock = new TestClock();
   const deadline = clock.now().getTime() + waitMs;
   return { ssm: ssmClient(), clock, pollIntervalMs: 1000, remainingMs: () => deadline - clock.now().getTime() };
 }

@@ -13,7 +13,7 @@ import { SsmFleet, splitPluginOutput, type SsmFleetOptions } from '../../../src/
 import { InvalidInputError } from '../../../src/core/errors.ts';
 import type { Delivery } from '../../../src/core/ports.ts';
 import { DEFAULT_EXPIRY_POLICY, type HostResult, type HostSelector, type ManagedRunner } from '../../../src/core/types.ts';
-import { manualClock } from '../../support/manual-clock.ts';
+import { TestClock } from '../../support/test-clock.ts';
 import { captured, expectNoTokens } from '../../support/token-leaks.ts';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-runner-rotator/builders-AbCdEf';
@@ -44,11 +44,11 @@ const delivery: Delivery = { secretId: SECRET_ARN, versionId: VERSION, previousV
 
 interface Setup {
   fleet: SsmFleet;
-  clock: ReturnType<typeof manualClock>;
+  clock: TestClock;
 }
 
 function setup(overrides: Partial<SsmFleetOptions> = {}, deadlineMs = 600_000): Setup {
-  const clock = manualClock();
+  const clock = new TestClock();
   const deadline = new Date(clock.now().getTime() + deadlineMs);
   const fleet = new SsmFleet({
     ssm: new SSMClient({ region: 'eu-west-1' }),

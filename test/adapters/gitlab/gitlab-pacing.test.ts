@@ -13,6 +13,7 @@ import { GitLabAdapter, type GitLabAdapterOptions } from '../../../src/adapters/
 import { nodeHttpSend, type HttpSend } from '../../../src/adapters/gitlab/gitlab-http.ts';
 import { PacerRegistry, RequestPacer, type PacedRequest } from '../../../src/adapters/gitlab/gitlab-pacing.ts';
 import { GitLabSimulator, type SimulatorOptions } from '../../../src/simulator/gitlab-simulator.ts';
+import { TestClock } from '../../support/test-clock.ts';
 
 let sim: GitLabSimulator | undefined;
 
@@ -21,49 +22,15 @@ afterEach(async () => {
   sim = undefined;
 });
 
-/** A simulated clock 20 s into a minute; `sleep` moves it forward to the end of the wait and returns. */
-function simulatedClock() {
-  let nowMs = Date.UTC(2025, 0, 1, 12, 0, 20);
-  const waits: number[] = [];
-  return {
-    waits,
-    now: () => nowMs,
-    sleep: async (ms: number) => {
-      waits.push(ms);
-      nowMs += ms;
-    },
-  };
-}
+/** 20 s into a minute: the clocks here are TestClocks in epoch ms, and a wait ends at its moment instead of sleeping. */
+const START_MS = Date.UTC(2025, 0, 1, 12, 0, 20);
 
 /**
- * A simulated clock for concurrent waiters: a sleep moves the clock to the end of its own wait, not past
- * it, so requests that all wait for the same moment wake at that moment (a discrete-event clock).
+ * For the adapter over real HTTP with many requests at once: time moves only once no HTTP request is in
+ * flight (the adapter's HTTP sender is wrapped to count them), as real time would not jump while GitLab is answering. So a reply
+ * is read at the simulated moment it was sent, and the test waits on the work, never on the machine's speed.
  */
-function concurrentClock(startMs = Date.UTC(2025, 0, 1, 12, 0, 20)) {
-  let nowMs = startMs;
-  const waits: number[] = [];
-  return {
-    waits,
-    startMs,
-    now: () => nowMs,
-    sleep: async (ms: number) => {
-      waits.push(ms);
-      const until = nowMs + ms;
-      await Promise.resolve();
-      nowMs = Math.max(nowMs, until);
-    },
-  };
-}
-
-/**
- * A simulated clock for the adapter over real HTTP with many requests at once: a sleep moves the clock to
- * its end only once no HTTP request is in flight (fetch is wrapped to count them), as real time would not
- * jump while GitLab is answering. So a reply is read at the simulated moment it was sent, and the test
- * waits on the work (every reply in), never on the machine's speed. The adapter's HTTP leg (its `send`
- * option) is wrapped to count them.
- */
-function quiescentClock() {
-  const clock = concurrentClock();
+function noRequestInFlight(): { send: HttpSend; settle: () => Promise<void> } {
   const realSend = nodeHttpSend();
   let inFlight = 0;
   const send: HttpSend = async (request) => {
@@ -74,16 +41,10 @@ function quiescentClock() {
       inFlight -= 1;
     }
   };
-  let nowMs = clock.now();
   return {
-    ...clock,
     send,
-    now: () => nowMs,
-    sleep: async (ms: number) => {
-      clock.waits.push(ms);
-      const until = nowMs + ms;
+    settle: async () => {
       while (inFlight > 0) await new Promise((resolve) => setImmediate(resolve));
-      nowMs = Math.max(nowMs, until);
     },
   };
 }
@@ -96,13 +57,13 @@ async function start(limit: number, clock: { now: () => number }, options: Simul
   return { url, runners, accessToken };
 }
 
-function adapter(clock: { now: () => number; sleep: (ms: number) => Promise<void>; send?: HttpSend }, options: GitLabAdapterOptions = {}) {
-  return new GitLabAdapter({ sleep: clock.sleep, now: clock.now, ...(clock.send ? { send: clock.send } : {}), ...options });
+function adapter(clock: { now: () => number; sleep: (ms: number) => Promise<void> }, options: GitLabAdapterOptions = {}) {
+  return new GitLabAdapter({ sleep: clock.sleep, now: clock.now, ...options });
 }
 
 describe('GitLab request pacing', () => {
   it("stays under GitLab's limit by following its RateLimit headers when it sends them on every reply: no 429 across several windows", async () => {
-    const clock = simulatedClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const { url, runners, accessToken } = await start(20, clock, { rateLimitHeadersOnEveryReply: true });
     const gitlab = adapter(clock, { pacing: { fromHeaders: true } });
     const limit = pLimit(4);
@@ -115,11 +76,11 @@ describe('GitLab request pacing', () => {
     expect(sim!.stats.requests).toBe(70);
     expect(sim!.stats.peakRequestsPerMinute).toBeLessThanOrEqual(20);
     // 70 requests at 19 a window (one kept in reserve) need at least three resets.
-    expect(clock.now() - Date.UTC(2025, 0, 1, 12, 0, 20)).toBeGreaterThanOrEqual(3 * 60_000 - 20_000);
+    expect(clock.now() - START_MS).toBeGreaterThanOrEqual(3 * 60_000 - 20_000);
   });
 
   it('without pacing the same run collects 429s (what pacing prevents)', async () => {
-    const clock = simulatedClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const { url, runners, accessToken } = await start(20, clock);
     const gitlab = adapter(clock, { maxAttempts: 10 });
 
@@ -129,7 +90,7 @@ describe('GitLab request pacing', () => {
   });
 
   it('slows down before the limit: below a fifth of the window left, requests are spread until the reset (headers on every reply)', async () => {
-    const clock = simulatedClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const { url, runners, accessToken } = await start(100, clock, { rateLimitHeadersOnEveryReply: true });
     const gitlab = adapter(clock, { pacing: { fromHeaders: true } });
 
@@ -137,12 +98,12 @@ describe('GitLab request pacing', () => {
 
     expect(sim!.stats.rateLimited).toBe(0);
     // The first 80 go at once; the next 15 of the 20 left above the reserve of 5 are spaced out.
-    expect(clock.waits.slice(0, 3).every((ms) => ms > 1_000)).toBe(true);
-    expect(clock.waits.length).toBeGreaterThanOrEqual(14);
+    expect(clock.sleptMs.slice(0, 3).every((ms) => ms > 1_000)).toBe(true);
+    expect(clock.sleptMs.length).toBeGreaterThanOrEqual(14);
   });
 
   it('keeps a configured budget of requests a minute when GitLab sends no RateLimit headers', async () => {
-    const clock = simulatedClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     sim = new GitLabSimulator({ now: () => new Date(clock.now()) });
     const url = await sim.start();
     const { id } = sim.addRunner();
@@ -151,11 +112,11 @@ describe('GitLab request pacing', () => {
 
     for (let i = 0; i < 4; i += 1) await gitlab.runner(url, id, accessToken);
 
-    expect(clock.waits).toEqual([10_000, 10_000, 10_000]);
+    expect(clock.sleptMs).toEqual([10_000, 10_000, 10_000]);
   });
 
   it('waits for the reset after a 429 instead of sending the requests queued behind it', async () => {
-    const clock = simulatedClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const pacer = new RequestPacer(clock);
     const first = await pacer.acquire();
     const second = await pacer.acquire();
@@ -166,12 +127,13 @@ describe('GitLab request pacing', () => {
 
     await pacer.acquire();
 
-    expect(clock.waits).toEqual([40_000]);
+    expect(clock.sleptMs).toEqual([40_000]);
   });
   it('finishes a scan against a GitLab that sends RateLimit headers only with the 429: no request fails, each 429 waited out', async () => {
-    const clock = quiescentClock();
+    const http = noRequestInFlight();
+    const clock = new TestClock({ start: START_MS, settle: http.settle }).inMs;
     const { url, runners, accessToken } = await start(100, clock);
-    const gitlab = adapter(clock, { pacing: { maxInFlight: 16 } });
+    const gitlab = adapter(clock, { pacing: { maxInFlight: 16 }, send: http.send });
     const limit = pLimit(16);
 
     const results = await Promise.allSettled(Array.from({ length: 450 }, (_, i) => limit(() => gitlab.managers(url, runners[i % runners.length]!, accessToken))));
@@ -189,7 +151,7 @@ describe('GitLab request pacing', () => {
   });
 
   it('a 429 with Retry-After 7 holds the request and the next one back 7 s (through the adapter)', async () => {
-    const clock = concurrentClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     sim = new GitLabSimulator({ now: () => new Date(clock.now()) });
     const url = await sim.start();
     const { id } = sim.addRunner();
@@ -199,7 +161,7 @@ describe('GitLab request pacing', () => {
 
     await gitlab.runner(url, id, accessToken);
 
-    expect(clock.waits).toEqual([7_000]);
+    expect(clock.sleptMs).toEqual([7_000]);
     expect(clock.now() - clock.startMs).toBe(7_000);
     expect(sim.stats.rateLimited).toBe(1);
   });
@@ -211,23 +173,23 @@ describe('RequestPacer after a 429', () => {
   const retryAfter = (seconds: number) => new Headers({ 'Retry-After': String(seconds) });
 
   it('a 429 with Retry-After 7 makes the next request to the same url wait 7 s, whatever its credential; another url does not wait', async () => {
-    const clock = concurrentClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const pacers = new PacerRegistry(clock);
     const first = await pacers.pacerFor(URL_A, 'glpat-one').acquire();
     first.observe(retryAfter(7), 429);
     first.release();
 
     await pacers.pacerFor(URL_B, 'glpat-one').acquire();
-    expect(clock.waits).toEqual([]);
+    expect(clock.sleptMs).toEqual([]);
     await pacers.pacerFor(URL_A, 'glpat-one').acquire();
     await pacers.pacerFor(URL_A, undefined).acquire();
 
-    expect(clock.waits).toEqual([7_000]);
+    expect(clock.sleptMs).toEqual([7_000]);
     expect(clock.now() - clock.startMs).toBe(7_000);
   });
 
   it('halves the requests in flight on a 429 and grows them back by one per run of successes, never above the maximum', async () => {
-    const clock = concurrentClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const pacer = new RequestPacer(clock, { maxInFlight: 8 });
     const inFlight: PacedRequest[] = [];
     for (let i = 0; i < 8; i += 1) inFlight.push(await pacer.acquire());
@@ -265,7 +227,7 @@ describe('RequestPacer after a 429', () => {
   });
 
   it('never lets more than the halved limit start, and never goes below one', async () => {
-    const clock = concurrentClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const pacer = new RequestPacer(clock, { maxInFlight: 4 });
     for (let round = 0; round < 5; round += 1) {
       const request = await pacer.acquire();
@@ -288,14 +250,14 @@ describe('RequestPacer after a 429', () => {
   });
 
   it('works with no header at all: 200s never wait, a bare 429 holds back 1 s, then 2 s for the next in a row', async () => {
-    const clock = concurrentClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const pacer = new RequestPacer(clock);
     for (let i = 0; i < 50; i += 1) {
       const request = await pacer.acquire();
       request.observe(new Headers(), 200);
       request.release();
     }
-    expect(clock.waits).toEqual([]);
+    expect(clock.sleptMs).toEqual([]);
 
     const first = await pacer.acquire();
     first.observe(new Headers(), 429);
@@ -311,12 +273,12 @@ describe('RequestPacer after a 429', () => {
     fourth.release();
     await pacer.acquire();
 
-    expect(clock.waits).toEqual([1_000, 2_000, 1_000]);
+    expect(clock.sleptMs).toEqual([1_000, 2_000, 1_000]);
     expect(pacer.state).toBeUndefined();
   });
 
   it('cuts a Retry-After longer than maxHoldMs', async () => {
-    const clock = concurrentClock();
+    const clock = new TestClock({ start: START_MS }).inMs;
     const pacer = new RequestPacer(clock, { maxHoldMs: 60_000 });
     const request = await pacer.acquire();
     request.observe(retryAfter(3600), 429);
@@ -324,6 +286,6 @@ describe('RequestPacer after a 429', () => {
 
     await pacer.acquire();
 
-    expect(clock.waits).toEqual([60_000]);
+    expect(clock.sleptMs).toEqual([60_000]);
   });
 });

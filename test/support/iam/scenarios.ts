@@ -9,6 +9,7 @@ import { adoptAws, createAwsCli, migrateThroughStack, rotateAws } from '../../..
 import { runAwsDoctor } from '../../../src/cli/doctor-command.ts';
 import { recordingOutput } from '../../../src/cli/output.ts';
 import { createNotifyDeps } from '../../../src/engines/notify-engine.ts';
+import { followDaemons } from '../test-clock.ts';
 import { RunnerDaemons } from '../../../src/simulator/runner-daemons.ts';
 import { isManagedTable } from '../../../src/simulator/simulated-fleet.ts';
 import { RUNNER, SLACK_WEBHOOK_SECRET, startAwsHarness, type AwsHarness, type AwsHarnessOptions } from '../aws-harness.ts';
@@ -162,7 +163,7 @@ async function migrate(h: AwsHarness): Promise<string[]> {
   await migrateThroughStack(cli, RUNNER, { ...options, cancel: true }, recordingOutput(), new Date(), clients);
   h.secretsManager.rotationHook = hook;
   // The hosts' gitlab-runners: the replacement waits for each host to contact GitLab as the new runner.
-  const daemons = new RunnerDaemons(h.simulator.url, h.fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start();
+  const daemons = followDaemons(h.clock, new RunnerDaemons(h.simulator.url, h.fleet.hosts, { intervalMs: 20, counts: isManagedTable }).start());
   let code: number;
   try {
     code = await migrateThroughStack(cli, RUNNER, options, recordingOutput(), new Date(), clients);
