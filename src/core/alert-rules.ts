@@ -5,7 +5,7 @@ import type { RunnerScanResult } from './scan-runner.ts';
 import { hostHoldsVersion } from './types.ts';
 import type { HostResult, ManagedRunner, RotationRecord } from './types.ts';
 
-/** What the operator does next, per kind; README.md has a runbook section for each (#runbook-<kind>). */
+/** What the operator does next, per kind; docs/operations.md has a runbook section for each (#runbook-<kind>). */
 export const NEXT_STEPS: Record<AlertKind, string> = {
   'rotation-failed':
     "Read the failing step in the rotate-secret log; fix its cause and Secrets Manager retries the step. Cancel the rotation only when AWSPENDING holds no token (a stored token must be finished, it is the only valid one).",

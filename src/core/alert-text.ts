@@ -5,8 +5,6 @@ import type { Alert, AlertHost } from './alerts.ts';
  * unless a deployment names that document's URL (RUNBOOK_URL, see lambda-environment.ts).
  */
 export const DEFAULT_RUNBOOK_DOCUMENT = 'docs/operations.md';
-/** The same; the name is older than the move of the runbooks out of README.md. */
-export const DEFAULT_README = DEFAULT_RUNBOOK_DOCUMENT;
 
 export interface AlertTextOptions {
   /**

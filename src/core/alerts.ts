@@ -2,7 +2,7 @@ import type { HostStatus } from './types.ts';
 
 /**
  * Every failure an operator must hear about before a runner goes offline. Each kind has a runbook
- * section in README.md (`#runbook-<kind>`), which the alert names as its next step.
+ * section in docs/operations.md (`#runbook-<kind>`), which the alert names as its next step.
  */
 export type AlertKind =
   /** Secrets Manager reported RotationFailed or RotationAbandoned for a managed secret. */
@@ -55,7 +55,7 @@ export interface Alert {
   stateKey: string;
 }
 
-/** The README anchor of each alert kind's runbook section. */
+/** The docs/operations.md anchor of each alert kind's runbook section. */
 export function runbookAnchor(kind: AlertKind): string {
   return `runbook-${kind}`;
 }

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import type { Alert } from '../../core/alerts.ts';
-import { DEFAULT_README, oneLine, runbookLink } from '../../core/alert-text.ts';
+import { DEFAULT_RUNBOOK_DOCUMENT, oneLine, runbookLink } from '../../core/alert-text.ts';
 import { InvalidInputError, RotatorError } from '../../core/errors.ts';
 import type { AlertSink, SecretStore } from '../../core/ports.ts';
 
@@ -22,7 +22,7 @@ export class SlackWebhookError extends RotatorError {
 }
 
 export interface SlackMessageOptions {
-  /** The README the runbook anchors point into. An http(s) URL becomes a link; the default is plain text. */
+  /** The runbook document (docs/operations.md) the anchors point into. An http(s) URL becomes a link; the default is plain text. */
   readmeUrl?: string;
 }
 
@@ -39,7 +39,7 @@ const EMOJI: Record<Alert['severity'], string> = { critical: ':rotating_light:',
  */
 export function slackMessage(alert: Alert, options: SlackMessageOptions = {}): { text: string; blocks: unknown[] } {
   const title = `${alert.kind}: ${oneLine(alert.runner)}`;
-  const runbook = runbookLink(alert.runbook, options.readmeUrl ?? DEFAULT_README);
+  const runbook = runbookLink(alert.runbook, options.readmeUrl ?? DEFAULT_RUNBOOK_DOCUMENT);
   const runbookText = /^https?:\/\//.test(runbook) ? `<${linkTarget(runbook)}|Runbook: ${escape(alert.runbook)}>` : `Runbook: \`${escape(runbook)}\``;
   const mrkdwn = (text: string) => ({ type: 'mrkdwn', text });
   const section = (text: string) => ({ type: 'section', text: mrkdwn(text) });

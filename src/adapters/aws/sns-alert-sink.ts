@@ -11,7 +11,7 @@ const SUBJECT_MAX = 99;
 const EMAIL_MAX_HOSTS = 100;
 
 export interface SnsAlertSinkOptions {
-  /** The README whose runbook sections the e-mail names (see alertText). */
+  /** The runbook document (docs/operations.md) whose sections the e-mail names (see alertText). */
   readmeUrl?: string;
 }
 

@@ -47,7 +47,7 @@ export interface DeployedPrincipal {
  * with every intrinsic resolved (cfn-resolver.ts), and the names the functions are configured with.
  * - `RotateSecret`, `ScanExpiry`, `ScanRunners`, `Notify`: the functions' roles, with every policy the template attaches.
  * - `Host:<runner>`: an instance role with the HostReadPolicyArn output attached and tagged with the runner's
- *   host group (`gitlab-runner-rotator:host-group`), as README says to do.
+ *   host group (`gitlab-runner-rotator:host-group`), as docs/aws-deployment.md says to do.
  * - `Operator`: a role with the OperatorPolicyArn output attached.
  */
 export interface Deployment {
@@ -146,7 +146,7 @@ function synthesize(fleetText: string): Deployment {
     functionArns[name] = resolver.getAtt(fnId, 'Arn');
     logGroupArns[name] = resolver.getAtt(logicalId(fn.logGroup), 'Arn');
   }
-  // Every runner's hosts: a role with the one HostReadPolicy attached, tagged with the runner's host group (README).
+  // Every runner's hosts: a role with the one HostReadPolicy attached, tagged with the runner's host group (docs/aws-deployment.md).
   const hostReadPolicy = managedPolicies.get(resolver.ref(logicalId(stack.hostReadPolicy)));
   if (!hostReadPolicy) throw new Error('deployment: no host read policy');
   for (const runner of fleet.config.runners) {
