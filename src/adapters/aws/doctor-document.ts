@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../../core/errors.ts';
-import { HEREDOC_DELIMITER, readScript, SSM_DOCUMENT_MAX_BYTES } from './host-update-document.ts';
+import { filesInPrivateFolder, readScript, SSM_DOCUMENT_MAX_BYTES } from './host-update-document.ts';
 
 /**
  * The read-only SSM Command document (schema 2.2, aws:runShellScript) that runs the doctor's host
@@ -65,20 +65,11 @@ export function buildDoctorDocument(): Record<string, unknown> {
   const walker = readScript(new URL('../../../host/toml-edit.awk', import.meta.url));
   const runCommand = [
     // POSIX sh up to the bash line (the agent runs these lines with sh -c).
-    'set -eu',
-    'umask 077',
-    'DOCTOR_DIR=$(mktemp -d "${TMPDIR:-/tmp}/gitlab-runner-doctor.XXXXXXXXXX")',
-    `trap 'rm -rf -- "$DOCTOR_DIR"' EXIT`,
-    `trap 'exit 129' HUP`,
-    `trap 'exit 130' INT`,
-    `trap 'exit 143' TERM`,
-    `cat >"$DOCTOR_DIR/doctor.sh" <<'${HEREDOC_DELIMITER}'`,
-    ...doctor,
-    HEREDOC_DELIMITER,
-    // Beside doctor.sh, which runs it with `awk -f` (URT_MODE=list: read-only).
-    `cat >"$DOCTOR_DIR/toml-edit.awk" <<'${HEREDOC_DELIMITER}'`,
-    ...walker,
-    HEREDOC_DELIMITER,
+    ...filesInPrivateFolder('DOCTOR_DIR', 'gitlab-runner-doctor', [
+      ['doctor.sh', doctor],
+      // Beside doctor.sh, which runs it with `awk -f` (URT_MODE=list: read-only).
+      ['toml-edit.awk', walker],
+    ]),
     'DOCTOR_RC=0',
     'bash "$DOCTOR_DIR/doctor.sh" --config "$SSM_ConfigPath" --walker "$DOCTOR_DIR/toml-edit.awk" --expiring-days "$SSM_ExpiringDays" --shared "$SSM_Shared" --probe "$SSM_Probe" --timeout "$SSM_ProbeTimeout" || DOCTOR_RC=$?',
     // 1 and 2 are findings (in the output), not a failure of the command.

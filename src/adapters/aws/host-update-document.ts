@@ -173,23 +173,12 @@ function buildDocument(spec: { description: string; parameters: readonly HostUpd
   const runCommand = [
     // The agent writes these lines to _script.sh and runs it with `sh -c` (amazon-ssm-agent
     // agent/plugins/runscript/runshellscript.go): POSIX sh only up to the `bash` line.
-    'set -eu',
-    'umask 077',
-    'ROTATOR_DIR=$(mktemp -d "${TMPDIR:-/tmp}/gitlab-runner-rotator.XXXXXXXXXX")',
-    `trap 'rm -rf -- "$ROTATOR_DIR"' EXIT`,
-    `trap 'exit 129' HUP`,
-    `trap 'exit 130' INT`,
-    `trap 'exit 143' TERM`,
-    `cat >"$ROTATOR_DIR/update-runner-token.sh" <<'${HEREDOC_DELIMITER}'`,
-    ...updater,
-    HEREDOC_DELIMITER,
-    // Beside the updater, which runs it with `awk -f` from its own folder (find_walker).
-    `cat >"$ROTATOR_DIR/toml-edit.awk" <<'${HEREDOC_DELIMITER}'`,
-    ...walker,
-    HEREDOC_DELIMITER,
-    `cat >"$ROTATOR_DIR/run-update-runner-token.sh" <<'${HEREDOC_DELIMITER}'`,
-    ...wrapper,
-    HEREDOC_DELIMITER,
+    ...filesInPrivateFolder('ROTATOR_DIR', 'gitlab-runner-rotator', [
+      ['update-runner-token.sh', updater],
+      // Beside the updater, which runs it with `awk -f` from its own folder (find_walker).
+      ['toml-edit.awk', walker],
+      ['run-update-runner-token.sh', wrapper],
+    ]),
     // The mode is the document's, written here as a constant (this document has no Mode parameter).
     ...(spec.mode === undefined ? [] : [`SSM_Mode=${spec.mode}`, 'export SSM_Mode']),
     // The wrapper reads SSM_* from the environment; its output and exit code are the command's.
@@ -239,6 +228,23 @@ function buildDocument(spec: { description: string; parameters: readonly HostUpd
 }
 
 /** The lines of a script to embed, checked for everything that would break its embedding in a quoted heredoc. */
+/**
+ * The POSIX sh lines that open a private temporary folder (its path in `$folderVar`, removed on exit and
+ * on HUP/INT/TERM) and write each embedded file into it: the start of every document that carries scripts.
+ */
+export function filesInPrivateFolder(folderVar: string, prefix: string, files: Array<[name: string, lines: string[]]>): string[] {
+  return [
+    'set -eu',
+    'umask 077',
+    `${folderVar}=$(mktemp -d "\${TMPDIR:-/tmp}/${prefix}.XXXXXXXXXX")`,
+    `trap 'rm -rf -- "$${folderVar}"' EXIT`,
+    `trap 'exit 129' HUP`,
+    `trap 'exit 130' INT`,
+    `trap 'exit 143' TERM`,
+    ...files.flatMap(([name, lines]) => [`cat >"$${folderVar}/${name}" <<'${HEREDOC_DELIMITER}'`, ...lines, HEREDOC_DELIMITER]),
+  ];
+}
+
 export function readScript(url: URL): string[] {
   const path = fileURLToPath(url);
   const text = readFileSync(path, 'utf8');
