@@ -19,6 +19,7 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { Command } from 'commander';
 import { doctorCommandParameters, doctorDocumentName } from '../adapters/aws/doctor-document.ts';
 import { ssmClient } from '../adapters/aws/sdk-clients.ts';
+import { gitlabBaseUrl } from '../adapters/gitlab/gitlab.ts';
 import { systemClock } from '../adapters/local/system-clock.ts';
 import { parseAwsFleetConfig } from '../config/aws-fleet-config.ts';
 import { InvalidInputError } from '../core/errors.ts';
@@ -195,14 +196,8 @@ export async function runDoctor(opts: DoctorCliOptions, output: Output, gather: 
 }
 
 function checkGitLabUrl(url: string): void {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new InvalidInputError('--gitlab-url', `"${url}" is not a url`);
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new InvalidInputError('--gitlab-url', 'must start with http:// or https://');
-  if (parsed.username || parsed.password) throw new InvalidInputError('--gitlab-url', 'must not carry credentials');
+  gitlabBaseUrl(url, '--gitlab-url');
+  const parsed = new URL(url);
   // The host's runner token goes there when the config url rejects it: never in clear text across a network.
   if (parsed.protocol === 'http:' && !LOOPBACK.has(parsed.hostname)) {
     throw new InvalidInputError('--gitlab-url', `must be https:// (http:// only for this machine): the runner token would be sent to ${parsed.host} in clear text`);

@@ -1,4 +1,5 @@
 import { Gitlab } from '@gitbeaker/rest';
+import { redactSecrets } from '../../core/redact.ts';
 import { InvalidInputError } from '../../core/errors.ts';
 import type { GitLab } from '../../core/ports.ts';
 import { isHostManager, ROTATOR_SYSTEM_ID } from '../../core/rotator-identity.ts';
@@ -142,7 +143,7 @@ export class GitLabAdapter implements GitLab {
   async probe(gitlabUrl: string): Promise<ProbeReply> {
     let base: string;
     try {
-      base = baseUrl(gitlabUrl);
+      base = gitlabBaseUrl(gitlabUrl);
     } catch (error) {
       return { kind: 'no-reply', cause: 'other', code: 'ERR_INVALID_URL', detail: error instanceof Error ? error.message : 'not a url' };
     }
@@ -285,7 +286,7 @@ export class GitLabAdapter implements GitLab {
     endpoint: string,
     fn: (api: Client) => Promise<T>,
   ): Promise<T> {
-    const base = baseUrl(ctx.gitlabUrl);
+    const base = gitlabBaseUrl(ctx.gitlabUrl);
     const api = this.client(base, ctx.accessToken);
     try {
       return await fn(api);
@@ -323,15 +324,16 @@ export class GitLabAdapter implements GitLab {
  * because BaseResource builds `[host, 'api', 'v4', prefixUrl].join('/')` (requester-utils index.mjs:180),
  * which turns a trailing slash into `//api/v4`.
  */
-function baseUrl(gitlabUrl: string): string {
+export function gitlabBaseUrl(gitlabUrl: string, where = 'gitlabUrl'): string {
   let url: URL;
   try {
     url = new URL(gitlabUrl);
   } catch {
-    throw new InvalidInputError('gitlabUrl', `"${gitlabUrl}" is not a url`);
+    // Echoed through the redactor: a url typed with its credentials may not parse either.
+    throw new InvalidInputError(where, `"${redactSecrets(gitlabUrl)}" is not a url`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InvalidInputError('gitlabUrl', `${url.protocol} is not http or https`);
-  if (url.username || url.password) throw new InvalidInputError('gitlabUrl', 'the url must not carry credentials');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InvalidInputError(where, `${url.protocol} is not http or https`);
+  if (url.username || url.password) throw new InvalidInputError(where, 'the url must not carry credentials');
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 

@@ -9,6 +9,7 @@ import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GitLabAdapter } from '../../../src/adapters/gitlab/gitlab.ts';
 import { GitLabForbiddenError } from '../../../src/core/errors.ts';
+import { rejection } from '../../support/rejection.ts';
 
 /** A legacy runner token: no prefix, so only its whole value is known to the redactor. */
 const LEGACY_TOKEN = 'k3Xq9VbN2mRt7LwPz4Hs';
@@ -35,15 +36,6 @@ async function answering(contentType: string, body: string): Promise<string> {
   const listening = server;
   await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
 }
 
 /** Every run of 8 characters of the token: what must not appear anywhere. */
@@ -90,5 +82,15 @@ describe('GitLab error text', () => {
     const description = (error.cause as { description?: string }).description ?? '';
     expect(description.startsWith('[redacted] yyy')).toBe(true);
     expect(description).toHaveLength(500);
+  });
+
+  it('names an unparseable gitlabUrl without the token typed into it', async () => {
+    const typed = 'https://glpat-TYPEDINTOTHEURL01@gitlab example.com';
+
+    const error = await rejection(new GitLabAdapter({ sleep: async () => {} }).verify(typed, 'glrt-NOTSENTANYWHERE0'));
+
+    expect(error.message).toContain('gitlabUrl');
+    expect(error.message).toContain('is not a url');
+    expect(everyView(error)).not.toContain('TYPEDINTOTHEURL01');
   });
 });

@@ -22,6 +22,7 @@ import {
 } from '../../../src/core/errors.ts';
 import { GitLabSimulator } from '../../../src/simulator/gitlab-simulator.ts';
 import { ROTATOR_SYSTEM_ID } from '../../../src/core/rotator-identity.ts';
+import { rejection } from '../../support/rejection.ts';
 
 const RESET_ROUTE = 'POST /runners/reset_authentication_token';
 const RESET_PATH = '/runners/reset_authentication_token';
@@ -38,16 +39,6 @@ function adapter(options: GitLabAdapterOptions = {}): GitLabAdapter {
     },
     ...options,
   });
-}
-
-/** The error a promise rejects with (fails the test when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
 }
 
 /** A port on 127.0.0.1 that nothing listens on. */
