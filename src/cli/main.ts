@@ -6,6 +6,8 @@ import { readCliEnvironment } from '../config/environment.ts';
 import { adoptRunner, findCurrentToken } from './adopt-command.ts';
 import { adoptAws, createAwsCli, migrateThroughStack, rotateAws, type AwsCli } from './aws-commands.ts';
 import { runDemo } from './demo-command.ts';
+import { initFleetFile } from './init-command.ts';
+import { runSimulatorCommand } from './simulator-command.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
 import { migrateLocal } from './migrate-command.ts';
 import { createLocalEngine, type LocalEngine } from '../engines/local-engine.ts';
@@ -157,6 +159,36 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     .option('--keep <dir>', 'keep the demo files (config.toml of each host, state) in this folder')
     .action(async (opts: { keep?: string; strategy: RotationStrategy }) => {
       exitCode = (await runDemo({ output, keepDir: opts.keep, strategy: opts.strategy })).exitCode;
+    });
+
+  program
+    .command('init')
+    .description("write the fleet file (--fleet) for the runners of this host's config.toml: names, urls and ids, never tokens")
+    .option('--config <file>', "gitlab-runner's config.toml", '/etc/gitlab-runner/config.toml')
+    .option('--state-dir <dir>', 'where the engine keeps its secrets and ledger (0700)', '/var/lib/gitlab-runner-rotator')
+    .option('--force', 'replace a fleet file that is already there')
+    .action(async (opts: { config: string; stateDir: string; force?: boolean }) => {
+      const fleetPath = program.opts<{ fleet: string }>().fleet;
+      const fleet = await initFleetFile({ configPath: opts.config, fleetPath, stateDir: opts.stateDir, force: opts.force === true });
+      output.out(`wrote ${fleetPath}: ${fleet.runners.map((r) => `${r.name} (runner ${r.runnerId} of ${r.gitlabUrl})`).join(', ')}`);
+      output.out(`next: rotator${fleetPath === env.fleetPath ? '' : ` --fleet ${fleetPath}`} adopt ${fleet.runners[0]?.name ?? 'NAME'}   # stores its token from config.toml and rotates at once`);
+    });
+
+  program
+    .command('simulator')
+    .description('serve the built-in GitLab simulator on 127.0.0.1 with a runner host and fleet.json to try the local engine on, until Ctrl-C')
+    .option('--dir <dir>', 'an empty or new folder for config.toml, fleet.json and state (default: a new temp folder)')
+    .option('--config <file>', 'copy this config.toml (e.g. /etc/gitlab-runner/config.toml): its runners, with the simulator\'s urls and tokens')
+    .option('--port <port>', 'port on 127.0.0.1 (0: any free one)', '0')
+    .option('--expires-in-days <days>', "the trial tokens' days left (below 30: a token is due when less than half its life is left)", '3')
+    .action(async (opts: { dir?: string; config?: string; port: string; expiresInDays: string }) => {
+      const port = Number(opts.port);
+      if (!/^[0-9]{1,5}$/.test(opts.port) || port > 65_535) throw new InvalidInputError('--port', `"${opts.port}" is not a port (0-65535)`);
+      const stopped = new Promise((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      exitCode = await runSimulatorCommand({ dir: opts.dir, config: opts.config, port, expiresInDays: Number(opts.expiresInDays) }, output, stopped);
     });
 
   registerDoctorCommand(program, output, (code) => {

@@ -113,8 +113,8 @@ export class GitLabSimulator {
     this.faults = this.faultInjector;
   }
 
-  /** Listens on 127.0.0.1 on an ephemeral port; resolves `http://127.0.0.1:PORT` (no /api/v4). */
-  async start(): Promise<string> {
+  /** Listens on 127.0.0.1, on `port` or an ephemeral one (0, the default); resolves `http://127.0.0.1:PORT` (no /api/v4). */
+  async start(port = 0): Promise<string> {
     if (this.server && this.baseUrl) return this.baseUrl;
     const server = createServer((req, res) => this.handle(req, res));
     // No server-side keep-alive timeout: the client closes idle sockets (stop() closes the rest). A
@@ -123,14 +123,14 @@ export class GitLabSimulator {
     server.on('clientError', (_error, socket) => socket.destroy());
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => {
+      server.listen({ host: '127.0.0.1', port, backlog: 4096 }, () => {
         server.off('error', reject);
         resolve();
       });
     });
-    const { port } = server.address() as AddressInfo;
+    const listening = (server.address() as AddressInfo).port;
     this.server = server;
-    this.baseUrl = `http://127.0.0.1:${port}`;
+    this.baseUrl = `http://127.0.0.1:${listening}`;
     return this.baseUrl;
   }
 

@@ -1,0 +1,48 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fleetFromRunnerConfig, type FleetFileData } from '../config/fleet-from-runner-config.ts';
+import { InvalidInputError } from '../core/errors.ts';
+import type { ReloadMode } from '../core/types.ts';
+
+export interface InitOptions {
+  configPath: string;
+  fleetPath: string;
+  stateDir: string;
+  /** Overwrite an existing fleet file (default: refuse). */
+  force?: boolean;
+  reload?: ReloadMode;
+  hostName?: string;
+}
+
+/**
+ * `rotator init`: writes the local engine's fleet file for the runners of this host's config.toml.
+ * It never copies a token (the engine reads it from config.toml when it adopts), and refuses to replace
+ * a fleet file that exists unless `force`. The file is 0644: it names paths and ids, no secret.
+ */
+export async function initFleetFile(options: InitOptions): Promise<FleetFileData> {
+  const configPath = resolve(options.configPath);
+  const fleetPath = resolve(options.fleetPath);
+  let text: string;
+  try {
+    text = await readFile(configPath, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new InvalidInputError(configPath, code === 'ENOENT' ? 'no runner config here: name it with --config FILE' : `cannot read it (${code ?? (error as Error).message})`, { cause: error });
+  }
+  const data = fleetFromRunnerConfig(text, {
+    configPath,
+    fleetPath,
+    stateDir: resolve(options.stateDir),
+    hostName: options.hostName ?? hostname(),
+    reload: options.reload,
+  });
+  await mkdir(dirname(fleetPath), { recursive: true, mode: 0o755 });
+  try {
+    await writeFile(fleetPath, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o644, flag: options.force ? 'w' : 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    throw new InvalidInputError(fleetPath, 'a fleet file is already here: pass --force to replace it, or name another with --fleet FILE', { cause: error });
+  }
+  return data;
+}
