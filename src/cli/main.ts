@@ -13,10 +13,11 @@ import { migrateLocal } from './migrate-command.ts';
 import { createLocalEngine, type LocalEngine } from '../engines/local-engine.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { runnerAsStored } from '../core/runner-as-stored.ts';
-import { atRunnerId, describeHosts, type ManagedRunner, type RotationStrategy } from '../core/types.ts';
-import { consoleOutput, type Output } from './output.ts';
+import { atRunnerId, type ManagedRunner, type RotationStrategy } from '../core/types.ts';
+import { rotationJson, statusJson } from './json-lines.ts';
+import { consoleOutput, stderrOnly, type Output } from './output.ts';
 import { progressPrinter } from './progress.ts';
-import { printRotationReport, rotateRunners, selectDueRunners, selectRunners } from './rotate-command.ts';
+import { printRotationReport, rotateRunners, rotationProblems, selectDueRunners, selectRunners, type RotationRun } from './rotate-command.ts';
 import { scanLocalFleet } from './scan-command.ts';
 import { collectStatus, printStatus, type RunnerStatus } from './status-command.ts';
 
@@ -49,10 +50,20 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     .exitOverride()
     .configureOutput({ writeOut: (s) => output.out(s.trimEnd()), writeErr: (s) => output.err(s.trimEnd()) });
 
-  const engine = async (): Promise<LocalEngine> => {
+  /** The local engine; with --json its progress and alert lines go to stderr, and stdout holds JSON alone. */
+  const engine = async (json = false): Promise<LocalEngine> => {
     const path = program.opts<{ fleet: string }>().fleet;
     const config = parseFleetConfig(await readFleetFile(path), path);
-    return createLocalEngine(config, { events: progressPrinter(output), alertLines: output.out });
+    const said = json ? stderrOnly(output) : output;
+    return createLocalEngine(config, { events: progressPrinter(said), alertLines: said.out });
+  };
+  const refuseJsonWithAws = (opts: { json?: boolean; aws?: boolean }, command: string) => {
+    if (opts.json && opts.aws) throw new InvalidInputError(`${command} --aws`, '--json is for the local engine; the stack reports each rotation in its ledger and alerts');
+  };
+  const printRotations = (runs: RotationRun[], json: boolean | undefined): number => {
+    if (!json) return printRotationReport(runs, output);
+    for (const run of runs) output.out(JSON.stringify(rotationJson(run)));
+    return rotationProblems(runs);
   };
 
   const awsCli = async (): Promise<AwsCli> => {
@@ -67,9 +78,7 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     .action(async (opts: { json?: boolean }) => {
       const rows = await collectStatus(await engine(), new Date());
       if (opts.json) {
-        for (const r of rows) {
-          output.out(JSON.stringify({ runner: r.runner.name, url: r.runner.gitlabUrl, runnerId: r.runner.runnerId, strategy: r.runner.strategy, adopted: r.adopted, expiresAt: r.expiresAt, daysLeft: r.daysLeft, due: r.due, reason: r.reason, problem: r.problem, hosts: describeHosts(r.runner.hosts), lastRotation: r.lastRotation }));
-        }
+        for (const r of rows) output.out(JSON.stringify(statusJson(r)));
       } else {
         printStatus(rows, output);
       }
@@ -81,12 +90,14 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     .argument('[runner]', 'runner name from the fleet file')
     .option('--due', 'rotate every adopted runner whose token is due')
     .option('--aws', 'rotate through the deployed stack (RotateSecret); --fleet names the AWS fleet file')
-    .action(async (name: string | undefined, opts: { due?: boolean; aws?: boolean }) => {
+    .option('--json', 'one JSON object per runner rotated (progress on stderr)')
+    .action(async (name: string | undefined, opts: { due?: boolean; aws?: boolean; json?: boolean }) => {
+      refuseJsonWithAws(opts, 'rotate');
       if (opts.aws) {
         if (name === undefined) throw new InvalidInputError('rotate --aws', 'name the runner to rotate');
         return rotateAws(await awsCli(), name, output);
       }
-      const e = await engine();
+      const e = await engine(opts.json);
       let unreadable: RunnerStatus[] = [];
       let runners: ManagedRunner[];
       if (name === undefined && opts.due === true) ({ runners, unreadable } = await selectDueRunners(e, new Date()));
@@ -95,21 +106,21 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
       for (const row of unreadable) output.err(`[${row.runner.name}] cannot tell whether it is due: ${row.problem}`);
       if (unreadable.length > 0) exitCode = 1;
       if (runners.length === 0) {
-        output.out(unreadable.length > 0 ? 'No other runner is due.' : 'No runner is due.');
+        (opts.json ? output.err : output.out)(unreadable.length > 0 ? 'No other runner is due.' : 'No runner is due.');
         return;
       }
-      const problems = printRotationReport(await rotateRunners(e, runners, output), output);
-      if (problems > 0) exitCode = 1;
+      if (printRotations(await rotateRunners(e, runners, output), opts.json) > 0) exitCode = 1;
     });
 
   program
     .command('scan')
     .description('rotate every runner that is due and re-push the current token to hosts that missed the last rotation')
     .option('--every-hours <hours>', 'how often this scan runs (cron, timer): warns when a token lives less than two intervals', '6')
-    .action(async (opts: { everyHours: string }) => {
+    .option('--json', 'one JSON object per runner (what the scan did; progress on stderr)')
+    .action(async (opts: { everyHours: string; json?: boolean }) => {
       const hours = Number(opts.everyHours);
       if (!(hours > 0)) throw new InvalidInputError('--every-hours', `must be a number of hours above 0, got "${opts.everyHours}"`);
-      if ((await scanLocalFleet(await engine(), output, hours * 3_600_000)) > 0) exitCode = 1;
+      if ((await scanLocalFleet(await engine(opts.json), output, hours * 3_600_000, { json: opts.json })) > 0) exitCode = 1;
     });
 
   program
@@ -120,20 +131,23 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     .option('--no-rotate', 'only store the token; do not rotate now')
     .option('--aws', "store it in the deployed stack's secret (needs --token-file); --fleet names the AWS fleet file")
     .option('--runner-id <id>', "the GitLab runner id the token belongs to (default: the id the runner's secret holds, else the fleet file's)", parseRunnerIdOption)
-    .action(async (name: string, opts: { tokenFile?: string; rotate: boolean; aws?: boolean; runnerId?: number }) => {
+    .option('--json', 'one JSON object: where the token came from, and the rotation as `rotate --json` prints it (progress on stderr)')
+    .action(async (name: string, opts: { tokenFile?: string; rotate: boolean; aws?: boolean; runnerId?: number; json?: boolean }) => {
+      refuseJsonWithAws(opts, 'adopt');
       if (opts.aws) return adoptAws(await awsCli(), name, opts.tokenFile, opts.rotate, output, new Date(), opts.runnerId);
-      const e = await engine();
+      const e = await engine(opts.json);
       const [selected] = await selectRunners(e, name, false, new Date());
       if (!selected) return;
       // After a replacement the secret, not the fleet file, knows the runner id the hosts run.
       const runner = opts.runnerId === undefined ? await runnerAsStored(e.store, selected) : atRunnerId(selected, opts.runnerId);
       const found = await findCurrentToken(runner, opts.tokenFile);
       await adoptRunner(e, runner, found, new Date());
-      output.out(`[${runner.name}] adopted the token from ${found.source} as AWSCURRENT (runner ${runner.runnerId})`);
-      if (opts.rotate) {
-        const problems = printRotationReport(await rotateRunners(e, [runner], output), output);
-        if (problems > 0) exitCode = 1;
-      }
+      (opts.json ? output.err : output.out)(`[${runner.name}] adopted the token from ${found.source} as AWSCURRENT (runner ${runner.runnerId})`);
+      const runs = opts.rotate ? await rotateRunners(e, [runner], output) : [];
+      if (opts.json) {
+        output.out(JSON.stringify({ runner: runner.name, runnerId: runner.runnerId, adoptedFrom: found.source, rotation: runs[0] ? rotationJson(runs[0]) : null }));
+        if (rotationProblems(runs) > 0) exitCode = 1;
+      } else if (opts.rotate && printRotationReport(runs, output) > 0) exitCode = 1;
     });
 
   program

@@ -9,6 +9,11 @@ export const consoleOutput: Output = {
   err: (line) => process.stderr.write(`${line}\n`),
 };
 
+/** Every line to stderr: the people's lines of a command whose stdout is JSON. */
+export function stderrOnly(output: Output): Output {
+  return { out: (line) => output.err(line), err: (line) => output.err(line) };
+}
+
 /** Keeps every line, for tests and for the demo's own checks. */
 export function recordingOutput(echo?: Output): Output & { lines: string[] } {
   const lines: string[] = [];

@@ -73,18 +73,13 @@ export async function alertLocally(output: Output, runner: string, alerting: () 
 
 /** The per-host report at the end of `rotator rotate`; returns the number of problems (failed runners + missed hosts). */
 export function printRotationReport(runs: RotationRun[], output: Output): number {
-  let problems = 0;
   const rows: string[][] = [];
   for (const run of runs) {
     if (run.error || !run.result?.record) {
-      problems += 1;
       rows.push([run.runner.name, '-', 'rotation failed', '-', run.error?.message ?? 'no rotation record']);
       continue;
     }
-    for (const host of run.result.record.hosts) {
-      if (!hostHoldsVersion(host)) problems += 1;
-      rows.push([run.runner.name, host.host, host.status, host.systemId ?? '-', host.detail]);
-    }
+    for (const host of run.result.record.hosts) rows.push([run.runner.name, host.host, host.status, host.systemId ?? '-', host.detail]);
   }
   output.out('');
   for (const line of formatTable(['RUNNER', 'HOST', 'RESULT', 'SYSTEM ID', 'DETAIL'], rows)) output.out(line);
@@ -95,6 +90,16 @@ export function printRotationReport(runs: RotationRun[], output: Output): number
     const window = outageWindow(record);
     const span = record.strategy === 'replace' ? `old runner ${record.replacedRunnerId ?? '?'} deleted after the last host ran runner ${record.runnerId}` : 'GitLab reset -> last host updated';
     output.out(`outage window ${run.runner.name}: ${formatWindow(window.ms, window.complete)} (${span})`);
+  }
+  return rotationProblems(runs);
+}
+
+/** Failed rotations, and hosts that do not hold the new token: what makes `rotate` exit 1. */
+export function rotationProblems(runs: RotationRun[]): number {
+  let problems = 0;
+  for (const run of runs) {
+    if (run.error || !run.result?.record) problems += 1;
+    else problems += run.result.record.hosts.filter((host) => !hostHoldsVersion(host)).length;
   }
   return problems;
 }

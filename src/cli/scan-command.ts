@@ -5,6 +5,7 @@ import { rotateNow } from '../core/rotate-now.ts';
 import { scanRunner, type RunnerScanResult, type ScanDeps } from '../core/scan-runner.ts';
 import { hostHoldsVersion } from '../core/types.ts';
 import type { LocalEngine } from '../engines/local-engine.ts';
+import { scanJson } from './json-lines.ts';
 import type { Output } from './output.ts';
 import { alertLocally, ROTATION_BUDGET_MS } from './rotate-command.ts';
 
@@ -12,7 +13,10 @@ import { alertLocally, ROTATION_BUDGET_MS } from './rotate-command.ts';
  * `rotator scan`: what the AWS engine's scheduled scanner does, on this machine: rotate what is due,
  * re-push the current token to hosts that missed the last rotation. Returns the number of problems.
  */
-export async function scanLocalFleet(engine: LocalEngine, output: Output, scanIntervalMs: number): Promise<number> {
+export async function scanLocalFleet(engine: LocalEngine, output: Output, scanIntervalMs: number, options: { json?: boolean } = {}): Promise<number> {
+  // --json: one object per runner on stdout (json-lines.ts); the lines for people go to stderr.
+  const said = (line: string) => (options.json ? output.err(line) : output.out(line));
+  const json = (line: Parameters<typeof scanJson>[1], runner: string) => options.json && output.out(JSON.stringify(scanJson(runner, line)));
   const deps: ScanDeps = {
     ...engine.deps,
     // Every scan re-applies AWSCURRENT to every config file: a host left behind converges without a rotation.
@@ -37,11 +41,13 @@ export async function scanLocalFleet(engine: LocalEngine, output: Output, scanIn
     try {
       if (!(await engine.store.exists(runner.secretId))) {
         output.err(`[${runner.name}] not adopted: run \`rotator adopt ${runner.name}\``);
+        json({ notAdopted: true }, runner.name);
         problems += 1;
         continue;
       }
       const result = await scanRunner(deps, runner, runner.secretId, scanIntervalMs);
-      output.out(`[${runner.name}] ${describeScan(result)}`);
+      said(`[${runner.name}] ${describeScan(result)}`);
+      json({ result }, runner.name);
       for (const warning of result.warnings) output.err(`[${runner.name}] warning: ${warning}`);
       await alertLocally(output, runner.name, () => alertAfterScan(engine.alerts, runner, result, engine.config.alerts.nearExpiryDays));
       problems += result.warnings.length + result.repushed.filter((h) => !hostHoldsVersion(h)).length;
@@ -49,6 +55,7 @@ export async function scanLocalFleet(engine: LocalEngine, output: Output, scanIn
       output.err(`[${runner.name}] scan failed: ${(error as Error).message}`);
       const fix = (error as { fix?: string }).fix;
       if (fix) output.err(`[${runner.name}] fix: ${fix}`);
+      json({ error: error instanceof Error ? error : new Error(String(error)) }, runner.name);
       problems += 1;
     }
   }
