@@ -28,7 +28,11 @@ export async function initFleetFile(options: InitOptions): Promise<FleetFileData
     text = await readFile(configPath, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new InvalidInputError(configPath, code === 'ENOENT' ? 'no runner config here: name it with --config FILE' : `cannot read it (${code ?? (error as Error).message})`, { cause: error });
+    const problem =
+      code === 'ENOENT' ? 'no runner config here: name it with --config FILE'
+      : code === 'EACCES' ? 'cannot read it (EACCES): run init as root, as gitlab-runner writes config.toml 0600 root'
+      : `cannot read it (${code ?? (error as Error).message})`;
+    throw new InvalidInputError(configPath, problem, { cause: error });
   }
   const data = fleetFromRunnerConfig(text, {
     configPath,
