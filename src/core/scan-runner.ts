@@ -191,10 +191,14 @@ async function readManagers(deps: ScanDeps, runner: ManagedRunner, warnings: str
 
 /**
  * Pushes AWSCURRENT again to the named hosts, without a new rotation (invariant 5), and records their
- * new results in the ledger's record of the current rotation.
+ * new results in the ledger's record of the current rotation. Nothing when a rotation is open now: one
+ * may have started since the scan read the secret (Secrets Manager's schedule, an operator), reset the
+ * token and pushed the new one, which AWSCURRENT's old token would overwrite; that rotation pushes to
+ * every host itself.
  */
 export async function repushCurrent(deps: Pick<ScanDeps, 'secrets' | 'fleet' | 'ledger' | 'events'>, runner: ManagedRunner, secretId: string, hostNames: string[]): Promise<HostResult[]> {
   const description = await deps.secrets.describe(secretId);
+  if (openRotationVersionId(description) !== null) return [];
   const versionId = currentVersionId(description);
   const raw = await deps.secrets.getValue(secretId, { stage: 'AWSCURRENT' });
   if (versionId === null || raw === undefined) return [];

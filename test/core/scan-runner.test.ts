@@ -1,7 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rotateNow } from '../../src/core/rotate-now.ts';
-import { scanRunner, type ScanDeps } from '../../src/core/scan-runner.ts';
+import { runRotationStep } from '../../src/core/rotation-steps.ts';
+import { repushCurrent, scanRunner, type ScanDeps } from '../../src/core/scan-runner.ts';
 import { hostHoldsVersion } from '../../src/core/types.ts';
 import { checkHosts } from '../../src/simulator/simulated-fleet.ts';
 import { startHarness, type Harness } from '../support/rotation-harness.ts';
@@ -44,6 +45,23 @@ describe('scanRunner converging every host', () => {
     expect(h.simulator.runner(h.runner.runnerId)?.tokenResets).toBe(resetsBefore);
     const checks = await checkHosts(h.fleet.hosts, h.fleet.url);
     expect(checks.map((c) => c.token === current && c.accepted)).toEqual(h.fleet.hosts.map(() => true));
+  });
+
+  it('pushes nothing when a rotation opened after the scan read the secret: the hosts keep its new token', async () => {
+    harness = await startHarness();
+    const h = harness;
+    // A rotation that Secrets Manager's schedule (or an operator) started meanwhile: reset, stored, pushed.
+    const versionId = 'b9f1c0de-0000-4000-8000-000000000001';
+    await h.deps.starter.beginRotation(h.runner.secretId, versionId);
+    const deadline = new Date(h.clock.now().getTime() + 60_000);
+    for (const step of ['createSecret', 'setSecret'] as const) await runRotationStep(h.deps, { step, secretId: h.runner.secretId, versionId, deadline });
+    const pending = await h.tokenAt({ versionId });
+
+    const results = await repushCurrent(h.deps, h.runner, h.runner.secretId, h.fleet.hosts.map((host) => host.name));
+
+    expect(results).toEqual([]);
+    const checks = await checkHosts(h.fleet.hosts, h.fleet.url);
+    expect(checks.map((c) => c.token === pending && c.accepted)).toEqual(h.fleet.hosts.map(() => true));
   });
 
   it('leaves the hosts alone without convergence when the ledger says each took the current token', async () => {
