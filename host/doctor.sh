@@ -92,6 +92,17 @@ if [[ ! -f $WALKER || ! -r $WALKER ]]; then
   printf 'doctor.sh: error: the TOML walker toml-edit.awk is missing or unreadable (%s): install it next to doctor.sh or pass --walker PATH\n' "$WALKER" >&2
   exit 3
 fi
+# As root, the walker runs with root's rights: as update-runner-token.sh's find_walker, it and its folder
+# must belong to root and be writable by root alone.
+if ((EUID == 0)); then
+  WALKER_DIR=${WALKER%/*}
+  while read -r owner mode; do
+    if [[ $owner != 0 ]] || (((8#$mode & 8#022) != 0)); then
+      printf 'doctor.sh: error: the TOML walker runs as root, so it and its folder must belong to root and be writable by root only (chown root; chmod go-w) (%s)\n' "$WALKER" >&2
+      exit 3
+    fi
+  done < <(stat -L -c '%u %a' -- "$WALKER" "${WALKER_DIR:-/}" 2>/dev/null || echo 'unknown 777')
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/runner-doctor.XXXXXXXXXX") || exit 2
 trap 'rm -rf -- "$WORK"' EXIT

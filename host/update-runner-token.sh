@@ -353,6 +353,20 @@ find_walker() {
   if [[ ! -f $WALKER || ! -r $WALKER ]]; then
     die "$E_INTERNAL" "the TOML walker toml-edit.awk is missing or unreadable: install it next to update-runner-token.sh (or set UPDATE_RUNNER_TOKEN_WALKER)" "$WALKER"
   fi
+  # As root, awk runs the walker with root's rights (its system() could run anything), and opens it by
+  # path at each pass: the file and its folder must belong to root and be writable by root alone, as a
+  # root-owned install and the SSM documents' 0700 folder are. A copy another user could change or swap
+  # (a user's checkout, a world-writable folder, an inherited UPDATE_RUNNER_TOKEN_WALKER) is refused.
+  if ((EUID == 0)); then
+    local wdir=${WALKER%/*} lines=() line
+    mapfile -t lines < <(stat -L -c '%u %a %n' -- "$WALKER" "${wdir:-/}" 2>/dev/null)
+    if ((${#lines[@]} != 2)); then die "$E_INTERNAL" "cannot stat the TOML walker or its folder" "$WALKER"; fi
+    for line in "${lines[@]}"; do
+      if [[ ! $line =~ ^([0-9]+)\ ([0-7]+)\ (.*)$ ]] || [[ ${BASH_REMATCH[1]} != 0 ]] || (((8#${BASH_REMATCH[2]} & 8#022) != 0)); then
+        die "$E_INTERNAL" "the TOML walker runs as root, so it and its folder must belong to root and be writable by root only (chown root; chmod go-w): ${line#* * }" "$WALKER"
+      fi
+    done
+  fi
 }
 
 # run_walker [OUT BAK SIZE] — runs the walker on its stdin (the config, or the new file to read back:

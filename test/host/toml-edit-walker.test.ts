@@ -6,8 +6,9 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, readFile, symlink } from 'node:fs/promises';
+import { chmod, chown, copyFile, readFile, symlink } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
 import { expectNoSecrets, fakeToken, runUpdater, tempFolders, UPDATER_FIXTURES, UPDATER_SCRIPT, UPDATER_WALKER, writeWorkspace } from '../support/host-updater.ts';
@@ -109,6 +110,42 @@ describe('update-runner-token.sh finds its walker', () => {
     const wrong = await bash(script, updateArgs(ws), { env: { UPDATE_RUNNER_TOKEN_WALKER: join(alone, 'absent.awk') } });
     expect(wrong.code).toBe(1);
     expect(await readFile(ws.config)).toEqual(ws.original);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('as root, refuses a walker that another user could change, or that lies in a folder others may write, before touching the file', async () => {
+    const ws = await workspace();
+    const unsafe = async (prepare: (dir: string, walker: string) => Promise<void>) => {
+      const dir = await folders.make('urt-walker-unsafe-');
+      const walker = join(dir, 'toml-edit.awk');
+      await copyFile(UPDATER_WALKER, walker);
+      await prepare(dir, walker);
+      return bash(UPDATER_SCRIPT, updateArgs(ws), { env: { UPDATE_RUNNER_TOKEN_WALKER: walker } });
+    };
+    const results = [
+      await unsafe(async (_dir, walker) => chown(walker, 65534, 65534)),
+      await unsafe(async (_dir, walker) => chmod(walker, 0o666)),
+      await unsafe(async (dir) => chmod(dir, 0o777)),
+    ];
+    for (const result of results) {
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/^update-runner-token: error: the TOML walker runs as root, so it and its folder must belong to root and be writable by root only/);
+      expectNoSecrets(result, [ws.token, 'glrt-OLD-FIRST']);
+    }
+    expect(await readFile(ws.config)).toEqual(ws.original);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('as root, and so does doctor.sh (exit 3), with a walker others may write', async () => {
+    const ws = await workspace();
+    const dir = await folders.make('urt-walker-unsafe-');
+    const walker = join(dir, 'toml-edit.awk');
+    await copyFile(UPDATER_WALKER, walker);
+    await chmod(walker, 0o646);
+    const doctor = fileURLToPath(new globalThis.URL('../../host/doctor.sh', import.meta.url));
+
+    const result = await bash(doctor, ['--config', ws.config, '--walker', walker, '--probe', 'no']);
+
+    expect(result.code).toBe(3);
+    expect(result.stderr).toBe(`doctor.sh: error: the TOML walker runs as root, so it and its folder must belong to root and be writable by root only (chown root; chmod go-w) (${walker})\n`);
   });
 
   it('only once the arguments are good: a usage error is still exit 2', async () => {
