@@ -97,7 +97,7 @@ export async function gatherFacts(options: GatherOptions): Promise<DoctorFacts> 
     parsed.runners.length === 0 ? noRunner : readRunnerVersion(options.gitlabRunner ?? DEFAULT_GITLAB_RUNNER),
   ]);
   const systemId = await readSystemId(options.configPath);
-  const ctx: RunnerContext = { probes, systemId, clients, gitlabUrl: base.gitlabUrl, accessToken: options.accessToken ?? null };
+  const ctx: RunnerContext = { probes, tables: parsed.runners, systemId, clients, gitlabUrl: base.gitlabUrl, accessToken: options.accessToken ?? null };
   const runners: RunnerFacts[] = [];
   for (const table of parsed.runners) runners.push(await runnerFacts(table, ctx));
   return { ...base, config: { kind: 'parsed', mode: read.mode, runners }, probes: [...probes.values()].map((p) => p.facts), runnerVersion };
@@ -163,6 +163,21 @@ function probeKey(url: string, caFile: string | null): string {
   return `${url.replace(/\/+$/, '')}\u0000${caFile ?? ''}`;
 }
 
+/**
+ * The tls-ca-file gitlab-runner trusts for `url`: that of the first [[runners]] table with this url
+ * (trailing slashes aside), else none. The managers, the settings and a --gitlab-url equal to the config
+ * url are asked with it, as the probe and verify of that table are.
+ */
+function caFileFor(url: string, runners: readonly RunnerTable[]): string | null {
+  const bare = url.replace(/\/+$/, '');
+  return runners.find((r) => r.url !== null && r.url.replace(/\/+$/, '') === bare)?.tlsCaFile ?? null;
+}
+
+/** A url as a report may show it: without the user and password a config url may carry. */
+export function withoutCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@?#]*@/i, '$1');
+}
+
 /** The GitLab client per CA file (null: the system CAs), built once, with the file read once. */
 interface GitLabClients {
   forCaFile(caFile: string | null): Promise<{ gitlab: DoctorGitLab; caLabel: string | null }>;
@@ -196,7 +211,10 @@ async function probeAll(runners: RunnerTable[], gitlabUrl: string | null, client
     entry.runners.push(runnerLabel(r));
     wanted.set(key, entry);
   }
-  if (gitlabUrl !== null && !wanted.has(probeKey(gitlabUrl, null))) wanted.set(probeKey(gitlabUrl, null), { url: gitlabUrl, caFile: null, runners: [] });
+  if (gitlabUrl !== null) {
+    const caFile = caFileFor(gitlabUrl, runners);
+    if (!wanted.has(probeKey(gitlabUrl, caFile))) wanted.set(probeKey(gitlabUrl, caFile), { url: gitlabUrl, caFile, runners: [] });
+  }
   const entries = [...wanted.entries()];
   const results = await Promise.all(entries.map(([, w]) => probe(w.url, w.caFile, w.runners, clients)));
   return new Map(entries.map(([key], i) => [key, { facts: results[i]!, key }]));
@@ -205,11 +223,13 @@ async function probeAll(runners: RunnerTable[], gitlabUrl: string | null, client
 /** GET /api/v4/version through the adapter that trusts `caFile`: reachability, TLS trust and the Date header. */
 async function probe(url: string, caFile: string | null, runners: string[], clients: GitLabClients): Promise<ProbeFacts> {
   const { gitlab, caLabel } = await clients.forCaFile(caFile);
-  return { url, caFile: caLabel, runners, outcome: await gitlab.probe(url) };
+  return { url: withoutCredentials(url), caFile: caLabel, runners, outcome: await gitlab.probe(url) };
 }
 
 interface RunnerContext {
   probes: Map<string, Probed>;
+  /** Every [[runners]] table of the file: whose tls-ca-file a url is asked with (caFileFor). */
+  tables: readonly RunnerTable[];
   systemId: SystemId;
   clients: GitLabClients;
   gitlabUrl: string | null;
@@ -223,7 +243,7 @@ async function runnerFacts(r: RunnerTable, ctx: RunnerContext): Promise<RunnerFa
     label: runnerLabel(r),
     name: r.name,
     id: r.id,
-    url: r.url,
+    url: r.url === null ? null : withoutCredentials(r.url),
     tokenKind: kind,
     tokenObtainedAt: r.tokenObtainedAt,
     tokenExpiresAt: r.tokenExpiresAt,
@@ -241,7 +261,7 @@ async function runnerFacts(r: RunnerTable, ctx: RunnerContext): Promise<RunnerFa
     facts.verify = await verifyAt(r.url, r.tlsCaFile, r.token, ctx);
   }
   if (ctx.gitlabUrl !== null && facts.verify.kind !== 'accepted' && (r.url === null || compareUrls(r.url, ctx.gitlabUrl)?.trailingSlashOnly === false)) {
-    facts.verifyAtGitlabUrl = await verifyAt(ctx.gitlabUrl, null, r.token, ctx);
+    facts.verifyAtGitlabUrl = await verifyAt(ctx.gitlabUrl, caFileFor(ctx.gitlabUrl, ctx.tables), r.token, ctx);
   }
   const answered = facts.verify.kind === 'accepted' ? facts.verify : facts.verifyAtGitlabUrl?.kind === 'accepted' ? facts.verifyAtGitlabUrl : null;
   const knowsRunner = ctx.gitlabUrl ?? r.url;
@@ -255,7 +275,7 @@ function unreachable(url: string, caFile: string | null, ctx: RunnerContext): st
   const probed = ctx.probes.get(probeKey(url, caFile));
   if (!probed || probed.facts.outcome.kind === 'reply') return null;
   const o = probed.facts.outcome;
-  return `GitLab at ${url} did not reply to GET /version (${o.cause}: ${o.code})`;
+  return `GitLab at ${withoutCredentials(url)} did not reply to GET /version (${o.cause}: ${o.code})`;
 }
 
 /** POST /runners/verify as the rotator (never in this host's name: its manager record stays its gitlab-runner's). */
@@ -278,9 +298,10 @@ async function managersOf(runnerId: number | null, url: string | null, ctx: Runn
   if (ctx.accessToken === null) return { kind: 'not-run', reason: 'GET /runners/:id/managers needs an access token (--access-token-file, read_api or manage_runner)' };
   if (url === null) return { kind: 'not-run', reason: 'no GitLab url (config.toml or --gitlab-url)' };
   if (runnerId === null) return { kind: 'not-run', reason: 'no runner id: config.toml has no id and GitLab did not answer verify' };
-  const down = unreachable(url, null, ctx);
+  const caFile = caFileFor(url, ctx.tables);
+  const down = unreachable(url, caFile, ctx);
   if (down) return { kind: 'not-run', reason: down };
-  const { gitlab } = await ctx.clients.forCaFile(null);
+  const { gitlab } = await ctx.clients.forCaFile(caFile);
   try {
     return { kind: 'listed', managers: await gitlab.managers(url, runnerId, ctx.accessToken) };
   } catch (error) {
@@ -292,10 +313,11 @@ async function managersOf(runnerId: number | null, url: string | null, ctx: Runn
 async function registrationAt(url: string | null, ctx: RunnerContext): Promise<RegistrationOutcome> {
   if (ctx.accessToken === null) return { kind: 'not-run', reason: 'reading allow_runner_registration_token (GET /application/settings) needs an admin access token (--access-token-file)' };
   if (url === null) return { kind: 'not-run', reason: 'no GitLab url' };
-  const down = unreachable(url, null, ctx);
+  const caFile = caFileFor(url, ctx.tables);
+  const down = unreachable(url, caFile, ctx);
   if (down) return { kind: 'not-run', reason: down };
   const path = '/application/settings';
-  const { gitlab } = await ctx.clients.forCaFile(null);
+  const { gitlab } = await ctx.clients.forCaFile(caFile);
   let allowed: boolean | undefined;
   try {
     allowed = await gitlab.registrationTokenAllowed(url, ctx.accessToken);
