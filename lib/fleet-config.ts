@@ -16,7 +16,7 @@ export interface LoadedFleet {
  */
 export function loadFleetConfig(path: string | undefined): LoadedFleet {
   if (typeof path !== 'string' || path === '') {
-    throw new InvalidInputError('cdk context fleetConfig', 'is not set: name the fleet file in cdk.json or with -c fleetConfig=PATH');
+    throw new InvalidInputError('cdk context fleetConfig', 'is not set: name your fleet file, `npx cdk deploy -c fleetConfig=fleet.aws.json` (fleet.aws.example.json shows the fields; there is no default, so a deploy never takes the example\'s placeholder ids)');
   }
   let text: string;
   try {

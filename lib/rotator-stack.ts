@@ -195,7 +195,7 @@ export class RotatorStack extends Stack {
       : undefined;
 
     this.operatorPolicy = new iam.ManagedPolicy(this, 'OperatorPolicy', {
-      description: 'Attach to the people who run `rotator adopt|rotate|migrate|doctor --aws`: what those commands call, on this stack only',
+      description: 'Attach to the people who run `rotator adopt|rotate|status|migrate|doctor --aws`: what those commands call, on this stack only',
       statements: [
         managed('OperateRunnerSecrets', ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:RotateSecret']),
         startRotations,
@@ -223,7 +223,7 @@ export class RotatorStack extends Stack {
       value: this.doctorDocument.document.ref,
     });
     new CfnOutput(this, 'OperatorPolicyArn', {
-      description: 'Attach to the operators who run `rotator … --aws` (adopt, rotate, migrate, doctor): exactly what those commands call',
+      description: 'Attach to the operators who run `rotator … --aws` (adopt, rotate, status, migrate, doctor): exactly what those commands call',
       value: this.operatorPolicy.managedPolicyArn,
     });
     new CfnOutput(this, 'HostReadPolicyArn', {

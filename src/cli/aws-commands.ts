@@ -18,10 +18,12 @@ import type { Output } from './output.ts';
 export interface AwsCli {
   fleet: AwsFleetConfig;
   store: SecretsManagerStore;
+  /** The client under `store`, for the reads the store does not wrap (status --aws: NextRotationDate). */
+  secretsManager: SecretsManagerClient;
 }
 
 export function createAwsCli(fleetText: string, fleetPath: string, client: SecretsManagerClient = secretsManagerClient()): AwsCli {
-  return { fleet: parseAwsFleetConfig(fleetText, fleetPath), store: new SecretsManagerStore(client) };
+  return { fleet: parseAwsFleetConfig(fleetText, fleetPath), store: new SecretsManagerStore(client), secretsManager: client };
 }
 
 function awsRunner(cli: AwsCli, name: string): AwsManagedRunner {

@@ -93,7 +93,7 @@ export function registerDoctorCommand(program: Command, output: Output, setExitC
     .option('--json', 'one JSON object per finding (per host and finding with --aws), then one {"notRun": [...]} object')
     .option('--aws <runner>', "run the host checks on every host of this runner of the AWS fleet file, with the deployed doctor document (SSM Run Command)")
     .option('--fleet <path>', 'with --aws: the AWS fleet file (default: the global --fleet, env ROTATOR_FLEET)')
-    .option('--document <name>', `with --aws: the doctor document (default ${doctorDocumentName()}, the stack's DoctorDocumentName output)`)
+    .option('--document <name>', `with --aws: the doctor document (default <the fleet file's stackName>-RunnerDoctor, the stack's DoctorDocumentName output)`)
     .option('--wait-seconds <seconds>', 'with --aws: how long to wait for the hosts', String(DEFAULT_WAIT_SECONDS))
     .option('--no-probe', 'with --aws: no GET /version from the hosts (no network, TLS or clock checks)')
     .action(async (opts: DoctorCommandOptions, command: Command) => {
@@ -123,8 +123,7 @@ export async function runAwsDoctor(opts: AwsDoctorCliOptions, output: Output, de
   if (!(Number.isInteger(waitSeconds) && waitSeconds >= 1 && waitSeconds <= 86_400)) throw new InvalidInputError('--wait-seconds', `must be a whole number of seconds from 1 to 86400, got "${opts.waitSeconds}"`);
   if (!/^[0-9]{1,4}$/.test(opts.expiringDays)) throw new InvalidInputError('--expiring-days', `must be a whole number of days (0-9999) with --aws, got "${opts.expiringDays}"`);
   if (!/^[1-9][0-9]{0,2}$/.test(opts.timeoutSeconds)) throw new InvalidInputError('--timeout-seconds', `must be a whole number of seconds (1-999) with --aws, got "${opts.timeoutSeconds}"`);
-  const documentName = opts.document ?? doctorDocumentName();
-  if (!/^(arn:[\w+=/,.@:-]+|[a-zA-Z0-9_.-]{3,128})$/.test(documentName)) throw new InvalidInputError('--document', `"${documentName}" is not an SSM document name or ARN`);
+  if (opts.document !== undefined && !/^(arn:[\w+=/,.@:-]+|[a-zA-Z0-9_.-]{3,128})$/.test(opts.document)) throw new InvalidInputError('--document', `"${opts.document}" is not an SSM document name or ARN`);
 
   let fleetText: string;
   try {
@@ -133,6 +132,8 @@ export async function runAwsDoctor(opts: AwsDoctorCliOptions, output: Output, de
     throw new InvalidInputError('--fleet', `cannot read the AWS fleet file ${opts.fleet} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   const fleet = parseAwsFleetConfig(fleetText, opts.fleet);
+  // The stack names its doctor document after itself: the fleet file's stackName says which stack.
+  const documentName = opts.document ?? doctorDocumentName(fleet.stackName);
   const runner = fleet.runners.find((r) => r.name === opts.aws);
   if (!runner) throw new InvalidInputError(`runner "${opts.aws}"`, `not in the AWS fleet config (known: ${fleet.runners.map((r) => r.name).join(', ')})`);
   if (runner.hosts.kind === 'config-files') throw new InvalidInputError(`runner "${opts.aws}"`, 'has no SSM hosts');

@@ -20,6 +20,7 @@ import { progressPrinter } from './progress.ts';
 import { printRotationReport, rotateRunners, rotationProblems, selectDueRunners, selectRunners, type RotationRun } from './rotate-command.ts';
 import { scanLocalFleet } from './scan-command.ts';
 import { collectStatus, printStatus, type RunnerStatus } from './status-command.ts';
+import { collectAwsStatus, printAwsStatus } from './status-aws-command.ts';
 
 function parseRunnerIdOption(text: string): number {
   const id = Number(text);
@@ -75,7 +76,13 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     .command('status')
     .description('table of every managed runner: url, expiry, days left, hosts, last rotation')
     .option('--json', 'one JSON object per runner')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--aws', "the deployed stack's secrets: rotation state and recorded expiry; --fleet names the AWS fleet file")
+    .action(async (opts: { json?: boolean; aws?: boolean }) => {
+      if (opts.aws) {
+        const cli = await awsCli();
+        exitCode = printAwsStatus(await collectAwsStatus(cli.fleet, cli.secretsManager, new Date()), output, opts.json === true);
+        return;
+      }
       const rows = await collectStatus(await engine(), new Date());
       if (opts.json) {
         for (const r of rows) output.out(JSON.stringify(statusJson(r)));

@@ -54,9 +54,25 @@ const hostsSchema = z.union([
   z.strictObject({ instanceIds: z.array(instanceId).check(z.minLength(1, 'list at least one instance'), z.maxLength(400, 'list at most 400 instance ids; choose the hosts by a tag instead')) }),
 ]);
 
+/** The stack name and secret prefix of a fleet file that names neither: one fleet per account and region. */
+export const DEFAULT_STACK_NAME = 'GitLabRunnerRotator';
+export const DEFAULT_SECRET_PREFIX = 'gitlab-runner-rotator/';
+
+/**
+ * A CloudFormation stack name (a letter, then letters, digits and hyphens: CloudFormation API reference,
+ * CreateStack StackName), short enough that the names derived from it fit (`<stack>-RunnerDoctor`, an SSM
+ * document name of at most 128; `<stack>-converge-<runner>`, an association name), and not starting with
+ * aws, amazon or amzn, which SSM reserves as document name prefixes (SSM API reference, CreateDocument Name).
+ */
+const stackName = z.string().check(
+  z.regex(/^(?!aws|amazon|amzn)[a-z][a-z0-9-]{0,63}$/i, 'a CloudFormation stack name: a letter, then at most 63 letters, digits and -, not starting with aws, amazon or amzn'),
+);
+
 /** The fleet-wide settings: everything of the fleet file but its runners (and their defaults). */
 const settingsShape = {
-  secretPrefix: z._default(z.string().check(z.regex(/^[A-Za-z0-9/_+=.@-]{0,200}$/, 'letters, digits and /_+=.@- only')), 'gitlab-runner-rotator/'),
+  stackName: z.optional(stackName),
+  secretPrefix: z.optional(z.string().check(z.regex(/^[A-Za-z0-9/_+=.@-]{0,200}$/, 'letters, digits and /_+=.@- only'))),
+  metrics: z._default(z.strictObject({ perRunnerDaysToExpiry: z._default(z.boolean(), false) }), { perRunnerDaysToExpiry: false }),
   scanEveryHours: z._default(intIn(1, 24), 6),
   convergeEveryHours: z._default(intIn(0, 24), 1),
   scanConcurrency: z._default(intIn(1, 256), DEFAULT_SCAN_CONCURRENCY),
@@ -115,7 +131,25 @@ export interface AwsManagedRunner extends ManagedRunner {
 export type AwsFleetSettings = Omit<AwsFleetConfig, 'runners'>;
 
 export interface AwsFleetConfig {
+  /**
+   * The CloudFormation stack (default GitLabRunnerRotator); the names the stack fixes derive from it (the
+   * doctor document, the dashboard, the Chatbot channel, the associations), so two fleets with two stack
+   * names deploy side by side in one account and region.
+   */
+  stackName: string;
+  /**
+   * Each runner's secret is `<secretPrefix><name>` (default `gitlab-runner-rotator/`), and every grant of the
+   * stack covers this prefix only. A fleet that names its own stackName must name its secretPrefix too, and two
+   * fleets of one account must use prefixes neither of which starts the other.
+   */
   secretPrefix: string;
+  /**
+   * `perRunnerDaysToExpiry`: the scan worker also emits `DaysToExpiry` with a `Runner` dimension for every
+   * runner whose token has an expiry. Off by default: each runner is then a custom metric of its own
+   * ($0.30 a month each, $3,000 a month at 10,000 runners); the fleet-wide MinDaysToExpiry and the
+   * near-expiry alert cover the same need at a flat cost.
+   */
+  metrics: { perRunnerDaysToExpiry: boolean };
   scanEveryHours: number;
   /**
    * How often State Manager re-applies each runner's AWSCURRENT token to its hosts (RunnerConvergence):
@@ -175,11 +209,12 @@ const DEFAULT_CONFIG_PATH = '/etc/gitlab-runner/config.toml';
 export function parseAwsFleetConfig(text: string, path: string): AwsFleetConfig {
   const fleet = parseJsonWith(awsFleetSchema, text, path);
   checkUniqueNames(fleet.runners, path);
+  const settings = settingsFrom(fleet, path);
   const runners = fleet.runners.map((runner, index): AwsManagedRunner => {
     const hostConfigPath = runner.configPath ?? fleet.defaults?.configPath ?? DEFAULT_CONFIG_PATH;
     return {
       ...runnerBasics(runner, fleet.defaults, `${path}: runners[${index}]`),
-      secretId: `${fleet.secretPrefix}${runner.name}`,
+      secretId: `${settings.secretPrefix}${runner.name}`,
       hosts:
         'tag' in runner.hosts
           ? { kind: 'ec2-tag', tagKey: runner.hosts.tag.key, tagValue: runner.hosts.tag.value, configPath: hostConfigPath }
@@ -188,7 +223,6 @@ export function parseAwsFleetConfig(text: string, path: string): AwsFleetConfig 
       hostGroup: runner.hostGroup ?? runner.name,
     };
   });
-  const settings = settingsFrom(fleet, path);
   checkReplaceHasAccessToken(runners, (url) => url in settings.adminTokenSecrets, path, 'name its secret in adminTokenSecrets');
   return { ...settings, runners };
 }
@@ -201,12 +235,12 @@ const awsSettingsSchema = z.strictObject(settingsShape);
  * settings over FLEET_SETTINGS_MAX_BYTES. The runners are the secrets' tags (runner-tags.ts).
  */
 export function fleetSettingsText(settings: AwsFleetSettings): string {
-  const { secretPrefix, scanEveryHours, scanConcurrency, scanWorkers, scanBatchSize, gitlabRequestsPerMinute, adminTokenSecrets, ssm, alerts } = settings;
+  const { stackName, secretPrefix, metrics, scanEveryHours, scanConcurrency, scanWorkers, scanBatchSize, gitlabRequestsPerMinute, adminTokenSecrets, ssm, alerts } = settings;
   // Only what a function reads: the e-mail subscriptions, the Chatbot channel and the convergence cadence are
   // the stack's alone, and up to 100 addresses would not fit the environment (Lambda's 4 KB).
   const { slackWebhookSecretName, nearExpiryDays, reminderHours } = alerts;
   const functionAlerts = { ...(slackWebhookSecretName === undefined ? {} : { slackWebhookSecretName }), nearExpiryDays, reminderHours };
-  return JSON.stringify({ secretPrefix, scanEveryHours, scanConcurrency, scanWorkers, scanBatchSize, ...(gitlabRequestsPerMinute === undefined ? {} : { gitlabRequestsPerMinute }), adminTokenSecrets, ssm, alerts: functionAlerts });
+  return JSON.stringify({ stackName, secretPrefix, metrics, scanEveryHours, scanConcurrency, scanWorkers, scanBatchSize, ...(gitlabRequestsPerMinute === undefined ? {} : { gitlabRequestsPerMinute }), adminTokenSecrets, ssm, alerts: functionAlerts });
 }
 
 /** Leaves the other variables (table, document, topic names, Powertools, NODE_OPTIONS) about 1.5 KB of Lambda's 4 KB. */
@@ -227,7 +261,9 @@ function settingsFrom(fleet: z.infer<typeof awsSettingsSchema>, path: string): A
   const alerts = fleet.alerts ?? alertsSchema.parse({});
   checkUniqueEmails(alerts.emails, path);
   return {
-    secretPrefix: fleet.secretPrefix,
+    stackName: fleet.stackName ?? DEFAULT_STACK_NAME,
+    secretPrefix: secretPrefixOf(fleet, path),
+    metrics: fleet.metrics,
     scanEveryHours: fleet.scanEveryHours,
     convergeEveryHours: fleet.convergeEveryHours,
     scanConcurrency: fleet.scanConcurrency,
@@ -244,6 +280,22 @@ function settingsFrom(fleet: z.infer<typeof awsSettingsSchema>, path: string): A
       reminderHours: alerts.reminderHours,
     },
   };
+}
+
+/**
+ * The fleet's secret prefix. A fleet that names its own stack (a second fleet in the account, most likely)
+ * must name its prefix as well: with the default one, its scanner and grants would cover the first fleet's
+ * secrets too (both find their secrets by the runner tag under the prefix).
+ */
+function secretPrefixOf(fleet: { stackName?: string; secretPrefix?: string }, path: string): string {
+  if (fleet.secretPrefix !== undefined) return fleet.secretPrefix;
+  if (fleet.stackName !== undefined && fleet.stackName !== DEFAULT_STACK_NAME) {
+    throw new InvalidInputError(
+      `${path}: secretPrefix`,
+      `is not set, but stackName is "${fleet.stackName}": name this fleet's own prefix (e.g. "${fleet.stackName}/"), one that neither starts nor is started by another fleet's prefix in the account (default ${DEFAULT_SECRET_PREFIX})`,
+    );
+  }
+  return DEFAULT_SECRET_PREFIX;
 }
 
 /** Each address once: a second subscription of the same address would only double every e-mail. */

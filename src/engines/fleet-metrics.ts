@@ -5,7 +5,8 @@ import type { RunnerScanResult } from '../core/scan-runner.ts';
  * `service` only): the fleet dashboard and alarms name them from here. No metric has a per-runner
  * dimension: each name is one custom metric whatever the fleet's size ($0.30 a month each), where a metric
  * per runner would cost $3,000 a month at 10,000 runners. A runner's own days to expiry are in the scanner's
- * "runner scanned" log line (`daysLeft`), for CloudWatch Logs Insights.
+ * "runner scanned" log line (`daysLeft`), for CloudWatch Logs Insights, and, only where the fleet file opts in
+ * (`metrics.perRunnerDaysToExpiry`), in DaysToExpiry with a `Runner` dimension.
  */
 export const FLEET_METRICS = {
   /** Scan worker, once per batch (summed over a scan): managed secrets the scan took up (those that failed included). */
@@ -16,6 +17,8 @@ export const FLEET_METRICS = {
   runnersExpiringSoon: 'RunnersExpiringSoon',
   /** Scan worker, once per batch that saw an expiring token: the fewest days left (tenths, rounded down) of any runner. */
   minDaysToExpiry: 'MinDaysToExpiry',
+  /** Scan worker, per runner with an expiring token, dimension Runner: only with the fleet file's `metrics.perRunnerDaysToExpiry` (off by default). */
+  daysToExpiry: 'DaysToExpiry',
   /** Scan worker, once per batch (summed over a scan): runners whose scan threw, or whose secret's tags make no runner. */
   scanFailures: 'ScanFailures',
   /** Scan worker, once per batch (summed over a scan): rotations it started (RotateSecret). */

@@ -79,3 +79,17 @@ export function addScanMetrics(metrics: Metrics, summary: FleetScanSummary): voi
   metrics.addMetric(FLEET_METRICS.scanFailures, MetricUnit.Count, summary.scanFailures);
   metrics.addMetric(FLEET_METRICS.rotationsStarted, MetricUnit.Count, summary.rotationsStarted);
 }
+
+/**
+ * Only with the fleet file's `metrics.perRunnerDaysToExpiry`: the runner's days to expiry as `DaysToExpiry`
+ * under the dimension `Runner` (and `service`), in a metric line of its own (Powertools singleMetric), so
+ * that it never joins the fleet metrics' dimension set. Each runner is a custom metric ($0.30 a month).
+ */
+export function addRunnerDaysToExpiry(metrics: Metrics, runner: string, daysLeft: number): void {
+  const single = metrics.singleMetric();
+  single.addDimension(RUNNER_DIMENSION, runner);
+  single.addMetric(FLEET_METRICS.daysToExpiry, MetricUnit.Count, daysLeft);
+}
+
+/** The dimension of the per-runner metric (DaysToExpiry): the runner's name. */
+export const RUNNER_DIMENSION = 'Runner';

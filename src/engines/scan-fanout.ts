@@ -8,7 +8,7 @@ import { RateBudgetDeferredError } from '../core/errors.ts';
 import { scanRunner, type RunnerScanResult } from '../core/scan-runner.ts';
 import type { AwsEngine } from './aws-engine.ts';
 import { summarizeScan, type FleetScanSummary } from './fleet-metrics.ts';
-import { addHostMetrics, addScanMetrics, alertSafely, logRotationEvents } from './rotation-log.ts';
+import { addHostMetrics, addRunnerDaysToExpiry, addScanMetrics, alertSafely, logRotationEvents } from './rotation-log.ts';
 
 /**
  * The scan fans out over SQS (functions/scan-expiry.ts lists, functions/scan-runners.ts scans): each
@@ -106,6 +106,7 @@ export async function scanBatch(aws: AwsEngine, batch: ScanBatchMessage, deadlin
           const decision = result.plan?.decision;
           const daysLeft = typeof decision?.daysLeft === 'number' ? Math.floor(decision.daysLeft * 100) / 100 : decision?.daysLeft;
           logger.info('runner scanned', { runner: runner.name, daysLeft, due: decision?.due, reason: decision?.reason, rotationStarted: result.rotationStarted, repushed: result.repushed });
+          if (aws.env.fleet.metrics.perRunnerDaysToExpiry && typeof daysLeft === 'number') addRunnerDaysToExpiry(metrics, runner.name, daysLeft);
           results.push(result);
         } catch (error) {
           if (error instanceof RateBudgetDeferredError) {

@@ -86,6 +86,22 @@ describe('the expiry scan (dispatcher and workers over the scan queue)', () => {
     for (const metric of metrics) expect(metric.dimensions, metric.name).toEqual(['service']);
   });
 
+  it("emits DaysToExpiry per runner, under a Runner dimension, when the fleet file's metrics.perRunnerDaysToExpiry is on", async () => {
+    harness = await startAwsHarness({ expiresInDays: 3, perRunnerDaysToExpiry: true });
+    wireRotationHook(harness);
+    await harness.scan();
+    await Promise.all(harness.secretsManager.rotations);
+    const perRunner = metricsOf(harness).filter((m) => m.name === FLEET_METRICS.daysToExpiry);
+    expect(perRunner).toHaveLength(1);
+    expect(perRunner[0]?.dimensions.sort()).toEqual(['Runner', 'service']);
+    expect(perRunner[0]?.value).toBeGreaterThanOrEqual(2.9);
+    expect(perRunner[0]?.value).toBeLessThan(3.1);
+    const line = emf(harness).find((l) => FLEET_METRICS.daysToExpiry in l);
+    expect(line?.Runner).toBe(RUNNER);
+    // The fleet metrics keep their one dimension: the per-runner one is a line of its own.
+    for (const metric of metricsOf(harness).filter((m) => m.name !== FLEET_METRICS.daysToExpiry)) expect(metric.dimensions, metric.name).toEqual(['service']);
+  });
+
   it('fails the scan of a runner whose secret\'s tags are broken, naming the tag, and still scans the others', async () => {
     harness = await startAwsHarness({ expiresInDays: 25 });
     // A second managed secret, its policy tag edited by hand into something that is no policy.

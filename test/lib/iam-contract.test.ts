@@ -41,6 +41,12 @@ describe('the IAM contract of the synthesized stack', () => {
     expect(describeRefusals(await evaluator.judge(requests))).toEqual([]);
   });
 
+  it("lets the operator run status --aws: DescribeSecret and GetSecretValue of AWSCURRENT on every runner's secret", async () => {
+    const status = requests.filter((r) => r.principal === 'Operator' && /secretsmanager:(DescribeSecret|GetSecretValue)$/.test(r.action));
+    expect(new Set(status.map((r) => r.action))).toEqual(new Set(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']));
+    for (const request of status) expect(await evaluator.decide(request), request.because).toBe('Allowed');
+  });
+
   it('lets the scan worker start a rotation: RotateSecret, and lambda:InvokeFunction on the rotation hook', async () => {
     const started = requests.filter((r) => r.principal === 'ScanRunners' && r.because.endsWith('RotateSecretCommand'));
     expect(started.map((r) => r.action).sort()).toEqual(['lambda:InvokeFunction', 'secretsmanager:RotateSecret']);

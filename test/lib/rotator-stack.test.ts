@@ -853,8 +853,9 @@ describe('DoctorDocument', () => {
     expect(resource.Properties).toMatchObject({ Name: 'GitLabRunnerRotator-RunnerDoctor', DocumentType: 'Command', DocumentFormat: 'JSON', UpdateMethod: 'NewVersion' });
     expect(stack.doctorDocument.documentName).toBe(doctorDocumentName());
     expect(content).toEqual(buildDoctorDocument());
-    // The default of `rotator doctor --aws` is <stack name>-RunnerDoctor: bin/app.ts must deploy that stack name.
-    expect(readFileSync(join(REPO_ROOT, 'bin/app.ts'), 'utf8')).toContain(`new RotatorStack(app, '${ROTATOR_STACK_NAME}',`);
+    // The default of `rotator doctor --aws` is <the fleet file's stackName>-RunnerDoctor: bin/app.ts must deploy that stack name.
+    expect(readFileSync(join(REPO_ROOT, 'bin/app.ts'), 'utf8')).toContain('new RotatorStack(app, fleet.config.stackName,');
+    expect(parseAwsFleetConfig(FLEET_TEXT, 'fleet.test.json').stackName).toBe(ROTATOR_STACK_NAME);
   });
 
   it('is read-only in its parameters: path, numbers and yes/no, each pattern-checked ENV_VAR, none a token, a secret or an output', () => {

@@ -125,6 +125,8 @@ export interface AwsHarnessOptions {
    * polling on every host (`daemons`).
    */
   replace?: boolean;
+  /** The fleet file's `metrics.perRunnerDaysToExpiry` (default off, as in a fleet file that says nothing). */
+  perRunnerDaysToExpiry?: boolean;
 }
 
 /**
@@ -171,6 +173,7 @@ export async function startAwsHarness(options: AwsHarnessOptions = {}): Promise<
       },
     ],
     alerts: { slackWebhookSecretName: SLACK_WEBHOOK_SECRET },
+    ...(options.perRunnerDaysToExpiry === undefined ? {} : { metrics: { perRunnerDaysToExpiry: options.perRunnerDaysToExpiry } }),
   });
   // The stack this fleet file deploys (the GitLab url named alike: the policies never depend on it).
   const deployment = deploymentOf(fleetJson.replaceAll(simulator.url, 'https://gitlab.example.com'));

@@ -6,7 +6,7 @@ import type { IConstruct } from 'constructs';
 import { RotatorStack } from '../../../lib/rotator-stack.ts';
 import { parseAwsFleetConfig } from '../../../src/config/aws-fleet-config.ts';
 import { RUNNER_TAG } from '../../../src/config/runner-tags.ts';
-import { CfnResolver, SITE, secretArnOf, type DeploymentSite, type Template } from './cfn-resolver.ts';
+import { CfnResolver, SITE as DEFAULT_SITE, secretArnOf, type DeploymentSite, type Template } from './cfn-resolver.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CDK_CONTEXT = (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
@@ -98,10 +98,12 @@ export function deploymentOf(fleetText: string): Deployment {
 function synthesize(fleetText: string): Deployment {
   const app = new App({ context: { ...CDK_CONTEXT, 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const fleet = { path: 'fleet.aws.json', text: fleetText, config: parseAwsFleetConfig(fleetText, 'fleet.aws.json') };
-  const stack = new RotatorStack(app, SITE.stackName, { fleet, env: { account: SITE.account, region: SITE.region } });
+  // The stack name bin/app.ts gives it: the fleet file's (GitLabRunnerRotator unless it names its own).
+  const site = { ...DEFAULT_SITE, stackName: fleet.config.stackName };
+  const stack = new RotatorStack(app, site.stackName, { fleet, env: { account: site.account, region: site.region } });
   const assembly = app.synth();
-  const template = assembly.getStackByName(SITE.stackName).template as Template;
-  const resolver = new CfnResolver(SITE, template);
+  const template = assembly.getStackByName(site.stackName).template as Template;
+  const resolver = new CfnResolver(site, template);
   const logicalId = (construct: IConstruct) => stack.getLogicalId((construct.node.defaultChild ?? construct) as CfnResource);
   const resources = Object.entries(template.Resources);
   const ofType = (type: string) => resources.filter(([, r]) => r.Type === type);
@@ -109,7 +111,7 @@ function synthesize(fleetText: string): Deployment {
   const nested = stack.shards.map((shard) => {
     const nestedTemplate = JSON.parse(readFileSync(join(assembly.directory, shard.templateFile), 'utf8')) as Template;
     const stackResource = template.Resources[logicalId(shard.nestedStackResource as IConstruct)];
-    return { template: nestedTemplate, resolver: new CfnResolver(SITE, nestedTemplate, resolved<Record<string, string>>(stackResource?.Properties?.Parameters ?? {})) };
+    return { template: nestedTemplate, resolver: new CfnResolver(site, nestedTemplate, resolved<Record<string, string>>(stackResource?.Properties?.Parameters ?? {})) };
   });
   /** Resources of a type in every nested stack, each resolved in its own template. */
   const nestedOfType = (type: string) =>
@@ -151,14 +153,14 @@ function synthesize(fleetText: string): Deployment {
   if (!hostReadPolicy) throw new Error('deployment: no host read policy');
   for (const runner of fleet.config.runners) {
     principals.set(`Host:${runner.name}`, {
-      arn: `arn:aws:iam::${SITE.account}:role/gitlab-runner-host-${runner.hostGroup.replace(/[^A-Za-z0-9+=,.@_-]/g, '-')}`,
+      arn: `arn:aws:iam::${site.account}:role/gitlab-runner-host-${runner.hostGroup.replace(/[^A-Za-z0-9+=,.@_-]/g, '-')}`,
       policies: [hostReadPolicy],
       tags: { [RUNNER_TAG.hostGroup]: runner.hostGroup },
     });
   }
   const operator = managedPolicies.get(resolver.ref(logicalId(stack.operatorPolicy)));
   if (!operator) throw new Error('deployment: no operator policy');
-  principals.set('Operator', { arn: `arn:aws:iam::${SITE.account}:role/gitlab-runner-rotator-operator`, policies: [operator] });
+  principals.set('Operator', { arn: `arn:aws:iam::${site.account}:role/gitlab-runner-rotator-operator`, policies: [operator] });
 
   const resourcePolicies = new Map<string, PolicyDocument>();
   const addStatements = (arn: string, statements: PolicyStatement[]) => {
@@ -175,7 +177,7 @@ function synthesize(fleetText: string): Deployment {
     const queueUrls = resolved<string[]>(r.Properties?.Queues);
     for (const url of queueUrls) {
       const queueName = url.split('/').pop() ?? '';
-      addStatements(`arn:aws:sqs:${SITE.region}:${SITE.account}:${queueName}`, resolved<PolicyDocument>(r.Properties?.PolicyDocument).Statement);
+      addStatements(`arn:aws:sqs:${site.region}:${site.account}:${queueName}`, resolved<PolicyDocument>(r.Properties?.PolicyDocument).Statement);
     }
   }
   for (const [, r] of ofType('AWS::Lambda::Permission')) addStatements(...lambdaPermissionStatement(resolved<Record<string, string>>(r.Properties)));
@@ -191,7 +193,7 @@ function synthesize(fleetText: string): Deployment {
   const topicId = logicalId(stack.alerts.topic);
   const ownSecrets = new Map(nestedSecrets.map((secret) => [secret.name, secret.arn]));
   return {
-    site: SITE,
+    site: site,
     template,
     stack,
     resolver,
@@ -214,7 +216,7 @@ function synthesize(fleetText: string): Deployment {
     rotationFunctionOf,
     secretTags: new Map(nestedSecrets.map((secret) => [secret.arn, secret.tags])),
     nested,
-    secretArn: (nameOrArn) => (nameOrArn.startsWith('arn:') ? nameOrArn : (ownSecrets.get(nameOrArn) ?? secretArnOf(SITE, nameOrArn))),
+    secretArn: (nameOrArn) => (nameOrArn.startsWith('arn:') ? nameOrArn : (ownSecrets.get(nameOrArn) ?? secretArnOf(site, nameOrArn))),
   };
 }
 

@@ -8,6 +8,7 @@ import { GitLabAdapter } from '../../../src/adapters/gitlab/gitlab.ts';
 import { adoptAws, createAwsCli, migrateThroughStack, rotateAws } from '../../../src/cli/aws-commands.ts';
 import { runAwsDoctor } from '../../../src/cli/doctor-command.ts';
 import { recordingOutput } from '../../../src/cli/output.ts';
+import { collectAwsStatus } from '../../../src/cli/status-aws-command.ts';
 import { createNotifyDeps } from '../../../src/engines/notify-engine.ts';
 import { followDaemons } from '../test-clock.ts';
 import { RunnerDaemons } from '../../../src/simulator/runner-daemons.ts';
@@ -34,7 +35,7 @@ export interface RecordedScenarios {
  *   the admin token, a replacement (migrate: create, add, retire);
  * - the notifier: a RotationFailed event raised as an alert, and the alert posted to Slack (webhook secret);
  * - the hosts: each reads its secret versions with its instance role;
- * - the operator: adopt --aws, rotate --aws, migrate --aws (and --cancel), doctor --aws.
+ * - the operator: adopt --aws, rotate --aws, status --aws, migrate --aws (and --cancel), doctor --aws.
  */
 export async function recordScenarios(): Promise<RecordedScenarios> {
   const harnesses: AwsHarness[] = [];
@@ -101,6 +102,9 @@ async function operate(h: AwsHarness): Promise<string[]> {
   await writeFile(tokenFile, `${current.token}\n`, { mode: 0o600 });
   await adoptAws(cli, RUNNER, tokenFile, true, recordingOutput(), new Date());
   await Promise.all(h.secretsManager.rotations.splice(0));
+  // status --aws: DescribeSecret and GetSecretValue (AWSCURRENT's expiry) of every runner, as the operator.
+  const status = await collectAwsStatus(cli.fleet, cli.secretsManager, new Date());
+  if (status.some((row) => row.problem !== null)) throw new Error(`scenarios: status --aws could not read ${status.filter((r) => r.problem).map((r) => `${r.runner} (${r.problem})`).join(', ')}`);
 
   const fleetFile = join(workDir, 'fleet.aws.json');
   await writeFile(fleetFile, h.fleetText);
@@ -110,7 +114,7 @@ async function operate(h: AwsHarness): Promise<string[]> {
     recordingOutput(),
     { ssm: () => h.clientsAs('Operator').ssm, clock: h.clock, pollIntervalMs: 20 },
   );
-  return ['adopt --aws (and its rotation)', 'doctor --aws'];
+  return ['adopt --aws (and its rotation)', 'status --aws', 'doctor --aws'];
 }
 
 async function notify(h: AwsHarness): Promise<string[]> {
