@@ -100,12 +100,31 @@ export class SecretNotFoundError extends RotatorError {
   }
 }
 
-/** Input that does not have the expected shape: a config file, an event, a secret value. `where` names the place. */
+/** One thing wrong with an input, and where: `fleet.json: runners[0].runnerId` and `missing`. */
+export interface InputProblem {
+  where: string;
+  problem: string;
+}
+
+/**
+ * Input that does not have the expected shape: a config file, an event, a secret value. `where` names the
+ * place. A file checked in full reports every problem it found in one error: `problems` lists them, the
+ * message has one line `where: problem` for each, and `where` is the first one's.
+ */
 export class InvalidInputError extends RotatorError {
   readonly where: string;
-  constructor(where: string, problem: string, options?: { cause?: unknown }) {
-    super(`${where}: ${problem}`, options);
+  readonly problems: InputProblem[];
+  constructor(where: string, problem: string, options?: { cause?: unknown; more?: InputProblem[] }) {
+    const problems = [{ where, problem }, ...(options?.more ?? [])];
+    super(problems.map((p) => `${p.where}: ${p.problem}`).join('\n'), { cause: options?.cause });
     this.where = where;
+    this.problems = problems;
+  }
+
+  /** Throws one error listing every problem; does nothing when there is none. */
+  static throwIfAny(problems: InputProblem[]): void {
+    const [first, ...more] = problems;
+    if (first) throw new InvalidInputError(first.where, first.problem, { more });
   }
 }
 
