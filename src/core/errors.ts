@@ -46,8 +46,19 @@ export class GitLabRateLimitedError extends GitLabError {
 /** 5xx after bounded retries. A reset may or may not have been applied. */
 export class GitLabServerError extends GitLabError {}
 
-/** No HTTP reply at all: DNS, refused connection, TLS, timeout. A reset may or may not have been applied. */
+/**
+ * No HTTP reply at all: DNS, refused connection, TLS, timeout. Where the request may have reached GitLab
+ * (a timeout after it was sent, a connection reset), a reset may or may not have been applied.
+ */
 export class GitLabUnreachableError extends GitLabError {}
+
+/**
+ * No HTTP reply because the request never reached GitLab: the name did not resolve (ENOTFOUND, EAI_AGAIN),
+ * the connection was refused or the network unreachable, or the server's certificate was not trusted (the
+ * TLS handshake fails before a byte of the request is sent), on every attempt. Nothing was applied: a reset
+ * was not made, and the runner keeps its token.
+ */
+export class GitLabRequestNotSentError extends GitLabUnreachableError {}
 
 /** Any other 4xx (400 bad request and the like). */
 export class GitLabRequestError extends GitLabError {}
