@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
-import { InvalidInputError } from '../core/errors.ts';
+import { InvalidInputError, type InputProblem } from '../core/errors.ts';
 import type { ManagedRunner } from '../core/types.ts';
-import { checkReplaceHasAccessToken, checkUniqueNames, gitlabUrl, parseJsonWith, runnerBasics, runnerDefaultsShape, runnerShape } from './config-schema.ts';
+import { checkJsonWith, duplicateRunnerProblems, gitlabUrl, isRecord, parseJsonWith, replaceWithoutTokenProblems, runnerBasics, runnerDefaultsShape, runnerEntries, runnerShape } from './config-schema.ts';
 
 /**
  * Runners the scanner reads at once (each: GitLab's managers, one secret value, two ledger reads). At
@@ -48,11 +48,15 @@ const alertsSchema = z.strictObject({
   reminderHours: z._default(intIn(1, 168), 24),
 });
 
-const hostsSchema = z.union([
-  z.strictObject({ tag: z.strictObject({ key: tagKey, value: tagValue }) }),
-  // 400: what the secret's tags can record (runner-tags.ts MAX_INSTANCE_IDS); more hosts are a tag's job.
-  z.strictObject({ instanceIds: z.array(instanceId).check(z.minLength(1, 'list at least one instance'), z.maxLength(400, 'list at most 400 instance ids; choose the hosts by a tag instead')) }),
-]);
+const hostsSchema = z.union(
+  [
+    z.strictObject({ tag: z.strictObject({ key: tagKey, value: tagValue }) }),
+    // 400: what the secret's tags can record (runner-tags.ts MAX_INSTANCE_IDS); more hosts are a tag's job.
+    z.strictObject({ instanceIds: z.array(instanceId).check(z.minLength(1, 'list at least one instance'), z.maxLength(400, 'list at most 400 instance ids; choose the hosts by a tag instead')) }),
+  ],
+  // zod's own union message is a bare "Invalid input": say what either shape is.
+  { error: 'expected {"tag": {"key": …, "value": …}} or {"instanceIds": [1-400 ids such as "i-0123456789abcdef0"]}' },
+);
 
 /** The stack name and secret prefix of a fleet file that names neither: one fleet per account and region. */
 export const DEFAULT_STACK_NAME = 'GitLabRunnerRotator';
@@ -207,8 +211,16 @@ const DEFAULT_CONFIG_PATH = '/etc/gitlab-runner/config.toml';
  * Lambdas at start. Each runner's secret is named `<secretPrefix><name>`.
  */
 export function parseAwsFleetConfig(text: string, path: string): AwsFleetConfig {
-  const fleet = parseJsonWith(awsFleetSchema, text, path);
-  checkUniqueNames(fleet.runners, path);
+  const { data: fleet, raw, problems } = checkJsonWith(awsFleetSchema, text, path);
+  const entries = runnerEntries(raw);
+  const tokenUrls = adminTokenUrls(raw);
+  problems.push(
+    ...duplicateRunnerProblems(entries, path),
+    ...replaceWithoutTokenProblems(entries, (url) => tokenUrls.includes(url), path, 'name its secret in adminTokenSecrets'),
+    ...settingsProblems(raw, path),
+  );
+  InvalidInputError.throwIfAny(problems);
+  if (fleet === undefined) throw new InvalidInputError(path, 'invalid');
   const settings = settingsFrom(fleet, path);
   const runners = fleet.runners.map((runner, index): AwsManagedRunner => {
     const hostConfigPath = runner.configPath ?? fleet.defaults?.configPath ?? DEFAULT_CONFIG_PATH;
@@ -223,7 +235,6 @@ export function parseAwsFleetConfig(text: string, path: string): AwsFleetConfig 
       hostGroup: runner.hostGroup ?? runner.name,
     };
   });
-  checkReplaceHasAccessToken(runners, (url) => url in settings.adminTokenSecrets, path, 'name its secret in adminTokenSecrets');
   return { ...settings, runners };
 }
 
@@ -248,18 +259,44 @@ export const FLEET_SETTINGS_MAX_BYTES = 2_500;
 
 /** Reads what fleetSettingsText wrote (or the settings part of a fleet file). */
 export function parseAwsFleetSettings(text: string, path: string): AwsFleetSettings {
-  return settingsFrom(parseJsonWith(awsSettingsSchema, text, path), path);
+  const settings = parseJsonWith(awsSettingsSchema, text, path);
+  InvalidInputError.throwIfAny(settingsProblems(JSON.parse(text), path));
+  return settingsFrom(settings, path);
+}
+
+/** The admin token urls of a fleet file's JSON as the runners' urls are compared with them (no trailing slash). */
+function adminTokenUrls(raw: unknown): string[] {
+  const secrets = isRecord(raw) && isRecord(raw.adminTokenSecrets) ? raw.adminTokenSecrets : {};
+  return Object.keys(secrets).map((url) => url.replace(/\/+$/, ''));
+}
+
+/**
+ * The settings' cross-field checks. An admin token url once, with or without its trailing slash. Each
+ * e-mail address once: a second subscription of the same address would only double every e-mail.
+ */
+function settingsProblems(raw: unknown, path: string): InputProblem[] {
+  const problems: InputProblem[] = [];
+  const seenUrls = new Set<string>();
+  for (const key of adminTokenUrls(raw)) {
+    if (seenUrls.has(key)) problems.push({ where: `${path}: adminTokenSecrets`, problem: `${key} is named twice (with and without a trailing slash)` });
+    seenUrls.add(key);
+  }
+  const alerts = isRecord(raw) && isRecord(raw.alerts) ? raw.alerts : {};
+  const emails = Array.isArray(alerts.emails) ? (alerts.emails as unknown[]) : [];
+  const seenEmails = new Set<string>();
+  emails.forEach((email, index) => {
+    if (typeof email !== 'string') return;
+    const key = email.toLowerCase();
+    if (seenEmails.has(key)) problems.push({ where: `${path}: alerts.emails[${index}]`, problem: `"${email}" is listed twice` });
+    seenEmails.add(key);
+  });
+  return problems;
 }
 
 function settingsFrom(fleet: z.infer<typeof awsSettingsSchema>, path: string): AwsFleetSettings {
   const adminTokenSecrets: Record<string, string> = {};
-  for (const [url, secret] of Object.entries(fleet.adminTokenSecrets)) {
-    const key = url.replace(/\/+$/, '');
-    if (key in adminTokenSecrets) throw new InvalidInputError(`${path}: adminTokenSecrets`, `${key} is named twice (with and without a trailing slash)`);
-    adminTokenSecrets[key] = secret;
-  }
+  for (const [url, secret] of Object.entries(fleet.adminTokenSecrets)) adminTokenSecrets[url.replace(/\/+$/, '')] = secret;
   const alerts = fleet.alerts ?? alertsSchema.parse({});
-  checkUniqueEmails(alerts.emails, path);
   return {
     stackName: fleet.stackName ?? DEFAULT_STACK_NAME,
     secretPrefix: secretPrefixOf(fleet, path),
@@ -296,16 +333,6 @@ function secretPrefixOf(fleet: { stackName?: string; secretPrefix?: string }, pa
     );
   }
   return DEFAULT_SECRET_PREFIX;
-}
-
-/** Each address once: a second subscription of the same address would only double every e-mail. */
-function checkUniqueEmails(emails: string[], path: string): void {
-  const seen = new Set<string>();
-  emails.forEach((email, index) => {
-    const key = email.toLowerCase();
-    if (seen.has(key)) throw new InvalidInputError(`${path}: alerts.emails[${index}]`, `"${email}" is listed twice`);
-    seen.add(key);
-  });
 }
 
 /**

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { en } from 'zod/locales';
-import { InvalidInputError } from '../core/errors.ts';
+import { InvalidInputError, type InputProblem } from '../core/errors.ts';
 import { validateExpiryPolicy } from '../core/expiry-policy.ts';
 import { DEFAULT_EXPIRY_POLICY } from '../core/types.ts';
 import type { ExpiryPolicy, ReloadMode, RotationStrategy } from '../core/types.ts';
@@ -49,21 +49,50 @@ export const runnerDefaultsShape = { reload: z.optional(reloadMode), strategy: z
 /** The keys every runner of a fleet file has, local or AWS; each engine adds its hosts. */
 export const runnerShape = { name: runnerName, gitlabUrl, runnerId, ...runnerDefaultsShape };
 
-/** Parses JSON text against a schema; the first problem becomes an InvalidInputError naming file and field. */
-export function parseJsonWith<S extends z.ZodMiniType>(schema: S, text: string, path: string): z.infer<S> {
-  let data: unknown;
+/** A fleet file's text checked against its schema: the data when it holds, and every problem found. */
+export interface CheckedJson<T> {
+  data: T | undefined;
+  /** The parsed JSON, whatever its shape (undefined when the text is not JSON): for the cross-field checks. */
+  raw: unknown;
+  problems: InputProblem[];
+}
+
+/**
+ * Checks JSON text against a schema and reports every problem zod finds, not only the first: one
+ * `file: field: problem` each, "missing" for a required field that is absent and "unknown field" for each
+ * key the schema does not have (a typo, most often).
+ */
+export function checkJsonWith<S extends z.ZodMiniType>(schema: S, text: string, path: string): CheckedJson<z.infer<S>> {
+  let raw: unknown;
   try {
-    data = JSON.parse(text);
+    raw = JSON.parse(text);
   } catch (error) {
-    throw new InvalidInputError(path, `not valid JSON (${(error as Error).message.replace(/\s+/g, ' ')})`);
+    return { data: undefined, raw: undefined, problems: [{ where: path, problem: `not valid JSON (${(error as Error).message.replace(/\s+/g, ' ')})` }] };
   }
-  const parsed = schema.safeParse(data);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue ? formatPath(issue.path) : '';
-    throw new InvalidInputError(`${path}${where ? `: ${where}` : ''}`, issue?.message ?? 'invalid');
-  }
-  return parsed.data;
+  // reportInput: an absent field is told from a present one of the wrong type by the issue's input.
+  const parsed = schema.safeParse(raw, { reportInput: true });
+  if (parsed.success) return { data: parsed.data, raw, problems: [] };
+  // One line a field: two checks of one field that both fail (a url that is no url at all) share it.
+  const byField = new Map<string, string[]>();
+  for (const { where, problem } of parsed.error.issues.flatMap((issue) => problemsOf(issue, path))) byField.set(where, [...(byField.get(where) ?? []), problem]);
+  return { data: undefined, raw, problems: [...byField].map(([where, problems]) => ({ where, problem: problems.join('; ') })) };
+}
+
+/** Parses JSON text against a schema; every problem goes into one InvalidInputError naming file and field. */
+export function parseJsonWith<S extends z.ZodMiniType>(schema: S, text: string, path: string): z.infer<S> {
+  const { data, problems } = checkJsonWith(schema, text, path);
+  InvalidInputError.throwIfAny(problems);
+  return data as z.infer<S>;
+}
+
+function problemsOf(issue: z.core.$ZodIssue, path: string): InputProblem[] {
+  const at = (keys: PropertyKey[]) => {
+    const where = formatPath(keys);
+    return where === '' ? path : `${path}: ${where}`;
+  };
+  if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ where: at([...issue.path, key]), problem: 'unknown field' }));
+  const missing = (issue.code === 'invalid_type' || issue.code === 'invalid_union') && issue.input === undefined;
+  return [{ where: at(issue.path), problem: missing ? 'missing' : issue.message.replace(/^Invalid (input|option): /, '') }];
 }
 
 /** The fields of a ManagedRunner that do not depend on the engine, with defaults applied and checked. */
@@ -82,15 +111,48 @@ export function runnerBasics(
   };
 }
 
+/** What the cross-field checks read of one runner entry: each field that is valid on its own, else undefined. */
+export interface RunnerEntry {
+  name: string | undefined;
+  gitlabUrl: string | undefined;
+  runnerId: number | undefined;
+  strategy: RotationStrategy | undefined;
+}
+
+/**
+ * The runner entries of a fleet file's JSON, whatever else is wrong with it, so that the cross-field checks
+ * (names used twice, `replace` without a token) are reported together with the schema's problems. The
+ * strategy is the runner's own or the defaults'.
+ */
+export function runnerEntries(raw: unknown): RunnerEntry[] {
+  const fleet = isRecord(raw) ? raw : {};
+  const entries = Array.isArray(fleet.runners) ? (fleet.runners as unknown[]) : [];
+  const defaults = isRecord(fleet.defaults) ? fleet.defaults : {};
+  return entries.map((entry) => {
+    const runner = isRecord(entry) ? entry : {};
+    const field = <T>(schema: z.ZodMiniType<T>, value: unknown): T | undefined => {
+      const parsed = schema.safeParse(value);
+      return parsed.success ? parsed.data : undefined;
+    };
+    return {
+      name: field(runnerName, runner.name),
+      gitlabUrl: field(gitlabUrl, runner.gitlabUrl),
+      runnerId: field(runnerId, runner.runnerId),
+      strategy: field(rotationStrategy, runner.strategy ?? defaults.strategy),
+    };
+  });
+}
+
 /**
  * The `replace` strategy creates and deletes runners with the admin access token: a runner that asks for it
  * where no such token is configured for its GitLab is refused here, before any rotation could stop on it.
  */
-export function checkReplaceHasAccessToken(runners: Array<{ strategy: RotationStrategy; gitlabUrl: string }>, hasToken: (gitlabUrl: string) => boolean, path: string, configure: string): void {
-  runners.forEach((runner, index) => {
-    if (runner.strategy === 'replace' && !hasToken(runner.gitlabUrl)) {
-      throw new InvalidInputError(`${path}: runners[${index}].strategy`, `"replace" creates and deletes runners with an access token: ${configure} for ${runner.gitlabUrl}`);
-    }
+export function replaceWithoutTokenProblems(runners: RunnerEntry[], hasToken: (gitlabUrl: string) => boolean, path: string, configure: string): InputProblem[] {
+  return runners.flatMap((runner, index) => {
+    const url = runner.gitlabUrl?.replace(/\/+$/, '');
+    return runner.strategy === 'replace' && url !== undefined && !hasToken(url)
+      ? [{ where: `${path}: runners[${index}].strategy`, problem: `"replace" creates and deletes runners with an access token: ${configure} for ${url}` }]
+      : [];
   });
 }
 
@@ -99,23 +161,33 @@ export function checkReplaceHasAccessToken(runners: Array<{ strategy: RotationSt
  * compared as gitlabRunnerKey does). Two entries for one GitLab runner would hold two secrets of one token:
  * rotating one kills the token the other holds, which then fails as "expired or revoked".
  */
-export function checkUniqueNames(runners: Array<{ name: string; gitlabUrl: string; runnerId: number }>, path: string): void {
+export function duplicateRunnerProblems(runners: RunnerEntry[], path: string): InputProblem[] {
+  const problems: InputProblem[] = [];
   const names = new Set<string>();
   const gitlabRunners = new Map<string, number>();
   runners.forEach((runner, index) => {
-    if (names.has(runner.name)) throw new InvalidInputError(`${path}: runners[${index}].name`, `"${runner.name}" is used twice`);
-    names.add(runner.name);
+    if (runner.name !== undefined) {
+      if (names.has(runner.name)) problems.push({ where: `${path}: runners[${index}].name`, problem: `"${runner.name}" is used twice` });
+      names.add(runner.name);
+    }
+    if (runner.gitlabUrl === undefined || runner.runnerId === undefined) return;
     const key = gitlabRunnerKey(runner.gitlabUrl, runner.runnerId);
     const first = gitlabRunners.get(key);
-    if (first !== undefined) {
-      const other = runners[first];
-      throw new InvalidInputError(
-        `${path}: runners[${index}].runnerId`,
-        `runner ${runner.runnerId} of ${runner.gitlabUrl} is also runners[${first}] ("${other?.name ?? ''}", ${other?.gitlabUrl ?? ''}): list each GitLab runner once`,
-      );
+    if (first === undefined) {
+      gitlabRunners.set(key, index);
+      return;
     }
-    gitlabRunners.set(key, index);
+    const other = runners[first];
+    problems.push({
+      where: `${path}: runners[${index}].runnerId`,
+      problem: `runner ${runner.runnerId} of ${runner.gitlabUrl} is also runners[${first}] ("${other?.name ?? ''}", ${other?.gitlabUrl ?? ''}): list each GitLab runner once`,
+    });
   });
+  return problems;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -1,7 +1,8 @@
 import { dirname, resolve } from 'node:path';
 import * as z from 'zod/mini';
 import type { ManagedRunner } from '../core/types.ts';
-import { checkReplaceHasAccessToken, checkUniqueNames, parseJsonWith, runnerBasics, runnerDefaultsShape, runnerShape } from './config-schema.ts';
+import { InvalidInputError } from '../core/errors.ts';
+import { checkJsonWith, duplicateRunnerProblems, isRecord, replaceWithoutTokenProblems, runnerBasics, runnerDefaultsShape, runnerEntries, runnerShape } from './config-schema.ts';
 
 const text = () => z.string().check(z.minLength(1));
 
@@ -47,12 +48,17 @@ export interface LocalFleetConfig {
 }
 
 /**
- * The local engine's fleet file (JSON), checked in full before anything runs. Relative paths are
+ * The local engine's fleet file (JSON), checked in full before anything runs: every problem at once, in one
+ * InvalidInputError (one `file: field: problem` line each), the cross-field checks with the schema's. Relative paths are
  * resolved against the file's own folder. Each runner's secret id is its name.
  */
 export function parseFleetConfig(text: string, path: string): LocalFleetConfig {
-  const fleet = parseJsonWith(fleetSchema, text, path);
-  checkUniqueNames(fleet.runners, path);
+  const { data: fleet, raw, problems } = checkJsonWith(fleetSchema, text, path);
+  const entries = runnerEntries(raw);
+  const hasAdminToken = isRecord(raw) && typeof raw.adminTokenFile === 'string' && raw.adminTokenFile !== '';
+  problems.push(...duplicateRunnerProblems(entries, path), ...replaceWithoutTokenProblems(entries, () => hasAdminToken, path, 'set adminTokenFile'));
+  InvalidInputError.throwIfAny(problems);
+  if (fleet === undefined) throw new InvalidInputError(path, 'invalid');
   const base = dirname(resolve(path));
   const runners = fleet.runners.map(
     (runner, index): ManagedRunner => ({
@@ -67,7 +73,6 @@ export function parseFleetConfig(text: string, path: string): LocalFleetConfig {
       },
     }),
   );
-  checkReplaceHasAccessToken(runners, () => fleet.adminTokenFile !== undefined, path, 'set adminTokenFile');
   return {
     stateDir: resolve(base, fleet.stateDir),
     adminTokenFile: fleet.adminTokenFile === undefined ? undefined : resolve(base, fleet.adminTokenFile),

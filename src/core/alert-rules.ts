@@ -1,27 +1,10 @@
 import { runbookAnchor, type Alert, type AlertHost, type AlertKind } from './alerts.ts';
 import type { RotationError } from './errors.ts';
 import { formatDays } from './expiry-policy.ts';
+import { nextStepFor, type AlertEngine } from './next-steps.ts';
 import type { RunnerScanResult } from './scan-runner.ts';
 import { hostHoldsVersion } from './types.ts';
 import type { HostResult, ManagedRunner, RotationRecord } from './types.ts';
-
-/** What the operator does next, per kind; docs/operations.md has a runbook section for each (#runbook-<kind>). */
-export const NEXT_STEPS: Record<AlertKind, string> = {
-  'rotation-failed':
-    "Read the failing step in the rotate-secret log; fix its cause and Secrets Manager retries the step. Cancel the rotation only when AWSPENDING holds no token (a stored token must be finished, it is the only valid one).",
-  'host-missed':
-    'Bring the named hosts back (instance running, SSM agent online, config.toml valid); the next scan re-pushes the current token to them without a new rotation. To repair at once, run the scanner (or `rotator scan`).',
-  'token-rejected':
-    'GitLab no longer accepts the stored token: reset it by id with an access token that may manage the runner (configure the admin token secret), or reset it in GitLab and adopt the new token; then rotate.',
-  'rotation-stuck':
-    'A rotation holds AWSPENDING and keeps failing: read its failing step in the rotate-secret log, fix the cause, and let Secrets Manager retry; new rotations are refused until it finishes.',
-  'near-expiry':
-    'Rotate now (`rotator rotate --aws RUNNER` or `aws secretsmanager rotate-secret`), then find out why the scan did not: scanner errors, rotation stuck, or a policy that rotates too late.',
-  'admin-token-missing':
-    'Recovery needs an access token that may manage the runner: store one in the admin token secret for this GitLab (adminTokenSecrets), or reset the runner token by hand and adopt it.',
-  'replacement-stalled':
-    'Nothing is offline: the old runner still works on every host. Fix gitlab-runner on the named hosts (`rotator doctor`), then rotate again: the rotation resumes with the same new runner and removes the old one once every host runs it.',
-};
 
 const SEVERITY: Record<AlertKind, Alert['severity']> = {
   'rotation-failed': 'critical',
@@ -39,7 +22,8 @@ export const SCAN_CHECKED_KINDS: readonly AlertKind[] = ['host-missed', 'rotatio
 /** The kinds a finished rotation resolves (host-missed is re-checked from its own record). */
 export const ROTATION_RESOLVES_KINDS: readonly AlertKind[] = ['host-missed', 'rotation-failed', 'rotation-stuck', 'near-expiry', 'token-rejected', 'admin-token-missing', 'replacement-stalled'];
 
-export function buildAlert(kind: AlertKind, fields: { runner: string; secretId: string; summary: string; hosts?: AlertHost[]; stateKey?: string; now: Date; logUrl?: string }): Alert {
+/** An alert of `kind`, with the advice of the engine that raises it (next-steps.ts). */
+export function buildAlert(kind: AlertKind, fields: { engine: AlertEngine; runner: string; secretId: string; summary: string; hosts?: AlertHost[]; stateKey?: string; now: Date; logUrl?: string }): Alert {
   return {
     kind,
     runner: fields.runner,
@@ -48,7 +32,7 @@ export function buildAlert(kind: AlertKind, fields: { runner: string; secretId: 
     summary: fields.summary,
     hosts: fields.hosts ?? [],
     since: fields.now.toISOString(),
-    nextStep: NEXT_STEPS[kind],
+    nextStep: nextStepFor(fields.engine, kind, fields.runner),
     runbook: runbookAnchor(kind),
     ...(fields.logUrl ? { logUrl: fields.logUrl } : {}),
     reminder: false,
@@ -61,8 +45,8 @@ function alertHosts(hosts: HostResult[]): AlertHost[] {
 }
 
 /** The conditions one scan of one runner found. */
-export function alertsFromScan(runner: ManagedRunner, result: RunnerScanResult, options: { nearExpiryDays: number; now: Date; logUrl?: string }): Alert[] {
-  const base = { runner: runner.name, secretId: result.secretId, now: options.now, logUrl: options.logUrl };
+export function alertsFromScan(runner: ManagedRunner, result: RunnerScanResult, options: { engine: AlertEngine; nearExpiryDays: number; now: Date; logUrl?: string }): Alert[] {
+  const base = { engine: options.engine, runner: runner.name, secretId: result.secretId, now: options.now, logUrl: options.logUrl };
   const alerts: Alert[] = [];
   if (result.missingHosts.length > 0) {
     alerts.push(buildAlert('host-missed', { ...base, summary: `${result.missingHosts.length} host(s) of runner ${runner.name} still lack the current token and cannot take jobs`, hosts: alertHosts(result.missingHosts) }));
@@ -82,8 +66,8 @@ export function alertsFromScan(runner: ManagedRunner, result: RunnerScanResult, 
 }
 
 /** The alert a failed rotation step deserves on its own (beyond Secrets Manager's RotationFailed), if any. */
-export function alertFromRotationError(runner: string, error: RotationError, now: Date, logUrl?: string): Alert | undefined {
-  const base = { runner, secretId: error.secretId, now, logUrl, stateKey: error.step };
+export function alertFromRotationError(engine: AlertEngine, runner: string, error: RotationError, now: Date, logUrl?: string): Alert | undefined {
+  const base = { engine, runner, secretId: error.secretId, now, logUrl, stateKey: error.step };
   switch (error.code) {
     case 'current-token-rejected-no-admin-token':
       return buildAlert('admin-token-missing', { ...base, summary: `${error.message}. Every host of runner ${runner} is offline until the token is reset by id.` });
@@ -106,18 +90,19 @@ const OUTCOME_SUMMARY: Record<string, (runner: string) => string> = {
   RotationAbandoned: (r) => `Secrets Manager abandoned a rotation of runner ${r} (RotationAbandoned): if GitLab had issued the new token, AWSCURRENT may hold a dead one`,
 };
 
-/** Secrets Manager's RotationFailed / RotationAbandoned as an alert; undefined for any other outcome. */
+/** Secrets Manager's RotationFailed / RotationAbandoned as an alert (the AWS engine's only); undefined for any other outcome. */
 export function alertFromRotationOutcome(eventName: string, runner: string, secretId: string, at: Date, logUrl?: string): Alert | undefined {
   const summary = Object.hasOwn(OUTCOME_SUMMARY, eventName) ? OUTCOME_SUMMARY[eventName] : undefined;
-  return summary && buildAlert('rotation-failed', { runner, secretId, summary: summary(runner), now: at, logUrl, stateKey: eventName });
+  return summary && buildAlert('rotation-failed', { engine: 'aws', runner, secretId, summary: summary(runner), now: at, logUrl, stateKey: eventName });
 }
 
 /** After a rotation: the hosts that did not take the new token (invariant 5: named in an alert). */
-export function alertsFromRotation(runner: string, record: RotationRecord, now: Date, logUrl?: string): Alert[] {
+export function alertsFromRotation(engine: AlertEngine, runner: string, record: RotationRecord, now: Date, logUrl?: string): Alert[] {
   const missed = record.hosts.filter((h) => !hostHoldsVersion(h));
   if (missed.length === 0) return [];
   return [
     buildAlert('host-missed', {
+      engine,
       runner,
       secretId: record.secretId,
       now,

@@ -21,25 +21,25 @@ export async function alertAfterRotationStep(
   const now = deps.clock.now();
   const { logUrl } = options;
   if ('error' in result) {
-    const coded = result.error instanceof RotationError ? alertFromRotationError(runner, result.error, now, logUrl) : undefined;
+    const coded = result.error instanceof RotationError ? alertFromRotationError(deps.engine, runner, result.error, now, logUrl) : undefined;
     // The local engine has no Secrets Manager to send RotationFailed: it alerts on every failure itself.
-    const alert = coded ?? (options.alertEveryFailure ? rotationFailedAlert(runner, secretId, result.error, now, logUrl) : undefined);
+    const alert = coded ?? (options.alertEveryFailure ? rotationFailedAlert(deps, runner, secretId, result.error, logUrl) : undefined);
     return alert ? [await raiseAlert(deps, alert)] : [];
   }
   const record = result.outcome.record;
   if (!record) return [];
-  return syncAlerts(deps, secretId, ROTATION_RESOLVES_KINDS, alertsFromRotation(runner, record, now, logUrl));
+  return syncAlerts(deps, secretId, ROTATION_RESOLVES_KINDS, alertsFromRotation(deps.engine, runner, record, now, logUrl));
 }
 
 /** After one runner's scan: raise what it found, clear what it checked and no longer finds. */
 export async function alertAfterScan(deps: AlertDeps, runner: ManagedRunner, result: RunnerScanResult, nearExpiryDays: number, logUrl?: string): Promise<RaiseOutcome[]> {
   if (!result.plan) return [];
-  const found = alertsFromScan(runner, result, { nearExpiryDays, now: deps.clock.now(), logUrl });
+  const found = alertsFromScan(runner, result, { engine: deps.engine, nearExpiryDays, now: deps.clock.now(), logUrl });
   return syncAlerts(deps, result.secretId, SCAN_CHECKED_KINDS, found);
 }
 
-function rotationFailedAlert(runner: string, secretId: string, error: unknown, now: Date, logUrl?: string): Alert {
+function rotationFailedAlert(deps: AlertDeps, runner: string, secretId: string, error: unknown, logUrl?: string): Alert {
   const name = error instanceof Error ? error.name : 'Error';
   const message = error instanceof Error ? error.message : String(error);
-  return buildAlert('rotation-failed', { runner, secretId, now, logUrl, stateKey: name, summary: `The rotation of runner ${runner} failed: ${message}` });
+  return buildAlert('rotation-failed', { engine: deps.engine, runner, secretId, now: deps.clock.now(), logUrl, stateKey: name, summary: `The rotation of runner ${runner} failed: ${message}` });
 }

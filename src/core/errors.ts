@@ -46,8 +46,19 @@ export class GitLabRateLimitedError extends GitLabError {
 /** 5xx after bounded retries. A reset may or may not have been applied. */
 export class GitLabServerError extends GitLabError {}
 
-/** No HTTP reply at all: DNS, refused connection, TLS, timeout. A reset may or may not have been applied. */
+/**
+ * No HTTP reply at all: DNS, refused connection, TLS, timeout. Where the request may have reached GitLab
+ * (a timeout after it was sent, a connection reset), a reset may or may not have been applied.
+ */
 export class GitLabUnreachableError extends GitLabError {}
+
+/**
+ * No HTTP reply because the request never reached GitLab: the name did not resolve (ENOTFOUND, EAI_AGAIN),
+ * the connection was refused or the network unreachable, or the server's certificate was not trusted (the
+ * TLS handshake fails before a byte of the request is sent), on every attempt. Nothing was applied: a reset
+ * was not made, and the runner keeps its token.
+ */
+export class GitLabRequestNotSentError extends GitLabUnreachableError {}
 
 /** Any other 4xx (400 bad request and the like). */
 export class GitLabRequestError extends GitLabError {}
@@ -100,12 +111,31 @@ export class SecretNotFoundError extends RotatorError {
   }
 }
 
-/** Input that does not have the expected shape: a config file, an event, a secret value. `where` names the place. */
+/** One thing wrong with an input, and where: `fleet.json: runners[0].runnerId` and `missing`. */
+export interface InputProblem {
+  where: string;
+  problem: string;
+}
+
+/**
+ * Input that does not have the expected shape: a config file, an event, a secret value. `where` names the
+ * place. A file checked in full reports every problem it found in one error: `problems` lists them, the
+ * message has one line `where: problem` for each, and `where` is the first one's.
+ */
 export class InvalidInputError extends RotatorError {
   readonly where: string;
-  constructor(where: string, problem: string, options?: { cause?: unknown }) {
-    super(`${where}: ${problem}`, options);
+  readonly problems: InputProblem[];
+  constructor(where: string, problem: string, options?: { cause?: unknown; more?: InputProblem[] }) {
+    const problems = [{ where, problem }, ...(options?.more ?? [])];
+    super(problems.map((p) => `${p.where}: ${p.problem}`).join('\n'), { cause: options?.cause });
     this.where = where;
+    this.problems = problems;
+  }
+
+  /** Throws one error listing every problem; does nothing when there is none. */
+  static throwIfAny(problems: InputProblem[]): void {
+    const [first, ...more] = problems;
+    if (first) throw new InvalidInputError(first.where, first.problem, { more });
   }
 }
 

@@ -1,7 +1,10 @@
 import type { Alert, AlertKind } from './alerts.ts';
+import type { AlertEngine } from './next-steps.ts';
 import type { AlertLedger, AlertSink, Clock } from './ports.ts';
 
 export interface AlertDeps {
+  /** Whose advice the alerts give (next-steps.ts): the AWS engine's or the local engine's. */
+  engine: AlertEngine;
   ledger: AlertLedger;
   sink: AlertSink;
   clock: Clock;

@@ -149,6 +149,7 @@ export function createAwsEngine(env: LambdaEnvironment, clients: AwsClients, clo
 
   const alerts: AlertDeps | undefined = env.alertTopicArn
     ? {
+        engine: 'aws',
         ledger: new DynamoDbAlertLedger(clients.dynamodb, env.ledgerTableName, { now: () => clock.now() }),
         sink: new SnsAlertSink(clients.sns, env.alertTopicArn, { readmeUrl: env.readmeUrl }),
         clock,

@@ -66,6 +66,7 @@ function localAlerts(config: LocalFleetConfig, alertLines: (line: string) => voi
   const urlFile = config.alerts.slackWebhookUrlFile;
   const slack = urlFile === undefined ? undefined : new SlackWebhook({ webhookUrl: () => readWebhookUrl(urlFile) });
   return {
+    engine: 'local',
     ledger: new FileAlertLedger(join(config.stateDir, 'alerts'), { now: () => clock.now() }),
     clock,
     reminderMs: config.alerts.reminderHours * 3_600_000,

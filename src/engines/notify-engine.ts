@@ -41,7 +41,7 @@ export function createNotifyClients(): NotifyClients {
 export function createNotifyDeps(env: NotifyEnvironment, clients: NotifyClients = createNotifyClients(), clock: Clock = systemClock): NotifyDeps {
   const sink = new SnsAlertSink(clients.sns, env.alertTopicArn, { readmeUrl: env.readmeUrl });
   const ledger = new DynamoDbAlertLedger(clients.dynamodb, env.ledgerTableName, { now: () => clock.now() });
-  const alerts = { ledger, sink, clock, reminderMs: env.fleet.alerts.reminderHours * 3_600_000 };
+  const alerts = { engine: 'aws' as const, ledger, sink, clock, reminderMs: env.fleet.alerts.reminderHours * 3_600_000 };
   const webhookUrl = env.slackWebhookSecret && webhookUrlFromSecret(new SecretsManagerStore(clients.secretsManager), env.slackWebhookSecret);
   const slack = webhookUrl ? new SlackWebhook({ webhookUrl, readmeUrl: env.readmeUrl }) : undefined;
   return {

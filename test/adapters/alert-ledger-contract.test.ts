@@ -52,7 +52,7 @@ const state = (kind: AlertState['kind'], lastSent: Date, fingerprint = `${kind}|
 });
 
 function hostMissed(hosts: string[]): Alert {
-  return buildAlert('host-missed', {
+  return buildAlert('host-missed', { engine: 'aws',
     runner: 'builders',
     secretId: SECRET,
     now,
@@ -123,7 +123,7 @@ describe.each(engines)('$name keeps alert de-duplication state', ({ create }) =>
 
   it('holds the de-duplication across repeated scans: one alert per change of state, one reminder a day', async () => {
     const sent: Alert[] = [];
-    const deps = { ledger: subject.ledger, sink: { publish: async (alert: Alert) => void sent.push(alert) }, clock };
+    const deps = { engine: 'aws' as const, ledger: subject.ledger, sink: { publish: async (alert: Alert) => void sent.push(alert) }, clock };
     const scan = (hosts: string[]) => syncAlerts(deps, SECRET, ['host-missed'], hosts.length > 0 ? [hostMissed(hosts)] : []);
     const outcomes: string[] = [];
     for (let hour = 0; hour < 24; hour += 6) {
@@ -148,7 +148,7 @@ describe.each(engines)('$name keeps alert de-duplication state', ({ create }) =>
   });
 
   it('keeps no state when the sink fails, so the next scan tries again', async () => {
-    const deps = { ledger: subject.ledger, sink: { publish: async () => Promise.reject(new Error('topic unreachable')) }, clock };
+    const deps = { engine: 'aws' as const, ledger: subject.ledger, sink: { publish: async () => Promise.reject(new Error('topic unreachable')) }, clock };
     await expect(raiseAlert(deps, hostMissed(['i-01']))).rejects.toThrow('topic unreachable');
     expect(await subject.ledger.openAlerts(SECRET)).toEqual([]);
   });

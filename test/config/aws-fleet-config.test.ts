@@ -88,4 +88,32 @@ describe('parseAwsFleetConfig', () => {
     expect(() => parseAwsFleetConfig(text, 'fleet.aws.json')).toThrow(InvalidInputError);
     expect(() => parseAwsFleetConfig(text, 'fleet.aws.json')).toThrow(message);
   });
+
+  it('reports every problem of the file at once, the settings\' cross-field checks beside the schema\'s', () => {
+    const text = JSON.stringify({
+      ...fleet,
+      scanEveryHours: 0,
+      alerts: { emails: ['ops@example.com', 'OPS@example.com'] },
+      runners: [{ ...fleet.runners[0], runnerId: undefined }, { ...fleet.runners[1], hosts: { instanceIds: ['host-1'] } }, { ...fleet.runners[1], name: 'builders', runnerId: 14 }],
+    });
+    let caught: unknown;
+    try {
+      parseAwsFleetConfig(text, 'fleet.aws.json');
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InvalidInputError);
+    const lines = (caught as Error).message.split('\n');
+    expect(lines).toEqual([
+      expect.stringMatching(/^fleet\.aws\.json: scanEveryHours: /),
+      'fleet.aws.json: runners[0].runnerId: missing',
+      'fleet.aws.json: runners[1].hosts.instanceIds[0]: an EC2 instance id (i-0123456789abcdef0) or managed node id (mi-…)',
+      'fleet.aws.json: runners[2].name: "builders" is used twice',
+      'fleet.aws.json: alerts.emails[1]: "OPS@example.com" is listed twice',
+    ]);
+  });
+
+  it('says "missing" for runners without hosts', () => {
+    expect(() => parseAwsFleetConfig(JSON.stringify({ runners: [{ ...fleet.runners[0], hosts: undefined }] }), 'fleet.aws.json')).toThrow('fleet.aws.json: runners[0].hosts: missing');
+  });
 });

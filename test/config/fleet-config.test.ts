@@ -75,4 +75,35 @@ describe('parseFleetConfig', () => {
     expect((caught as Error).message).toContain('/srv/rotator/fleet.json');
     expect((caught as Error).message).toContain(where);
   });
+
+  it('reports every problem of the file at once, one line each, and says "missing" for an absent field', () => {
+    const text = broken((c) => {
+      delete (c.runners[0] as Record<string, unknown>).runnerId;
+      (c.runners[1] as Record<string, unknown>).gitlabUrl = 'ftp://x';
+      (c.runners[1] as Record<string, unknown>).reload = 'kill';
+      (c.runners[1] as Record<string, unknown>).name = 'builders';
+      c.runer = [];
+    });
+    let caught: unknown;
+    try {
+      parseFleetConfig(text, 'fleet.json');
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(InvalidInputError);
+    const lines = (caught as Error).message.split('\n');
+    expect(lines).toContain('fleet.json: runners[0].runnerId: missing');
+    expect(lines.find((l) => l.startsWith('fleet.json: runners[1].gitlabUrl: '))).toBeDefined();
+    expect(lines.find((l) => l.startsWith('fleet.json: runners[1].reload: ') && l.includes('expected one of'))).toBeDefined();
+    expect(lines).toContain('fleet.json: runer: unknown field');
+    // The cross-field check is reported beside the schema's problems, not after they are fixed.
+    expect(lines).toContain('fleet.json: runners[1].name: "builders" is used twice');
+    expect(lines).toHaveLength(5);
+    expect(lines).toContain('fleet.json: runners[1].reload: expected one of "sighup"|"restart"|"none"');
+    expect((caught as InvalidInputError).problems.map((p) => `${p.where}: ${p.problem}`)).toEqual(lines);
+  });
+
+  it('says "missing" for a fleet file with no runners key and no stateDir', () => {
+    expect(() => parseFleetConfig('{}', 'fleet.json')).toThrow('fleet.json: stateDir: missing\nfleet.json: runners: missing');
+  });
 });

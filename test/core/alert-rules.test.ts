@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { alertFromRotationError, alertsFromRotation, alertsFromScan, NEXT_STEPS } from '../../src/core/alert-rules.ts';
+import { alertFromRotationError, alertsFromRotation, alertsFromScan } from '../../src/core/alert-rules.ts';
+import { nextStepFor } from '../../src/core/next-steps.ts';
 import { ALERT_KINDS } from '../../src/core/alerts.ts';
 import { RotationError } from '../../src/core/errors.ts';
 import type { RunnerScanResult } from '../../src/core/scan-runner.ts';
@@ -23,8 +24,22 @@ const scan = (patch: Partial<RunnerScanResult> & { daysLeft?: number | null; due
 const host = { host: 'i-1', status: 'undeliverable' as const, systemId: null, detail: 'offline', finishedAt: now.toISOString() };
 
 describe('alert rules', () => {
-  it('has a next step for every kind', () => {
-    for (const kind of ALERT_KINDS) expect(NEXT_STEPS[kind].length).toBeGreaterThan(40);
+  it('has a next step for every kind in each engine', () => {
+    for (const kind of ALERT_KINDS) {
+      expect(nextStepFor('aws', kind, 'builders').length).toBeGreaterThan(40);
+      expect(nextStepFor('local', kind, 'builders').length).toBeGreaterThan(40);
+    }
+  });
+
+  it.each(ALERT_KINDS)('advises the local engine\'s %s with local commands, never with Secrets Manager, the log of a Lambda or --aws', (kind) => {
+    const advice = nextStepFor('local', kind, 'builders');
+    expect(advice).toMatch(/`rotator (rotate builders|scan|doctor|adopt builders)/);
+    expect(advice).not.toMatch(/Secrets Manager|rotate-secret log|--aws|SSM|admin token secret|scanner/);
+  });
+
+  it('keeps the AWS engine\'s advice on Secrets Manager and the rotate-secret log', () => {
+    expect(nextStepFor('aws', 'rotation-failed', 'builders')).toContain('Secrets Manager retries the step');
+    expect(nextStepFor('aws', 'rotation-stuck', 'builders')).toContain('rotate-secret log');
   });
 
   it.each([
@@ -36,12 +51,12 @@ describe('alert rules', () => {
     ['a due runner near expiry whose rotation another scan is running', scan({ due: true, daysLeft: 2, rotationRunning: true }), []],
     ['an expired token', scan({ due: true, expired: true, daysLeft: -1 }), ['token-rejected']],
   ])('a scan of %s raises %j', (_name, result, kinds) => {
-    expect(alertsFromScan(runner, result, { nearExpiryDays: 3, now }).map((a) => a.kind)).toEqual(kinds);
+    expect(alertsFromScan(runner, result, { engine: 'aws', nearExpiryDays: 3, now }).map((a) => a.kind)).toEqual(kinds);
   });
 
   it('names every host that missed a rotation, with its status', () => {
     const record = { secretId: 's', runnerId: 1, fromVersionId: 'a', toVersionId: 'b', resetAt: '', storedAt: '', promotedAt: '', tokenExpiresAt: null, hosts: [host, { ...host, host: 'i-2', status: 'updated' as const, systemId: 's_2' }] };
-    const [alert] = alertsFromRotation('builders', record, now);
+    const [alert] = alertsFromRotation('aws', 'builders', record, now);
     expect(alert).toMatchObject({ kind: 'host-missed', hosts: [{ host: 'i-1', status: 'undeliverable' }], runbook: 'runbook-host-missed' });
   });
 
@@ -51,10 +66,16 @@ describe('alert rules', () => {
     ['store-failed', 'rotation-failed'],
   ] as const)('turns a rotation stopped for %s into a %s alert', (code, kind) => {
     const error = new RotationError('stopped', { secretId: 's', step: 'createSecret', code });
-    expect(alertFromRotationError('builders', error, now)?.kind).toBe(kind);
+    expect(alertFromRotationError('aws', 'builders', error, now)?.kind).toBe(kind);
   });
 
   it('raises nothing of its own for other rotation errors', () => {
-    expect(alertFromRotationError('builders', new RotationError('other', { secretId: 's', step: 'setSecret' }), now)).toBeUndefined();
+    expect(alertFromRotationError('aws', 'builders', new RotationError('other', { secretId: 's', step: 'setSecret' }), now)).toBeUndefined();
+  });
+
+  it('gives the same failed rotation the advice of the engine that raised it', () => {
+    const error = new RotationError('the new token could not be stored', { secretId: 's', step: 'createSecret', code: 'store-failed' });
+    expect(alertFromRotationError('aws', 'builders', error, now)?.nextStep).toContain('Secrets Manager retries the step');
+    expect(alertFromRotationError('local', 'builders', error, now)?.nextStep).toContain('run `rotator rotate builders` again');
   });
 });

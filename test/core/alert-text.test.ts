@@ -20,7 +20,7 @@ const cases: Array<{ kind: AlertKind; hosts: AlertHost[]; logUrl?: string }> = A
 }));
 
 const alertOf = (c: (typeof cases)[number]): Alert =>
-  buildAlert(c.kind, { runner: 'builders', secretId: SECRET, summary: `Something about ${c.kind} happened to runner builders`, hosts: c.hosts, now: NOW, logUrl: c.logUrl });
+  buildAlert(c.kind, { engine: 'aws', runner: 'builders', secretId: SECRET, summary: `Something about ${c.kind} happened to runner builders`, hosts: c.hosts, now: NOW, logUrl: c.logUrl });
 
 const flat = (text: string) => text.replace(/\s+/g, ' ');
 
@@ -58,7 +58,7 @@ describe('alertText', () => {
 
   it('lists at most maxHosts rows and says how many more', () => {
     const hosts = Array.from({ length: 12 }, (_, i) => ({ host: `i-${String(i).padStart(17, '0')}`, systemId: null, status: 'failed' as const, detail: 'exit 3' }));
-    const text = alertText(buildAlert('host-missed', { runner: 'builders', secretId: SECRET, summary: '12 hosts', hosts, now: NOW }), { maxHosts: 10 });
+    const text = alertText(buildAlert('host-missed', { engine: 'aws', runner: 'builders', secretId: SECRET, summary: '12 hosts', hosts, now: NOW }), { maxHosts: 10 });
     expect(text).toContain('Hosts:     12');
     expect(text).toContain('i-00000000000000009');
     expect(text).not.toContain('i-00000000000000010');
@@ -67,7 +67,7 @@ describe('alertText', () => {
 
   it('keeps every field on its line: newlines and control characters in a field become spaces', () => {
     const text = alertText(
-      buildAlert('host-missed', {
+      buildAlert('host-missed', { engine: 'aws',
         runner: 'build\ners',
         secretId: SECRET,
         summary: 'line one\nline two\u001b[31m',

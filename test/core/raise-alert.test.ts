@@ -19,11 +19,11 @@ function alertDeps() {
       [...states].filter(([key]) => key.startsWith(`${secretId}/`)).map(([key, state]) => ({ alertId: key.slice(secretId.length + 1), state })),
   };
   const clock = new TestClock();
-  return { deps: { ledger, sink: { publish: async (alert: Alert) => void sent.push(alert) }, clock }, sent, states, clock };
+  return { deps: { engine: 'aws' as const, ledger, sink: { publish: async (alert: Alert) => void sent.push(alert) }, clock }, sent, states, clock };
 }
 
 const missed = (now: Date, hosts: Array<[string, 'undeliverable' | 'failed']>) =>
-  buildAlert('host-missed', { runner: 'builders', secretId: 's', now, summary: 'hosts missed', hosts: hosts.map(([host, status]) => ({ host, status, systemId: null, detail: '' })) });
+  buildAlert('host-missed', { engine: 'aws', runner: 'builders', secretId: 's', now, summary: 'hosts missed', hosts: hosts.map(([host, status]) => ({ host, status, systemId: null, detail: '' })) });
 
 describe('raiseAlert', () => {
   it('sends a new condition once, stays quiet while it persists, and reminds once a day', async () => {
@@ -71,7 +71,7 @@ describe('syncAlerts', () => {
 
   it('leaves open the conditions of kinds it did not check', async () => {
     const { deps, states, clock } = alertDeps();
-    const rejected = buildAlert('token-rejected', { runner: 'builders', secretId: 's', now: clock.now(), summary: 'rejected' });
+    const rejected = buildAlert('token-rejected', { engine: 'aws', runner: 'builders', secretId: 's', now: clock.now(), summary: 'rejected' });
     await raiseAlert(deps, rejected);
     await syncAlerts(deps, 's', ['host-missed', 'near-expiry'], []);
     expect([...states.keys()]).toEqual(['s/token-rejected']);

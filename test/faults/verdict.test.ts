@@ -27,7 +27,7 @@ describe('the fault verdict', () => {
   });
 
   it('accepts a rejected AWSCURRENT when an alert names the runner with a next step', () => {
-    const alert = buildAlert('admin-token-missing', { runner: 'r', secretId: 'r', summary: 'x', now });
+    const alert = buildAlert('admin-token-missing', { engine: 'aws', runner: 'r', secretId: 'r', summary: 'x', now });
     const s = snap(false, [['h1', TOKEN, false], ['h2', TOKEN, false]], [alert]);
     expect(judge(world, 'alerted', s, s, [], [])).toMatchObject({ passed: true, tokenLost: false });
   });
@@ -35,7 +35,7 @@ describe('the fault verdict', () => {
   it('counts a host left behind without a host-missed alert as unalerted, and one alerted but not repaired as failed', () => {
     const behind = snap(true, [['h1', TOKEN, true], ['h2', OTHER, false]]);
     expect(judge(world, 'behind', behind, behind, [], [])).toMatchObject({ passed: false, unalerted: true, hostsSafe: false });
-    const alert = buildAlert('host-missed', { runner: 'r', secretId: 'r', summary: 'x', now, hosts: [{ host: 'h2', systemId: null, status: 'failed', detail: 'd' }] });
+    const alert = buildAlert('host-missed', { engine: 'aws', runner: 'r', secretId: 'r', summary: 'x', now, hosts: [{ host: 'h2', systemId: null, status: 'failed', detail: 'd' }] });
     const alerted = snap(true, [['h1', TOKEN, true], ['h2', OTHER, false]], [alert]);
     const repaired = snap(true, [['h1', TOKEN, true], ['h2', TOKEN, true]], [alert]);
     expect(judge(world, 'repaired', alerted, repaired, [], [])).toMatchObject({ passed: true, unalerted: false });

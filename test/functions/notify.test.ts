@@ -40,7 +40,7 @@ const context = {
   getRemainingTimeInMillis: () => 30_000,
 } as unknown as Context;
 
-const hostMissed: Alert = buildAlert('host-missed', {
+const hostMissed: Alert = buildAlert('host-missed', { engine: 'aws',
   runner: RUNNER,
   secretId: SECRET_ARN,
   summary: `2 of 3 host(s) of runner ${RUNNER} did not take the new token and cannot take jobs`,

@@ -11,6 +11,7 @@ import {
   GitLabNotFoundError,
   GitLabRateLimitedError,
   GitLabRequestError,
+  GitLabRequestNotSentError,
   GitLabServerError,
   GitLabUnauthorizedError,
   GitLabUnreachableError,
@@ -118,6 +119,11 @@ function fromFailure(failure: GitLabCallFailure, ctx: CallContext): GitLabError 
   const details = { status: failure.status, endpoint, cause };
   const uncertain = RESETS.has(ctx.call) ? ': the reset may or may not have been applied' : '';
 
+  if (failure.kind === 'no-reply' && failure.notSent && !failure.earlierUncertainAttempt) {
+    // Every attempt failed before the request left (DNS, refused, TLS trust): nothing to be unsure of.
+    const notApplied = RESETS.has(ctx.call) ? `: the request never reached GitLab, so the reset was not applied and ${runnerWords(ctx)} keeps its token` : ': the request never reached GitLab';
+    return new GitLabRequestNotSentError(`${where} could not be reached for ${endpoint} after ${attemptsWords(failure.attempts)}: ${cause.reason ?? 'no connection'}${notApplied}`, details);
+  }
   if (failure.kind === 'no-reply') {
     return new GitLabUnreachableError(`${where} did not answer ${endpoint} after ${attemptsWords(failure.attempts)}: ${cause.reason ?? 'no reply'}${uncertain}`, details);
   }

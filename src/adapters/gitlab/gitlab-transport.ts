@@ -80,8 +80,13 @@ const NOT_REPEATABLE: ReadonlyArray<{ method: string; endpoint: RegExp }> = [
   { method: 'POST', endpoint: /^runners$/ },
 ];
 
-/** Connection errors that prove the request never reached GitLab. */
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
+/**
+ * Connection errors that prove the request never reached GitLab: besides the causes classifyNoReply names
+ * dns, refused and tls (a certificate is verified in the handshake, before any byte of the request is
+ * written), a network or host that cannot be reached.
+ */
+const NOT_SENT_CODES = new Set(['ENETUNREACH', 'EHOSTUNREACH']);
+const NOT_SENT_CAUSES: ReadonlySet<NoReplyCause> = new Set(['dns', 'refused', 'tls']);
 
 export type FailureKind = 'status' | 'no-reply' | 'bad-reply';
 
@@ -109,6 +114,8 @@ export class GitLabCallFailure extends Error {
    * GitLab: that attempt may have been applied and its reply lost. Says what that attempt got.
    */
   readonly earlierUncertainAttempt: string | undefined;
+  /** For no reply: the last attempt provably never reached GitLab (DNS, refused, TLS trust). */
+  readonly notSent: boolean;
 
   constructor(fields: {
     kind: FailureKind;
@@ -121,6 +128,7 @@ export class GitLabCallFailure extends Error {
     retryAfterSeconds?: number;
     attempts: number;
     earlierUncertainAttempt?: string;
+    notSent?: boolean;
   }) {
     super(`${fields.method} /${fields.path}: ${fields.status ?? fields.reason ?? fields.kind}`);
     this.name = 'GitLabCallFailure';
@@ -134,6 +142,7 @@ export class GitLabCallFailure extends Error {
     this.retryAfterSeconds = fields.retryAfterSeconds;
     this.attempts = fields.attempts;
     this.earlierUncertainAttempt = fields.earlierUncertainAttempt;
+    this.notSent = fields.notSent ?? false;
   }
 }
 
@@ -243,7 +252,7 @@ export function noReply(error: unknown, timeoutMs: number): NoReply | undefined 
   const code = connectionErrorCode(error);
   if (code === undefined) return undefined;
   const detail = error.message.split('\n')[0] || code;
-  return { reason: detail.includes(code) ? detail : `${code}: ${detail}`, notSent: NOT_SENT_CODES.has(code) };
+  return { reason: detail.includes(code) ? detail : `${code}: ${detail}`, notSent: NOT_SENT_CODES.has(code) || NOT_SENT_CAUSES.has(classifyNoReply(code)) };
 }
 
 /**
@@ -304,7 +313,7 @@ function requestHandler(policy: TransportPolicy) {
             await policy.sleep(backoffMs(attempt, policy.maxRetryWaitMs));
             continue;
           }
-          throw new GitLabCallFailure({ kind: 'no-reply', method, path, reason, attempts: attempt, earlierUncertainAttempt });
+          throw new GitLabCallFailure({ kind: 'no-reply', method, path, reason, attempts: attempt, earlierUncertainAttempt, notSent: failed.notSent });
         }
 
         paced?.observe(response.headers, response.status);

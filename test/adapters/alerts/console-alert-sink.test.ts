@@ -5,7 +5,7 @@ import { alertText } from '../../../src/core/alert-text.ts';
 
 describe('ConsoleAlertSink', () => {
   it('writes the alert text line by line, then an empty line', async () => {
-    const alert = buildAlert('near-expiry', { runner: 'builders', secretId: 'builders', summary: 'The token of runner builders expires in 2 days and was not rotated', now: new Date('2026-11-23T12:00:00.000Z') });
+    const alert = buildAlert('near-expiry', { engine: 'aws', runner: 'builders', secretId: 'builders', summary: 'The token of runner builders expires in 2 days and was not rotated', now: new Date('2026-11-23T12:00:00.000Z') });
     const lines: string[] = [];
     await new ConsoleAlertSink((line) => lines.push(line), { readmeUrl: 'docs/README.md' }).publish(alert);
     expect(lines).toEqual([...alertText(alert, { readmeUrl: 'docs/README.md' }).split('\n'), '']);

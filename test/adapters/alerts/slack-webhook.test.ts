@@ -18,7 +18,7 @@ const HOSTS: AlertHost[] = [
 ];
 
 const alertWith = (fields: Partial<Alert> = {}): Alert => ({
-  ...buildAlert('host-missed', {
+  ...buildAlert('host-missed', { engine: 'aws',
     runner: 'builders',
     secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-runner-rotator/builders-AbCdEf',
     summary: '3 of 4 host(s) of runner builders did not take the new token and cannot take jobs',

@@ -12,7 +12,7 @@ const client = new SNSClient({ region: 'eu-west-1', credentials: { accessKeyId: 
 const sns = mockClient(client);
 afterEach(() => sns.reset());
 
-const alert: Alert = buildAlert('host-missed', {
+const alert: Alert = buildAlert('host-missed', { engine: 'aws',
   runner: 'builders',
   secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:gitlab-runner-rotator/builders-AbCdEf',
   summary: '1 of 3 host(s) of runner builders did not take the new token and cannot take jobs',

@@ -3,10 +3,11 @@
  * gitbeaker, no fetch stub. Waits between attempts go through an injected `sleep` that records them
  * and returns at once (or moves the simulator's clock), so no test really waits for a retry.
  */
+import dns from 'node:dns';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GitLabAdapter, type GitLabAdapterOptions } from '../../../src/adapters/gitlab/gitlab.ts';
 import {
   GitLabError,
@@ -15,6 +16,7 @@ import {
   GitLabNotFoundError,
   GitLabRateLimitedError,
   GitLabRequestError,
+  GitLabRequestNotSentError,
   GitLabServerError,
   GitLabUnauthorizedError,
   GitLabUnreachableError,
@@ -487,16 +489,49 @@ describe('retries', () => {
     expect(sim.stats.requests).toBe(1);
   });
 
-  it('an unreachable url (a closed port) gives GitLabUnreachableError after maxAttempts', async () => {
+  it('a refused connection (a closed port) gives GitLabRequestNotSentError after maxAttempts, saying the reset was not applied', async () => {
     const port = await closedPort();
 
     const error = await rejection(adapter({ maxAttempts: 2 }).resetWithToken(`http://127.0.0.1:${port}`, 'glrt-abcdefabcdef'));
 
+    expect(error).toBeInstanceOf(GitLabRequestNotSentError);
     expect(error).toBeInstanceOf(GitLabUnreachableError);
-    expect(error.message).toMatch(new RegExp(`^GitLab at http://127\\.0\\.0\\.1:${port} did not answer POST /runners/reset_authentication_token after 2 attempts: .*ECONNREFUSED`));
+    expect(error.message).toMatch(new RegExp(`^GitLab at http://127\\.0\\.0\\.1:${port} could not be reached for POST /runners/reset_authentication_token after 2 attempts: .*ECONNREFUSED`));
+    expect(error.message).toMatch(/: the request never reached GitLab, so the reset was not applied and the runner keeps its token$/);
+    expect(error.message).not.toContain('may or may not');
     // A refused connection proves nothing was sent: no "may have been applied" worry for the 403 case.
     expect((error as GitLabError).cause).not.toHaveProperty('earlierUncertainAttempt');
     expect(waits).toEqual([250]);
+  });
+
+  it('a host name that does not resolve gives GitLabRequestNotSentError, saying the reset was not applied', async () => {
+    // Node's resolver answers as getaddrinfo does for an unknown name: no DNS server is asked, whatever the machine's network.
+    const lookup = vi.spyOn(dns, 'lookup').mockImplementation(((hostname: string, ...rest: unknown[]) => {
+      const callback = rest.at(-1) as (error: NodeJS.ErrnoException) => void;
+      process.nextTick(() => callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname })));
+    }) as unknown as typeof dns.lookup);
+    try {
+      const error = await rejection(adapter({ maxAttempts: 1 }).resetWithToken('https://gitlab.rotator-test.invalid', 'glrt-abcdefabcdef'));
+
+      expect(lookup).toHaveBeenCalled();
+      expect(error).toBeInstanceOf(GitLabRequestNotSentError);
+      expect(error.message).toBe(
+        'GitLab at https://gitlab.rotator-test.invalid could not be reached for POST /runners/reset_authentication_token after 1 attempt: getaddrinfo ENOTFOUND gitlab.rotator-test.invalid: the request never reached GitLab, so the reset was not applied and the runner keeps its token',
+      );
+    } finally {
+      lookup.mockRestore();
+    }
+  });
+
+  it('a reset whose reply never comes gives GitLabUnreachableError saying the reset may or may not have been applied', async () => {
+    const { token } = sim.addRunner();
+    sim.faults.hangNext(1, { path: '/runners/reset_authentication_token' });
+
+    const error = await rejection(adapter({ requestTimeoutMs: 150, maxAttempts: 1 }).resetWithToken(url, token));
+
+    expect(error).toBeInstanceOf(GitLabUnreachableError);
+    expect(error).not.toBeInstanceOf(GitLabRequestNotSentError);
+    expect(error.message).toBe(`GitLab at ${url} did not answer POST /runners/reset_authentication_token after 1 attempt: no reply within 150 ms: the reset may or may not have been applied`);
   });
 });
 
