@@ -18,7 +18,8 @@ export interface InitOptions {
 /**
  * `rotator init`: writes the local engine's fleet file for the runners of this host's config.toml.
  * It never copies a token (the engine reads it from config.toml when it adopts), and refuses to replace
- * a fleet file that exists unless `force`. The file is 0644: it names paths and ids, no secret.
+ * a fleet file that exists unless `force`. The file holds no secret (paths and ids), but only root reads it:
+ * 0600, in a 0700 folder when init makes the folder (docs/install.md).
  */
 export async function initFleetFile(options: InitOptions): Promise<FleetFileData> {
   const configPath = resolve(options.configPath);
@@ -41,9 +42,9 @@ export async function initFleetFile(options: InitOptions): Promise<FleetFileData
     hostName: options.hostName ?? hostname(),
     reload: options.reload,
   });
-  await mkdir(dirname(fleetPath), { recursive: true, mode: 0o755 });
+  await mkdir(dirname(fleetPath), { recursive: true, mode: 0o700 });
   try {
-    await writeFile(fleetPath, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o644, flag: options.force ? 'w' : 'wx' });
+    await writeFile(fleetPath, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600, flag: options.force ? 'w' : 'wx' });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     throw new InvalidInputError(fleetPath, 'a fleet file is already here: pass --force to replace it, or name another with --fleet FILE', { cause: error });

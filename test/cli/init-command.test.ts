@@ -44,7 +44,8 @@ describe('rotator init', () => {
     const fleet = parseFleetConfig(text, fleetPath);
     expect(fleet.runners.map((r) => [r.name, r.gitlabUrl, r.runnerId])).toEqual([['docker-builders', simulator.url, runner.id]]);
     expect(fleet.stateDir).toBe(join(dir, 'state'));
-    expect((await stat(fleetPath)).mode & 0o777).toBe(0o644);
+    expect((await stat(fleetPath)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dir, 'etc'))).mode & 0o777).toBe(0o700);
     expect(output.lines.join('\n')).toContain(`next: rotator --fleet ${fleetPath} adopt docker-builders`);
   });
 
