@@ -221,7 +221,8 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
   } catch (error) {
     const err = error as Error & { code?: string; exitCode?: number; fix?: string };
     if (err.code?.startsWith('commander.')) return err.exitCode === 0 ? 0 : 2;
-    output.err(`rotator: ${err.message}`);
+    // One line per problem (a fleet file checked in full may have several), each naming its place.
+    for (const line of err.message.split('\n')) output.err(`rotator: ${line}`);
     if (err.fix) output.err(`fix: ${err.fix}`);
     return err.name === 'InvalidInputError' || err.code === 'ENOENT' ? 2 : 1;
   }

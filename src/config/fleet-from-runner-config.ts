@@ -1,5 +1,5 @@
 import { parse } from 'smol-toml';
-import { InvalidInputError } from '../core/errors.ts';
+import { InvalidInputError, type InputProblem } from '../core/errors.ts';
 import { redactSecrets } from '../core/redact.ts';
 import type { ReloadMode } from '../core/types.ts';
 import { parseFleetConfig } from './fleet-config.ts';
@@ -41,22 +41,25 @@ export function fleetFromRunnerConfig(text: string, options: FleetFromConfigOpti
   }
   const tables = Array.isArray(document.runners) ? (document.runners as Array<Record<string, unknown>>) : [];
   if (tables.length === 0) throw new InvalidInputError(options.configPath, 'has no [[runners]] table: register a runner first (gitlab-runner register)');
-  const problems: string[] = [];
+  const problems: InputProblem[] = [];
   const used = new Set<string>();
   const runners: FleetFileData['runners'] = [];
   tables.forEach((table, index) => {
     const where = `[[runners]] #${index + 1}${typeof table.name === 'string' ? ` ("${table.name}")` : ''}`;
     const url = typeof table.url === 'string' ? table.url.trim().replace(/\/+$/, '') : '';
     const id = typeof table.id === 'number' || typeof table.id === 'bigint' ? Number(table.id) : NaN;
-    if (url === '') problems.push(`${where}: url: missing`);
+    if (url === '') problems.push({ where: `${options.configPath}: ${where}: url`, problem: 'missing' });
     if (!Number.isSafeInteger(id) || id <= 0) {
-      problems.push(`${where}: id: ${table.id === undefined ? 'missing' : `"${String(table.id)}" is not a runner id`} (gitlab-runner 15+ writes it; else find the id under Admin → Runners and add "id = N")`);
+      problems.push({
+        where: `${options.configPath}: ${where}: id`,
+        problem: `${table.id === undefined ? 'missing' : `"${String(table.id)}" is not a runner id`} (gitlab-runner 15+ writes it; else find the id under Admin → Runners and add "id = N")`,
+      });
     }
     if (url === '' || !Number.isSafeInteger(id) || id <= 0) return;
     const name = uniqueName(typeof table.name === 'string' ? table.name : '', id, used);
     runners.push({ name, gitlabUrl: url, runnerId: id, hosts: [{ name: options.hostName, config: options.configPath }] });
   });
-  if (problems.length > 0) throw new InvalidInputError(options.configPath, `cannot describe every runner:\n  ${problems.join('\n  ')}`);
+  InvalidInputError.throwIfAny(problems);
   const data: FleetFileData = {
     stateDir: options.stateDir,
     ...(options.reload === undefined ? {} : { defaults: { reload: options.reload } }),

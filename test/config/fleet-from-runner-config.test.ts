@@ -60,10 +60,11 @@ describe('a fleet file from config.toml', () => {
     const error = thrown(() => fleetFromRunnerConfig(text, options));
 
     expect(error).toBeInstanceOf(InvalidInputError);
-    expect(error.message).toContain('/etc/gitlab-runner/config.toml: cannot describe every runner');
-    expect(error.message).toContain('[[runners]] #1 ("a"): id: missing');
-    expect(error.message).toContain('[[runners]] #2 ("b"): url: missing');
-    expect(error.message).toContain('[[runners]] #3 ("c"): id: "x" is not a runner id');
+    expect(error.message.split('\n')).toEqual([
+      expect.stringMatching(/^\/etc\/gitlab-runner\/config.toml: \[\[runners\]\] #1 \("a"\): id: missing \(gitlab-runner 15\+ writes it/),
+      '/etc/gitlab-runner/config.toml: [[runners]] #2 ("b"): url: missing',
+      expect.stringMatching(/^\/etc\/gitlab-runner\/config.toml: \[\[runners\]\] #3 \("c"\): id: "x" is not a runner id/),
+    ]);
     expectNoTokens(captured(error), [TOKEN_A]);
   });
 
