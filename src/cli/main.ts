@@ -10,6 +10,7 @@ import { initFleetFile } from './init-command.ts';
 import { runSimulatorCommand } from './simulator-command.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
 import { migrateLocal } from './migrate-command.ts';
+import { awsSetupError } from '../adapters/aws/sdk-clients.ts';
 import { createLocalEngine, type LocalEngine } from '../engines/local-engine.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import { runnerAsStored } from '../core/runner-as-stored.ts';
@@ -218,8 +219,8 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-  } catch (error) {
-    const err = error as Error & { code?: string; exitCode?: number; fix?: string };
+  } catch (thrown) {
+    const err = awsSetupError(thrown) as Error & { code?: string; exitCode?: number; fix?: string };
     if (err.code?.startsWith('commander.')) return err.exitCode === 0 ? 0 : 2;
     // One line per problem (a fleet file checked in full may have several), each naming its place.
     for (const line of err.message.split('\n')) output.err(`rotator: ${line}`);

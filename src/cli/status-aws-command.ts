@@ -1,3 +1,4 @@
+import { awsSetupError } from '../adapters/aws/sdk-clients.ts';
 import { DescribeSecretCommand, GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import pLimit from 'p-limit';
 import type { AwsFleetConfig } from '../config/aws-fleet-config.ts';
@@ -64,6 +65,9 @@ async function statusOf(runner: string, secretId: string, client: SecretsManager
       row.daysLeft = value.tokenExpiresAt === null ? null : Math.floor(((Date.parse(value.tokenExpiresAt) - now.getTime()) / DAY_MS) * 10) / 10;
     }
   } catch (error) {
+    // No region or no credentials is the whole command's problem, not this runner's: said once, exit 2.
+    const setup = awsSetupError(error);
+    if (setup !== error) throw setup;
     row.problem = describeProblem(error, secretId);
   }
   return row;

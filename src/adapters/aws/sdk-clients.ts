@@ -32,6 +32,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { InvalidInputError } from '../../core/errors.ts';
 
 /** The one retry policy of every AWS SDK client (see the file's comment for why). */
 export const AWS_RETRY = { maxAttempts: 6, retryMode: 'adaptive' } as const;
@@ -55,4 +56,22 @@ export function sqsClient(): SQSClient {
 /** The DynamoDB document client (plain JavaScript values in and out) over a DynamoDBClient with AWS_RETRY. */
 export function dynamoDbDocumentClient(): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(new DynamoDBClient({ ...AWS_RETRY }));
+}
+
+/**
+ * The SDK's errors for a machine with no AWS set up, as bad input that says what to set (exit 2 in the
+ * CLI); any other error unchanged. Both come before any request is sent:
+ * - no region: `Error("Region is missing")` from the region resolver (@smithy/core config-resolver);
+ * - no credentials: `CredentialsProviderError` "Could not load credentials from any providers" from the
+ *   default provider chain (@aws-sdk/credential-provider-node).
+ */
+export function awsSetupError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  if (error.message === 'Region is missing') {
+    return new InvalidInputError('AWS region', 'is not set: set AWS_REGION (e.g. AWS_REGION=eu-west-1), or AWS_PROFILE to a profile with a region, to the region the stack is deployed in', { cause: error });
+  }
+  if (error.name === 'CredentialsProviderError') {
+    return new InvalidInputError('AWS credentials', `none found (${error.message}): set AWS_PROFILE, or run \`aws sso login\` / \`aws configure\`, as a user with the stack's OperatorPolicyArn`, { cause: error });
+  }
+  return error;
 }
