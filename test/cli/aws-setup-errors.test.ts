@@ -47,4 +47,13 @@ describe('--aws with no AWS set up', () => {
     expect(await main(['--fleet', FLEET, 'status', '--aws'], status)).toBe(2);
     expect(status.lines).toEqual([expect.stringMatching(/^rotator: AWS credentials: none found/)]);
   });
+
+  it('doctor --aws with no credentials names the credentials, not the hosts\' SSM agent (exit 2)', async () => {
+    process.env.AWS_REGION = 'eu-west-1';
+    const output = recordingOutput();
+
+    expect(await main(['doctor', '--aws', 'docker-builders', '--fleet', FLEET, '--wait-seconds', '5'], output)).toBe(2);
+
+    expect(output.lines).toEqual([expect.stringMatching(/^rotator: AWS credentials: none found/)]);
+  });
 });

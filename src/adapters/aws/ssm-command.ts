@@ -6,6 +6,7 @@
  * ran out (runOnHosts, which both callers run), and the plugin output split back into its streams.
  * Neither caller's meaning of a result lives here: each says what a terminal invocation is for it.
  */
+import { awsSetupError } from './sdk-clients.ts';
 import {
   GetCommandInvocationCommand,
   ListCommandInvocationsCommand,
@@ -68,6 +69,8 @@ export async function sendCommand(pacing: CommandPacing, input: SendCommandComma
       const commandId = reply.Command?.CommandId;
       return commandId ? commandId : { error: 'no CommandId in the SendCommand reply' };
     } catch (error) {
+      // No region or credentials here: no host is to blame, and no other call will do better.
+      if (awsSetupError(error) !== error) throw awsSetupError(error);
       const name = errorName(error);
       if (!isThrottling(error) || attempt >= 3 || pacing.remainingMs() <= backoffMs) return { error: name };
       await pacing.clock.sleep(backoffMs);
