@@ -35,11 +35,13 @@ export async function findCurrentToken(runner: ManagedRunner, tokenFile: string 
   const tables = Array.isArray(document.runners) ? (document.runners as Record<string, unknown>[]) : [];
   const sameUrl = (url: unknown) => typeof url === 'string' && url.replace(/\/+$/, '') === runner.gitlabUrl;
   const matches = tables.filter((t) => sameUrl(t.url) && Number(t.id) === runner.runnerId);
-  if (matches.length !== 1) {
-    throw new InvalidInputError(
-      host.configPath,
-      `${matches.length === 0 ? 'no' : 'more than one'} [[runners]] table with url ${runner.gitlabUrl} and id ${runner.runnerId}; pass --token-file instead`,
-    );
+  if (matches.length > 1) throw new InvalidInputError(host.configPath, `more than one [[runners]] table with url ${runner.gitlabUrl} and id ${runner.runnerId}; pass --token-file instead`);
+  if (matches.length === 0) {
+    // Most often the fleet file's runnerId is not the id gitlab-runner wrote: name the ids that are there.
+    const ids = tables.filter((t) => sameUrl(t.url)).map((t) => Number(t.id)).filter((id) => Number.isSafeInteger(id) && id > 0);
+    const there = ids.length === 0 ? `none has url ${runner.gitlabUrl}` : `runner${ids.length === 1 ? '' : 's'} ${ids.join(', ')} ${ids.length === 1 ? 'has' : 'have'} url ${runner.gitlabUrl}`;
+    const fix = ids.length === 0 ? 'check gitlabUrl in the fleet file, or pass --token-file' : `set runnerId of "${runner.name}" in the fleet file to the right one (or pass --runner-id ${ids[0]}), or pass --token-file`;
+    throw new InvalidInputError(host.configPath, `no [[runners]] table with url ${runner.gitlabUrl} and id ${runner.runnerId} (${there}): ${fix}`);
   }
   const table = matches[0] as Record<string, unknown>;
   if (typeof table.token !== 'string' || table.token === '') throw new InvalidInputError(host.configPath, `runner ${runner.runnerId} has no token`);

@@ -85,4 +85,18 @@ describe('rotator init', () => {
     expect(output.lines.join('\n')).toContain(`rotator: ${missing}: no runner config here: name it with --config FILE`);
     await expect(stat(fleetPath)).rejects.toMatchObject({ code: 'ENOENT' });
   });
+
+  it('adopt with a runnerId that config.toml does not hold names the ids it does hold and how to fix it (exit 2)', async () => {
+    expect(await rotator('init', '--config', configPath, '--state-dir', join(dir, 'state'))).toBe(0);
+    const fleet = JSON.parse(await readFile(fleetPath, 'utf8')) as { runners: Array<{ runnerId: number }> };
+    fleet.runners[0]!.runnerId = runner.id + 100;
+    await writeFile(fleetPath, JSON.stringify(fleet));
+
+    expect(await rotator('adopt', 'docker-builders')).toBe(2);
+
+    expect(output.lines.at(-1)).toBe(
+      `rotator: ${configPath}: no [[runners]] table with url ${simulator.url} and id ${runner.id + 100} (runner ${runner.id} has url ${simulator.url}): set runnerId of "docker-builders" in the fleet file to the right one (or pass --runner-id ${runner.id}), or pass --token-file`,
+    );
+    expect(simulator.accepts(runner.token)).toBe(true);
+  });
 });
