@@ -136,7 +136,7 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
     .description("store a runner's current token (from its first host's config.toml, or --token-file) and rotate at once")
     .argument('<runner>', 'runner name from the fleet file')
     .option('--token-file <path>', 'read the current token from this file instead of config.toml')
-    .option('--no-rotate', 'only store the token; do not rotate now')
+    .option('--no-rotate', 'only store the token, once GitLab confirmed its runner and told its expiry; do not rotate now')
     .option('--aws', "store it in the deployed stack's secret (needs --token-file); --fleet names the AWS fleet file")
     .option('--runner-id <id>', "the GitLab runner id the token belongs to (default: the id the runner's secret holds, else the fleet file's)", parseRunnerIdOption)
     .option('--json', 'one JSON object: where the token came from, and the rotation as `rotate --json` prints it (progress on stderr)')
@@ -148,7 +148,17 @@ export async function main(argv: string[], output: Output = consoleOutput): Prom
       if (!selected) return;
       // After a replacement the secret, not the fleet file, knows the runner id the hosts run.
       const runner = opts.runnerId === undefined ? await runnerAsStored(e.store, selected) : atRunnerId(selected, opts.runnerId);
-      const found = await findCurrentToken(runner, opts.tokenFile);
+      let found = await findCurrentToken(runner, opts.tokenFile);
+      if (!opts.rotate) {
+        // Nothing else would check a token that is only stored, and its expiry would read "never": GitLab
+        // says whose it is and when it expires (POST /runners/verify as the rotator, never as a host:
+        // invariant 7). A rotation (the default) finds both out by itself.
+        const checked = await e.gitlab.verify(runner.gitlabUrl, found.token);
+        if (checked.runnerId !== runner.runnerId) {
+          throw new InvalidInputError(`runner "${runner.name}"`, `GitLab says the token belongs to runner ${checked.runnerId}, not ${runner.runnerId}: set runnerId in the fleet file, or pass --runner-id ${checked.runnerId}`);
+        }
+        found = { ...found, tokenExpiresAt: checked.tokenExpiresAt };
+      }
       await adoptRunner(e, runner, found, new Date());
       (opts.json ? output.err : output.out)(`[${runner.name}] adopted the token from ${found.source} as AWSCURRENT (runner ${runner.runnerId})`);
       const runs = opts.rotate ? await rotateRunners(e, [runner], output) : [];

@@ -99,4 +99,20 @@ describe('rotator init', () => {
     );
     expect(simulator.accepts(runner.token)).toBe(true);
   });
+
+  it('adopt --no-rotate asks GitLab the token\'s expiry and runner, so status shows when it expires', async () => {
+    expect(await rotator('init', '--config', configPath, '--state-dir', join(dir, 'state'))).toBe(0);
+    const tokenFile = join(dir, 'token');
+    await writeFile(tokenFile, `${runner.token}\n`, { mode: 0o600 });
+
+    expect(await rotator('adopt', 'docker-builders', '--no-rotate', '--token-file', tokenFile, '--runner-id', String(runner.id + 1))).toBe(2);
+    expect(output.lines.at(-1)).toBe(`rotator: runner "docker-builders": GitLab says the token belongs to runner ${runner.id}, not ${runner.id + 1}: set runnerId in the fleet file, or pass --runner-id ${runner.id}`);
+
+    expect(await rotator('adopt', 'docker-builders', '--no-rotate', '--token-file', tokenFile)).toBe(0);
+    output.lines.length = 0;
+    expect(await rotator('status', '--json')).toBe(0);
+    const [row] = output.lines.map((l) => JSON.parse(l) as { expiresAt: string | null });
+    expect(row?.expiresAt).toBe(simulator.runner(runner.id)?.tokenExpiresAt?.toISOString());
+    expect(simulator.accepts(runner.token)).toBe(true);
+  });
 });
