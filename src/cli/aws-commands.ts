@@ -36,13 +36,33 @@ function awsRunner(cli: AwsCli, name: string): AwsManagedRunner {
  * `rotator adopt --aws NAME --token-file F`: stores the runner's existing token as AWSCURRENT of its secret,
  * then (unless --no-rotate) starts a rotation at once, so the expiry becomes known and every host is in step.
  */
-export async function adoptAws(cli: AwsCli, name: string, tokenFile: string | undefined, rotate: boolean, output: Output, now: Date, runnerId?: number): Promise<void> {
+export async function adoptAws(
+  cli: AwsCli,
+  name: string,
+  tokenFile: string | undefined,
+  rotate: boolean,
+  output: Output,
+  now: Date,
+  runnerId?: number,
+  gitlab: Pick<GitLabAdapter, 'verify'> = new GitLabAdapter(),
+): Promise<void> {
   // After a replacement the secret, not the fleet file, knows the runner id the hosts run; --runner-id says it outright.
   const configured = awsRunner(cli, name);
   const runner = runnerId === undefined ? await runnerAsStored(cli.store, configured) : atRunnerId(configured, runnerId);
   if (tokenFile === undefined) throw new InvalidInputError('--token-file', 'is required with --aws: the runner hosts are not on this machine');
   const found = await findCurrentToken({ ...runner, hosts: { kind: 'config-files', files: [] } }, tokenFile);
-  const value = serializeSecretValue({ runnerId: runner.runnerId, gitlabUrl: runner.gitlabUrl, token: found.token, tokenExpiresAt: null, tokenObtainedAt: now.toISOString() });
+  // Stored alone (--no-rotate), nothing else would check the token and its expiry would read "never": GitLab
+  // says whose it is and when it expires (verify as the rotator, never as a host: invariant 7). A rotation
+  // (the default) finds both out by itself.
+  let tokenExpiresAt: string | null = null;
+  if (!rotate) {
+    const checked = await gitlab.verify(runner.gitlabUrl, found.token);
+    if (checked.runnerId !== runner.runnerId) {
+      throw new InvalidInputError(`runner "${runner.name}"`, `GitLab says the token belongs to runner ${checked.runnerId}, not ${runner.runnerId}: set runnerId in the fleet file, or pass --runner-id ${checked.runnerId}`);
+    }
+    tokenExpiresAt = checked.tokenExpiresAt;
+  }
+  const value = serializeSecretValue({ runnerId: runner.runnerId, gitlabUrl: runner.gitlabUrl, token: found.token, tokenExpiresAt, tokenObtainedAt: now.toISOString() });
   await cli.store.adoptCurrent(runner.secretId, randomUUID(), value);
   output.out(`[${runner.name}] stored the token from ${found.source} as AWSCURRENT of ${runner.secretId} (runner ${runner.runnerId})`);
   if (rotate) await rotateAws(cli, name, output);
